@@ -1,0 +1,206 @@
+// rematch: optimal recompute schedules for backpropagation under a memory budget (SPEC.md 3).
+// Exit status: 0 success, 1 invalid schedule (simulate), 2 budget below the least feasible one,
+// 3 bad input (usage, files, values).
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/memory_size.hpp"
+#include "cli/report.hpp"
+#include "scheduler/io/graph_io.hpp"
+#include "scheduler/io/schedule_io.hpp"
+#include "scheduler/revolve.hpp"
+#include "scheduler/simulator.hpp"
+#include "scheduler/solver.hpp"
+
+namespace {
+
+using namespace rematch;
+using nlohmann::json;
+using cli::parse_memory_size;
+
+constexpr int exit_invalid_schedule = 1;
+constexpr int exit_infeasible = 2;
+constexpr int exit_bad_input = 3;
+
+struct Common {
+  std::string format = "text";
+  bool json() const { return format == "json"; }
+};
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw InputError("cannot write file '" + path + "'");
+}
+
+int fail(const Common& common, int status, const std::string& message, const json& extra = json::object()) {
+  if (common.json()) {
+    json out = extra;
+    out["error"] = message;
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cerr << "rematch: " << message << "\n";
+  }
+  return status;
+}
+
+int run_solve(const Common& common, const std::string& graph_path, const std::string& memory, const SolveOptions& options,
+              const std::string& plot) {
+  const Graph graph = read_graph_file(graph_path);
+  const double budget = parse_memory_size(memory, "--memory");
+  try {
+    const Solution solution = solve(graph, budget, options);
+    const double base = graph.store_all_time();
+    if (!plot.empty())
+      write_file(plot, cli::svg_memory_plot(simulate(graph, solution.ops, budget), budget,
+                                            solution.solver + " schedule, " + cli::describe_graph(graph)));
+    if (common.json()) {
+      const json extra = {{"store_all_makespan", base},
+                          {"overhead_pct", base > 0 ? 100.0 * (solution.makespan - base) / base : 0.0}};
+      std::cout << solution_to_json(solution, extra.dump()) << "\n";
+    } else {
+      std::cout << cli::solution_text(graph, solution);
+    }
+    return 0;
+  } catch (const InfeasibleBudget& e) {
+    return fail(common, exit_infeasible, e.what(), {{"min_memory", e.min_memory}, {"memory_limit", budget}});
+  }
+}
+
+int run_simulate(const Common& common, const std::string& graph_path, const std::string& schedule_path,
+                 const std::string& memory) {
+  const Graph graph = read_graph_file(graph_path);
+  const Schedule schedule = read_schedule_file(schedule_path);
+  const double budget = memory.empty() ? std::numeric_limits<double>::infinity() : parse_memory_size(memory, "--memory");
+  const SimulationResult sim = simulate(graph, schedule, budget);
+  if (!sim.valid) {
+    const std::string message = "invalid schedule: op " + std::to_string(sim.bad_op) +
+                                (sim.bad_op < schedule.size() ? " (" + to_string(schedule[sim.bad_op]) + ")" : "") +
+                                ": " + sim.reason;
+    return fail(common, exit_invalid_schedule, message, {{"index", sim.bad_op}, {"reason", sim.reason}});
+  }
+  if (common.json()) {
+    std::cout << json{{"makespan", sim.makespan}, {"peak_memory", sim.peak}}.dump() << "\n";
+  } else {
+    std::cout << "graph      " << cli::describe_graph(graph) << "\n"
+              << "ops        " << schedule.size() << "\n"
+              << "makespan   " << sim.makespan << "\n"
+              << "peak       " << sim.peak << "\n\nmemory over time\n"
+              << cli::ascii_memory_chart(sim, memory.empty() ? sim.peak : budget);
+  }
+  return 0;
+}
+
+std::string action_text(const RevolveStep& step) {
+  std::string text = to_string(step.action);
+  switch (step.action) {
+    case RevolveAction::advance: return text + " to " + std::to_string(step.capo);
+    case RevolveAction::takeshot:
+    case RevolveAction::restore:
+      return text + " state " + std::to_string(step.capo) + " slot " + std::to_string(step.check);
+    case RevolveAction::firsturn:
+    case RevolveAction::youturn: return text + " step " + std::to_string(step.capo);
+    case RevolveAction::terminate: return text;
+  }
+  return text;
+}
+
+int run_revolve(const Common& common, std::uint64_t steps, std::uint64_t snaps) {
+  const std::uint64_t advances = revolve_advances(steps, snaps);
+  Revolve stream(steps, snaps);
+  if (common.json()) {
+    json actions = json::array();
+    while (auto step = stream.next()) actions.push_back({{"action", to_string(step->action)}, {"capo", step->capo}, {"check", step->check}});
+    std::cout << json{{"steps", steps}, {"snaps", snaps}, {"advances", advances}, {"actions", actions}}.dump() << "\n";
+  } else {
+    std::cout << "binomial checkpointing: " << steps << " steps, " << snaps << " snapshots, " << advances
+              << " forward advances\n";
+    while (auto step = stream.next()) std::cout << action_text(*step) << "\n";
+  }
+  return 0;
+}
+
+int run_info(const Common& common, const std::string& graph_path) {
+  const Graph graph = read_graph_file(graph_path);
+  const SimulationResult store_all = simulate(graph, solve(graph, std::numeric_limits<double>::max(),
+                                                           {.solver = "store-all"}).ops);
+  const double least = min_feasible_memory(graph);
+  if (common.json()) {
+    std::cout << json{{"branches", graph.num_branches()}, {"store_all_makespan", store_all.makespan},
+                      {"store_all_peak", store_all.peak}, {"min_memory", least}}.dump() << "\n";
+  } else {
+    std::cout << "graph             " << cli::describe_graph(graph) << "\n"
+              << "store-all         makespan " << store_all.makespan << ", peak " << store_all.peak << "\n"
+              << "least budget      " << least << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"rematch: optimal recompute (checkpointing) schedules under a memory budget"};
+  app.require_subcommand(1);
+  Common common;
+  auto add_format = [&](CLI::App* sub) {
+    sub->add_option("--format", common.format, "output format")->check(CLI::IsMember({"text", "json"}));
+  };
+
+  std::string graph_path, schedule_path, memory, plot;
+  SolveOptions options;
+  bool no_certify = false;
+  auto* solve_cmd = app.add_subcommand("solve", "print the optimal (or a baseline) schedule for a budget");
+  solve_cmd->add_option("graph", graph_path, "graph JSON file (SPEC.md section 3)")->required();
+  solve_cmd->add_option("--memory,-m", memory, "memory budget, in the graph's units (suffixes K, M, G, KiB, MiB, GiB)")
+      ->required();
+  solve_cmd->add_option("--solver", options.solver,
+                        "optimal | store-all | recompute-all | segments:N | sqrt | revolve");
+  solve_cmd->add_option("--slots", options.slots, "memory slots of the dynamic program (default: automatic)")
+      ->check(CLI::Range(1, 1 << 30));
+  solve_cmd->add_flag("--no-certify", no_certify, "skip the exhaustive certification of small graphs");
+  solve_cmd->add_option("--plot", plot, "write memory against time as an SVG file");
+  add_format(solve_cmd);
+
+  auto* simulate_cmd = app.add_subcommand("simulate", "replay a schedule: makespan and peak, or the first invalid op");
+  simulate_cmd->add_option("graph", graph_path, "graph JSON file")->required();
+  simulate_cmd->add_option("schedule", schedule_path, "schedule JSON file (the \"ops\" of solve --format json)")
+      ->required();
+  simulate_cmd->add_option("--memory,-m", memory, "also check the peak against this budget");
+  add_format(simulate_cmd);
+
+  std::uint64_t steps = 0, snaps = 0;
+  auto* revolve_cmd = app.add_subcommand("revolve", "binomial checkpointing action stream (Griewank & Walther)");
+  revolve_cmd->add_option("--steps,-l", steps, "number of steps L")->required();
+  revolve_cmd->add_option("--snaps,-c", snaps, "number of snapshots C")->required();
+  add_format(revolve_cmd);
+
+  auto* info_cmd = app.add_subcommand("info", "store-all makespan and peak, and the least feasible budget");
+  info_cmd->add_option("graph", graph_path, "graph JSON file")->required();
+  add_format(info_cmd);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string message = e.what();
+    return fail(common, exit_bad_input, message + " (see rematch --help)");
+  }
+  if (no_certify) options.certify_states = 0;
+  try {
+    if (*solve_cmd) return run_solve(common, graph_path, memory, options, plot);
+    if (*simulate_cmd) return run_simulate(common, graph_path, schedule_path, memory);
+    if (*revolve_cmd) return run_revolve(common, steps, snaps);
+    return run_info(common, graph_path);
+  } catch (const InfeasibleBudget& e) {
+    return fail(common, exit_infeasible, e.what(), {{"min_memory", e.min_memory}});
+  } catch (const InputError& e) {
+    return fail(common, exit_bad_input, e.what());
+  } catch (const std::exception& e) {
+    return fail(common, exit_bad_input, std::string("internal error: ") + e.what());
+  }
+}

@@ -1,0 +1,79 @@
+// The chain dynamic program behind the `optimal` solver.
+//
+// It extends rotor's persistent program (Beaumont et al. 2019) with sub-problems that give their
+// input up before their own backward (SPEC.md section 4, ../docs/solvers.md): a sub-problem
+// (i, l, in, start, end) holds its input at position i (x_i or xbar_i), the gradient y_{l+1} and,
+// with start = G, xbar_{l+1}; it ends
+//   full     with y_i produced (an xbar input stays, an x input is consumed by B_i),
+//   early    with y_{i+1} and xbar_{i+1} held and the input gone (B_i left to the caller),
+//   consumed with y_{i+1} held and nothing of stage i kept.
+// The loss is modelled as an extra last stage n whose "forward" is free and whose backward is the
+// loss, so a chain of n stages is a DP chain of n + 1 stages and positions 0..n+1 (x_{n+1},
+// xbar_{n+1} and y_{n+1} are empty placeholders).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "scheduler/graph.hpp"
+#include "scheduler/schedule.hpp"
+
+namespace rematch {
+
+// Sizes in any unit (int memory slots for the tables, double for exact least-budget searches).
+template <class Size>
+struct DpChain {
+  int stages = 0;                   // n + 1: the branch's stages, then the loss
+  std::vector<double> fw, bw;       // per stage; fw[n] = 0, bw[n] = loss time
+  std::vector<Size> ftmp, btmp;     // per stage; btmp[n] = loss tmp
+  std::vector<Size> x, xb;          // per position 0..n+1; x[n+1] = xb[n+1] = 0
+};
+
+// Builds the DP chain of branch `branch` of `graph` (the loss is the graph's), sizes divided by
+// `slot` and rounded up (slot = 0 keeps the original values; Size = double then).
+template <class Size>
+DpChain<Size> make_dp_chain(const Graph& graph, int branch, double slot);
+
+enum class Input : std::uint8_t { x = 0, xbar = 1 };
+enum class Start : std::uint8_t { none = 0, grad_bar = 1 };  // N: y_{l+1} only; G: also xbar_{l+1}
+enum class End : std::uint8_t { full = 0, early = 1, consumed = 2 };
+
+struct Mode {
+  Input in = Input::x;
+  Start start = Start::none;
+  End end = End::full;
+  int index() const { return (static_cast<int>(in) * 2 + static_cast<int>(start)) * 3 + static_cast<int>(end); }
+  static constexpr int count = 12;
+};
+
+// Tables of least makespans for every sub-problem and every budget 0..max_memory (in slots).
+class ChainDp {
+ public:
+  ChainDp(DpChain<int> chain, int max_memory);
+
+  static constexpr float infinity = 3.0e38f;
+  // Least time of sub-problem (i, l, mode) with `memory` slots; `infinity` when infeasible.
+  float value(int i, int l, Mode mode, int memory) const;
+  // Appends the ops of an optimal schedule of the sub-problem (ops of branch `branch`).
+  void emit(int i, int l, Mode mode, int memory, int branch, Schedule& out) const;
+
+  const DpChain<int>& chain() const { return chain_; }
+  int max_memory() const { return width_ - 1; }
+  std::size_t table_bytes() const { return table_.size() * sizeof(float); }
+
+ private:
+  std::size_t offset(int i, int l, Mode mode) const;
+  void fill(int i, int l);
+
+  DpChain<int> chain_;
+  int width_;
+  std::vector<float> table_;
+};
+
+// The least budget at which the chain DP finds a schedule, computed exactly in the chain's units.
+double dp_min_memory(const DpChain<double>& chain);
+
+// Bytes the tables of a DP chain of `stages` stages would take at `max_memory` slots.
+std::size_t chain_dp_table_bytes(int stages, int max_memory);
+
+}  // namespace rematch

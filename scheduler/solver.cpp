@@ -1,0 +1,215 @@
+#include "scheduler/solver.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <sstream>
+
+#include "scheduler/baselines.hpp"
+#include "scheduler/chain_dp.hpp"
+#include "scheduler/exhaustive.hpp"
+#include "scheduler/revolve.hpp"
+#include "scheduler/simulator.hpp"
+
+namespace rematch {
+
+namespace {
+
+constexpr int default_slots = 4096;       // a slot is 0.025% of the budget
+constexpr int certify_max_stages = 10;    // beyond this the exhaustive state space dwarfs any cap
+
+std::string number(double value) {
+  std::ostringstream text;
+  text.precision(15);
+  text << value;
+  return text.str();
+}
+
+void check_budget(double memory_limit) {
+  if (!std::isfinite(memory_limit) || memory_limit < 0)
+    throw InputError("memory budget must be a non-negative finite number (got " + number(memory_limit) + ")");
+}
+
+template <class Visit>
+void for_each_size(const Graph& graph, Visit&& visit) {
+  for (const Branch& b : graph.branches)
+    for (const auto* values : {&b.cw, &b.cbw, &b.ftmp, &b.btmp})
+      for (double v : *values) visit(v);
+  visit(graph.loss.tmp);
+}
+
+// The largest integer dividing every size, or 0 when some size is not an integer.
+double integer_size_gcd(const Graph& graph) {
+  std::int64_t g = 0;
+  bool integral = true;
+  for_each_size(graph, [&](double v) {
+    if (v != std::floor(v) || v > 9.0e15) integral = false;
+    else g = std::gcd(g, static_cast<std::int64_t>(v));
+  });
+  if (!integral) return 0;
+  return g == 0 ? 1.0 : static_cast<double>(g);
+}
+
+int total_stages(const Graph& graph) {
+  int total = 0;
+  for (const Branch& b : graph.branches) total += b.stages();
+  return total;
+}
+
+bool can_certify(const Graph& graph, const SolveOptions& options) {
+  return options.certify_states > 0 && total_stages(graph) <= certify_max_stages;
+}
+
+struct Resolution {
+  double slot = 1;
+  int slots = 0;
+  bool unit = false;  // slots are a divisor of every size: no rounding at all
+};
+
+Resolution pick_resolution(const Graph& graph, double memory, const SolveOptions& options) {
+  const int stages = graph.branches[0].stages() + 1;
+  auto fits = [&](double slots) {
+    return slots <= 2e9 && chain_dp_table_bytes(stages, static_cast<int>(slots)) <= options.table_budget_bytes;
+  };
+  if (options.slots > 0) {
+    if (!fits(options.slots))
+      throw InputError("--slots " + std::to_string(options.slots) + " needs " +
+                       number(double(chain_dp_table_bytes(stages, options.slots)) / (1 << 20)) +
+                       " MiB of tables, over the table budget");
+    return {memory / options.slots, options.slots, false};
+  }
+  if (const double g = integer_size_gcd(graph); g > 0) {
+    const double slots = std::floor(memory / g);
+    if (fits(slots)) return {g, static_cast<int>(slots), true};
+  }
+  int slots = default_slots;
+  while (slots > 16 && !fits(slots)) slots = slots * 3 / 4;
+  return {memory / slots, slots, false};
+}
+
+Solution finish(const Graph& graph, double memory_limit, std::string solver, Schedule ops, bool exact,
+                std::string method) {
+  const SimulationResult sim = simulate(graph, ops, memory_limit);
+  if (!sim.valid)
+    throw std::logic_error("solver " + solver + " produced an invalid schedule: op " + std::to_string(sim.bad_op) +
+                           ": " + sim.reason);
+  return {std::move(solver), exact, memory_limit, std::move(ops), sim.makespan, sim.peak, std::move(method)};
+}
+
+[[noreturn]] void infeasible(double memory_limit, double min_memory, const std::string& who) {
+  throw InfeasibleBudget("memory budget " + number(memory_limit) + " is below the least feasible budget " +
+                             number(min_memory) + (who.empty() ? "" : " of " + who),
+                         min_memory);
+}
+
+Solution optimal_chain(const Graph& graph, double memory_limit, const SolveOptions& options) {
+  const Schedule store_all = store_all_schedule(graph);
+  const double store_all_peak = simulate(graph, store_all).peak;
+  if (!exceeds(store_all_peak, memory_limit))
+    return finish(graph, memory_limit, "optimal", store_all, true, "store-all fits: no recomputation needed");
+
+  const bool certify = can_certify(graph, options);
+  auto exhaustive = [&] { return exhaustive_optimum(graph, memory_limit, options.certify_states); };
+  const double dp_least = dp_min_memory(make_dp_chain<double>(graph, 0, 0));
+  if (exceeds(dp_least, memory_limit)) {
+    if (certify) {
+      if (ExhaustiveResult ex = exhaustive(); ex.finished) {
+        if (ex.feasible)
+          return finish(graph, memory_limit, "optimal", ex.ops, true, "exhaustive search (below the DP's least budget)");
+        infeasible(memory_limit, min_feasible_memory(graph, options), "");
+      }
+    }
+    infeasible(memory_limit, dp_least, "");
+  }
+
+  Resolution res = pick_resolution(graph, memory_limit, options);
+  const int top = graph.branches[0].stages();
+  const Mode whole{Input::x, Start::none, End::full};
+  for (;;) {
+    ChainDp dp(make_dp_chain<int>(graph, 0, res.slot), res.slots);
+    if (dp.value(0, top, whole, res.slots) < ChainDp::infinity) {
+      Schedule ops;
+      dp.emit(0, top, whole, res.slots, 0, ops);
+      std::string method = res.unit ? "dynamic program at unit memory resolution (slot " + number(res.slot) + ")"
+                                    : "dynamic program over " + std::to_string(res.slots) + " memory slots of " +
+                                          number(res.slot) + " (sizes rounded up)";
+      if (certify) {
+        if (ExhaustiveResult ex = exhaustive(); ex.finished) {
+          const double dp_time = simulate(graph, ops).makespan;
+          if (ex.value < dp_time - 1e-9 * std::max(1.0, dp_time)) {
+            ops = ex.ops;
+            method = "exhaustive search (better than the " + method + ")";
+          } else {
+            method += ", certified optimal by exhaustive search";
+          }
+          return finish(graph, memory_limit, "optimal", ops, true, method);
+        }
+      }
+      return finish(graph, memory_limit, "optimal", ops, false, method);
+    }
+    // Rounding sizes up to slots lost the few units that made the budget feasible: refine.
+    if (res.unit || options.slots > 0 ||
+        chain_dp_table_bytes(top + 1, res.slots * 2) > options.table_budget_bytes)
+      infeasible(memory_limit, dp_least, "at this memory resolution (try more --slots)");
+    res.slots *= 2;
+    res.slot = memory_limit / res.slots;
+  }
+}
+
+Schedule baseline(const Graph& graph, const std::string& name) {
+  if (name == "store-all") return store_all_schedule(graph);
+  if (name == "recompute-all") return recompute_all_schedule(graph);
+  if (name == "sqrt") return sqrt_schedule(graph);
+  if (name.rfind("segments:", 0) == 0) {
+    const std::string count = name.substr(9);
+    std::size_t used = 0;
+    int segments = 0;
+    try {
+      segments = std::stoi(count, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != count.size() || used == 0 || segments < 1)
+      throw InputError("solver " + name + ": the segment count must be a positive integer");
+    return segments_schedule(graph, segments);
+  }
+  throw InputError("unknown solver '" + name + "' (known: optimal, store-all, recompute-all, segments:N, sqrt, revolve)");
+}
+
+}  // namespace
+
+std::vector<std::string> solver_names() {
+  return {"optimal", "store-all", "recompute-all", "segments:N", "sqrt", "revolve"};
+}
+
+double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
+  validate(graph);
+  if (can_certify(graph, options))
+    if (ExhaustiveResult ex = exhaustive_min_memory(graph, options.certify_states); ex.finished) return ex.value;
+  if (!graph.is_chain()) throw InputError("the least budget of a join graph needs the join solver");
+  return dp_min_memory(make_dp_chain<double>(graph, 0, 0));
+}
+
+Solution solve(const Graph& graph, double memory_limit, const SolveOptions& options) {
+  validate(graph);
+  check_budget(memory_limit);
+  if (options.solver == "optimal") {
+    if (!graph.is_chain()) throw InputError("solver optimal: join graphs are not supported yet");
+    return optimal_chain(graph, memory_limit, options);
+  }
+  if (options.solver == "revolve") {
+    if (!graph.is_chain()) throw InputError("solver revolve: binomial checkpointing needs a chain");
+    const double least = revolve_min_memory(graph);
+    if (exceeds(least, memory_limit)) infeasible(memory_limit, least, "solver revolve");
+    std::uint64_t snaps = 0;
+    Schedule ops = revolve_schedule(graph, memory_limit, &snaps);
+    return finish(graph, memory_limit, "revolve", std::move(ops), false,
+                  "binomial checkpointing with " + std::to_string(snaps) + " snapshots");
+  }
+  Schedule ops = baseline(graph, options.solver);
+  const double peak = simulate(graph, ops).peak;
+  if (exceeds(peak, memory_limit)) infeasible(memory_limit, peak, "solver " + options.solver);
+  return finish(graph, memory_limit, options.solver, std::move(ops), false, "fixed schedule");
+}
+
+}  // namespace rematch

@@ -1,0 +1,57 @@
+// The library call: a graph and a memory budget in, a schedule (checked by the simulator) out.
+//
+//   rematch::Graph graph = rematch::read_graph_file("net.json");
+//   rematch::Solution s = rematch::solve(graph, 8e9);            // optimal within 8 GB
+//   for (const rematch::Op& op : s.ops) run(op);
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "scheduler/graph.hpp"
+#include "scheduler/schedule.hpp"
+
+namespace rematch {
+
+// The budget is below what the solver can work with; min_memory is the least budget it accepts
+// (for `optimal`: the least feasible budget of the graph).
+class InfeasibleBudget : public InputError {
+ public:
+  InfeasibleBudget(const std::string& message, double min_memory)
+      : InputError(message), min_memory(min_memory) {}
+  double min_memory;
+};
+
+struct SolveOptions {
+  // "optimal", "store-all", "recompute-all", "segments:N", "sqrt", "revolve".
+  std::string solver = "optimal";
+  // Memory resolution of the dynamic program: 0 picks it (unit resolution for integer sizes when
+  // the tables fit in table_budget_bytes, else the finest slot count that fits).
+  int slots = 0;
+  std::size_t table_budget_bytes = std::size_t{3} << 30;
+  // States the exhaustive search may visit to certify (or improve) the result; 0 disables it.
+  std::size_t certify_states = 200'000;
+};
+
+struct Solution {
+  std::string solver;
+  bool exact = false;      // proven optimal over every SPEC op sequence
+  double memory_limit = 0;
+  Schedule ops;
+  double makespan = 0;     // measured by the simulator on `ops`
+  double peak = 0;         // measured by the simulator on `ops`
+  std::string method;      // how it was obtained (resolution, certification), for people
+};
+
+// Throws InputError for a bad graph, budget or solver name, InfeasibleBudget below the least budget.
+Solution solve(const Graph& graph, double memory_limit, const SolveOptions& options = {});
+
+// The least budget at which `optimal` finds a schedule (exact over all op sequences where the
+// exhaustive search can certify it, else the least budget of the dynamic program's class).
+double min_feasible_memory(const Graph& graph, const SolveOptions& options = {});
+
+// Names accepted by SolveOptions::solver, for help texts.
+std::vector<std::string> solver_names();
+
+}  // namespace rematch
