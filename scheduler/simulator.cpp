@@ -10,29 +10,33 @@ bool exceeds(double peak, double limit) {
 }
 
 MemoryState::MemoryState(const Graph& graph) : graph_(&graph) {
+  auto slots = std::make_shared<std::vector<int>>();
+  int next = 1;
   for (const Branch& b : graph.branches) {
-    const std::size_t positions = b.cw.size();
-    x_.emplace_back(positions, 0);
-    xbar_.emplace_back(positions, 0);
-    y_.emplace_back(positions, 0);
-    x_.back()[0] = 1;
-    memory_ += b.cw[0];
+    slots->push_back(next);
+    next += 1 + 3 * static_cast<int>(b.cw.size());
   }
-  branch_done_.assign(graph.branches.size(), 0);
+  slots_ = std::move(slots);
+  flags_.assign(next, 0);
+  for (int j = 0; j < graph.num_branches(); ++j) put(j, 0, kX, graph.branches[j].cw[0]);
 }
 
 bool MemoryState::complete() const {
-  return std::all_of(branch_done_.begin(), branch_done_.end(), [](char done) { return done; });
+  for (int j = 0; j < graph_->num_branches(); ++j)
+    if (!branch_done(j)) return false;
+  return true;
 }
 
-void MemoryState::put(std::vector<char>& held, int i, double size) {
-  if (!held[i]) memory_ += size;
-  held[i] = 1;
+void MemoryState::put(int branch, int i, Kind kind, double size) {
+  std::uint8_t& held = flags_[slot(branch, i, kind)];
+  if (!held) memory_ += size;
+  held = 1;
 }
 
-void MemoryState::take(std::vector<char>& held, int i, double size) {
-  if (held[i]) memory_ -= size;
-  held[i] = 0;
+void MemoryState::take(int branch, int i, Kind kind, double size) {
+  std::uint8_t& held = flags_[slot(branch, i, kind)];
+  if (held) memory_ -= size;
+  held = 0;
 }
 
 std::string MemoryState::check_stage(const Op& op, int stage_count) const {
@@ -49,11 +53,11 @@ MemoryState::Step MemoryState::apply(const Op& op) {
     return step;
   };
   if (op.kind == OpKind::loss) {
-    if (loss_done_) return fail("loss already ran (it runs exactly once)");
+    if (loss_done()) return fail("loss already ran (it runs exactly once)");
     double outputs = 0;
     for (int j = 0; j < graph_->num_branches(); ++j) {
       const int n = graph_->branches[j].stages();
-      if (!x_[j][n] && !xbar_[j][n])
+      if (!holds_x(j, n) && !holds_xbar(j, n))
         return fail("loss needs x or xbar of branch " + std::to_string(j) + " at stage " + std::to_string(n));
       outputs += graph_->branches[j].cw[n];
     }
@@ -62,10 +66,10 @@ MemoryState::Step MemoryState::apply(const Op& op) {
     for (int j = 0; j < graph_->num_branches(); ++j) {
       const Branch& b = graph_->branches[j];
       const int n = b.stages();
-      put(y_[j], n, b.cw[n]);
-      take(x_[j], n, b.cw[n]);
+      put(j, n, kY, b.cw[n]);
+      take(j, n, kX, b.cw[n]);
     }
-    loss_done_ = true;
+    flags_[0] = 1;
     step.ok = true;
     return step;
   }
@@ -75,17 +79,15 @@ MemoryState::Step MemoryState::apply(const Op& op) {
                 std::to_string(graph_->num_branches()) + " branches)");
   const Branch& b = graph_->branches[op.branch];
   const int j = op.branch, i = op.stage;
-  auto& x = x_[j];
-  auto& xbar = xbar_[j];
-  auto& y = y_[j];
 
   if (op.kind == OpKind::drop) {
     if (i < 0 || i > b.stages())
       return fail("position " + std::to_string(i) + " out of range (branch " + std::to_string(j) + " has " +
                   std::to_string(b.stages() + 1) + " positions)");
-    auto& held = op.item == Item::x ? x : xbar;
-    if (!held[i]) return fail(std::string(item_name(op.item)) + "_" + std::to_string(i) + " is not held");
-    take(held, i, op.item == Item::x ? b.cw[i] : b.cbw[i]);
+    const bool plain = op.item == Item::x;
+    if (!(plain ? holds_x(j, i) : holds_xbar(j, i)))
+      return fail(std::string(item_name(op.item)) + "_" + std::to_string(i) + " is not held");
+    take(j, i, plain ? kX : kXbar, plain ? b.cw[i] : b.cbw[i]);
     step.peak = memory_;
     step.ok = true;
     return step;
@@ -98,32 +100,32 @@ MemoryState::Step MemoryState::apply(const Op& op) {
     case OpKind::F_all:
     case OpKind::F_ck:
     case OpKind::F_none: {
-      if (!x[i] && !xbar[i]) return fail(std::string(op_name(op.kind)) + " needs " + input);
+      if (!holds_x(j, i) && !holds_xbar(j, i)) return fail(std::string(op_name(op.kind)) + " needs " + input);
       const bool taped = op.kind == OpKind::F_all;
       step.peak = memory_ + (taped ? b.cbw[i + 1] : b.cw[i + 1]) + b.ftmp[i];
       step.cost = b.fw[i];
       if (taped) {
-        put(xbar, i + 1, b.cbw[i + 1]);
+        put(j, i + 1, kXbar, b.cbw[i + 1]);
       } else {
-        put(x, i + 1, b.cw[i + 1]);
+        put(j, i + 1, kX, b.cw[i + 1]);
         if (op.kind == OpKind::F_none) {
-          if (x[i]) take(x, i, b.cw[i]);
-          else take(xbar, i, b.cbw[i]);
+          if (holds_x(j, i)) take(j, i, kX, b.cw[i]);
+          else take(j, i, kXbar, b.cbw[i]);
         }
       }
       break;
     }
     case OpKind::B: {
-      if (!y[i + 1]) return fail("B needs the gradient y_" + std::to_string(i + 1));
-      if (!xbar[i + 1]) return fail("B needs xbar_" + std::to_string(i + 1));
-      if (!x[i] && !xbar[i]) return fail("B needs " + input);
+      if (!holds_y(j, i + 1)) return fail("B needs the gradient y_" + std::to_string(i + 1));
+      if (!holds_xbar(j, i + 1)) return fail("B needs xbar_" + std::to_string(i + 1));
+      if (!holds_x(j, i) && !holds_xbar(j, i)) return fail("B needs " + input);
       step.peak = memory_ + b.cw[i] + b.btmp[i];
       step.cost = b.bw[i];
-      take(y, i + 1, b.cw[i + 1]);
-      take(xbar, i + 1, b.cbw[i + 1]);
-      take(x, i, b.cw[i]);
-      if (i == 0) branch_done_[j] = 1;  // y_0 leaves memory at once
-      else put(y, i, b.cw[i]);
+      take(j, i + 1, kY, b.cw[i + 1]);
+      take(j, i + 1, kXbar, b.cbw[i + 1]);
+      take(j, i, kX, b.cw[i]);
+      if (i == 0) flags_[(*slots_)[j]] = 1;  // y_0 leaves memory at once: the branch is done
+      else put(j, i, kY, b.cw[i]);
       break;
     }
     default: break;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,22 +35,26 @@ class MemoryState {
   Step apply(const Op& op);
 
   double memory() const { return memory_; }
-  bool loss_done() const { return loss_done_; }
+  bool loss_done() const { return flags_[0]; }
   bool complete() const;  // every y^j_0 produced
-  bool branch_done(int branch) const { return branch_done_[branch]; }
-  bool holds_x(int branch, int i) const { return x_[branch][i]; }
-  bool holds_xbar(int branch, int i) const { return xbar_[branch][i]; }
-  bool holds_y(int branch, int i) const { return y_[branch][i]; }
+  bool branch_done(int branch) const { return flags_[(*slots_)[branch]]; }
+  bool holds_x(int branch, int i) const { return flags_[slot(branch, i, kX)]; }
+  bool holds_xbar(int branch, int i) const { return flags_[slot(branch, i, kXbar)]; }
+  bool holds_y(int branch, int i) const { return flags_[slot(branch, i, kY)]; }
+  // Every flag of the state, one byte each: equal states have equal flags (a hashable key).
+  const std::vector<std::uint8_t>& flags() const { return flags_; }
 
  private:
-  void put(std::vector<char>& held, int i, double size);
-  void take(std::vector<char>& held, int i, double size);
+  enum Kind { kX = 0, kXbar = 1, kY = 2 };
+  // flags_[0]: loss done; per branch j from (*slots_)[j]: done, then x, xbar, y of each position.
+  int slot(int branch, int i, Kind kind) const { return (*slots_)[branch] + 1 + 3 * i + kind; }
+  void put(int branch, int i, Kind kind, double size);
+  void take(int branch, int i, Kind kind, double size);
   std::string check_stage(const Op& op, int stage_count) const;
 
   const Graph* graph_;
-  std::vector<std::vector<char>> x_, xbar_, y_;
-  std::vector<char> branch_done_;
-  bool loss_done_ = false;
+  std::shared_ptr<const std::vector<int>> slots_;  // shared by copies: states copy one vector
+  std::vector<std::uint8_t> flags_;
   double memory_ = 0;
 };
 

@@ -1,0 +1,142 @@
+#include "kernels/brgemm.hpp"
+
+#include <libxsmm.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <mutex>
+#include <string>
+
+#include "kernels/error.hpp"
+
+namespace rematch::kernels {
+namespace {
+
+void init_libxsmm() {
+  static std::once_flag once;
+  std::call_once(once, [] { libxsmm_init(); });
+}
+
+std::string describe(const BrgemmDesc& d) {
+  return "m=" + std::to_string(d.m) + " n=" + std::to_string(d.n) + " k=" + std::to_string(d.k) +
+         " lda=" + std::to_string(d.lda) + " ldb=" + std::to_string(d.ldb) +
+         " ldc=" + std::to_string(d.ldc);
+}
+
+}  // namespace
+
+bool bf16_supported() {
+  init_libxsmm();
+  return libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CPX;
+}
+
+Brgemm::Brgemm(const BrgemmDesc& d) : desc_(d) {
+  require(d.m > 0 && d.n > 0 && d.k > 0, "Brgemm: m, n, k must be positive (" + describe(d) + ")");
+  require(d.lda >= d.m && d.ldb >= d.k && d.ldc >= d.m,
+          "Brgemm: leading dimensions too small (" + describe(d) + ")");
+  require(d.stride_a >= 0 && d.stride_b >= 0, "Brgemm: strides must be non-negative");
+  init_libxsmm();
+  const libxsmm_blasint m = d.m, n = d.n, k = d.k, lda = d.lda, ldb = d.ldb, ldc = d.ldc;
+  const float alpha = 1.0f, beta = d.accumulate ? 1.0f : 0.0f;
+  const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
+  int flags = d.accumulate ? 0 : LIBXSMM_GEMM_FLAG_BETA_0;
+  if (d.precision == Precision::fp32) {
+    kernel_ = reinterpret_cast<void*>(libxsmm_smmdispatch_reducebatch_strd(
+        m, n, k, d.stride_a * sizeof(float), d.stride_b * sizeof(float), &lda, &ldb, &ldc, &alpha,
+        &beta, &flags, &prefetch));
+  } else {
+    require(bf16_supported(), "Brgemm: this CPU has no AVX512-BF16, bf16 BRGEMM is unavailable");
+    require(d.k % 2 == 0, "Brgemm: bf16 needs an even k for the VNNI layout (" + describe(d) + ")");
+    flags |= LIBXSMM_GEMM_FLAG_VNNI_A;
+    kernel_ = reinterpret_cast<void*>(libxsmm_bsmmdispatch_reducebatch_strd(
+        m, n, k, d.stride_a * sizeof(bfloat16), d.stride_b * sizeof(bfloat16), &lda, &ldb, &ldc,
+        &alpha, &beta, &flags, &prefetch));
+  }
+  require(kernel_ != nullptr, "Brgemm: LIBXSMM could not JIT a kernel for " + describe(d));
+}
+
+void Brgemm::operator()(const float* a, const float* b, float* c, std::int64_t count) const {
+  require(desc_.precision == Precision::fp32 && kernel_ != nullptr, "Brgemm: not an fp32 kernel");
+  const unsigned long long n = static_cast<unsigned long long>(count);
+  reinterpret_cast<libxsmm_smmfunction_reducebatch_strd>(kernel_)(a, b, c, &n);
+}
+
+void Brgemm::operator()(const bfloat16* a, const bfloat16* b, float* c, std::int64_t count) const {
+  require(desc_.precision == Precision::bf16 && kernel_ != nullptr, "Brgemm: not a bf16 kernel");
+  const unsigned long long n = static_cast<unsigned long long>(count);
+  reinterpret_cast<libxsmm_bsmmfunction_reducebatch_strd>(kernel_)(
+      reinterpret_cast<const libxsmm_bfloat16*>(a), reinterpret_cast<const libxsmm_bfloat16*>(b),
+      c, &n);
+}
+
+BlockedGemm::BlockedGemm(const BlockShape& a, const BlockShape& b, Precision precision,
+                         bool c_column_panels)
+    : a_(a), b_(b), c_{a.rows, b.cols, a.brow, b.bcol, c_column_panels} {
+  validate(a, "BlockedGemm left operand");
+  validate(b, "BlockedGemm right operand");
+  require(a.cols == b.rows && a.bcol == b.brow,
+          "BlockedGemm: inner sizes differ (" + std::to_string(a.cols) + "/" +
+              std::to_string(a.bcol) + " vs " + std::to_string(b.rows) + "/" +
+              std::to_string(b.brow) + ")");
+  BrgemmDesc d;
+  d.m = b.bcol;
+  d.n = a.brow;
+  d.k = a.bcol;
+  d.lda = b.bcol;
+  d.ldb = a.bcol;
+  d.ldc = b.bcol;
+  d.stride_a = b.down_step();   // B(p, j) -> B(p + 1, j)
+  d.stride_b = a.right_step();  // A(i, p) -> A(i, p + 1)
+  d.precision = precision;
+  start_ = Brgemm(d);
+  d.accumulate = true;
+  accumulate_ = Brgemm(d);
+}
+
+template <class T>
+void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatrix& c,
+                           const Epilogue& epilogue) const {
+  require(a.shape == a_ && b.shape == b_ && c.shape == c_,
+          "BlockedGemm::run: operand shapes differ from the planned ones");
+  require(!a.vnni, "BlockedGemm::run: the left operand must not be VNNI-packed");
+  require(b.vnni == (start_.desc().precision == Precision::bf16),
+          "BlockedGemm::run: the right operand must be VNNI-packed exactly for bf16");
+  const std::int64_t rows = c_.row_blocks(), cols = c_.col_blocks(), inner = a_.col_blocks();
+  // A task is one block row of C, or a share of it when there are too few rows
+  // to keep every thread busy. Within a task the reduction is walked in chunks,
+  // and each chunk of the left operand's row panel (bn x kInnerChunk blocks)
+  // stays in L2 while it is reused for every C block of the task. Each C block
+  // still sees the same chunk sequence, whatever the thread count or split.
+  const std::int64_t threads = omp_get_max_threads();
+  const std::int64_t splits = std::min(cols, (4 * threads + rows - 1) / rows);
+  const std::int64_t per_split = (cols + splits - 1) / splits;
+  // Dynamic: a block's result does not depend on which thread computes it, and
+  // the two vCPUs here are often shared with other work, so static halves stall.
+#pragma omp parallel for collapse(2) schedule(dynamic)
+  for (std::int64_t i = 0; i < rows; ++i) {
+    for (std::int64_t s = 0; s < splits; ++s) {
+      const std::int64_t j0 = s * per_split, j1 = std::min(cols, j0 + per_split);
+      for (std::int64_t p = 0; p < inner; p += kInnerChunk) {
+        const std::int64_t count = std::min(kInnerChunk, inner - p);
+        const Brgemm& kernel = p == 0 ? start_ : accumulate_;
+        for (std::int64_t j = j0; j < j1; ++j) {
+          float* out = c.block(i, j);
+          kernel(b.block(p, j), a.block(i, p), out, count);
+          if (epilogue && p + count == inner) epilogue(out, i, j);
+        }
+      }
+    }
+  }
+}
+
+void BlockedGemm::run(const BlockedMatrix& a, const BlockedMatrix& b, BlockedMatrix& c,
+                      const Epilogue& epilogue) const {
+  run_impl(a, b, c, epilogue);
+}
+
+void BlockedGemm::run(const BlockedBf16& a, const BlockedBf16& b, BlockedMatrix& c,
+                      const Epilogue& epilogue) const {
+  run_impl(a, b, c, epilogue);
+}
+
+}  // namespace rematch::kernels

@@ -1,0 +1,72 @@
+#pragma once
+// 1D dilated convolution (cross-correlation, stride 1) on plain NCW tensors,
+// after Chaudhary et al. 2021: the width is LIBXSMM's m dimension, and the
+// filter taps are the batch of one BRGEMM. For output positions q..q+bq of
+// sample n and a block of output channels,
+//   y[n][k][q..] = sum_s W_s[k][:] * x_padded[n][:][q + s*dilation ..]
+// where the A operand of tap s is the input shifted by s*dilation elements, so
+// the stride-based BRGEMM walks the taps without any im2col copy.
+//
+//   x  : n x c x width         (row-major NCW)
+//   w  : taps x k x c          (tap-major; weights_from_kcs converts PyTorch's k x c x taps)
+//   y  : n x k x out_width()
+//   backward_data   = the same tap BRGEMM on dy padded by (taps-1)*dilation,
+//                     with the taps flipped and w transposed per tap
+//   backward_weights: for each tap and block of output channels, a BRGEMM over
+//                     the samples, reducing over chunks of width, on a
+//                     channels-last copy of the padded input.
+//
+// A Conv1d object owns padding/transposition scratch: one pass at a time per object.
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "kernels/cost.hpp"
+#include "kernels/tensor.hpp"
+
+namespace rematch::kernels {
+
+enum class Padding { same, valid };
+
+struct Conv1dDesc {
+  std::int64_t n = 0, c = 0, k = 0;  // samples, input and output channels
+  std::int64_t width = 0;            // input width
+  std::int64_t taps = 1, dilation = 1;
+  Padding padding = Padding::same;   // same: out_width == width, extra zero on the right if odd
+  bool bias = true;
+  std::int64_t bq = 64;  // output positions per BRGEMM call (vector dimension)
+  std::int64_t bk = 64;  // output channels per BRGEMM call
+
+  std::int64_t span() const { return (taps - 1) * dilation; }  // receptive field minus one
+  std::int64_t pad_left() const { return padding == Padding::same ? span() / 2 : 0; }
+  std::int64_t out_width() const { return padding == Padding::same ? width : width - span(); }
+};
+
+// PyTorch order [k][c][taps] -> tap-major [taps][k][c].
+void weights_from_kcs(std::span<const float> kcs, std::int64_t k, std::int64_t c,
+                      std::int64_t taps, std::span<float> tkc);
+
+class Conv1d {
+ public:
+  explicit Conv1d(const Conv1dDesc& d);  // validates and JITs all kernels
+  ~Conv1d();
+  Conv1d(Conv1d&&) noexcept;
+  Conv1d& operator=(Conv1d&&) noexcept;
+
+  const Conv1dDesc& desc() const { return d_; }
+
+  void forward(std::span<const float> x, std::span<const float> w, std::span<const float> bias,
+               std::span<float> y);
+  void backward_data(std::span<const float> dy, std::span<const float> w, std::span<float> dx);
+  void backward_weights(std::span<const float> x, std::span<const float> dy, std::span<float> dw,
+                        std::span<float> dbias);
+
+  LayerCost cost() const;  // saved for backward: x
+
+ private:
+  struct Plans;
+  Conv1dDesc d_;
+  std::unique_ptr<Plans> p_;
+};
+
+}  // namespace rematch::kernels

@@ -1,0 +1,69 @@
+#pragma once
+// Fully-connected layer y = act(x w + b) on blocked matrices (tensor.hpp):
+//   x: n x c (blocks bn x bc), w: c x k (blocks bc x bk, column panels: the
+//   blocks one output block reduces over are contiguous), y: n x k (blocks bn x bk).
+// Every pass is one BlockedGemm (one BRGEMM per output block, reducing over
+// the shared block index), after Georganas et al. 2019:
+//   forward         y  = x   * w     (+ bias and ReLU fused on each finished block)
+//   backward_data   dx = dy  * w^T   (w transposed blockwise first)
+//   backward_weights dw = x^T * dy   (x transposed blockwise first; db = column sums of dy)
+// Backward passes take the gradient w.r.t. the pre-activation: with a fused
+// ReLU, call activation_backward(y, dy) first.
+//
+// With Precision::bf16 the operands are rounded to bf16 (right operand VNNI-packed)
+// right before each GEMM; accumulation and outputs stay fp32.
+//
+// An Fc object owns transpose scratch, so one object must not run two passes
+// at the same time; each pass parallelises internally with OpenMP.
+#include <cstdint>
+#include <span>
+
+#include "kernels/brgemm.hpp"
+#include "kernels/cost.hpp"
+#include "kernels/eltwise.hpp"
+#include "kernels/tensor.hpp"
+
+namespace rematch::kernels {
+
+struct FcDesc {
+  std::int64_t n = 0, c = 0, k = 0;        // batch, input and output features
+  std::int64_t bn = 64, bc = 64, bk = 64;  // preferred blocks, shrunk for small sizes
+  bool bias = true;
+  Activation activation = Activation::none;
+  Precision precision = Precision::fp32;
+};
+
+class Fc {
+ public:
+  explicit Fc(const FcDesc& d);  // validates and JITs all kernels
+
+  const FcDesc& desc() const { return d_; }
+  const BlockShape& x_shape() const { return x_; }
+  const BlockShape& w_shape() const { return w_; }
+  const BlockShape& y_shape() const { return y_; }
+
+  // bias: k values, or empty when desc().bias is false.
+  void forward(const BlockedMatrix& x, const BlockedMatrix& w, std::span<const float> bias,
+               BlockedMatrix& y);
+  void activation_backward(const BlockedMatrix& y, BlockedMatrix& dy) const;
+  void backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx);
+  // dbias: k values, or empty when desc().bias is false.
+  void backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, BlockedMatrix& dw,
+                        std::span<float> dbias);
+
+  // Saved for backward: x, plus y when a ReLU is fused (its mask comes from y).
+  LayerCost cost() const;
+
+ private:
+  enum Pass { kForward, kBackwardData, kBackwardWeights };
+  void gemm(Pass pass, const BlockedMatrix& a, const BlockedMatrix& b, BlockedMatrix& c,
+            const BlockedGemm::Epilogue& epilogue = {});
+
+  FcDesc d_;
+  BlockShape x_, w_, y_;
+  BlockedGemm gemm_[3];     // indexed by Pass
+  BlockedMatrix wt_, xt_;   // transposes, allocated on first use
+  BlockedBf16 bf16_[3][2];  // bf16 copies of each pass's operands, allocated on first use
+};
+
+}  // namespace rematch::kernels

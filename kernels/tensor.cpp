@@ -1,0 +1,127 @@
+#include "kernels/tensor.hpp"
+
+#include <bit>
+#include <string>
+
+#include "kernels/error.hpp"
+
+namespace rematch::kernels {
+
+bfloat16 to_bf16(float f) {
+  const auto u = std::bit_cast<std::uint32_t>(f);
+  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu) != 0) {
+    return {static_cast<std::uint16_t>((u >> 16) | 0x0040u)};  // keep NaN quiet and non-zero
+  }
+  const std::uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
+  return {static_cast<std::uint16_t>((u + rounding) >> 16)};
+}
+
+float to_float(bfloat16 h) { return std::bit_cast<float>(static_cast<std::uint32_t>(h.bits) << 16); }
+
+void validate(const BlockShape& s, const char* name) {
+  require(s.rows > 0 && s.cols > 0,
+          std::string(name) + ": sizes must be positive, got " + std::to_string(s.rows) + " x " +
+              std::to_string(s.cols));
+  require(s.brow > 0 && s.bcol > 0,
+          std::string(name) + ": block sizes must be positive, got " + std::to_string(s.brow) +
+              " x " + std::to_string(s.bcol));
+}
+
+std::int64_t choose_block(std::int64_t dim, std::int64_t preferred, std::int64_t multiple) {
+  require(dim > 0 && preferred > 0 && multiple > 0, "choose_block: arguments must be positive");
+  if (dim >= preferred) return preferred;
+  return (dim + multiple - 1) / multiple * multiple;
+}
+
+template <class T>
+Blocked<T>::Blocked(const BlockShape& s, bool vnni_) : shape(s), vnni(vnni_) {
+  validate(s, "Blocked");
+  require(!vnni || s.brow % 2 == 0, "Blocked: VNNI layout needs an even block row count");
+  data = AlignedBuffer<T>(static_cast<std::size_t>(s.elems()));
+}
+template struct Blocked<float>;
+template struct Blocked<bfloat16>;
+
+void pack_into(std::span<const float> plain, BlockedMatrix& out) {
+  const BlockShape& s = out.shape;
+  require(static_cast<std::int64_t>(plain.size()) == s.rows * s.cols,
+          "pack: plain matrix has " + std::to_string(plain.size()) + " values, expected " +
+              std::to_string(s.rows * s.cols));
+#pragma omp parallel for collapse(2) schedule(static)
+  for (std::int64_t rb = 0; rb < s.row_blocks(); ++rb) {
+    for (std::int64_t cb = 0; cb < s.col_blocks(); ++cb) {
+      float* blk = out.block(rb, cb);
+      for (std::int64_t i = 0; i < s.brow; ++i) {
+        const std::int64_t r = rb * s.brow + i;
+        for (std::int64_t j = 0; j < s.bcol; ++j) {
+          const std::int64_t c = cb * s.bcol + j;
+          blk[i * s.bcol + j] = (r < s.rows && c < s.cols) ? plain[r * s.cols + c] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+BlockedMatrix pack(std::span<const float> plain, const BlockShape& shape) {
+  BlockedMatrix m(shape);
+  pack_into(plain, m);
+  return m;
+}
+
+void unpack(const BlockedMatrix& m, std::span<float> plain) {
+  const BlockShape& s = m.shape;
+  require(static_cast<std::int64_t>(plain.size()) == s.rows * s.cols,
+          "unpack: plain matrix has " + std::to_string(plain.size()) + " values, expected " +
+              std::to_string(s.rows * s.cols));
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < s.rows; ++r) {
+    for (std::int64_t c = 0; c < s.cols; ++c) {
+      plain[r * s.cols + c] =
+          m.block(r / s.brow, c / s.bcol)[(r % s.brow) * s.bcol + c % s.bcol];
+    }
+  }
+}
+
+BlockShape transposed(const BlockShape& s) { return {s.cols, s.rows, s.bcol, s.brow, s.column_panels}; }
+
+void transpose_into(const BlockedMatrix& m, BlockedMatrix& out) {
+  const BlockShape& s = m.shape;
+  require(out.shape == transposed(s), "transpose: output shape is not the transposed input shape");
+#pragma omp parallel for collapse(2) schedule(static)
+  for (std::int64_t rb = 0; rb < s.row_blocks(); ++rb) {
+    for (std::int64_t cb = 0; cb < s.col_blocks(); ++cb) {
+      const float* src = m.block(rb, cb);
+      float* dst = out.block(cb, rb);
+      for (std::int64_t i = 0; i < s.brow; ++i) {
+        for (std::int64_t j = 0; j < s.bcol; ++j) dst[j * s.brow + i] = src[i * s.bcol + j];
+      }
+    }
+  }
+}
+
+BlockedBf16 to_bf16(const BlockedMatrix& m, bool vnni) {
+  BlockedBf16 out;
+  to_bf16_into(m, vnni, out);
+  return out;
+}
+
+void to_bf16_into(const BlockedMatrix& m, bool vnni, BlockedBf16& out) {
+  if (!(out.shape == m.shape) || out.vnni != vnni || out.data.size() == 0) {
+    out = BlockedBf16(m.shape, vnni);
+  }
+  const BlockShape& s = m.shape;
+  const std::int64_t blocks = s.row_blocks() * s.col_blocks();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const float* src = m.data.data() + b * s.block_elems();
+    bfloat16* dst = out.data.data() + b * s.block_elems();
+    for (std::int64_t i = 0; i < s.brow; ++i) {
+      for (std::int64_t j = 0; j < s.bcol; ++j) {
+        const std::int64_t at = vnni ? (i / 2) * 2 * s.bcol + 2 * j + i % 2 : i * s.bcol + j;
+        dst[at] = to_bf16(src[i * s.bcol + j]);
+      }
+    }
+  }
+}
+
+}  // namespace rematch::kernels

@@ -1,0 +1,122 @@
+#pragma once
+// Memory and layouts shared by every layer.
+//
+// Matrices (FC activations and weights) live in a blocked layout
+// [rows/br][cols/bc][br][bc]: each br x bc block is a small row-major matrix
+// that one BRGEMM call reads or writes contiguously. Logical sizes that do not
+// divide the block sizes are padded, and every kernel keeps the padding zero,
+// so padded rows/columns never leak into reductions.
+//
+// Conv1d tensors stay plain NCW (width is the vector dimension of its BRGEMM),
+// so they need no blocked layout, only the aligned buffer.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <span>
+
+namespace rematch::kernels {
+
+inline constexpr std::size_t kAlignment = 64;  // one cache line, one zmm register
+
+// bf16 as stored by LIBXSMM: the upper 16 bits of an IEEE fp32.
+struct bfloat16 {
+  std::uint16_t bits = 0;
+};
+bfloat16 to_bf16(float f);  // round to nearest even; NaN stays NaN
+float to_float(bfloat16 h);
+
+// Zero-initialised, 64-byte aligned, move-only storage.
+template <class T>
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(std::size_t n) : size_(n) {
+    if (n == 0) return;
+    const std::size_t bytes = (n * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
+    void* p = std::aligned_alloc(kAlignment, bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    std::memset(p, 0, bytes);
+    data_.reset(static_cast<T*>(p));
+  }
+  T* data() { return data_.get(); }
+  const T* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+  std::span<T> span() { return {data(), size_}; }
+  std::span<const T> span() const { return {data(), size_}; }
+
+ private:
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  std::unique_ptr<T, Free> data_;
+  std::size_t size_ = 0;
+};
+
+// Geometry of a blocked matrix. Plain data; all offsets in elements.
+// Blocks are ordered row of blocks by row of blocks ([rows/br][cols/bc][br][bc]),
+// or, with column_panels, column by column ([cols/bc][rows/br][br][bc]). A GEMM
+// reduces along a row of blocks of its left operand and along a column of
+// blocks of its right operand, so right operands (weights) use column panels:
+// each BRGEMM then streams one contiguous region per operand.
+struct BlockShape {
+  std::int64_t rows = 0, cols = 0;   // logical size
+  std::int64_t brow = 0, bcol = 0;   // block size
+  bool column_panels = false;
+  std::int64_t row_blocks() const { return (rows + brow - 1) / brow; }
+  std::int64_t col_blocks() const { return (cols + bcol - 1) / bcol; }
+  std::int64_t block_elems() const { return brow * bcol; }
+  std::int64_t elems() const { return row_blocks() * col_blocks() * block_elems(); }
+  // Distance between vertically / horizontally adjacent blocks.
+  std::int64_t down_step() const { return (column_panels ? 1 : col_blocks()) * block_elems(); }
+  std::int64_t right_step() const { return (column_panels ? row_blocks() : 1) * block_elems(); }
+  std::int64_t block_offset(std::int64_t rb, std::int64_t cb) const {
+    return rb * down_step() + cb * right_step();
+  }
+  bool operator==(const BlockShape&) const = default;
+};
+
+// Throws unless all sizes are positive.
+void validate(const BlockShape& s, const char* name);
+
+// A block size for a dimension: the preferred size, or the dimension itself
+// (rounded up to `multiple`) when it is smaller.
+std::int64_t choose_block(std::int64_t dim, std::int64_t preferred, std::int64_t multiple = 1);
+
+// Within a block, element (r, c) is at r * bcol + c, except for VNNI-packed
+// bf16 right operands, where row pairs are interleaved: (r/2) * 2 * bcol + 2 * c + r % 2,
+// the layout LIBXSMM's bf16 BRGEMM requires for its A operand.
+template <class T>
+struct Blocked {
+  BlockShape shape;
+  AlignedBuffer<T> data;
+  bool vnni = false;
+
+  Blocked() = default;
+  explicit Blocked(const BlockShape& s, bool vnni_ = false);
+  T* block(std::int64_t rb, std::int64_t cb) { return data.data() + shape.block_offset(rb, cb); }
+  const T* block(std::int64_t rb, std::int64_t cb) const {
+    return data.data() + shape.block_offset(rb, cb);
+  }
+};
+using BlockedMatrix = Blocked<float>;
+using BlockedBf16 = Blocked<bfloat16>;
+
+// Row-major plain <-> blocked. `plain` holds shape.rows * shape.cols values.
+BlockedMatrix pack(std::span<const float> plain, const BlockShape& shape);
+void pack_into(std::span<const float> plain, BlockedMatrix& out);
+void unpack(const BlockedMatrix& m, std::span<float> plain);
+
+// out = m^T with blocks bcol x brow; out must have the transposed shape, which
+// keeps the block order flag.
+void transpose_into(const BlockedMatrix& m, BlockedMatrix& out);
+BlockShape transposed(const BlockShape& s);
+
+// fp32 -> bf16 in the same blocked geometry; `vnni` selects the layout above
+// (needs an even block row count). The _into form reuses `out` when it already
+// has the right shape and layout.
+BlockedBf16 to_bf16(const BlockedMatrix& m, bool vnni);
+void to_bf16_into(const BlockedMatrix& m, bool vnni, BlockedBf16& out);
+
+}  // namespace rematch::kernels

@@ -1,0 +1,186 @@
+#include <gtest/gtest.h>
+
+#include "kernels/conv1d.hpp"
+#include "tests/kernels/helpers.hpp"
+
+namespace rematch::kernels {
+namespace {
+
+using test::dot_tolerance;
+using test::random_vector;
+
+struct ConvData {
+  Conv1dDesc d;
+  std::vector<float> x, w, b, dy;
+  ConvData(const Conv1dDesc& desc, std::uint32_t seed)
+      : d(desc), x(random_vector(d.n * d.c * d.width, seed)),
+        w(random_vector(d.taps * d.k * d.c, seed + 1)), b(random_vector(d.k, seed + 2)),
+        dy(random_vector(d.n * d.k * d.out_width(), seed + 3)) {}
+  // Input position read by output q through tap s, or -1 in the zero padding.
+  std::int64_t in_pos(std::int64_t q, std::int64_t s) const {
+    const std::int64_t p = q + s * d.dilation - d.pad_left();
+    return (p >= 0 && p < d.width) ? p : -1;
+  }
+};
+
+// Visits every (sample, out channel, in channel, tap, output position, input position)
+// term of the convolution; all three reference passes are sums of these terms.
+template <class F>
+void for_each_term(const ConvData& c, F&& f) {
+  const Conv1dDesc& d = c.d;
+  for (std::int64_t n = 0; n < d.n; ++n)
+    for (std::int64_t o = 0; o < d.k; ++o)
+      for (std::int64_t i = 0; i < d.c; ++i)
+        for (std::int64_t s = 0; s < d.taps; ++s)
+          for (std::int64_t q = 0; q < d.out_width(); ++q) {
+            const std::int64_t p = c.in_pos(q, s);
+            if (p >= 0) f(n, o, i, s, q, p);
+          }
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<double>& val,
+                  const std::vector<double>& abs, std::int64_t length) {
+  ASSERT_EQ(got.size(), val.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NEAR(got[i], val[i], dot_tolerance(length, abs[i])) << "at " << i;
+  }
+}
+
+const Conv1dDesc kShapes[] = {
+    {2, 5, 70, 37, 3, 2, Padding::same, true, 16, 64},   // ragged width and channel blocks
+    {1, 16, 8, 300, 5, 3, Padding::valid, true, 64, 64},  // ragged backward-weights chunks
+    {3, 3, 4, 10, 4, 1, Padding::same, true, 64, 64},     // even taps: asymmetric padding
+    {2, 7, 9, 21, 1, 1, Padding::valid, false, 8, 4},     // pointwise, no bias
+};
+
+class Conv1dTest : public test::ThreadsTest {};
+
+TEST_P(Conv1dTest, ForwardMatchesNaiveLoopForSameAndValidPadding) {
+  for (const Conv1dDesc& desc : kShapes) {
+    const ConvData c(desc, 100);
+    const Conv1dDesc& d = c.d;
+    const std::int64_t q = d.out_width();
+    std::vector<double> val(d.n * d.k * q), abs(val.size());
+    for (std::int64_t n = 0; n < d.n; ++n)
+      for (std::int64_t o = 0; o < d.k; ++o)
+        for (std::int64_t t = 0; t < q; ++t) {
+          val[(n * d.k + o) * q + t] = d.bias ? c.b[o] : 0.0;
+          abs[(n * d.k + o) * q + t] = d.bias ? std::abs(c.b[o]) : 0.0;
+        }
+    for_each_term(c, [&](auto n, auto o, auto i, auto s, auto t, auto p) {
+      const double v = double(c.w[(s * d.k + o) * d.c + i]) * c.x[(n * d.c + i) * d.width + p];
+      val[(n * d.k + o) * q + t] += v;
+      abs[(n * d.k + o) * q + t] += std::abs(v);
+    });
+    Conv1d conv(d);
+    std::vector<float> y(val.size());
+    conv.forward(c.x, c.w, d.bias ? std::span<const float>(c.b) : std::span<const float>(), y);
+    expect_close(y, val, abs, d.c * d.taps + 1);
+  }
+}
+
+TEST_P(Conv1dTest, BackwardDataMatchesNaiveLoop) {
+  for (const Conv1dDesc& d : kShapes) {
+    const ConvData c(d, 200);
+    const std::int64_t q = d.out_width();
+    std::vector<double> val(d.n * d.c * d.width), abs(val.size());
+    for_each_term(c, [&](auto n, auto o, auto i, auto s, auto t, auto p) {
+      const double v = double(c.w[(s * d.k + o) * d.c + i]) * c.dy[(n * d.k + o) * q + t];
+      val[(n * d.c + i) * d.width + p] += v;
+      abs[(n * d.c + i) * d.width + p] += std::abs(v);
+    });
+    Conv1d conv(d);
+    std::vector<float> dx(val.size());
+    conv.backward_data(c.dy, c.w, dx);
+    expect_close(dx, val, abs, d.k * d.taps);
+  }
+}
+
+TEST_P(Conv1dTest, BackwardWeightsAndBiasMatchNaiveLoop) {
+  for (const Conv1dDesc& d : kShapes) {
+    const ConvData c(d, 300);
+    const std::int64_t q = d.out_width();
+    std::vector<double> val(d.taps * d.k * d.c), abs(val.size());
+    for_each_term(c, [&](auto n, auto o, auto i, auto s, auto t, auto p) {
+      const double v = double(c.dy[(n * d.k + o) * q + t]) * c.x[(n * d.c + i) * d.width + p];
+      val[(s * d.k + o) * d.c + i] += v;
+      abs[(s * d.k + o) * d.c + i] += std::abs(v);
+    });
+    Conv1d conv(d);
+    std::vector<float> dw(val.size()), db(d.bias ? d.k : 0);
+    conv.backward_weights(c.x, c.dy, dw, db);
+    expect_close(dw, val, abs, d.n * q);
+    for (std::int64_t o = 0; o < static_cast<std::int64_t>(db.size()); ++o) {
+      double want = 0.0, a = 0.0;
+      for (std::int64_t n = 0; n < d.n; ++n)
+        for (std::int64_t t = 0; t < q; ++t) {
+          want += c.dy[(n * d.k + o) * q + t];
+          a += std::abs(c.dy[(n * d.k + o) * q + t]);
+        }
+      ASSERT_NEAR(db[o], want, dot_tolerance(d.n * q, a));
+    }
+  }
+}
+
+TEST_P(Conv1dTest, GradientsMatchFiniteDifferencesOfDoubleForward) {
+  const Conv1dDesc d{2, 3, 4, 9, 3, 2, Padding::same, true, 4, 2};
+  const ConvData c(d, 400);
+  const std::int64_t q = d.out_width();
+  const auto r = random_vector(d.n * d.k * q, 404);
+  auto loss = [&](const std::vector<double>& x, const std::vector<double>& w,
+                  const std::vector<double>& b) {
+    double l = 0.0;
+    for (std::int64_t n = 0; n < d.n; ++n)
+      for (std::int64_t o = 0; o < d.k; ++o)
+        for (std::int64_t t = 0; t < q; ++t) l += r[(n * d.k + o) * q + t] * b[o];
+    for_each_term(c, [&](auto n, auto o, auto i, auto s, auto t, auto p) {
+      l += r[(n * d.k + o) * q + t] * w[(s * d.k + o) * d.c + i] * x[(n * d.c + i) * d.width + p];
+    });
+    return l;
+  };
+  const auto xd = test::to_double(c.x), wd = test::to_double(c.w), bd = test::to_double(c.b);
+  Conv1d conv(d);
+  std::vector<float> dx(c.x.size()), dw(c.w.size()), db(d.k);
+  conv.backward_data(r, c.w, dx);
+  conv.backward_weights(c.x, r, dw, db);
+  test::expect_gradient_near(dx, test::finite_difference([&](const auto& v) { return loss(v, wd, bd); }, xd));
+  test::expect_gradient_near(dw, test::finite_difference([&](const auto& v) { return loss(xd, v, bd); }, wd));
+  test::expect_gradient_near(db, test::finite_difference([&](const auto& v) { return loss(xd, wd, v); }, bd));
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, Conv1dTest, ::testing::Values(1, 2), test::thread_name);
+
+TEST(Conv1d, WeightsFromKcsMovesTapsOutermost) {
+  std::vector<float> kcs(2 * 3 * 4), tkc(kcs.size());
+  for (std::size_t i = 0; i < kcs.size(); ++i) kcs[i] = float(i);
+  weights_from_kcs(kcs, 2, 3, 4, tkc);
+  EXPECT_EQ(tkc[(3 * 2 + 1) * 3 + 2], kcs[(1 * 3 + 2) * 4 + 3]);
+  EXPECT_EQ(tkc[(0 * 2 + 0) * 3 + 1], kcs[(0 * 3 + 1) * 4 + 0]);
+}
+
+TEST(Conv1d, BadDescriptorsAndSizesThrowNamedErrors) {
+  EXPECT_THROW(Conv1d({1, 1, 1, 0, 1, 1}), std::invalid_argument);
+  EXPECT_THROW(Conv1d({1, 1, 1, 8, 3, 0}), std::invalid_argument);
+  try {
+    Conv1d({1, 2, 2, 8, 5, 2, Padding::valid});
+    FAIL() << "a valid convolution without output was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("no output"), std::string::npos);
+  }
+  Conv1d conv({1, 2, 3, 8, 3, 1, Padding::same, false});
+  std::vector<float> x(16), w(18), y(24);
+  EXPECT_NO_THROW(conv.forward(x, w, {}, y));
+  EXPECT_THROW(conv.forward(x, std::vector<float>(17), {}, y), std::invalid_argument);
+  EXPECT_THROW(conv.forward(x, w, std::vector<float>(3), y), std::invalid_argument);
+}
+
+TEST(Conv1d, CostCountsTapGemmFlopsAndSavedInput) {
+  const Conv1d conv({2, 64, 32, 1000, 9, 4, Padding::valid, false});
+  const LayerCost c = conv.cost();
+  EXPECT_EQ(c.fwd_flops, 2.0 * 2 * 64 * 32 * 9 * (1000 - 32));
+  EXPECT_EQ(c.bwd_data_flops, 2.0 * 2 * 64 * 32 * 9 * 1000);
+  EXPECT_EQ(c.saved_bytes, 2 * 64 * 1000 * 4);
+}
+
+}  // namespace
+}  // namespace rematch::kernels

@@ -1,0 +1,123 @@
+// Recomputation relies on these: a pass must give bitwise the same result on
+// every run and for every thread count.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <functional>
+
+#include "kernels/conv1d.hpp"
+#include "kernels/eltwise.hpp"
+#include "kernels/fc.hpp"
+#include "kernels/losses.hpp"
+#include "tests/kernels/helpers.hpp"
+
+namespace rematch::kernels {
+namespace {
+
+using test::random_vector;
+
+// Runs `pass` at 1 thread, then twice at 2 threads; all outputs must match bit for bit.
+void expect_bitwise_stable(const std::function<std::vector<float>()>& pass) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::vector<float> one = pass();
+  omp_set_num_threads(2);
+  const std::vector<float> two = pass();
+  const std::vector<float> again = pass();
+  omp_set_num_threads(saved);
+  ASSERT_FALSE(one.empty());
+  EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float)))
+      << "1 vs 2 threads";
+  EXPECT_EQ(0, std::memcmp(two.data(), again.data(), two.size() * sizeof(float)))
+      << "run to run";
+}
+
+std::vector<float> raw(const BlockedMatrix& m) { return {m.data.span().begin(), m.data.span().end()}; }
+
+void fc_passes_are_bitwise_stable(Precision precision) {
+  const std::int64_t n = 200, c = 150, k = 130;
+  Fc fc({n, c, k, 64, 64, 64, true, Activation::relu, precision});
+  const BlockedMatrix x = pack(random_vector(n * c, 1), fc.x_shape());
+  const BlockedMatrix w = pack(random_vector(c * k, 2), fc.w_shape());
+  const BlockedMatrix dy = pack(random_vector(n * k, 3), fc.y_shape());
+  const auto bias = random_vector(k, 4);
+  expect_bitwise_stable([&] {
+    BlockedMatrix y(fc.y_shape());
+    fc.forward(x, w, bias, y);
+    return raw(y);
+  });
+  expect_bitwise_stable([&] {
+    BlockedMatrix dx(fc.x_shape());
+    fc.backward_data(dy, w, dx);
+    return raw(dx);
+  });
+  expect_bitwise_stable([&] {
+    BlockedMatrix dw(fc.w_shape());
+    std::vector<float> db(k);
+    fc.backward_weights(x, dy, dw, db);
+    auto out = raw(dw);
+    out.insert(out.end(), db.begin(), db.end());
+    return out;
+  });
+}
+
+TEST(Determinism, FcFp32PassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
+  fc_passes_are_bitwise_stable(Precision::fp32);
+}
+
+TEST(Determinism, FcBf16PassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
+  if (!bf16_supported()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  fc_passes_are_bitwise_stable(Precision::bf16);
+}
+
+TEST(Determinism, Conv1dPassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
+  const Conv1dDesc d{3, 20, 70, 500, 5, 3, Padding::same, true, 64, 64};
+  Conv1d conv(d);
+  const auto x = random_vector(d.n * d.c * d.width, 5), w = random_vector(d.taps * d.k * d.c, 6);
+  const auto b = random_vector(d.k, 7), dy = random_vector(d.n * d.k * d.out_width(), 8);
+  expect_bitwise_stable([&] {
+    std::vector<float> y(dy.size());
+    conv.forward(x, w, b, y);
+    return y;
+  });
+  expect_bitwise_stable([&] {
+    std::vector<float> dx(x.size());
+    conv.backward_data(dy, w, dx);
+    return dx;
+  });
+  expect_bitwise_stable([&] {
+    std::vector<float> dw(w.size()), db(d.k);
+    conv.backward_weights(x, dy, dw, db);
+    dw.insert(dw.end(), db.begin(), db.end());
+    return dw;
+  });
+}
+
+TEST(Determinism, LayerNormAndLossGradientsAreBitwiseIdenticalAcrossThreadCounts) {
+  const BlockShape s{300, 70, 64, 64};
+  const BlockedMatrix x = pack(random_vector(300 * 70, 9), s), dy = pack(random_vector(300 * 70, 10), s);
+  const auto gamma = random_vector(70, 11), beta = random_vector(70, 12);
+  expect_bitwise_stable([&] {
+    BlockedMatrix y(s), dx(s);
+    std::vector<float> mean(300), rstd(300), dg(70), db(70);
+    layer_norm_forward(x, gamma, beta, 1e-5f, y, mean, rstd);
+    layer_norm_backward(x, dy, gamma, mean, rstd, dx, dg, db);
+    auto out = raw(y);
+    for (const auto* v : {&dg, &db}) out.insert(out.end(), v->begin(), v->end());
+    const auto d = raw(dx);
+    out.insert(out.end(), d.begin(), d.end());
+    return out;
+  });
+  const auto a = random_vector(1000 * 16, 13), b = random_vector(1000 * 16, 14);
+  std::vector<float> sim(1000);
+  for (std::size_t i = 0; i < sim.size(); ++i) sim[i] = float(i % 2);
+  expect_bitwise_stable([&] {
+    std::vector<float> da(a.size()), db(b.size());
+    const float l = contrastive_loss(a, b, sim, 1000, 16, 1.0f, da, db);
+    da.push_back(l);
+    return da;
+  });
+}
+
+}  // namespace
+}  // namespace rematch::kernels

@@ -1,0 +1,233 @@
+#include <gtest/gtest.h>
+
+#include "kernels/fc.hpp"
+#include "tests/kernels/helpers.hpp"
+
+namespace rematch::kernels {
+namespace {
+
+using test::dot_tolerance;
+using test::random_vector;
+
+// Plain row-major data for one FC problem.
+struct FcData {
+  std::int64_t n, c, k;
+  std::vector<float> x, w, b, dy;
+  FcData(std::int64_t n_, std::int64_t c_, std::int64_t k_, std::uint32_t seed)
+      : n(n_), c(c_), k(k_), x(random_vector(n * c, seed)), w(random_vector(c * k, seed + 1)),
+        b(random_vector(k, seed + 2)), dy(random_vector(n * k, seed + 3)) {}
+};
+
+// The three passes as naive double loops; each also returns sum |terms| per
+// output for the tolerance.
+struct Ref {
+  std::vector<double> val, abs;
+};
+Ref ref_forward(const FcData& d, bool bias) {
+  Ref r{std::vector<double>(d.n * d.k), std::vector<double>(d.n * d.k)};
+  for (std::int64_t i = 0; i < d.n; ++i) {
+    for (std::int64_t o = 0; o < d.k; ++o) {
+      double s = bias ? d.b[o] : 0.0, a = bias ? std::abs(d.b[o]) : 0.0;
+      for (std::int64_t j = 0; j < d.c; ++j) {
+        s += double(d.x[i * d.c + j]) * d.w[j * d.k + o];
+        a += std::abs(double(d.x[i * d.c + j]) * d.w[j * d.k + o]);
+      }
+      r.val[i * d.k + o] = s;
+      r.abs[i * d.k + o] = a;
+    }
+  }
+  return r;
+}
+Ref ref_backward_data(const FcData& d) {
+  Ref r{std::vector<double>(d.n * d.c), std::vector<double>(d.n * d.c)};
+  for (std::int64_t i = 0; i < d.n; ++i) {
+    for (std::int64_t j = 0; j < d.c; ++j) {
+      for (std::int64_t o = 0; o < d.k; ++o) {
+        const double t = double(d.dy[i * d.k + o]) * d.w[j * d.k + o];
+        r.val[i * d.c + j] += t;
+        r.abs[i * d.c + j] += std::abs(t);
+      }
+    }
+  }
+  return r;
+}
+Ref ref_backward_weights(const FcData& d) {
+  Ref r{std::vector<double>(d.c * d.k), std::vector<double>(d.c * d.k)};
+  for (std::int64_t i = 0; i < d.n; ++i) {
+    for (std::int64_t j = 0; j < d.c; ++j) {
+      for (std::int64_t o = 0; o < d.k; ++o) {
+        const double t = double(d.x[i * d.c + j]) * d.dy[i * d.k + o];
+        r.val[j * d.k + o] += t;
+        r.abs[j * d.k + o] += std::abs(t);
+      }
+    }
+  }
+  return r;
+}
+
+void expect_close(const BlockedMatrix& got, const Ref& want, std::int64_t length) {
+  std::vector<float> plain(got.shape.rows * got.shape.cols);
+  unpack(got, plain);
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    ASSERT_NEAR(plain[i], want.val[i], dot_tolerance(length, want.abs[i])) << "at " << i;
+  }
+}
+
+// Every value outside the logical matrix must be zero (the padding invariant).
+void expect_zero_padding(const BlockedMatrix& m) {
+  std::vector<float> plain(m.shape.rows * m.shape.cols);
+  unpack(m, plain);
+  double inside = 0.0, all = 0.0;
+  for (float v : plain) inside += std::abs(v);
+  for (float v : m.data.span()) all += std::abs(v);
+  EXPECT_EQ(inside, all);
+}
+
+struct Shape {
+  std::int64_t n, c, k, block;
+};
+const Shape kShapes[] = {{70, 45, 130, 32}, {64, 128, 64, 64}, {3, 1, 5, 64}, {129, 67, 33, 64}};
+
+class FcTest : public test::ThreadsTest {};
+
+TEST_P(FcTest, ForwardMatchesNaiveLoopOnShapesThatDoNotDivideTheBlocks) {
+  for (const Shape& s : kShapes) {
+    const FcData d(s.n, s.c, s.k, 10);
+    Fc fc({s.n, s.c, s.k, s.block, s.block, s.block, true, Activation::none, Precision::fp32});
+    BlockedMatrix y(fc.y_shape());
+    fc.forward(pack(d.x, fc.x_shape()), pack(d.w, fc.w_shape()), d.b, y);
+    expect_close(y, ref_forward(d, true), s.c);
+    expect_zero_padding(y);
+  }
+}
+
+TEST_P(FcTest, ForwardWithFusedReluEqualsReluOfReference) {
+  const FcData d(33, 20, 40, 11);
+  Fc fc({33, 20, 40, 16, 16, 16, true, Activation::relu, Precision::fp32});
+  BlockedMatrix y(fc.y_shape());
+  fc.forward(pack(d.x, fc.x_shape()), pack(d.w, fc.w_shape()), d.b, y);
+  Ref r = ref_forward(d, true);
+  for (double& v : r.val) v = std::max(v, 0.0);
+  expect_close(y, r, 20);
+  expect_zero_padding(y);
+}
+
+TEST_P(FcTest, BackwardDataMatchesNaiveLoop) {
+  for (const Shape& s : kShapes) {
+    const FcData d(s.n, s.c, s.k, 20);
+    Fc fc({s.n, s.c, s.k, s.block, s.block, s.block, false, Activation::none, Precision::fp32});
+    BlockedMatrix dx(fc.x_shape());
+    fc.backward_data(pack(d.dy, fc.y_shape()), pack(d.w, fc.w_shape()), dx);
+    expect_close(dx, ref_backward_data(d), s.k);
+    expect_zero_padding(dx);
+  }
+}
+
+TEST_P(FcTest, BackwardWeightsAndBiasMatchNaiveLoop) {
+  for (const Shape& s : kShapes) {
+    const FcData d(s.n, s.c, s.k, 30);
+    Fc fc({s.n, s.c, s.k, s.block, s.block, s.block, true, Activation::none, Precision::fp32});
+    BlockedMatrix dw(fc.w_shape());
+    std::vector<float> db(s.k);
+    fc.backward_weights(pack(d.x, fc.x_shape()), pack(d.dy, fc.y_shape()), dw, db);
+    expect_close(dw, ref_backward_weights(d), s.n);
+    expect_zero_padding(dw);
+    for (std::int64_t o = 0; o < s.k; ++o) {
+      double want = 0.0, abs = 0.0;
+      for (std::int64_t i = 0; i < s.n; ++i) {
+        want += d.dy[i * s.k + o];
+        abs += std::abs(d.dy[i * s.k + o]);
+      }
+      ASSERT_NEAR(db[o], want, dot_tolerance(s.n, abs));
+    }
+  }
+}
+
+TEST_P(FcTest, GradientsMatchFiniteDifferencesOfDoubleForward) {
+  // loss = sum(r * relu(x w + b)) on a small shape with blocks that do not divide it.
+  const std::int64_t n = 5, c = 7, k = 6;
+  FcData d(n, c, k, 40);
+  const auto r = random_vector(n * k, 44);
+  Fc fc({n, c, k, 4, 4, 4, true, Activation::relu, Precision::fp32});
+  auto loss = [&](const std::vector<double>& x, const std::vector<double>& w,
+                  const std::vector<double>& b) {
+    double l = 0.0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      for (std::int64_t o = 0; o < k; ++o) {
+        double s = b[o];
+        for (std::int64_t j = 0; j < c; ++j) s += x[i * c + j] * w[j * k + o];
+        l += r[i * k + o] * std::max(s, 0.0);
+      }
+    }
+    return l;
+  };
+  const auto xd = test::to_double(d.x), wd = test::to_double(d.w), bd = test::to_double(d.b);
+  const auto gx = test::finite_difference([&](const auto& v) { return loss(v, wd, bd); }, xd);
+  const auto gw = test::finite_difference([&](const auto& v) { return loss(xd, v, bd); }, wd);
+  const auto gb = test::finite_difference([&](const auto& v) { return loss(xd, wd, v); }, bd);
+
+  const BlockedMatrix x = pack(d.x, fc.x_shape()), w = pack(d.w, fc.w_shape());
+  BlockedMatrix y(fc.y_shape()), dx(fc.x_shape()), dw(fc.w_shape());
+  fc.forward(x, w, d.b, y);
+  BlockedMatrix dy = pack(r, fc.y_shape());
+  fc.activation_backward(y, dy);
+  std::vector<float> db(k), dxp(n * c), dwp(c * k);
+  fc.backward_data(dy, w, dx);
+  fc.backward_weights(x, dy, dw, db);
+  unpack(dx, dxp);
+  unpack(dw, dwp);
+  test::expect_gradient_near(dxp, gx);
+  test::expect_gradient_near(dwp, gw);
+  test::expect_gradient_near(db, gb);
+}
+
+TEST_P(FcTest, Bf16PassesMatchReferenceOnBf16RoundedInputs) {
+  if (!bf16_supported()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  const std::int64_t n = 50, c = 70, k = 36;
+  FcData d(n, c, k, 50);
+  for (auto* v : {&d.x, &d.w, &d.dy}) {
+    for (float& f : *v) f = to_float(to_bf16(f));  // then the reference sees the kernel's inputs
+  }
+  Fc fc({n, c, k, 32, 32, 32, false, Activation::none, Precision::bf16});
+  const BlockedMatrix x = pack(d.x, fc.x_shape()), w = pack(d.w, fc.w_shape());
+  const BlockedMatrix dy = pack(d.dy, fc.y_shape());
+  BlockedMatrix y(fc.y_shape()), dx(fc.x_shape()), dw(fc.w_shape());
+  fc.forward(x, w, {}, y);
+  fc.backward_data(dy, w, dx);
+  fc.backward_weights(x, dy, dw, {});
+  expect_close(y, ref_forward(d, false), c);
+  expect_close(dx, ref_backward_data(d), k);
+  expect_close(dw, ref_backward_weights(d), n);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, FcTest, ::testing::Values(1, 2), test::thread_name);
+
+TEST(Fc, BadDescriptorsAndShapesThrowNamedErrors) {
+  EXPECT_THROW(Fc({0, 4, 4}), std::invalid_argument);
+  EXPECT_THROW(Fc({4, 4, 4, 0, 4, 4}), std::invalid_argument);
+  Fc fc({8, 8, 8, 4, 4, 4});
+  BlockedMatrix y(fc.y_shape());
+  const BlockedMatrix w(fc.w_shape());
+  const std::vector<float> bias(8);
+  try {
+    fc.forward(BlockedMatrix(BlockShape{8, 9, 4, 4}), w, bias, y);
+    FAIL() << "forward accepted a wrongly shaped x";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("x shape"), std::string::npos);
+  }
+  EXPECT_THROW(fc.forward(BlockedMatrix(fc.x_shape()), w, std::vector<float>(3), y),
+               std::invalid_argument);
+}
+
+TEST(Fc, CostReportsGemmFlopsAndSavedInputBytes) {
+  Fc fc({100, 30, 20, 64, 64, 64, true, Activation::relu});
+  const LayerCost c = fc.cost();
+  EXPECT_EQ(c.fwd_flops, 2.0 * 100 * 30 * 20 + 2.0 * 100 * 20);
+  EXPECT_EQ(c.bwd_data_flops, 2.0 * 100 * 30 * 20 + 100 * 20);
+  EXPECT_EQ(c.bwd_weights_flops, 2.0 * 100 * 30 * 20 + 100 * 20);
+  // x (blocks 64 x 30 -> 128 x 30 padded) and y (128 x 20) for the ReLU mask.
+  EXPECT_EQ(c.saved_bytes, (128 * 30 + 128 * 20) * 4);
+}
+
+}  // namespace
+}  // namespace rematch::kernels
