@@ -75,30 +75,44 @@ Size input_size(const DpChain<Size>& c, int i, Input in) {
   return in == Input::x ? c.x[i] : c.xb[i];
 }
 
-// Every way a sub-problem can proceed, in a fixed order (the tables and emit() must agree on it).
+// Every way each mode of sub-problem (i, l) can proceed: visit(mode, option) in a fixed order,
+// the forward checkpoint j outermost so that the table rows one j touches are reused by all modes
+// while they are in cache. Options of one mode come in the same order for the tables and emit().
 template <class Size, class Visit>
-void for_each_option(const DpChain<Size>& c, int i, int l, Mode m, Visit&& visit) {
-  const Size in_size = input_size(c, i, m.in);
-  const Size base = in_size + c.x[l + 1] + (m.start == Start::grad_bar ? c.xb[l + 1] : Size{0});
-  if (i == l) {
-    Option<Size> o;
-    if (m.start == Start::grad_bar) {
-      if (m.end != End::full) return;
-      o.step = Step::backward;
-      o.cost = c.bw[i];
-      o.peak = base + c.x[i] + c.btmp[i];
-      visit(o);
-    } else if (m.end == End::full) {
-      o.step = Step::taped_backward;
-      o.cost = c.fw[i] + c.bw[i];
-      o.peak = base + c.xb[i + 1] + std::max(c.ftmp[i], c.x[i] + c.btmp[i]);
-      visit(o);
-    } else if (m.end == End::early) {
-      o.step = Step::taped_drop;
-      o.cost = c.fw[i];
-      o.peak = base + c.xb[i + 1] + c.ftmp[i];
-      visit(o);
+void for_each_option(const DpChain<Size>& c, int i, int l, Visit&& visit) {
+  auto for_each_mode = [i](auto&& body) {
+    for (Input in : {Input::x, Input::xbar}) {
+      if (in == Input::xbar && i == 0) continue;  // x_0 is data: never an xbar
+      for (Start start : {Start::none, Start::grad_bar})
+        for (End end : {End::full, End::early, End::consumed}) body(Mode{in, start, end});
     }
+  };
+  auto base_of = [&](Mode m) {
+    return input_size(c, i, m.in) + c.x[l + 1] + (m.start == Start::grad_bar ? c.xb[l + 1] : Size{0});
+  };
+
+  if (i == l) {
+    for_each_mode([&](Mode m) {
+      Option<Size> o;
+      const Size base = base_of(m);
+      if (m.start == Start::grad_bar) {
+        if (m.end != End::full) return;
+        o.step = Step::backward;
+        o.cost = c.bw[i];
+        o.peak = base + c.x[i] + c.btmp[i];
+      } else if (m.end == End::full) {
+        o.step = Step::taped_backward;
+        o.cost = c.fw[i] + c.bw[i];
+        o.peak = base + c.xb[i + 1] + std::max(c.ftmp[i], c.x[i] + c.btmp[i]);
+      } else if (m.end == End::early) {
+        o.step = Step::taped_drop;
+        o.cost = c.fw[i];
+        o.peak = base + c.xb[i + 1] + c.ftmp[i];
+      } else {
+        return;
+      }
+      visit(m, o);
+    });
     return;
   }
 
@@ -112,38 +126,50 @@ void for_each_option(const DpChain<Size>& c, int i, int l, Mode m, Visit&& visit
     run_x = std::max(run_x, below + c.x[j] + c.ftmp[j - 1]);
     time += c.fw[j - 1];
     for (bool to_xbar : {false, true}) {
-      Option<Size> o;
-      o.step = Step::forward_keep;
-      o.cost = time;
-      o.peak = base + (to_xbar ? to_xbar_peak : run_x);
-      o.j = j;
-      o.to_xbar = to_xbar;
-      o.has_child = o.has_cont = true;
-      o.shift = in_size;
       const Input child_in = to_xbar ? Input::xbar : Input::x;
       for (End child_end : {End::full, End::early, End::consumed}) {
         if (child_end != End::full && j == l) break;  // the child must make progress
-        o.child = {j, l, {child_in, m.start, child_end}};
-        if (child_end == End::full)
-          o.cont = {i, j - 1, {m.in, to_xbar ? Start::grad_bar : Start::none, m.end}};
-        else
-          o.cont = {i, j, {m.in, child_end == End::early ? Start::grad_bar : Start::none, m.end}};
-        visit(o);
+        for_each_mode([&](Mode m) {
+          Option<Size> o;
+          o.step = Step::forward_keep;
+          o.cost = time;
+          o.peak = base_of(m) + (to_xbar ? to_xbar_peak : run_x);
+          o.j = j;
+          o.to_xbar = to_xbar;
+          o.has_child = o.has_cont = true;
+          o.shift = input_size(c, i, m.in);
+          o.child = {j, l, {child_in, m.start, child_end}};
+          if (child_end == End::full)
+            o.cont = {i, j - 1, {m.in, to_xbar ? Start::grad_bar : Start::none, m.end}};
+          else
+            o.cont = {i, j, {m.in, child_end == End::early ? Start::grad_bar : Start::none, m.end}};
+          visit(m, o);
+        });
       }
     }
   }
 
   // Forward to i + 1 consuming the input: the only way to end early or consumed at this level.
-  if (m.end == End::full) return;
-  Option<Size> o;
-  o.step = Step::forward_consume;
-  o.to_xbar = m.end == End::early;
-  o.j = i + 1;
-  o.cost = c.fw[i];
-  o.peak = base + (o.to_xbar ? c.xb[i + 1] : c.x[i + 1]) + c.ftmp[i];
-  o.has_child = true;
-  o.child = {i + 1, l, {o.to_xbar ? Input::xbar : Input::x, m.start, End::full}};
-  visit(o);
+  for_each_mode([&](Mode m) {
+    if (m.end == End::full) return;
+    Option<Size> o;
+    o.step = Step::forward_consume;
+    o.to_xbar = m.end == End::early;
+    o.j = i + 1;
+    o.cost = c.fw[i];
+    o.peak = base_of(m) + (o.to_xbar ? c.xb[i + 1] : c.x[i + 1]) + c.ftmp[i];
+    o.has_child = true;
+    o.child = {i + 1, l, {o.to_xbar ? Input::xbar : Input::x, m.start, End::full}};
+    visit(m, o);
+  });
+}
+
+// The options of one mode only.
+template <class Size, class Visit>
+void for_each_option(const DpChain<Size>& c, int i, int l, Mode mode, Visit&& visit) {
+  for_each_option(c, i, l, [&](Mode m, const Option<Size>& o) {
+    if (m.index() == mode.index()) visit(o);
+  });
 }
 
 constexpr std::size_t pair_index(int i, int l) {
@@ -159,13 +185,19 @@ std::size_t chain_dp_table_bytes(int stages, int max_memory) {
 ChainDp::ChainDp(DpChain<int> chain, int max_memory) : chain_(std::move(chain)), width_(max_memory + 1) {
   const int stages = chain_.stages;
   table_.assign(pair_index(0, stages) * Mode::count * width_, infinity);
-  for (int length = 0; length < stages; ++length)
-    for (int i = 0; i + length < stages; ++i) fill(i, i + length);
+  floor_.assign(pair_index(0, stages) * Mode::count, infinity);
+  first_feasible_.assign(pair_index(0, stages) * Mode::count, width_);
+  // (i, l) needs (j, l) for j > i and (i, p) for p < l: l ascending, i descending keeps the rows
+  // of one l and of one i (the children and continuations) hot.
+  for (int l = 0; l < stages; ++l)
+    for (int i = l; i >= 0; --i) fill(i, l);
 }
 
-std::size_t ChainDp::offset(int i, int l, Mode mode) const {
-  return (pair_index(i, l) * Mode::count + mode.index()) * width_;
+std::size_t ChainDp::row_index(int i, int l, Mode mode) const {
+  return pair_index(i, l) * Mode::count + mode.index();
 }
+
+std::size_t ChainDp::offset(int i, int l, Mode mode) const { return row_index(i, l, mode) * width_; }
 
 float ChainDp::value(int i, int l, Mode mode, int memory) const {
   if (memory < 0) return infinity;
@@ -173,29 +205,56 @@ float ChainDp::value(int i, int l, Mode mode, int memory) const {
 }
 
 void ChainDp::fill(int i, int l) {
-  for (Input in : {Input::x, Input::xbar}) {
-    if (in == Input::xbar && i == 0) continue;  // x_0 is data: never an xbar
-    for (Start start : {Start::none, Start::grad_bar})
-      for (End end : {End::full, End::early, End::consumed}) {
-        const Mode mode{in, start, end};
-        float* out = &table_[offset(i, l, mode)];
-        for_each_option(chain_, i, l, mode, [&](const Option<int>& o) {
-          const int first = std::max(o.peak, 0);
-          if (first >= width_) return;
-          const float cost = static_cast<float>(o.cost);
-          const float* child = o.has_child ? &table_[offset(o.child.i, o.child.l, o.child.mode)] - o.shift : nullptr;
-          const float* cont = o.has_cont ? &table_[offset(o.cont.i, o.cont.l, o.cont.mode)] : nullptr;
-          if (child && cont) {
-            for (int t = first; t < width_; ++t) out[t] = std::min(out[t], cost + child[t] + cont[t]);
-          } else if (child) {
-            for (int t = first; t < width_; ++t) out[t] = std::min(out[t], cost + child[t]);
-          } else {
-            for (int t = first; t < width_; ++t) out[t] = std::min(out[t], cost);
-          }
-        });
-        // Sums with an infeasible part exceed `infinity`'s neighbourhood; keep them at infinity.
-        for (int t = 0; t < width_; ++t) out[t] = std::min(out[t], infinity);
+  for_each_option(chain_, i, l, [&](Mode mode, const Option<int>& o) {
+    float* out = &table_[offset(i, l, mode)];
+    const int first = std::max(o.peak, 0);
+    if (first >= width_) return;
+    const float cost = static_cast<float>(o.cost);
+    const float* child = o.has_child ? &table_[offset(o.child.i, o.child.l, o.child.mode)] - o.shift : nullptr;
+    const float* cont = o.has_cont ? &table_[offset(o.cont.i, o.cont.l, o.cont.mode)] : nullptr;
+    // Every table row is non-increasing in memory, so this option is never below `floor`, its
+    // value at the largest budget; where `out` is already <= floor it cannot improve it. (Float
+    // addition rounds monotonically, so the bound holds in float too.) Below a row's first
+    // feasible budget the option is infinite.
+    float floor = cost;
+    int start = first;
+    if (child) {
+      const std::size_t row = row_index(o.child.i, o.child.l, o.child.mode);
+      floor = floor + floor_[row];
+      start = std::max(start, first_feasible_[row] + o.shift);
+    }
+    if (cont) {
+      const std::size_t row = row_index(o.cont.i, o.cont.l, o.cont.mode);
+      floor = floor + floor_[row];
+      start = std::max(start, first_feasible_[row]);
+    }
+    if (!(floor < infinity) || start >= width_ || out[start] <= floor) return;
+    const int last = static_cast<int>(
+        std::partition_point(out + start, out + width_, [floor](float v) { return v > floor; }) - out);
+    // Blocks where the option, at its best (the block's largest budget), does not beat `out` at
+    // its worst (the block's smallest budget) are skipped: most options win on few budgets.
+    constexpr int block = 64;
+    for (int a = start; a < last; a += block) {
+      const int b = std::min(a + block, last);
+      float best = cost;
+      if (child) best = best + child[b - 1];
+      if (cont) best = best + cont[b - 1];
+      if (best >= out[a]) continue;
+      if (child && cont) {
+        for (int t = a; t < b; ++t) out[t] = std::min(out[t], cost + child[t] + cont[t]);
+      } else if (child) {
+        for (int t = a; t < b; ++t) out[t] = std::min(out[t], cost + child[t]);
+      } else {
+        for (int t = a; t < b; ++t) out[t] = std::min(out[t], cost);
       }
+    }
+  });
+  for (int m = 0; m < Mode::count; ++m) {
+    const std::size_t row = pair_index(i, l) * Mode::count + m;
+    float* out = &table_[row * width_];
+    floor_[row] = out[width_ - 1];
+    first_feasible_[row] = static_cast<int>(
+        std::partition_point(out, out + width_, [](float v) { return !(v < infinity); }) - out);
   }
 }
 

@@ -62,12 +62,16 @@ class ChainDp {
   std::size_t table_bytes() const { return table_.size() * sizeof(float); }
 
  private:
+  std::size_t row_index(int i, int l, Mode mode) const;
   std::size_t offset(int i, int l, Mode mode) const;
   void fill(int i, int l);
 
   DpChain<int> chain_;
   int width_;
   std::vector<float> table_;
+  // Per row (sub-problem and mode), kept apart from the table so that pruning stays in cache:
+  std::vector<float> floor_;          // value at the largest budget (the row's minimum)
+  std::vector<int> first_feasible_;   // least budget with a finite value (width_ if none)
 };
 
 // The least budget at which the chain DP finds a schedule, computed exactly in the chain's units.
