@@ -56,6 +56,7 @@ enum class Step {
   taped_drop,        // start N, i == l: F_all i, drop the input (end early)
   forward_keep,      // forward to a checkpoint at j, input kept; child (j, l), then continuation (i, .)
   forward_consume,   // forward to j = i + 1 consuming the input; child (i + 1, l) ends full
+  inner_problem,     // i == l == loss stage of a nested chain: the inner branch's whole problem
 };
 
 template <class Size>
@@ -68,6 +69,7 @@ struct Option {
   bool has_child = false, has_cont = false;
   Ref child, cont;  // child at budget - shift, continuation at budget
   Size shift = 0;
+  Input inner_kind = Input::x;  // inner_problem: which inner problem (by the kind of x_n held)
 };
 
 template <class Size>
@@ -87,15 +89,24 @@ void for_each_option(const DpChain<Size>& c, int i, int l, Visit&& visit) {
         for (End end : {End::full, End::early, End::consumed}) body(Mode{in, start, end});
     }
   };
+  // Ops of sub-problems that contain the loss stage run before it, beside the inner inputs.
+  const Size before_loss = l == c.stages - 1 ? c.pre_loss_extra : Size{0};
   auto base_of = [&](Mode m) {
-    return input_size(c, i, m.in) + c.x[l + 1] + (m.start == Start::grad_bar ? c.xb[l + 1] : Size{0});
+    return input_size(c, i, m.in) + c.x[l + 1] + (m.start == Start::grad_bar ? c.xb[l + 1] : Size{0}) +
+           before_loss;
   };
 
   if (i == l) {
     for_each_mode([&](Mode m) {
       Option<Size> o;
       const Size base = base_of(m);
-      if (m.start == Start::grad_bar) {
+      if (c.inner_loss && i == c.stages - 1 && m.end == End::full) {
+        o.step = Step::inner_problem;
+        o.peak = base;
+        o.has_child = true;
+        o.inner_kind = m.in;
+        o.shift = c.loss_reserve[static_cast<int>(m.in)];
+      } else if (m.start == Start::grad_bar) {
         if (m.end != End::full) return;
         o.step = Step::backward;
         o.cost = c.bw[i];
@@ -137,7 +148,7 @@ void for_each_option(const DpChain<Size>& c, int i, int l, Visit&& visit) {
           o.j = j;
           o.to_xbar = to_xbar;
           o.has_child = o.has_cont = true;
-          o.shift = input_size(c, i, m.in);
+          o.shift = input_size(c, i, m.in);  // the child's budget leaves the input out
           o.child = {j, l, {child_in, m.start, child_end}};
           if (child_end == End::full)
             o.cont = {i, j - 1, {m.in, to_xbar ? Start::grad_bar : Start::none, m.end}};
@@ -182,7 +193,12 @@ std::size_t chain_dp_table_bytes(int stages, int max_memory) {
   return pair_index(0, stages) * Mode::count * (static_cast<std::size_t>(max_memory) + 1) * sizeof(float);
 }
 
-ChainDp::ChainDp(DpChain<int> chain, int max_memory) : chain_(std::move(chain)), width_(max_memory + 1) {
+ChainDp::ChainDp(DpChain<int> chain, int max_memory, Inner inner_x, Inner inner_xbar)
+    : chain_(std::move(chain)), width_(max_memory + 1), inner_{inner_x, inner_xbar} {
+  if (chain_.inner_loss)
+    for (const Inner& inner : inner_)
+      if (!inner.dp || inner.dp->width_ != width_)
+        throw std::logic_error("ChainDp: a nested chain needs both inner problems on the same memory grid");
   const int stages = chain_.stages;
   table_.assign(pair_index(0, stages) * Mode::count * width_, infinity);
   floor_.assign(pair_index(0, stages) * Mode::count, infinity);
@@ -199,6 +215,18 @@ std::size_t ChainDp::row_index(int i, int l, Mode mode) const {
 
 std::size_t ChainDp::offset(int i, int l, Mode mode) const { return row_index(i, l, mode) * width_; }
 
+ChainDp::Row ChainDp::row(int i, int l, Mode mode) const {
+  const std::size_t r = row_index(i, l, mode);
+  return {&table_[r * width_], &floor_[r], &first_feasible_[r]};
+}
+
+template <class OptionT>
+ChainDp::Row ChainDp::child_of(const OptionT& o) const {
+  if (o.step != Step::inner_problem) return row(o.child.i, o.child.l, o.child.mode);
+  const ChainDp& inner = *inner_[static_cast<int>(o.inner_kind)].dp;
+  return inner.row(0, inner.chain_.stages - 1, whole_problem);
+}
+
 float ChainDp::value(int i, int l, Mode mode, int memory) const {
   if (memory < 0) return infinity;
   return table_[offset(i, l, mode) + std::min(memory, width_ - 1)];
@@ -210,8 +238,10 @@ void ChainDp::fill(int i, int l) {
     const int first = std::max(o.peak, 0);
     if (first >= width_) return;
     const float cost = static_cast<float>(o.cost);
-    const float* child = o.has_child ? &table_[offset(o.child.i, o.child.l, o.child.mode)] - o.shift : nullptr;
-    const float* cont = o.has_cont ? &table_[offset(o.cont.i, o.cont.l, o.cont.mode)] : nullptr;
+    const Row child_row = o.has_child ? child_of(o) : Row{};
+    const Row cont_row = o.has_cont ? row(o.cont.i, o.cont.l, o.cont.mode) : Row{};
+    const float* child = o.has_child ? child_row.values - o.shift : nullptr;
+    const float* cont = o.has_cont ? cont_row.values : nullptr;
     // Every table row is non-increasing in memory, so this option is never below `floor`, its
     // value at the largest budget; where `out` is already <= floor it cannot improve it. (Float
     // addition rounds monotonically, so the bound holds in float too.) Below a row's first
@@ -219,14 +249,12 @@ void ChainDp::fill(int i, int l) {
     float floor = cost;
     int start = first;
     if (child) {
-      const std::size_t row = row_index(o.child.i, o.child.l, o.child.mode);
-      floor = floor + floor_[row];
-      start = std::max(start, first_feasible_[row] + o.shift);
+      floor = floor + *child_row.floor;
+      start = std::max(start, *child_row.first_feasible + o.shift);
     }
     if (cont) {
-      const std::size_t row = row_index(o.cont.i, o.cont.l, o.cont.mode);
-      floor = floor + floor_[row];
-      start = std::max(start, first_feasible_[row]);
+      floor = floor + *cont_row.floor;
+      start = std::max(start, *cont_row.first_feasible);
     }
     if (!(floor < infinity) || start >= width_ || out[start] <= floor) return;
     const int last = static_cast<int>(
@@ -274,11 +302,19 @@ void ChainDp::emit(int i, int l, Mode mode, int memory, int branch, Schedule& ou
     if (done || memory < o.peak) return;
     const float cost = static_cast<float>(o.cost);
     float v = cost;
-    if (o.has_child) v = v + value(o.child.i, o.child.l, o.child.mode, memory - o.shift);
+    if (o.has_child) {
+      const int at = memory - o.shift;
+      v = v + (at < 0 ? infinity : child_of(o).values[std::min(at, width_ - 1)]);
+    }
     if (o.has_cont) v = v + value(o.cont.i, o.cont.l, o.cont.mode, memory);
     if (!(std::min(v, infinity) == target)) return;
     done = true;
     switch (o.step) {
+      case Step::inner_problem: {
+        const Inner& inner = inner_[static_cast<int>(o.inner_kind)];
+        inner.dp->emit(0, inner.dp->chain_.stages - 1, whole_problem, memory - o.shift, inner.branch, out);
+        return;
+      }
       case Step::backward: backward(i); break;
       case Step::taped_backward: forward(OpKind::F_all, i); backward(i); break;
       case Step::taped_drop:
@@ -329,7 +365,10 @@ double dp_min_memory(const DpChain<double>& chain) {
             double& best = at(self);
             for_each_option(chain, i, l, self.mode, [&](const Option<double>& o) {
               double need = o.peak;
-              if (o.has_child) need = std::max(need, at(o.child) + o.shift);
+              if (o.step == Step::inner_problem)
+                need = std::max(need, chain.inner_least[static_cast<int>(o.inner_kind)] + o.shift);
+              else if (o.has_child)
+                need = std::max(need, at(o.child) + o.shift);
               if (o.has_cont) need = std::max(need, at(o.cont));
               best = std::min(best, need);
             });

@@ -27,6 +27,13 @@ struct DpChain {
   std::vector<double> fw, bw;       // per stage; fw[n] = 0, bw[n] = loss time
   std::vector<Size> ftmp, btmp;     // per stage; btmp[n] = loss tmp
   std::vector<Size> x, xb;          // per position 0..n+1; x[n+1] = xb[n+1] = 0
+
+  // Join graphs (join_solver.hpp) nest the branches: the "loss" stage of an outer branch is the
+  // whole problem of the next branch (its forward, the loss, its backward).
+  Size pre_loss_extra = 0;          // held until the loss stage: the inputs of the inner branches
+  bool inner_loss = false;          // stage n's backward is the inner problem
+  Size loss_reserve[2] = {0, 0};    // held by this branch during it, by the kind of x_n (x, xbar)
+  Size inner_least[2] = {0, 0};     // least budget of the inner problem, by kind (least-budget search)
 };
 
 // Builds the DP chain of branch `branch` of `graph` (the loss is the graph's), sizes divided by
@@ -46,10 +53,20 @@ struct Mode {
   static constexpr int count = 12;
 };
 
+class ChainDp;
+
+// The problem run at the loss stage of a nested chain (DpChain::inner_loss).
+struct InnerProblem {
+  const ChainDp* dp = nullptr;
+  int branch = 0;  // the inner chain's branch in the graph, for its ops
+};
+
 // Tables of least makespans for every sub-problem and every budget 0..max_memory (in slots).
 class ChainDp {
  public:
-  ChainDp(DpChain<int> chain, int max_memory);
+  using Inner = InnerProblem;
+  // inner_x / inner_xbar: the inner problems of a nested chain, by the kind of x_n it holds.
+  ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x = {}, InnerProblem inner_xbar = {});
 
   static constexpr float infinity = 3.0e38f;
   // Least time of sub-problem (i, l, mode) with `memory` slots; `infinity` when infeasible.
@@ -62,12 +79,21 @@ class ChainDp {
   std::size_t table_bytes() const { return table_.size() * sizeof(float); }
 
  private:
+  struct Row {
+    const float* values = nullptr;
+    const float* floor = nullptr;
+    const int* first_feasible = nullptr;
+  };
+  Row row(int i, int l, Mode mode) const;
+  template <class OptionT>
+  Row child_of(const OptionT& option) const;
   std::size_t row_index(int i, int l, Mode mode) const;
   std::size_t offset(int i, int l, Mode mode) const;
   void fill(int i, int l);
 
   DpChain<int> chain_;
   int width_;
+  Inner inner_[2];
   std::vector<float> table_;
   // Per row (sub-problem and mode), kept apart from the table so that pruning stays in cache:
   std::vector<float> floor_;          // value at the largest budget (the row's minimum)
@@ -76,6 +102,9 @@ class ChainDp {
 
 // The least budget at which the chain DP finds a schedule, computed exactly in the chain's units.
 double dp_min_memory(const DpChain<double>& chain);
+
+// The sub-problem that is a whole (possibly nested) branch problem.
+inline constexpr Mode whole_problem{Input::x, Start::none, End::full};
 
 // Bytes the tables of a DP chain of `stages` stages would take at `max_memory` slots.
 std::size_t chain_dp_table_bytes(int stages, int max_memory);

@@ -2,12 +2,15 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include "scheduler/baselines.hpp"
 #include "scheduler/chain_dp.hpp"
 #include "scheduler/exhaustive.hpp"
+#include "scheduler/join_dp.hpp"
 #include "scheduler/revolve.hpp"
 #include "scheduler/simulator.hpp"
 
@@ -67,14 +70,13 @@ struct Resolution {
 };
 
 Resolution pick_resolution(const Graph& graph, double memory, const SolveOptions& options) {
-  const int stages = graph.branches[0].stages() + 1;
   auto fits = [&](double slots) {
-    return slots <= 2e9 && chain_dp_table_bytes(stages, static_cast<int>(slots)) <= options.table_budget_bytes;
+    return slots <= 2e9 && nested_join_table_bytes(graph, static_cast<int>(slots)) <= options.table_budget_bytes;
   };
   if (options.slots > 0) {
     if (!fits(options.slots))
       throw InputError("--slots " + std::to_string(options.slots) + " needs " +
-                       number(double(chain_dp_table_bytes(stages, options.slots)) / (1 << 20)) +
+                       number(double(nested_join_table_bytes(graph, options.slots)) / (1 << 20)) +
                        " MiB of tables, over the table budget");
     return {memory / options.slots, options.slots, false};
   }
@@ -102,20 +104,44 @@ Solution finish(const Graph& graph, double memory_limit, std::string solver, Sch
                          min_memory);
 }
 
-Solution optimal_chain(const Graph& graph, double memory_limit, const SolveOptions& options) {
-  const Schedule store_all = store_all_schedule(graph);
-  const double store_all_peak = simulate(graph, store_all).peak;
-  if (!exceeds(store_all_peak, memory_limit))
-    return finish(graph, memory_limit, "optimal", store_all, true, "store-all fits: no recomputation needed");
+double nested_min_memory(const Graph& graph) {
+  double least = std::numeric_limits<double>::infinity();
+  for (const std::vector<int>& order : distinct_branch_orders(graph))
+    least = std::min(least, nested_join_min_memory(graph, order));
+  return least;
+}
 
-  const bool certify = can_certify(graph, options);
+// The best branch-sequential schedule (join_dp.hpp) over every forward order, or nothing when
+// rounding sizes up to slots made the budget infeasible.
+std::optional<Schedule> best_nested(const Graph& graph, const Resolution& res) {
+  std::optional<Schedule> best;
+  double best_time = std::numeric_limits<double>::infinity();
+  for (const std::vector<int>& order : distinct_branch_orders(graph)) {
+    const NestedJoinDp dp(graph, order, res.slot, res.slots);
+    if (!(dp.value(res.slots) < ChainDp::infinity)) continue;
+    Schedule ops = dp.emit(res.slots);
+    const double time = simulate(graph, ops).makespan;
+    if (time < best_time) {
+      best_time = time;
+      best = std::move(ops);
+    }
+  }
+  return best;
+}
+
+Solution solve_nested(const Graph& graph, double memory_limit, const SolveOptions& options, const std::string& solver,
+                      bool certify) {
+  const Schedule store_all = store_all_schedule(graph);
+  if (!exceeds(simulate(graph, store_all).peak, memory_limit))
+    return finish(graph, memory_limit, solver, store_all, true, "store-all fits: no recomputation needed");
+
   auto exhaustive = [&] { return exhaustive_optimum(graph, memory_limit, options.certify_states); };
-  const double dp_least = dp_min_memory(make_dp_chain<double>(graph, 0, 0));
+  const double dp_least = nested_min_memory(graph);
   if (exceeds(dp_least, memory_limit)) {
     if (certify) {
       if (ExhaustiveResult ex = exhaustive(); ex.finished) {
         if (ex.feasible)
-          return finish(graph, memory_limit, "optimal", ex.ops, true, "exhaustive search (below the DP's least budget)");
+          return finish(graph, memory_limit, solver, ex.ops, true, "exhaustive search (below the DP's least budget)");
         infeasible(memory_limit, min_feasible_memory(graph, options), "");
       }
     }
@@ -123,37 +149,33 @@ Solution optimal_chain(const Graph& graph, double memory_limit, const SolveOptio
   }
 
   Resolution res = pick_resolution(graph, memory_limit, options);
-  const int top = graph.branches[0].stages();
-  const Mode whole{Input::x, Start::none, End::full};
-  for (;;) {
-    ChainDp dp(make_dp_chain<int>(graph, 0, res.slot), res.slots);
-    if (dp.value(0, top, whole, res.slots) < ChainDp::infinity) {
-      Schedule ops;
-      dp.emit(0, top, whole, res.slots, 0, ops);
-      std::string method = res.unit ? "dynamic program at unit memory resolution (slot " + number(res.slot) + ")"
-                                    : "dynamic program over " + std::to_string(res.slots) + " memory slots of " +
-                                          number(res.slot) + " (sizes rounded up)";
-      if (certify) {
-        if (ExhaustiveResult ex = exhaustive(); ex.finished) {
-          const double dp_time = simulate(graph, ops).makespan;
-          if (ex.value < dp_time - 1e-9 * std::max(1.0, dp_time)) {
-            ops = ex.ops;
-            method = "exhaustive search (better than the " + method + ")";
-          } else {
-            method += ", certified optimal by exhaustive search";
-          }
-          return finish(graph, memory_limit, "optimal", ops, true, method);
-        }
-      }
-      return finish(graph, memory_limit, "optimal", ops, false, method);
-    }
-    // Rounding sizes up to slots lost the few units that made the budget feasible: refine.
-    if (res.unit || options.slots > 0 ||
-        chain_dp_table_bytes(top + 1, res.slots * 2) > options.table_budget_bytes)
-      infeasible(memory_limit, dp_least, "at this memory resolution (try more --slots)");
+  std::optional<Schedule> ops = best_nested(graph, res);
+  // Rounding sizes up to slots can lose the few units that made the budget feasible: refine.
+  while (!ops && !res.unit && options.slots == 0 &&
+         nested_join_table_bytes(graph, res.slots * 2) <= options.table_budget_bytes) {
     res.slots *= 2;
     res.slot = memory_limit / res.slots;
+    ops = best_nested(graph, res);
   }
+  if (!ops) infeasible(memory_limit, dp_least, "at this memory resolution (try more --slots)");
+
+  std::string method = res.unit ? "dynamic program at unit memory resolution (slot " + number(res.slot) + ")"
+                                : "dynamic program over " + std::to_string(res.slots) + " memory slots of " +
+                                      number(res.slot) + " (sizes rounded up)";
+  if (!graph.is_chain()) method = "branch-sequential " + method;
+  if (certify) {
+    if (ExhaustiveResult ex = exhaustive(); ex.finished) {
+      const double dp_time = simulate(graph, *ops).makespan;
+      if (ex.value < dp_time - 1e-9 * std::max(1.0, dp_time)) {
+        ops = ex.ops;
+        method = "exhaustive search (better than the " + method + ")";
+      } else {
+        method += ", certified optimal by exhaustive search";
+      }
+      return finish(graph, memory_limit, solver, *ops, true, method);
+    }
+  }
+  return finish(graph, memory_limit, solver, *ops, false, method);
 }
 
 Schedule baseline(const Graph& graph, const std::string& name) {
@@ -186,17 +208,14 @@ double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
   validate(graph);
   if (can_certify(graph, options))
     if (ExhaustiveResult ex = exhaustive_min_memory(graph, options.certify_states); ex.finished) return ex.value;
-  if (!graph.is_chain()) throw InputError("the least budget of a join graph needs the join solver");
-  return dp_min_memory(make_dp_chain<double>(graph, 0, 0));
+  return nested_min_memory(graph);
 }
 
 Solution solve(const Graph& graph, double memory_limit, const SolveOptions& options) {
   validate(graph);
   check_budget(memory_limit);
-  if (options.solver == "optimal") {
-    if (!graph.is_chain()) throw InputError("solver optimal: join graphs are not supported yet");
-    return optimal_chain(graph, memory_limit, options);
-  }
+  if (options.solver == "optimal") return solve_nested(graph, memory_limit, options, "optimal", can_certify(graph, options));
+  if (options.solver == "branch-sequential") return solve_nested(graph, memory_limit, options, "branch-sequential", false);
   if (options.solver == "revolve") {
     if (!graph.is_chain()) throw InputError("solver revolve: binomial checkpointing needs a chain");
     const double least = revolve_min_memory(graph);

@@ -1,0 +1,114 @@
+#include "scheduler/join_dp.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace rematch {
+
+namespace {
+
+// The pieces of a DpChain that depend on the nesting: the inner inputs held before the loss
+// stage, and (innermost) the outer gradients the real loss allocates beside its own.
+template <class Size>
+DpChain<Size> nested_chain(const Graph& graph, const std::vector<int>& order, int level, double slot, Size loss_extra) {
+  DpChain<Size> c = make_dp_chain<Size>(graph, order[level], slot);
+  const int n = c.stages - 1;
+  for (std::size_t m = level + 1; m < order.size(); ++m) {
+    const double x0 = graph.branches[order[m]].cw[0];
+    if constexpr (std::is_integral_v<Size>) c.pre_loss_extra += static_cast<Size>(std::ceil(x0 / slot - 1e-9));
+    else c.pre_loss_extra += x0;
+  }
+  if (level + 1 == static_cast<int>(order.size())) {
+    c.btmp[n] += loss_extra;
+  } else {
+    // Held by this branch while the inner problem runs: x_n, whose gradient the loss then puts
+    // in its place (same size), or xbar_n and, from the loss on, its gradient too.
+    c.inner_loss = true;
+    c.loss_reserve[0] = c.x[n];
+    c.loss_reserve[1] = c.xb[n] + c.x[n];
+  }
+  return c;
+}
+
+double least(const Graph& graph, const std::vector<int>& order, int level, double loss_extra) {
+  DpChain<double> c = nested_chain<double>(graph, order, level, 0, loss_extra);
+  if (c.inner_loss) {
+    const int n = c.stages - 1;
+    c.inner_least[0] = least(graph, order, level + 1, loss_extra + c.x[n]);
+    c.inner_least[1] = least(graph, order, level + 1, loss_extra);
+  }
+  return dp_min_memory(c);
+}
+
+}  // namespace
+
+NestedJoinDp::NestedJoinDp(const Graph& graph, std::vector<int> order, double slot, int max_memory)
+    : graph_(&graph), order_(std::move(order)), slot_(slot), max_memory_(max_memory) {
+  outer_ = &build(0, 0);
+}
+
+const ChainDp& NestedJoinDp::build(int level, int loss_extra) {
+  auto& slot = built_[{level, loss_extra}];
+  if (slot) return *slot;
+  DpChain<int> c = nested_chain<int>(*graph_, order_, level, slot_, loss_extra);
+  InnerProblem inner_x, inner_xbar;
+  if (c.inner_loss) {
+    const int n = c.stages - 1;
+    inner_x = {&build(level + 1, loss_extra + c.x[n]), order_[level + 1]};
+    inner_xbar = {&build(level + 1, loss_extra), order_[level + 1]};
+  }
+  slot = std::make_unique<ChainDp>(std::move(c), max_memory_, inner_x, inner_xbar);
+  return *slot;
+}
+
+float NestedJoinDp::value(int memory) const {
+  return outer_->value(0, outer_->chain().stages - 1, whole_problem, memory);
+}
+
+Schedule NestedJoinDp::emit(int memory) const {
+  Schedule ops;
+  outer_->emit(0, outer_->chain().stages - 1, whole_problem, memory, order_[0], ops);
+  return ops;
+}
+
+double nested_join_min_memory(const Graph& graph, const std::vector<int>& order) {
+  return least(graph, order, 0, 0);
+}
+
+std::vector<std::vector<int>> distinct_branch_orders(const Graph& graph) {
+  // Label each branch by its first identical branch; permute labels; map back to indices.
+  std::vector<int> label(graph.num_branches());
+  for (int j = 0; j < graph.num_branches(); ++j) {
+    label[j] = j;
+    for (int m = 0; m < j; ++m)
+      if (graph.branches[m] == graph.branches[j]) {
+        label[j] = m;
+        break;
+      }
+  }
+  std::vector<int> labels = label;
+  std::sort(labels.begin(), labels.end());
+  std::vector<std::vector<int>> orders;
+  do {
+    std::vector<int> order, used(graph.num_branches(), 0);
+    for (int l : labels)
+      for (int j = 0; j < graph.num_branches(); ++j)
+        if (label[j] == l && !used[j]) {
+          used[j] = 1;
+          order.push_back(j);
+          break;
+        }
+    orders.push_back(order);
+  } while (std::next_permutation(labels.begin(), labels.end()));
+  return orders;
+}
+
+std::size_t nested_join_table_bytes(const Graph& graph, int max_memory) {
+  // Level m of the nesting has up to 2^m variants (by the kinds of the outer x_n): 2^k - 1 tables
+  // at most, each no larger than the longest branch's.
+  int longest = 0;
+  for (const Branch& b : graph.branches) longest = std::max(longest, b.stages());
+  return ((std::size_t{1} << graph.num_branches()) - 1) * chain_dp_table_bytes(longest + 1, max_memory);
+}
+
+}  // namespace rematch
