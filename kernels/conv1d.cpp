@@ -10,7 +10,7 @@
 namespace rematch::kernels {
 namespace {
 
-// Width positions each backward-weights BRGEMM reduces over: long enough to
+// Width positions each backward-weights call reduces over: long enough to
 // amortise loading the accumulator tile, short enough to stay in L2.
 constexpr std::int64_t kGradChunk = 256;
 
@@ -50,11 +50,14 @@ class TapConv {
 
   void run(const float* in, const float* wt, float* out, const float* bias) const {
     const std::int64_t qb = q_.count(), kb = k_.count();
-    // Dynamic for the same reason as BlockedGemm::run: tiles are independent.
+    // Channel blocks innermost: the input tile of a width block (c rows of
+    // bq + span floats, each row in its own page for long inputs) is fetched
+    // once and reused from L2 by every channel block instead of being streamed
+    // again per channel block. Dynamic for the same reason as BlockedGemm::run.
 #pragma omp parallel for collapse(3) schedule(dynamic)
     for (std::int64_t s = 0; s < n_; ++s) {
-      for (std::int64_t j = 0; j < kb; ++j) {
-        for (std::int64_t i = 0; i < qb; ++i) {
+      for (std::int64_t i = 0; i < qb; ++i) {
+        for (std::int64_t j = 0; j < kb; ++j) {
           const std::int64_t q0 = i * q_.block, k0 = j * k_.block;
           const Brgemm& kern = kern_[i == qb - 1 && q_.ragged()][j == kb - 1 && k_.ragged()];
           float* c = out + (s * cout_ + k0) * out_w_ + q0;
@@ -76,7 +79,10 @@ class TapConv {
 
 // dw[s][o][i] = sum_n sum_q dy[n][o][q] * in_t[n][q + s*dilation][i], where in_t
 // is the padded input channels-last. One task per (tap, channel block); within
-// it, width chunks in order, each a BRGEMM over the samples accumulating into dw.
+// it, samples and width chunks in order, each one GEMM accumulating into dw.
+// LIBXSMM streams a call's whole batch once per register tile of dw, so a batch
+// over samples (c x chunk floats each) would spill L2 once c * chunk * samples
+// passes ~256 KiB; one chunk per call keeps the A operand L2-resident.
 class TapGrad {
  public:
   TapGrad(std::int64_t n, std::int64_t cin, std::int64_t cout, std::int64_t in_w,
@@ -88,7 +94,7 @@ class TapGrad {
         const std::int64_t nn = ni == 0 ? k_.block : k_.len(k_.count() - 1);
         const std::int64_t kk = ki == 0 ? q_.block : q_.len(q_.count() - 1);
         if ((ni == 1 && !k_.ragged()) || (ki == 1 && !q_.ragged())) continue;
-        kern_[ni][ki] = Brgemm({cin, nn, kk, cin, out_w, cin, in_w * cin, cout * out_w, true,
+        kern_[ni][ki] = Brgemm({cin, nn, kk, cin, out_w, cin, 0, 0, true,  // batch of one
                                 Precision::fp32});
       }
     }
@@ -102,10 +108,12 @@ class TapGrad {
       for (std::int64_t j = 0; j < kb; ++j) {
         const std::int64_t k0 = j * k_.block;
         float* c = dw + (s * cout_ + k0) * cin_;
-        for (std::int64_t i = 0; i < qb; ++i) {
-          const std::int64_t q0 = i * q_.block;
-          const Brgemm& kern = kern_[j == kb - 1 && k_.ragged()][i == qb - 1 && q_.ragged()];
-          kern(in_t + (q0 + s * dil_) * cin_, dy + k0 * out_w_ + q0, c, n_);
+        for (std::int64_t n = 0; n < n_; ++n) {
+          for (std::int64_t i = 0; i < qb; ++i) {
+            const std::int64_t q0 = i * q_.block;
+            const Brgemm& kern = kern_[j == kb - 1 && k_.ragged()][i == qb - 1 && q_.ragged()];
+            kern(in_t + (n * in_w_ + q0 + s * dil_) * cin_, dy + (n * cout_ + k0) * out_w_ + q0, c, 1);
+          }
         }
       }
     }

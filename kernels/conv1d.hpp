@@ -12,9 +12,9 @@
 //   y  : n x k x out_width()
 //   backward_data   = the same tap BRGEMM on dy padded by (taps-1)*dilation,
 //                     with the taps flipped and w transposed per tap
-//   backward_weights: for each tap and block of output channels, a BRGEMM over
-//                     the samples, reducing over chunks of width, on a
-//                     channels-last copy of the padded input.
+//   backward_weights: for each tap and block of output channels, GEMMs over
+//                     chunks of width (sample by sample, accumulating in order)
+//                     on a channels-last copy of the padded input.
 //
 // A Conv1d object owns padding/transposition scratch: one pass at a time per object.
 #include <cstdint>

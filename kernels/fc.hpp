@@ -2,7 +2,7 @@
 // Fully-connected layer y = act(x w + b) on blocked matrices (tensor.hpp):
 //   x: n x c (blocks bn x bc), w: c x k (blocks bc x bk, column panels: the
 //   blocks one output block reduces over are contiguous), y: n x k (blocks bn x bk).
-// Every pass is one BlockedGemm (one BRGEMM per output block, reducing over
+// Every pass is one BlockedGemm (BRGEMM calls per output block reducing over
 // the shared block index), after Georganas et al. 2019:
 //   forward         y  = x   * w     (+ bias and ReLU fused on each finished block)
 //   backward_data   dx = dy  * w^T   (w transposed blockwise first)
@@ -13,7 +13,7 @@
 // With Precision::bf16 the operands are rounded to bf16 (right operand VNNI-packed)
 // right before each GEMM; accumulation and outputs stay fp32.
 //
-// An Fc object owns transpose scratch, so one object must not run two passes
+// An Fc object owns transpose (and bf16) scratch, so one object must not run two passes
 // at the same time; each pass parallelises internally with OpenMP.
 #include <cstdint>
 #include <span>

@@ -104,6 +104,27 @@ Solution finish(const Graph& graph, double memory_limit, std::string solver, Sch
                          min_memory);
 }
 
+// The fastest of the fixed strategies (segments:N for every N, recompute-all, revolve) that fits.
+std::optional<std::pair<std::string, Schedule>> best_fitting_baseline(const Graph& graph, double memory_limit) {
+  std::optional<std::pair<std::string, Schedule>> best;
+  double best_time = std::numeric_limits<double>::infinity();
+  auto consider = [&](std::string name, Schedule ops) {
+    const SimulationResult sim = simulate(graph, ops, memory_limit);
+    if (sim.valid && sim.makespan < best_time) {
+      best_time = sim.makespan;
+      best = {std::move(name), std::move(ops)};
+    }
+  };
+  int longest = 0;
+  for (const Branch& b : graph.branches) longest = std::max(longest, b.stages());
+  for (int segments = 1; segments <= longest; ++segments)
+    consider("segments:" + std::to_string(segments), segments_schedule(graph, segments));
+  consider("recompute-all", recompute_all_schedule(graph));
+  if (graph.is_chain() && !exceeds(revolve_min_memory(graph), memory_limit))
+    consider("revolve", revolve_schedule(graph, memory_limit));
+  return best;
+}
+
 double nested_min_memory(const Graph& graph) {
   double least = std::numeric_limits<double>::infinity();
   for (const std::vector<int>& order : distinct_branch_orders(graph))
@@ -157,12 +178,25 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
     res.slot = memory_limit / res.slots;
     ops = best_nested(graph, res);
   }
-  if (!ops) infeasible(memory_limit, dp_least, "at this memory resolution (try more --slots)");
+  if (!ops) {
+    std::optional<std::pair<std::string, Schedule>> fixed = best_fitting_baseline(graph, memory_limit);
+    if (!fixed) infeasible(memory_limit, dp_least, "at this memory resolution (try more --slots)");
+    return finish(graph, memory_limit, solver, std::move(fixed->second), false,
+                  fixed->first + " (the dynamic program's rounded sizes did not fit)");
+  }
 
   std::string method = res.unit ? "dynamic program at unit memory resolution (slot " + number(res.slot) + ")"
                                 : "dynamic program over " + std::to_string(res.slots) + " memory slots of " +
                                       number(res.slot) + " (sizes rounded up)";
   if (!graph.is_chain()) method = "branch-sequential " + method;
+  if (!res.unit) {
+    // Rounding sizes up to slots can cost more than a fixed strategy that fits exactly.
+    if (std::optional<std::pair<std::string, Schedule>> fixed = best_fitting_baseline(graph, memory_limit);
+        fixed && simulate(graph, fixed->second).makespan < simulate(graph, *ops).makespan) {
+      ops = std::move(fixed->second);
+      method = fixed->first + " (faster than the " + method + ")";
+    }
+  }
   if (certify) {
     if (ExhaustiveResult ex = exhaustive(); ex.finished) {
       const double dp_time = simulate(graph, *ops).makespan;

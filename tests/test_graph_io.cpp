@@ -575,7 +575,7 @@ void mutations(const std::vector<std::string>& samples, Parse parse, const char*
           case 1: text = text.substr(0, pos) + c + text.substr(pos); break;
           default: text.erase(pos, 1); break;
         }
-        if (text.empty()) text = "{";
+        if (text.empty()) text.push_back('{');
       }
       parse(text, out);
     }

@@ -128,7 +128,7 @@ struct Bench {
   // below the 1-thread peak: adding a thread cannot lower the machine's peak).
   double peak_for(int threads) const { return std::max(peak_threads[1], peak_threads[threads]); }
 
-  double min_seconds() const { return opt.quick ? 0.15 : 0.6; }
+  double min_seconds() const { return opt.quick ? 0.05 : 0.6; }
 
   void add(Result r) {
     std::fprintf(stderr, "  %s %s %s %s, %d thread(s): %.1f GFLOP/s\n", r.layer.c_str(), r.pass.c_str(),
