@@ -35,15 +35,32 @@ void write_file(const std::string& path, const std::string& text) {
   if (!out) throw InputError("cannot write file '" + path + "'");
 }
 
+// Errors are one line whatever the input put in them (file names, option values, op names).
+std::string one_line(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
+}
+
 int fail(const Common& common, int status, const std::string& message, const json& extra = json::object()) {
   if (common.json()) {
     json out = extra;
-    out["error"] = message;
-    std::cout << out.dump() << "\n";
+    out["error"] = one_line(message);
+    std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   } else {
-    std::cerr << "rematch: " << message << "\n";
+    std::cerr << "rematch: " << one_line(message) << "\n";
   }
   return status;
+}
+
+// --format is needed to report usage errors, which CLI11 raises before it sets the option.
+std::string requested_format(int argc, char** argv) {
+  for (int a = 1; a < argc; ++a) {
+    const std::string arg = argv[a];
+    if (arg == "--format=json" || (arg == "--format" && a + 1 < argc && std::string(argv[a + 1]) == "json"))
+      return "json";
+  }
+  return "text";
 }
 
 int run_solve(const Common& common, const std::string& graph_path, const std::string& memory, const SolveOptions& options,
@@ -107,7 +124,10 @@ std::string action_text(const RevolveStep& step) {
   return text;
 }
 
-int run_revolve(const Common& common, std::uint64_t steps, std::uint64_t snaps) {
+int run_revolve(const Common& common, std::int64_t signed_steps, std::int64_t signed_snaps) {
+  if (signed_steps < 1) throw InputError("--steps must be a positive number of steps (got " + std::to_string(signed_steps) + ")");
+  if (signed_snaps < 0) throw InputError("--snaps must be a non-negative number of snapshots (got " + std::to_string(signed_snaps) + ")");
+  const auto steps = static_cast<std::uint64_t>(signed_steps), snaps = static_cast<std::uint64_t>(signed_snaps);
   const std::uint64_t advances = revolve_advances(steps, snaps);
   Revolve stream(steps, snaps);
   if (common.json()) {
@@ -156,7 +176,7 @@ int main(int argc, char** argv) {
   solve_cmd->add_option("--memory,-m", memory, "memory budget, in the graph's units (suffixes K, M, G, KiB, MiB, GiB)")
       ->required();
   solve_cmd->add_option("--solver", options.solver,
-                        "optimal | store-all | recompute-all | segments:N | sqrt | revolve");
+                        "optimal | branch-sequential | store-all | recompute-all | segments:N | sqrt | revolve");
   solve_cmd->add_option("--slots", options.slots, "memory slots of the dynamic program (default: automatic)")
       ->check(CLI::Range(1, 1 << 30));
   solve_cmd->add_flag("--no-certify", no_certify, "skip the exhaustive certification of small graphs");
@@ -170,7 +190,7 @@ int main(int argc, char** argv) {
   simulate_cmd->add_option("--memory,-m", memory, "also check the peak against this budget");
   add_format(simulate_cmd);
 
-  std::uint64_t steps = 0, snaps = 0;
+  std::int64_t steps = 0, snaps = 0;
   auto* revolve_cmd = app.add_subcommand("revolve", "binomial checkpointing action stream (Griewank & Walther)");
   revolve_cmd->add_option("--steps,-l", steps, "number of steps L")->required();
   revolve_cmd->add_option("--snaps,-c", snaps, "number of snapshots C")->required();
@@ -187,8 +207,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string message = e.what();
-    return fail(common, exit_bad_input, message + " (see rematch --help)");
+    common.format = requested_format(argc, argv);
+    return fail(common, exit_bad_input, std::string(e.what()) + " (see rematch --help)");
   }
   if (no_certify) options.certify_states = 0;
   try {

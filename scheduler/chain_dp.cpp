@@ -286,17 +286,51 @@ void ChainDp::fill(int i, int l) {
   }
 }
 
-void ChainDp::emit(int i, int l, Mode mode, int memory, int branch, Schedule& out) const {
-  memory = std::min(memory, width_ - 1);
-  const float target = value(i, l, mode, memory);
-  if (target >= infinity) throw std::logic_error("ChainDp::emit: infeasible sub-problem");
-  const int loss_stage = chain_.stages - 1;
+// The ops of one option's own step (children and continuations are emitted by the caller).
+template <class Size>
+void emit_step(const DpChain<Size>& c, int i, Mode mode, const Option<Size>& o, int branch, Schedule& out) {
+  const int loss_stage = c.stages - 1;
   auto forward = [&](OpKind kind, int stage) {
     if (stage != loss_stage) out.push_back({kind, branch, stage, Item::x});
   };
   auto backward = [&](int stage) { out.push_back(stage == loss_stage ? Op::loss_op() : Op::b(branch, stage)); };
   const Item input = mode.in == Input::x ? Item::x : Item::xbar;
+  switch (o.step) {
+    case Step::inner_problem: break;
+    case Step::backward: backward(i); break;
+    case Step::taped_backward: forward(OpKind::F_all, i); backward(i); break;
+    case Step::taped_drop:
+      forward(OpKind::F_all, i);
+      out.push_back(Op::drop(input, branch, i));
+      break;
+    case Step::forward_consume:
+      if (o.to_xbar) {
+        forward(OpKind::F_all, i);
+        out.push_back(Op::drop(input, branch, i));
+      } else {
+        forward(OpKind::F_none, i);
+      }
+      break;
+    case Step::forward_keep:
+      if (o.to_xbar && o.j == i + 1) {
+        forward(OpKind::F_all, i);
+      } else {
+        forward(OpKind::F_ck, i);
+        const int last_plain = o.to_xbar ? o.j - 1 : o.j;
+        for (int s = i + 1; s < last_plain; ++s) forward(OpKind::F_none, s);
+        if (o.to_xbar) {
+          forward(OpKind::F_all, o.j - 1);
+          out.push_back(Op::drop(Item::x, branch, o.j - 1));
+        }
+      }
+      break;
+  }
+}
 
+void ChainDp::emit(int i, int l, Mode mode, int memory, int branch, Schedule& out) const {
+  memory = std::min(memory, width_ - 1);
+  const float target = value(i, l, mode, memory);
+  if (target >= infinity) throw std::logic_error("ChainDp::emit: infeasible sub-problem");
   bool done = false;
   for_each_option(chain_, i, l, mode, [&](const Option<int>& o) {
     if (done || memory < o.peak) return;
@@ -309,73 +343,74 @@ void ChainDp::emit(int i, int l, Mode mode, int memory, int branch, Schedule& ou
     if (o.has_cont) v = v + value(o.cont.i, o.cont.l, o.cont.mode, memory);
     if (!(std::min(v, infinity) == target)) return;
     done = true;
-    switch (o.step) {
-      case Step::inner_problem: {
-        const Inner& inner = inner_[static_cast<int>(o.inner_kind)];
-        inner.dp->emit(0, inner.dp->chain_.stages - 1, whole_problem, memory - o.shift, inner.branch, out);
-        return;
-      }
-      case Step::backward: backward(i); break;
-      case Step::taped_backward: forward(OpKind::F_all, i); backward(i); break;
-      case Step::taped_drop:
-        forward(OpKind::F_all, i);
-        out.push_back(Op::drop(input, branch, i));
-        break;
-      case Step::forward_consume:
-        if (o.to_xbar) {
-          forward(OpKind::F_all, i);
-          out.push_back(Op::drop(input, branch, i));
-        } else {
-          forward(OpKind::F_none, i);
-        }
-        break;
-      case Step::forward_keep:
-        if (o.to_xbar && o.j == i + 1) {
-          forward(OpKind::F_all, i);
-        } else {
-          forward(OpKind::F_ck, i);
-          const int last_plain = o.to_xbar ? o.j - 1 : o.j;
-          for (int s = i + 1; s < last_plain; ++s) forward(OpKind::F_none, s);
-          if (o.to_xbar) {
-            forward(OpKind::F_all, o.j - 1);
-            out.push_back(Op::drop(Item::x, branch, o.j - 1));
-          }
-        }
-        break;
+    if (o.step == Step::inner_problem) {
+      const Inner& inner = inner_[static_cast<int>(o.inner_kind)];
+      inner.dp->emit(0, inner.dp->chain_.stages - 1, whole_problem, memory - o.shift, inner.branch, out);
+      return;
     }
+    emit_step(chain_, i, mode, o, branch, out);
     if (o.has_child) emit(o.child.i, o.child.l, o.child.mode, memory - o.shift, branch, out);
     if (o.has_cont) emit(o.cont.i, o.cont.l, o.cont.mode, memory, branch, out);
   });
   if (!done) throw std::logic_error("ChainDp::emit: no option reproduces the table value");
 }
 
-double dp_min_memory(const DpChain<double>& chain) {
-  const int stages = chain.stages;
-  const double inf = std::numeric_limits<double>::infinity();
-  std::vector<double> least(pair_index(0, stages) * Mode::count, inf);
-  auto at = [&](const Ref& r) -> double& { return least[pair_index(r.i, r.l) * Mode::count + r.mode.index()]; };
-  for (int length = 0; length < stages; ++length)
-    for (int i = 0; i + length < stages; ++i) {
-      const int l = i + length;
-      for (int in = 0; in < 2; ++in) {
-        if (in == 1 && i == 0) continue;
-        for (int start = 0; start < 2; ++start)
-          for (int end = 0; end < 3; ++end) {
-            const Ref self{i, l, {Input(in), Start(start), End(end)}};
-            double& best = at(self);
-            for_each_option(chain, i, l, self.mode, [&](const Option<double>& o) {
-              double need = o.peak;
-              if (o.step == Step::inner_problem)
-                need = std::max(need, chain.inner_least[static_cast<int>(o.inner_kind)] + o.shift);
-              else if (o.has_child)
-                need = std::max(need, at(o.child) + o.shift);
-              if (o.has_cont) need = std::max(need, at(o.cont));
-              best = std::min(best, need);
-            });
-          }
-      }
-    }
-  return at({0, stages - 1, {Input::x, Start::none, End::full}});
+namespace {
+
+// Least budget of every sub-problem (the same recursion as the tables, with max/min for +/min).
+class LeastMemory {
+ public:
+  explicit LeastMemory(const DpChain<double>& chain)
+      : chain_(chain), least_(pair_index(0, chain.stages) * Mode::count, std::numeric_limits<double>::infinity()) {
+    for (int length = 0; length < chain.stages; ++length)
+      for (int i = 0; i + length < chain.stages; ++i)
+        for_each_option(chain, i, i + length, [&](Mode mode, const Option<double>& o) {
+          double& best = at({i, i + length, mode});
+          best = std::min(best, need(o));
+        });
+  }
+
+  double at_top() const { return least_[index({0, chain_.stages - 1, whole_problem})]; }
+
+  void emit(const Ref& r, int branch, Schedule& out) const {
+    const double target = least_[index(r)];
+    bool done = false;
+    for_each_option(chain_, r.i, r.l, r.mode, [&](const Option<double>& o) {
+      if (done || need(o) != target) return;
+      done = true;
+      emit_step(chain_, r.i, r.mode, o, branch, out);
+      if (o.has_child) emit(o.child, branch, out);
+      if (o.has_cont) emit(o.cont, branch, out);
+    });
+  }
+
+ private:
+  static std::size_t index(const Ref& r) { return pair_index(r.i, r.l) * Mode::count + r.mode.index(); }
+  double& at(const Ref& r) { return least_[index(r)]; }
+
+  double need(const Option<double>& o) const {
+    double need = o.peak;
+    if (o.step == Step::inner_problem)
+      need = std::max(need, chain_.inner_least[static_cast<int>(o.inner_kind)] + o.shift);
+    else if (o.has_child)
+      need = std::max(need, least_[index(o.child)] + o.shift);
+    if (o.has_cont) need = std::max(need, least_[index(o.cont)]);
+    return need;
+  }
+
+  const DpChain<double>& chain_;
+  std::vector<double> least_;
+};
+
+}  // namespace
+
+double dp_min_memory(const DpChain<double>& chain) { return LeastMemory(chain).at_top(); }
+
+Schedule dp_min_memory_schedule(const DpChain<double>& chain, int branch) {
+  if (chain.inner_loss) throw std::logic_error("dp_min_memory_schedule: nested chains are not supported");
+  Schedule ops;
+  LeastMemory(chain).emit({0, chain.stages - 1, whole_problem}, branch, ops);
+  return ops;
 }
 
 }  // namespace rematch

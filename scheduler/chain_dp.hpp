@@ -100,8 +100,10 @@ class ChainDp {
   std::vector<int> first_feasible_;   // least budget with a finite value (width_ if none)
 };
 
-// The least budget at which the chain DP finds a schedule, computed exactly in the chain's units.
+// The least budget at which the chain DP finds a schedule, computed exactly in the chain's units,
+// and a schedule of that peak (chains that are not nested).
 double dp_min_memory(const DpChain<double>& chain);
+Schedule dp_min_memory_schedule(const DpChain<double>& chain, int branch);
 
 // The sub-problem that is a whole (possibly nested) branch problem.
 inline constexpr Mode whole_problem{Input::x, Start::none, End::full};

@@ -171,32 +171,35 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
 
   Resolution res = pick_resolution(graph, memory_limit, options);
   std::optional<Schedule> ops = best_nested(graph, res);
-  // Rounding sizes up to slots can lose the few units that made the budget feasible: refine.
-  while (!ops && !res.unit && options.slots == 0 &&
-         nested_join_table_bytes(graph, res.slots * 2) <= options.table_budget_bytes) {
+  // Rounding sizes up to slots can lose the few units that made the budget feasible: refine
+  // (twice at most), then fall back on the least-memory schedule, which fits by construction.
+  for (int refine = 0; refine < 2 && !ops && !res.unit && options.slots == 0 &&
+                       nested_join_table_bytes(graph, res.slots * 2) <= options.table_budget_bytes;
+       ++refine) {
     res.slots *= 2;
     res.slot = memory_limit / res.slots;
     ops = best_nested(graph, res);
   }
-  if (!ops) {
-    std::optional<std::pair<std::string, Schedule>> fixed = best_fitting_baseline(graph, memory_limit);
-    if (!fixed) infeasible(memory_limit, dp_least, "at this memory resolution (try more --slots)");
-    return finish(graph, memory_limit, solver, std::move(fixed->second), false,
-                  fixed->first + " (the dynamic program's rounded sizes did not fit)");
-  }
-
   std::string method = res.unit ? "dynamic program at unit memory resolution (slot " + number(res.slot) + ")"
                                 : "dynamic program over " + std::to_string(res.slots) + " memory slots of " +
                                       number(res.slot) + " (sizes rounded up)";
   if (!graph.is_chain()) method = "branch-sequential " + method;
+  if (!ops && graph.is_chain()) {
+    ops = dp_min_memory_schedule(make_dp_chain<double>(graph, 0, 0), 0);
+    method = "least-memory schedule (the dynamic program's sizes, rounded to slots, did not fit)";
+  }
   if (!res.unit) {
     // Rounding sizes up to slots can cost more than a fixed strategy that fits exactly.
     if (std::optional<std::pair<std::string, Schedule>> fixed = best_fitting_baseline(graph, memory_limit);
-        fixed && simulate(graph, fixed->second).makespan < simulate(graph, *ops).makespan) {
+        fixed && (!ops || simulate(graph, fixed->second).makespan < simulate(graph, *ops).makespan)) {
       ops = std::move(fixed->second);
       method = fixed->first + " (faster than the " + method + ")";
     }
   }
+  if (!ops)
+    throw InfeasibleBudget("memory budget " + number(memory_limit) + " is too close to the least feasible budget " +
+                               number(dp_least) + " for the memory resolution; try more --slots",
+                           dp_least);
   if (certify) {
     if (ExhaustiveResult ex = exhaustive(); ex.finished) {
       const double dp_time = simulate(graph, *ops).makespan;
@@ -229,13 +232,13 @@ Schedule baseline(const Graph& graph, const std::string& name) {
       throw InputError("solver " + name + ": the segment count must be a positive integer");
     return segments_schedule(graph, segments);
   }
-  throw InputError("unknown solver '" + name + "' (known: optimal, store-all, recompute-all, segments:N, sqrt, revolve)");
+  throw InputError("unknown solver '" + name + "' (known: optimal, branch-sequential, store-all, recompute-all, segments:N, sqrt, revolve)");
 }
 
 }  // namespace
 
 std::vector<std::string> solver_names() {
-  return {"optimal", "store-all", "recompute-all", "segments:N", "sqrt", "revolve"};
+  return {"optimal", "branch-sequential", "store-all", "recompute-all", "segments:N", "sqrt", "revolve"};
 }
 
 double min_feasible_memory(const Graph& graph, const SolveOptions& options) {

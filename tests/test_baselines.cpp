@@ -224,9 +224,8 @@ TEST(BaselinesSolve, NegativeOrNonFiniteBudgetsAreInputErrorsNotInfeasible) {
 }
 
 // For chains: `optimal` at every budget from its least one to store-all's peak is within the budget,
-// and never slower than a baseline (or revolve) that fits the same budget. With fractional sizes
-// the dynamic program rounds sizes up to slots of M/4096, so a baseline is compared only when it
-// still fits after rounding (see DISABLED_OptimalMatchesABaselineThatFitsExactly).
+// and never slower than a baseline (or revolve) that fits the same budget, even where the dynamic
+// program rounds fractional sizes up to slots.
 TEST(BaselinesVersusOptimal, OptimalIsNeverSlowerThanAFittingBaselineNorAboveBudget) {
   int compared = 0, fractional = 0;
   for (const Instance& in : all_instances()) {
@@ -242,12 +241,9 @@ TEST(BaselinesVersusOptimal, OptimalIsNeverSlowerThanAFittingBaselineNorAboveBud
     if (!integral) options.certify_states = 0;  // the dynamic program alone
     const double least = min_feasible_memory(g, options);
     EXPECT_FALSE(exceeds(least, all[1].sim.peak)) << "recompute-all fits, so the least budget is at most its peak";
-    // Fractional sizes: budgets just above the least one may be refused after rounding (see
-    // DISABLED_AtTheReportedLeastBudgetOptimalSucceeds), so start 3% above it.
-    const double lowest = integral ? least : least * 1.03;
-    const double rounding = integral ? 0 : (n + 4) / 4096.0;
+    const double lowest = least;
     std::vector<double> budgets = {lowest};
-    for (const Named& b : all) budgets.push_back(b.sim.peak * (1 + rounding));
+    for (const Named& b : all) budgets.push_back(b.sim.peak);
     const double top = all[0].sim.peak;
     for (int k = 1; k < 5; ++k) budgets.push_back(lowest + (top - lowest) * k / 5.0);
     std::sort(budgets.begin(), budgets.end());
@@ -267,7 +263,7 @@ TEST(BaselinesVersusOptimal, OptimalIsNeverSlowerThanAFittingBaselineNorAboveBud
       EXPECT_EQ(replay.makespan, opt.makespan);
       const double slack = 1e-9 * std::max(1.0, opt.makespan);
       for (const Named& b : all) {
-        if (b.sim.peak * (1 + rounding) > m) continue;
+        if (b.sim.peak > m) continue;
         EXPECT_LE(opt.makespan, b.sim.makespan + slack) << "M = " << m << ", " << b.solver;
         ++compared;
       }
@@ -276,7 +272,7 @@ TEST(BaselinesVersusOptimal, OptimalIsNeverSlowerThanAFittingBaselineNorAboveBud
         rev.solver = "revolve";
         const Solution r = solve(g, m, rev);
         EXPECT_FALSE(exceeds(r.peak, m));
-        if (r.peak * (1 + rounding) <= m) {
+        if (r.peak <= m) {
           EXPECT_LE(opt.makespan, r.makespan + slack) << "M = " << m << ", revolve";
         }
         ++compared;
@@ -291,7 +287,7 @@ TEST(BaselinesVersusOptimal, OptimalIsNeverSlowerThanAFittingBaselineNorAboveBud
 // program (certification off) rounds sizes up, no longer sees that schedule, and returns makespan
 // 36.29 where sqrt fits with 35.17. Allowed by the SPEC (exact: false, sizes rounded), but `optimal`
 // could keep the best fitting baseline. See the report.
-TEST(BaselinesVersusOptimal, DISABLED_OptimalMatchesABaselineThatFitsExactly) {
+TEST(BaselinesVersusOptimal, OptimalMatchesABaselineThatFitsExactly) {
   Branch b;
   b.fw = {1.114065490680053, 4.653630279348917, 3.048014310787903};
   b.bw = {7.080288993302538, 2.807978903256146, 9.244862543226036};
@@ -312,7 +308,7 @@ TEST(BaselinesVersusOptimal, DISABLED_OptimalMatchesABaselineThatFitsExactly) {
 // budget rounds sizes up to slots, refines the slots up to the table budget (minutes and GBs with
 // the default 3 GiB), then refuses it with min_memory equal to the budget it was given ("budget
 // 16.55 is below the least feasible budget 16.55 of at this memory resolution").
-TEST(BaselinesVersusOptimal, DISABLED_AtTheReportedLeastBudgetOptimalSucceeds) {
+TEST(BaselinesVersusOptimal, AtTheReportedLeastBudgetOptimalSucceeds) {
   std::mt19937_64 rng(5);
   const Graph g = random_large(rng, 1, 12);
   SolveOptions options;

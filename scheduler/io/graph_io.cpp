@@ -57,6 +57,11 @@ Graph parse_join(const json& join) {
     b.cbw = number_array(object, "cbw", n + 1, path);
     b.ftmp = number_array(object, "ftmp", n, path);
     b.btmp = number_array(object, "btmp", n, path);
+    try {
+      validate(Graph{{b}, {}});
+    } catch (const InputError& e) {
+      throw InputError(path + "." + e.what());
+    }
     long long copies = 1;
     if (object.contains("copies")) {
       copies = non_negative_integer(object["copies"], path + ".copies");

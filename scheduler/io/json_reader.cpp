@@ -1,13 +1,24 @@
 #include "scheduler/io/json_reader.hpp"
 
 #include <cmath>
+#include <limits>
 
 namespace rematch::json_reader {
+
+std::string describe(const nlohmann::json& value) {
+  // Only scalars are quoted, and briefly: a value may be arbitrarily deep or long.
+  if (value.is_number() || value.is_boolean() || value.is_null()) return value.dump();
+  if (value.is_string()) {
+    const std::string& text = value.get_ref<const std::string&>();
+    return nlohmann::json(text.size() > 40 ? text.substr(0, 40) + "..." : text).dump();
+  }
+  return std::string("a JSON ") + value.type_name();
+}
 
 nlohmann::json parse(const std::string& text, const std::string& what) {
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // syntax errors, and numbers beyond a double
     // e.what() carries nlohmann's "[json.exception.parse_error.101]" prefix; keep the useful part.
     std::string detail = e.what();
     if (auto pos = detail.find("] "); pos != std::string::npos) detail = detail.substr(pos + 2);
@@ -26,18 +37,18 @@ double non_negative_number(const nlohmann::json& value, const std::string& path)
   if (!value.is_number()) throw InputError(path + " is not a number (" + std::string(value.type_name()) + ")");
   const double v = value.get<double>();
   if (!std::isfinite(v)) throw InputError(path + " is not a finite number");
-  if (v < 0) throw InputError(path + " is negative (" + value.dump() + ")");
+  if (v < 0) throw InputError(path + " is negative (" + describe(value) + ")");
   return v;
 }
 
 long long non_negative_integer(const nlohmann::json& value, const std::string& path) {
   if (value.is_number_unsigned() || (value.is_number_integer() && value.get<long long>() >= 0)) {
-    if (value.is_number_unsigned() && value.get<unsigned long long>() > (1ULL << 31))
-      throw InputError(path + " is too large (" + value.dump() + ")");
+    if (value.get<unsigned long long>() > static_cast<unsigned long long>(std::numeric_limits<int>::max()))
+      throw InputError(path + " is too large (" + describe(value) + ")");
     return value.get<long long>();
   }
-  if (value.is_number_integer()) throw InputError(path + " is negative (" + value.dump() + ")");
-  throw InputError(path + " must be a non-negative integer (got " + value.dump() + ")");
+  if (value.is_number_integer()) throw InputError(path + " is negative (" + describe(value) + ")");
+  throw InputError(path + " must be a non-negative integer (got " + describe(value) + ")");
 }
 
 std::vector<double> number_array(const nlohmann::json& object, const std::string& key, std::size_t length,

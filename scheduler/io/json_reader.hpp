@@ -10,6 +10,8 @@
 namespace rematch::json_reader {
 
 nlohmann::json parse(const std::string& text, const std::string& what);
+// A short, one-line description of a value for error messages (scalars quoted, others by type).
+std::string describe(const nlohmann::json& value);
 const nlohmann::json& member(const nlohmann::json& object, const std::string& key, const std::string& path);
 double non_negative_number(const nlohmann::json& value, const std::string& path);
 long long non_negative_integer(const nlohmann::json& value, const std::string& path);

@@ -16,7 +16,7 @@ using namespace json_reader;
 OpKind op_kind(const std::string& name, const std::string& path) {
   for (OpKind kind : {OpKind::F_all, OpKind::F_ck, OpKind::F_none, OpKind::loss, OpKind::B, OpKind::drop})
     if (name == op_name(kind)) return kind;
-  throw InputError(path + ".op: unknown op '" + name + "' (known: F_all, F_ck, F_none, loss, B, drop)");
+  throw InputError(path + ".op: unknown op " + describe(name) + " (known: F_all, F_ck, F_none, loss, B, drop)");
 }
 
 json op_to_json(const Op& op) {
@@ -59,7 +59,7 @@ Schedule parse_schedule(const std::string& json_text) {
       const json& item = member(o, "item", path);
       if (item == "x") op.item = Item::x;
       else if (item == "xbar") op.item = Item::xbar;
-      else throw InputError(path + ".item must be \"x\" or \"xbar\" (got " + item.dump() + ")");
+      else throw InputError(path + ".item must be \"x\" or \"xbar\" (got " + describe(item) + ")");
     }
     schedule.push_back(op);
   }
