@@ -47,8 +47,12 @@ int main(int argc, char** argv) {
     if (arg == "--json" && a + 1 < argc) json_path = argv[++a];
     else if (arg == "--quick") lengths = {50, 100}, slot_counts = {500};
     else if (arg == "--budget-fraction" && a + 1 < argc) budget_fraction = std::stod(argv[++a]);
+    else if (arg == "--max-stages" && a + 1 < argc) {
+      const int most = std::stoi(argv[++a]);
+      std::erase_if(lengths, [most](int length) { return length > most; });
+    }
     else {
-      std::fprintf(stderr, "usage: bench_solver [--quick] [--budget-fraction F] [--json FILE]\n");
+      std::fprintf(stderr, "usage: bench_solver [--quick] [--max-stages L] [--budget-fraction F] [--json FILE]\n");
       return 3;
     }
   }
