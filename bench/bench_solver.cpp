@@ -4,35 +4,19 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "scheduler/baselines.hpp"
 #include "scheduler/simulator.hpp"
 #include "scheduler/solver.hpp"
+#include "bench/random_graphs.hpp"
 
 namespace {
 
 using namespace rematch;
 
-// Sizes and times spread like a real network's layers (a few wide, many narrow), fixed seed.
-Graph heterogeneous_chain(int stages, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> time(1.0, 10.0), size(1.0, 20.0), extra(0.0, 20.0), tmp(0.0, 4.0);
-  Branch b;
-  for (int i = 0; i < stages; ++i) {
-    b.fw.push_back(time(rng));
-    b.bw.push_back(2 * b.fw.back());
-    b.ftmp.push_back(tmp(rng));
-    b.btmp.push_back(tmp(rng));
-  }
-  for (int i = 0; i <= stages; ++i) {
-    b.cw.push_back(size(rng));
-    b.cbw.push_back(i == 0 ? b.cw.back() : b.cw.back() + extra(rng));
-  }
-  return {{b}, {1.0, 0.0}};
-}
+Graph heterogeneous_chain(int stages, std::uint64_t seed) { return {{bench::heterogeneous_branch(stages, seed)}, {1.0, 0.0}}; }
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "scheduler/solver.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -215,6 +216,38 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
   return finish(graph, memory_limit, solver, *ops, false, method);
 }
 
+// Each branch solved as its own chain (the optimal solver, no certification) with an even share of
+// the budget and of the loss's transient memory, then run side by side: every forward part, the
+// loss once, every backward part. At any moment each branch holds at most its own share.
+Solution even_split(const Graph& graph, double memory_limit) {
+  const int k = graph.num_branches();
+  SolveOptions options;
+  options.certify_states = 0;
+  std::vector<Schedule> before(k), after(k);
+  double least = 0;
+  bool feasible = true;
+  for (int j = 0; j < k; ++j) {
+    const Graph alone{{graph.branches[j]}, {graph.loss.time, graph.loss.tmp / k}};
+    least = std::max(least, k * min_feasible_memory(alone, options));
+    if (!feasible) continue;
+    try {
+      const Schedule ops = solve(alone, memory_limit / k, options).ops;
+      const auto loss = std::find(ops.begin(), ops.end(), Op::loss_op());
+      for (auto it = ops.begin(); it != ops.end(); ++it)
+        if (it != loss) (it < loss ? before[j] : after[j]).push_back({it->kind, j, it->stage, it->item});
+    } catch (const InfeasibleBudget&) {
+      feasible = false;
+    }
+  }
+  if (!feasible) infeasible(memory_limit, least, "solver even-split");
+  Schedule ops;
+  for (const Schedule& part : before) ops.insert(ops.end(), part.begin(), part.end());
+  ops.push_back(Op::loss_op());
+  for (const Schedule& part : after) ops.insert(ops.end(), part.begin(), part.end());
+  return finish(graph, memory_limit, "even-split", std::move(ops), false,
+                "each branch optimal as a chain within 1/" + std::to_string(k) + " of the budget");
+}
+
 Schedule baseline(const Graph& graph, const std::string& name) {
   if (name == "store-all") return store_all_schedule(graph);
   if (name == "recompute-all") return recompute_all_schedule(graph);
@@ -232,13 +265,13 @@ Schedule baseline(const Graph& graph, const std::string& name) {
       throw InputError("solver " + name + ": the segment count must be a positive integer");
     return segments_schedule(graph, segments);
   }
-  throw InputError("unknown solver '" + name + "' (known: optimal, branch-sequential, store-all, recompute-all, segments:N, sqrt, revolve)");
+  throw InputError("unknown solver '" + name + "' (known: optimal, branch-sequential, even-split, store-all, recompute-all, segments:N, sqrt, revolve)");
 }
 
 }  // namespace
 
 std::vector<std::string> solver_names() {
-  return {"optimal", "branch-sequential", "store-all", "recompute-all", "segments:N", "sqrt", "revolve"};
+  return {"optimal", "branch-sequential", "even-split", "store-all", "recompute-all", "segments:N", "sqrt", "revolve"};
 }
 
 double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
@@ -253,6 +286,7 @@ Solution solve(const Graph& graph, double memory_limit, const SolveOptions& opti
   check_budget(memory_limit);
   if (options.solver == "optimal") return solve_nested(graph, memory_limit, options, "optimal", can_certify(graph, options));
   if (options.solver == "branch-sequential") return solve_nested(graph, memory_limit, options, "branch-sequential", false);
+  if (options.solver == "even-split") return even_split(graph, memory_limit);
   if (options.solver == "revolve") {
     if (!graph.is_chain()) throw InputError("solver revolve: binomial checkpointing needs a chain");
     const double least = revolve_min_memory(graph);

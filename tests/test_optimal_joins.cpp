@@ -122,6 +122,27 @@ TEST(OptimalJoinSymmetry, PermutingBranchesNeverChangesTheMakespan) {
   }
 }
 
+TEST(JoinBaselines, EvenSplitAndBranchSequentialAreValidAndNeverFasterThanOptimal) {
+  std::mt19937_64 rng(17);
+  const reference::RandomSpec spec{.min_stages = 1, .max_stages = 3, .max_size = 6, .max_time = 9, .max_tmp = 2};
+  for (int k = 0; k < 20 / REMATCH_TEST_SCALE; ++k) {
+    const Graph g = from_reference(reference::random_join(rng, 2 + k % 2, k % 3 == 0, spec));
+    const double store_all = simulate(g, store_all_schedule(g)).peak;
+    for (double budget = min_feasible_memory(g); budget <= store_all; budget += 2) {
+      const Solution best = solve(g, budget);
+      for (const char* name : {"even-split", "branch-sequential"}) {
+        try {
+          const Solution s = solve(g, budget, {.solver = name});
+          EXPECT_TRUE(simulate(g, s.ops, budget).valid) << name;
+          EXPECT_GE(s.makespan, best.makespan) << name << " at budget " << budget;
+        } catch (const InfeasibleBudget& e) {
+          EXPECT_GT(e.min_memory, budget) << name;
+        }
+      }
+    }
+  }
+}
+
 TEST(OptimalJoinOneBranch, AgreesWithTheChainFormulation) {
   std::mt19937_64 rng(16);
   const reference::RandomSpec spec{.min_stages = 2, .max_stages = 9, .max_size = 6, .max_time = 9, .max_tmp = 2};
