@@ -372,15 +372,19 @@ class LeastMemory {
 
   double at_top() const { return least_[index({0, chain_.stages - 1, whole_problem})]; }
 
-  void emit(const Ref& r, int branch, Schedule& out) const {
+  void emit(const Ref& r, int branch, const InnerEmitter& emit_inner, Schedule& out) const {
     const double target = least_[index(r)];
     bool done = false;
     for_each_option(chain_, r.i, r.l, r.mode, [&](const Option<double>& o) {
       if (done || need(o) != target) return;
       done = true;
+      if (o.step == Step::inner_problem) {
+        emit_inner(o.inner_kind, out);
+        return;
+      }
       emit_step(chain_, r.i, r.mode, o, branch, out);
-      if (o.has_child) emit(o.child, branch, out);
-      if (o.has_cont) emit(o.cont, branch, out);
+      if (o.has_child) emit(o.child, branch, emit_inner, out);
+      if (o.has_cont) emit(o.cont, branch, emit_inner, out);
     });
   }
 
@@ -406,11 +410,8 @@ class LeastMemory {
 
 double dp_min_memory(const DpChain<double>& chain) { return LeastMemory(chain).at_top(); }
 
-Schedule dp_min_memory_schedule(const DpChain<double>& chain, int branch) {
-  if (chain.inner_loss) throw std::logic_error("dp_min_memory_schedule: nested chains are not supported");
-  Schedule ops;
-  LeastMemory(chain).emit({0, chain.stages - 1, whole_problem}, branch, ops);
-  return ops;
+void dp_min_memory_schedule(const DpChain<double>& chain, int branch, const InnerEmitter& emit_inner, Schedule& out) {
+  LeastMemory(chain).emit({0, chain.stages - 1, whole_problem}, branch, emit_inner, out);
 }
 
 }  // namespace rematch

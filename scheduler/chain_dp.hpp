@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "scheduler/graph.hpp"
@@ -101,9 +102,11 @@ class ChainDp {
 };
 
 // The least budget at which the chain DP finds a schedule, computed exactly in the chain's units,
-// and a schedule of that peak (chains that are not nested).
+// and a schedule of that peak (appended to `out`); a nested chain's inner problem is emitted by
+// `emit_inner` (given the kind of x_n the outer branch holds).
 double dp_min_memory(const DpChain<double>& chain);
-Schedule dp_min_memory_schedule(const DpChain<double>& chain, int branch);
+using InnerEmitter = std::function<void(Input kind, Schedule& out)>;
+void dp_min_memory_schedule(const DpChain<double>& chain, int branch, const InnerEmitter& emit_inner, Schedule& out);
 
 // The sub-problem that is a whole (possibly nested) branch problem.
 inline constexpr Mode whole_problem{Input::x, Start::none, End::full};

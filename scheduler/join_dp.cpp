@@ -30,14 +30,31 @@ DpChain<Size> nested_chain(const Graph& graph, const std::vector<int>& order, in
   return c;
 }
 
+// The nested chain of `level` in the graph's own units, with its inner problems' least budgets.
+DpChain<double> least_chain(const Graph& graph, const std::vector<int>& order, int level, double loss_extra);
+
 double least(const Graph& graph, const std::vector<int>& order, int level, double loss_extra) {
+  return dp_min_memory(least_chain(graph, order, level, loss_extra));
+}
+
+// An inner problem's extra loss memory: the outer gradient, when the outer branch holds plain x_n.
+double inner_loss_extra(const DpChain<double>& outer, Input kind, double loss_extra) {
+  return kind == Input::x ? loss_extra + outer.x[outer.stages - 1] : loss_extra;
+}
+
+DpChain<double> least_chain(const Graph& graph, const std::vector<int>& order, int level, double loss_extra) {
   DpChain<double> c = nested_chain<double>(graph, order, level, 0, loss_extra);
-  if (c.inner_loss) {
-    const int n = c.stages - 1;
-    c.inner_least[0] = least(graph, order, level + 1, loss_extra + c.x[n]);
-    c.inner_least[1] = least(graph, order, level + 1, loss_extra);
-  }
-  return dp_min_memory(c);
+  if (c.inner_loss)
+    for (Input kind : {Input::x, Input::xbar})
+      c.inner_least[static_cast<int>(kind)] = least(graph, order, level + 1, inner_loss_extra(c, kind, loss_extra));
+  return c;
+}
+
+void emit_least(const Graph& graph, const std::vector<int>& order, int level, double loss_extra, Schedule& out) {
+  const DpChain<double> c = least_chain(graph, order, level, loss_extra);
+  dp_min_memory_schedule(c, order[level], [&](Input kind, Schedule& ops) {
+    emit_least(graph, order, level + 1, inner_loss_extra(c, kind, loss_extra), ops);
+  }, out);
 }
 
 }  // namespace
@@ -73,6 +90,12 @@ Schedule NestedJoinDp::emit(int memory) const {
 
 double nested_join_min_memory(const Graph& graph, const std::vector<int>& order) {
   return least(graph, order, 0, 0);
+}
+
+Schedule nested_join_min_memory_schedule(const Graph& graph, const std::vector<int>& order) {
+  Schedule ops;
+  emit_least(graph, order, 0, 0, ops);
+  return ops;
 }
 
 std::vector<std::vector<int>> distinct_branch_orders(const Graph& graph) {

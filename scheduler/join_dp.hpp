@@ -38,8 +38,10 @@ class NestedJoinDp {
   const ChainDp* outer_ = nullptr;
 };
 
-// The least budget of the nested class for `order`, exactly, in the graph's units.
+// The least budget of the nested class for `order`, exactly, in the graph's units, and a schedule
+// whose peak is that budget.
 double nested_join_min_memory(const Graph& graph, const std::vector<int>& order);
+Schedule nested_join_min_memory_schedule(const Graph& graph, const std::vector<int>& order);
 
 // Every forward order worth trying: all permutations, identical branches counted once.
 std::vector<std::vector<int>> distinct_branch_orders(const Graph& graph);

@@ -126,12 +126,15 @@ std::optional<std::pair<std::string, Schedule>> best_fitting_baseline(const Grap
   return best;
 }
 
-double nested_min_memory(const Graph& graph) {
-  double least = std::numeric_limits<double>::infinity();
+// The forward order of least budget, and that budget.
+std::pair<std::vector<int>, double> least_memory_order(const Graph& graph) {
+  std::pair<std::vector<int>, double> best{{}, std::numeric_limits<double>::infinity()};
   for (const std::vector<int>& order : distinct_branch_orders(graph))
-    least = std::min(least, nested_join_min_memory(graph, order));
-  return least;
+    if (const double least = nested_join_min_memory(graph, order); least < best.second) best = {order, least};
+  return best;
 }
+
+double nested_min_memory(const Graph& graph) { return least_memory_order(graph).second; }
 
 // The best branch-sequential schedule (join_dp.hpp) over every forward order, or nothing when
 // rounding sizes up to slots made the budget infeasible.
@@ -149,6 +152,38 @@ std::optional<Schedule> best_nested(const Graph& graph, const Resolution& res) {
     }
   }
   return best;
+}
+
+// Each branch solved as its own chain (the optimal solver, no certification) with an even share of
+// the budget and of the loss's transient memory, then run side by side: every forward part, the
+// loss once, every backward part. At any moment each branch holds at most its own share.
+Solution even_split(const Graph& graph, double memory_limit) {
+  const int k = graph.num_branches();
+  SolveOptions options;
+  options.certify_states = 0;
+  std::vector<Schedule> before(k), after(k);
+  double least = 0;
+  bool feasible = true;
+  for (int j = 0; j < k; ++j) {
+    const Graph alone{{graph.branches[j]}, {graph.loss.time, graph.loss.tmp / k}};
+    least = std::max(least, k * min_feasible_memory(alone, options));
+    if (!feasible) continue;
+    try {
+      const Schedule ops = solve(alone, memory_limit / k, options).ops;
+      const auto loss = std::find(ops.begin(), ops.end(), Op::loss_op());
+      for (auto it = ops.begin(); it != ops.end(); ++it)
+        if (it != loss) (it < loss ? before[j] : after[j]).push_back({it->kind, j, it->stage, it->item});
+    } catch (const InfeasibleBudget&) {
+      feasible = false;
+    }
+  }
+  if (!feasible) infeasible(memory_limit, least, "solver even-split");
+  Schedule ops;
+  for (const Schedule& part : before) ops.insert(ops.end(), part.begin(), part.end());
+  ops.push_back(Op::loss_op());
+  for (const Schedule& part : after) ops.insert(ops.end(), part.begin(), part.end());
+  return finish(graph, memory_limit, "even-split", std::move(ops), false,
+                "each branch optimal as a chain within 1/" + std::to_string(k) + " of the budget");
 }
 
 Solution solve_nested(const Graph& graph, double memory_limit, const SolveOptions& options, const std::string& solver,
@@ -185,22 +220,33 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
                                 : "dynamic program over " + std::to_string(res.slots) + " memory slots of " +
                                       number(res.slot) + " (sizes rounded up)";
   if (!graph.is_chain()) method = "branch-sequential " + method;
-  if (!ops && graph.is_chain()) {
-    ops = dp_min_memory_schedule(make_dp_chain<double>(graph, 0, 0), 0);
-    method = "least-memory schedule (the dynamic program's sizes, rounded to slots, did not fit)";
-  }
   if (!res.unit) {
-    // Rounding sizes up to slots can cost more than a fixed strategy that fits exactly.
+    // Near the least budget, rounding can leave the tables little room: the least-memory
+    // schedule (exact units) may then be faster, and it fits whenever the budget is feasible.
+    Schedule least = nested_join_min_memory_schedule(graph, least_memory_order(graph).first);
+    if (!ops || simulate(graph, least).makespan < simulate(graph, *ops).makespan) {
+      ops = std::move(least);
+      method = "least-memory schedule (faster than the " + method + ")";
+    }
+    // Rounding sizes up to slots can also cost more than a fixed strategy that fits exactly.
     if (std::optional<std::pair<std::string, Schedule>> fixed = best_fitting_baseline(graph, memory_limit);
         fixed && (!ops || simulate(graph, fixed->second).makespan < simulate(graph, *ops).makespan)) {
       ops = std::move(fixed->second);
       method = fixed->first + " (faster than the " + method + ")";
     }
   }
-  if (!ops)
-    throw InfeasibleBudget("memory budget " + number(memory_limit) + " is too close to the least feasible budget " +
-                               number(dp_least) + " for the memory resolution; try more --slots",
-                           dp_least);
+  if (!graph.is_chain() && solver == "optimal") {
+    // Branch-sequential schedules reverse the branches last-in first-out; the even split runs
+    // them side by side, which is sometimes faster.
+    try {
+      Solution split = even_split(graph, memory_limit);
+      if (split.makespan < simulate(graph, *ops).makespan) {
+        ops = std::move(split.ops);
+        method = "even split (faster than the " + method + ")";
+      }
+    } catch (const InfeasibleBudget&) {
+    }
+  }
   if (certify) {
     if (ExhaustiveResult ex = exhaustive(); ex.finished) {
       const double dp_time = simulate(graph, *ops).makespan;
@@ -214,38 +260,6 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
     }
   }
   return finish(graph, memory_limit, solver, *ops, false, method);
-}
-
-// Each branch solved as its own chain (the optimal solver, no certification) with an even share of
-// the budget and of the loss's transient memory, then run side by side: every forward part, the
-// loss once, every backward part. At any moment each branch holds at most its own share.
-Solution even_split(const Graph& graph, double memory_limit) {
-  const int k = graph.num_branches();
-  SolveOptions options;
-  options.certify_states = 0;
-  std::vector<Schedule> before(k), after(k);
-  double least = 0;
-  bool feasible = true;
-  for (int j = 0; j < k; ++j) {
-    const Graph alone{{graph.branches[j]}, {graph.loss.time, graph.loss.tmp / k}};
-    least = std::max(least, k * min_feasible_memory(alone, options));
-    if (!feasible) continue;
-    try {
-      const Schedule ops = solve(alone, memory_limit / k, options).ops;
-      const auto loss = std::find(ops.begin(), ops.end(), Op::loss_op());
-      for (auto it = ops.begin(); it != ops.end(); ++it)
-        if (it != loss) (it < loss ? before[j] : after[j]).push_back({it->kind, j, it->stage, it->item});
-    } catch (const InfeasibleBudget&) {
-      feasible = false;
-    }
-  }
-  if (!feasible) infeasible(memory_limit, least, "solver even-split");
-  Schedule ops;
-  for (const Schedule& part : before) ops.insert(ops.end(), part.begin(), part.end());
-  ops.push_back(Op::loss_op());
-  for (const Schedule& part : after) ops.insert(ops.end(), part.begin(), part.end());
-  return finish(graph, memory_limit, "even-split", std::move(ops), false,
-                "each branch optimal as a chain within 1/" + std::to_string(k) + " of the budget");
 }
 
 Schedule baseline(const Graph& graph, const std::string& name) {
