@@ -82,29 +82,29 @@ Tally sweep(std::uint64_t seed, int graphs, int branches, bool identical, int ma
   return tally;
 }
 
-TEST(OptimalJoinVsExhaustive, SiamesePairsAreValidAndExactWhereClaimed) {
-  const Tally t = sweep(11, 120 / REMATCH_TEST_SCALE, 2, true, 4);
-  report("siamese_k2", t);
-  EXPECT_EQ(t.exact, t.feasible);
+struct JoinFamily {
+  const char* name;
+  std::uint64_t seed;
+  int graphs, branches;
+  bool identical;
+  int max_stages;
+};
+
+class OptimalJoinVsExhaustive : public ::testing::TestWithParam<JoinFamily> {};
+
+TEST_P(OptimalJoinVsExhaustive, ValidEverywhereAndExactWhereClaimed) {
+  const JoinFamily& f = GetParam();
+  const Tally t = sweep(f.seed, f.graphs / REMATCH_TEST_SCALE, f.branches, f.identical, f.max_stages);
+  report(f.name, t);
+  EXPECT_EQ(t.exact, t.feasible) << "every graph here is small enough to certify";
 }
 
-TEST(OptimalJoinVsExhaustive, CrossModalPairsAreValidAndExactWhereClaimed) {
-  const Tally t = sweep(12, 120 / REMATCH_TEST_SCALE, 2, false, 4);
-  report("crossmodal_k2", t);
-  EXPECT_EQ(t.exact, t.feasible);
-}
-
-TEST(OptimalJoinVsExhaustive, TripletsAreValidAndExactWhereClaimed) {
-  const Tally t = sweep(13, 20 / REMATCH_TEST_SCALE, 3, true, 3);
-  report("triplet_k3", t);
-  EXPECT_EQ(t.exact, t.feasible);
-}
-
-TEST(OptimalJoinVsExhaustive, ThreeDifferentBranchesAreValidAndExactWhereClaimed) {
-  const Tally t = sweep(14, 30 / REMATCH_TEST_SCALE, 3, false, 3);
-  report("different_k3", t);
-  EXPECT_EQ(t.exact, t.feasible);
-}
+INSTANTIATE_TEST_SUITE_P(Families, OptimalJoinVsExhaustive,
+                         ::testing::Values(JoinFamily{"siamese_k2", 11, 120, 2, true, 4},
+                                           JoinFamily{"crossmodal_k2", 12, 120, 2, false, 4},
+                                           JoinFamily{"triplet_k3", 13, 20, 3, true, 3},
+                                           JoinFamily{"different_k3", 14, 30, 3, false, 3}),
+                         [](const ::testing::TestParamInfo<JoinFamily>& info) { return std::string(info.param.name); });
 
 TEST(OptimalJoinSymmetry, PermutingBranchesNeverChangesTheMakespan) {
   std::mt19937_64 rng(15);
