@@ -193,10 +193,10 @@ std::size_t chain_dp_table_bytes(int stages, int max_memory) {
   return pair_index(0, stages) * Mode::count * (static_cast<std::size_t>(max_memory) + 1) * sizeof(float);
 }
 
-ChainDp::ChainDp(DpChain<int> chain, int max_memory, Inner inner_x, Inner inner_xbar)
+ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, InnerProblem inner_xbar)
     : chain_(std::move(chain)), width_(max_memory + 1), inner_{inner_x, inner_xbar} {
   if (chain_.inner_loss)
-    for (const Inner& inner : inner_)
+    for (const InnerProblem& inner : inner_)
       if (!inner.dp || inner.dp->width_ != width_)
         throw std::logic_error("ChainDp: a nested chain needs both inner problems on the same memory grid");
   const int stages = chain_.stages;
@@ -344,7 +344,7 @@ void ChainDp::emit(int i, int l, Mode mode, int memory, int branch, Schedule& ou
     if (!(std::min(v, infinity) == target)) return;
     done = true;
     if (o.step == Step::inner_problem) {
-      const Inner& inner = inner_[static_cast<int>(o.inner_kind)];
+      const InnerProblem& inner = inner_[static_cast<int>(o.inner_kind)];
       inner.dp->emit(0, inner.dp->chain_.stages - 1, whole_problem, memory - o.shift, inner.branch, out);
       return;
     }

@@ -65,7 +65,6 @@ struct InnerProblem {
 // Tables of least makespans for every sub-problem and every budget 0..max_memory (in slots).
 class ChainDp {
  public:
-  using Inner = InnerProblem;
   // inner_x / inner_xbar: the inner problems of a nested chain, by the kind of x_n it holds.
   ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x = {}, InnerProblem inner_xbar = {});
 
@@ -76,8 +75,6 @@ class ChainDp {
   void emit(int i, int l, Mode mode, int memory, int branch, Schedule& out) const;
 
   const DpChain<int>& chain() const { return chain_; }
-  int max_memory() const { return width_ - 1; }
-  std::size_t table_bytes() const { return table_.size() * sizeof(float); }
 
  private:
   struct Row {
@@ -94,7 +91,7 @@ class ChainDp {
 
   DpChain<int> chain_;
   int width_;
-  Inner inner_[2];
+  InnerProblem inner_[2];
   std::vector<float> table_;
   // Per row (sub-problem and mode), kept apart from the table so that pruning stays in cache:
   std::vector<float> floor_;          // value at the largest budget (the row's minimum)

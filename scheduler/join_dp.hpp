@@ -25,7 +25,6 @@ class NestedJoinDp {
 
   float value(int memory) const;                 // least makespan, ChainDp::infinity if infeasible
   Schedule emit(int memory) const;               // an optimal schedule of the class
-  const std::vector<int>& order() const { return order_; }
 
  private:
   const ChainDp& build(int level, int loss_extra);
