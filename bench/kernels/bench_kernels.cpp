@@ -26,6 +26,19 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// The naive loop of the comparison: out (rows x cols, row-major) = A * B with A(i, d) at
+// a[i * a_row + d * a_depth] and B(d, o) at b[d * b_depth + o * b_col], so that transposed
+// operands need no copy.
+void naive_gemm(std::int64_t rows, std::int64_t cols, std::int64_t depth, const float* a, std::int64_t a_row,
+                std::int64_t a_depth, const float* b, std::int64_t b_depth, std::int64_t b_col, float* out) {
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t o = 0; o < cols; ++o) {
+      float sum = 0.0f;
+      for (std::int64_t d = 0; d < depth; ++d) sum += a[i * a_row + d * a_depth] * b[d * b_depth + o * b_col];
+      out[i * cols + o] = sum;
+    }
+}
+
 // Naive loops are O(flops) at ~1 GFLOP/s: only time them on small problems.
 constexpr double kNaiveMaxFlops = 3e8;
 
@@ -172,38 +185,19 @@ struct Bench {
            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, c, 1.0f, xp.data(), c,
                        wp.data(), k, 0.0f, out.data(), k);
          },
-         [&] {
-           for (std::int64_t i = 0; i < n; ++i)
-             for (std::int64_t o = 0; o < k; ++o) {
-               float s = 0.0f;
-               for (std::int64_t j = 0; j < c; ++j) s += xp[i * c + j] * wp[j * k + o];
-               out[i * k + o] = s;
-             }
-         }},
+         [&] { naive_gemm(n, k, c, xp.data(), c, 1, wp.data(), k, 1, out.data()); }},
         {"bwd_data", [&] { layer.backward_data(dy, w, dx); },
          [&] {
            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, c, k, 1.0f, dyp.data(), k,
                        wp.data(), k, 0.0f, out.data(), c);
          },
-         [&] {
-           for (std::int64_t i = 0; i < n; ++i)
-             for (std::int64_t j = 0; j < c; ++j) {
-               float s = 0.0f;
-               for (std::int64_t o = 0; o < k; ++o) s += dyp[i * k + o] * wp[j * k + o];
-               out[i * c + j] = s;
-             }
-         }},
+         [&] { naive_gemm(n, c, k, dyp.data(), k, 1, wp.data(), 1, k, out.data()); }},
         {"bwd_weights", [&] { layer.backward_weights(x, dy, dw, {}); },
          [&] {
            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c, k, n, 1.0f, xp.data(), c,
                        dyp.data(), k, 0.0f, out.data(), k);
          },
-         [&] {
-           std::fill(out.begin(), out.end(), 0.0f);
-           for (std::int64_t i = 0; i < n; ++i)
-             for (std::int64_t j = 0; j < c; ++j)
-               for (std::int64_t o = 0; o < k; ++o) out[j * k + o] += xp[i * c + j] * dyp[i * k + o];
-         }},
+         [&] { naive_gemm(c, k, n, xp.data(), 1, c, dyp.data(), k, 1, out.data()); }},
     };
     for (const Pass& p : passes) {
       const double ours = flops / seconds_per_run(p.ours, min_seconds()) * 1e-9;
