@@ -105,25 +105,58 @@ Solution finish(const Graph& graph, double memory_limit, std::string solver, Sch
                          min_memory);
 }
 
-// The fastest of the fixed strategies (segments:N for every N, recompute-all, revolve) that fits.
-std::optional<std::pair<std::string, Schedule>> best_fitting_baseline(const Graph& graph, double memory_limit) {
-  std::optional<std::pair<std::string, Schedule>> best;
-  double best_time = std::numeric_limits<double>::infinity();
-  auto consider = [&](std::string name, Schedule ops) {
-    const SimulationResult sim = simulate(graph, ops, memory_limit);
-    if (sim.valid && sim.makespan < best_time) {
-      best_time = sim.makespan;
-      best = {std::move(name), std::move(ops)};
-    }
-  };
+// Keeps the fastest of the schedules offered that are valid within the budget (each replayed once).
+class Fastest {
+ public:
+  Fastest(const Graph& graph, double memory_limit) : graph_(graph), memory_limit_(memory_limit) {}
+
+  // True when `ops` became the fastest.
+  bool offer(Schedule ops, std::string method) {
+    const SimulationResult sim = simulate(graph_, ops, memory_limit_);
+    if (!sim.valid || sim.makespan >= time_) return false;
+    time_ = sim.makespan;
+    ops_ = std::move(ops);
+    method_ = std::move(method);
+    return true;
+  }
+  // The same, naming in the method what it beat.
+  bool offer_over(Schedule ops, const std::string& what) {
+    return offer(std::move(ops), what + (time_ < std::numeric_limits<double>::infinity() ? " (faster than the " + method_ + ")" : ""));
+  }
+
+  Schedule& ops() { return ops_; }
+  std::string& method() { return method_; }
+
+ private:
+  const Graph& graph_;
+  double memory_limit_;
+  double time_ = std::numeric_limits<double>::infinity();
+  Schedule ops_;
+  std::string method_;
+};
+
+// Offers the fixed strategies (segments:N for every N, recompute-all, revolve).
+void offer_baselines(const Graph& graph, double memory_limit, Fastest& fastest) {
   int longest = 0;
   for (const Branch& b : graph.branches) longest = std::max(longest, b.stages());
   for (int segments = 1; segments <= longest; ++segments)
-    consider("segments:" + std::to_string(segments), segments_schedule(graph, segments));
-  consider("recompute-all", recompute_all_schedule(graph));
+    fastest.offer_over(segments_schedule(graph, segments), "segments:" + std::to_string(segments));
+  fastest.offer_over(recompute_all_schedule(graph), "recompute-all");
   if (graph.is_chain() && !exceeds(revolve_min_memory(graph), memory_limit))
-    consider("revolve", revolve_schedule(graph, memory_limit));
-  return best;
+    fastest.offer_over(revolve_schedule(graph, memory_limit), "revolve");
+}
+
+// Offers the branch-sequential schedule (join_dp.hpp) of every forward order; false when
+// rounding sizes up to slots made the budget infeasible for all of them.
+bool offer_nested(const Graph& graph, const Resolution& res, const std::string& method, Fastest& fastest) {
+  bool any = false;
+  for (const std::vector<int>& order : distinct_branch_orders(graph)) {
+    const NestedJoinDp dp(graph, order, res.slot, res.slots);
+    if (!(dp.value(res.slots) < ChainDp::infinity)) continue;
+    fastest.offer(dp.emit(res.slots), method);
+    any = true;
+  }
+  return any;
 }
 
 // The forward order of least budget, and that budget.
@@ -135,24 +168,6 @@ std::pair<std::vector<int>, double> least_memory_order(const Graph& graph) {
 }
 
 double nested_min_memory(const Graph& graph) { return least_memory_order(graph).second; }
-
-// The best branch-sequential schedule (join_dp.hpp) over every forward order, or nothing when
-// rounding sizes up to slots made the budget infeasible.
-std::optional<Schedule> best_nested(const Graph& graph, const Resolution& res) {
-  std::optional<Schedule> best;
-  double best_time = std::numeric_limits<double>::infinity();
-  for (const std::vector<int>& order : distinct_branch_orders(graph)) {
-    const NestedJoinDp dp(graph, order, res.slot, res.slots);
-    if (!(dp.value(res.slots) < ChainDp::infinity)) continue;
-    Schedule ops = dp.emit(res.slots);
-    const double time = simulate(graph, ops).makespan;
-    if (time < best_time) {
-      best_time = time;
-      best = std::move(ops);
-    }
-  }
-  return best;
-}
 
 // Each branch solved as its own chain (the optimal solver, no certification) with an even share of
 // the budget and of the loss's transient memory, then run side by side: every forward part, the
@@ -206,60 +221,46 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
   }
 
   Resolution res = pick_resolution(graph, memory_limit, options);
-  std::optional<Schedule> ops = best_nested(graph, res);
+  auto describe = [&] {
+    return std::string(graph.is_chain() ? "" : "branch-sequential ") +
+           (res.unit ? "dynamic program at unit memory resolution (slot " + number(res.slot) + ")"
+                     : "dynamic program over " + std::to_string(res.slots) + " memory slots of " +
+                           number(res.slot) + " (sizes rounded up)");
+  };
+  Fastest fastest(graph, memory_limit);
   // Rounding sizes up to slots can lose the few units that made the budget feasible: refine
-  // (twice at most), then fall back on the least-memory schedule, which fits by construction.
-  for (int refine = 0; refine < 2 && !ops && !res.unit && options.slots == 0 &&
+  // (twice at most), then rely on the least-memory schedule below, which fits by construction.
+  bool solved = offer_nested(graph, res, describe(), fastest);
+  for (int refine = 0; refine < 2 && !solved && !res.unit && options.slots == 0 &&
                        nested_join_table_bytes(graph, res.slots * 2) <= options.table_budget_bytes;
        ++refine) {
     res.slots *= 2;
     res.slot = memory_limit / res.slots;
-    ops = best_nested(graph, res);
+    solved = offer_nested(graph, res, describe(), fastest);
   }
-  std::string method = res.unit ? "dynamic program at unit memory resolution (slot " + number(res.slot) + ")"
-                                : "dynamic program over " + std::to_string(res.slots) + " memory slots of " +
-                                      number(res.slot) + " (sizes rounded up)";
-  if (!graph.is_chain()) method = "branch-sequential " + method;
   if (!res.unit) {
     // Near the least budget, rounding can leave the tables little room: the least-memory
-    // schedule (exact units) may then be faster, and it fits whenever the budget is feasible.
-    Schedule least = nested_join_min_memory_schedule(graph, least_memory_order(graph).first);
-    if (!ops || simulate(graph, least).makespan < simulate(graph, *ops).makespan) {
-      ops = std::move(least);
-      method = "least-memory schedule (faster than the " + method + ")";
-    }
-    // Rounding sizes up to slots can also cost more than a fixed strategy that fits exactly.
-    if (std::optional<std::pair<std::string, Schedule>> fixed = best_fitting_baseline(graph, memory_limit);
-        fixed && (!ops || simulate(graph, fixed->second).makespan < simulate(graph, *ops).makespan)) {
-      ops = std::move(fixed->second);
-      method = fixed->first + " (faster than the " + method + ")";
-    }
+    // schedule (exact units) may then be faster; a fixed strategy that fits exactly may be too.
+    fastest.offer_over(nested_join_min_memory_schedule(graph, least_memory_order(graph).first),
+                       "least-memory schedule");
+    offer_baselines(graph, memory_limit, fastest);
   }
   if (!graph.is_chain() && solver == "optimal") {
     // Branch-sequential schedules reverse the branches last-in first-out; the even split runs
     // them side by side, which is sometimes faster.
     try {
-      Solution split = even_split(graph, memory_limit);
-      if (split.makespan < simulate(graph, *ops).makespan) {
-        ops = std::move(split.ops);
-        method = "even split (faster than the " + method + ")";
-      }
+      fastest.offer_over(even_split(graph, memory_limit).ops, "even split");
     } catch (const InfeasibleBudget&) {
     }
   }
   if (certify) {
     if (ExhaustiveResult ex = exhaustive(); ex.finished) {
-      const double dp_time = simulate(graph, *ops).makespan;
-      if (ex.value < dp_time - 1e-9 * std::max(1.0, dp_time)) {
-        ops = ex.ops;
-        method = "exhaustive search (better than the " + method + ")";
-      } else {
-        method += ", certified optimal by exhaustive search";
-      }
-      return finish(graph, memory_limit, solver, *ops, true, method);
+      if (!fastest.offer_over(std::move(ex.ops), "exhaustive search"))
+        fastest.method() += ", certified optimal by exhaustive search";
+      return finish(graph, memory_limit, solver, std::move(fastest.ops()), true, std::move(fastest.method()));
     }
   }
-  return finish(graph, memory_limit, solver, *ops, false, method);
+  return finish(graph, memory_limit, solver, std::move(fastest.ops()), false, std::move(fastest.method()));
 }
 
 Schedule baseline(const Graph& graph, const std::string& name) {

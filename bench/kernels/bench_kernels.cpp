@@ -26,6 +26,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// One pass of a layer: ours, the OpenBLAS equivalent, and the naive loop, each run as a whole.
+struct Pass {
+  const char* name;
+  std::function<void()> ours, blas, naive;
+};
+
 // The naive loop of the comparison: out (rows x cols, row-major) = A * B with A(i, d) at
 // a[i * a_row + d * a_depth] and B(d, o) at b[d * b_depth + o * b_col], so that transposed
 // operands need no copy.
@@ -175,10 +181,6 @@ struct Bench {
     const std::string text = "N=" + std::to_string(n) + " C=" + std::to_string(c) + " K=" + std::to_string(k);
     const nlohmann::json shape = {{"N", n}, {"C", c}, {"K", k}};
 
-    struct Pass {
-      const char* name;
-      std::function<void()> ours, blas, naive;
-    };
     const Pass passes[] = {
         {"fwd", [&] { layer.forward(x, w, {}, y); },
          [&] {
@@ -250,10 +252,6 @@ struct Bench {
                              std::to_string(width) + " S=" + std::to_string(taps) + " d=" + std::to_string(dil);
     const nlohmann::json shape = {{"N", n}, {"C", ch}, {"K", ch}, {"W", width}, {"S", taps}, {"dilation", dil}, {"padding", "same"}};
 
-    struct Pass {
-      const char* name;
-      std::function<void()> ours, blas, naive;
-    };
     const Pass passes[] = {
         {"fwd", [&] { layer.forward(x, w, {}, y); },
          [&] {
