@@ -179,6 +179,18 @@ struct Conv1d::Plans {
   TapConv fwd, bwd_data;
   TapGrad bwd_weights;
   AlignedBuffer<float> x_pad, dy_pad, w_flip, x_t;  // scratch, allocated on first use
+  Allocator* scratch_allocator = nullptr;
+
+  Allocator& scratch() const {
+    return scratch_allocator != nullptr ? *scratch_allocator : heap_allocator();
+  }
+  void end_pass() {
+    if (scratch_allocator == nullptr) return;
+    x_pad = {};
+    dy_pad = {};
+    w_flip = {};
+    x_t = {};
+  }
 };
 
 Conv1d::Conv1d(const Conv1dDesc& d) : d_(d) {
@@ -194,8 +206,10 @@ Conv1d::Conv1d(const Conv1dDesc& d) : d_(d) {
       TapConv(d.n, d.c, d.k, in_w, d.out_width(), d.taps, d.dilation, d.bq, d.bk),
       TapConv(d.n, d.k, d.c, d.width + d.span(), d.width, d.taps, d.dilation, d.bq, d.bk),
       TapGrad(d.n, d.c, d.k, in_w, d.out_width(), d.taps, d.dilation, d.bk),
-      {}, {}, {}, {}});
+      {}, {}, {}, {}, nullptr});
 }
+
+void Conv1d::set_scratch_allocator(Allocator* allocator) { p_->scratch_allocator = allocator; }
 
 Conv1d::~Conv1d() = default;
 Conv1d::Conv1d(Conv1d&&) noexcept = default;
@@ -210,11 +224,12 @@ void Conv1d::forward(std::span<const float> x, std::span<const float> w,
   check_size(bias, d_.bias ? d_.k : 0, "bias");
   const float* in = x.data();
   if (d_.padding == Padding::same) {
-    if (p_->x_pad.size() == 0) p_->x_pad = AlignedBuffer<float>(d_.n * d_.c * in_w);
+    if (p_->x_pad.size() == 0) p_->x_pad = AlignedBuffer<float>(d_.n * d_.c * in_w, p_->scratch());
     pad_rows(x.data(), d_.n * d_.c, d_.width, d_.pad_left(), in_w, p_->x_pad.data());
     in = p_->x_pad.data();
   }
   p_->fwd.run(in, w.data(), y.data(), d_.bias ? bias.data() : nullptr);
+  p_->end_pass();
 }
 
 void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
@@ -224,8 +239,8 @@ void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
   check_size(w, d_.taps * d_.k * d_.c, "w");
   check_size(dx, d_.n * d_.c * d_.width, "dx");
   if (p_->dy_pad.size() == 0) {
-    p_->dy_pad = AlignedBuffer<float>(d_.n * d_.k * pw);
-    p_->w_flip = AlignedBuffer<float>(d_.taps * d_.c * d_.k);
+    p_->dy_pad = AlignedBuffer<float>(d_.n * d_.k * pw, p_->scratch());
+    p_->w_flip = AlignedBuffer<float>(d_.taps * d_.c * d_.k, p_->scratch());
   }
   // dx[i][p] = sum_s sum_o w[s][o][i] * dy[o][p + pad_left - s*dilation]: a valid
   // correlation of dy (left-padded by span - pad_left) with taps reversed.
@@ -239,6 +254,7 @@ void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
     }
   }
   p_->bwd_data.run(p_->dy_pad.data(), wf, dx.data(), nullptr);
+  p_->end_pass();
 }
 
 void Conv1d::backward_weights(std::span<const float> x, std::span<const float> dy,
@@ -248,10 +264,11 @@ void Conv1d::backward_weights(std::span<const float> x, std::span<const float> d
   check_size(dy, d_.n * d_.k * q, "dy");
   check_size(dw, d_.taps * d_.k * d_.c, "dw");
   check_size(dbias, d_.bias ? d_.k : 0, "dbias");
-  if (p_->x_t.size() == 0) p_->x_t = AlignedBuffer<float>(d_.n * in_w * d_.c);
+  if (p_->x_t.size() == 0) p_->x_t = AlignedBuffer<float>(d_.n * in_w * d_.c, p_->scratch());
   float* xt = p_->x_t.data();
   channels_last_padded(x.data(), d_.n, d_.c, d_.width, d_.pad_left(), in_w, xt);
   p_->bwd_weights.run(xt, dy.data(), dw.data());
+  p_->end_pass();
   if (d_.bias) bias_grad_ncw(dy, d_.n, d_.k, q, dbias);
 }
 

@@ -63,6 +63,11 @@ class Conv1d {
 
   LayerCost cost() const;  // saved for backward: x
 
+  // With an allocator, scratch (padded and transposed copies) is taken from it for the duration
+  // of each pass and given back before the pass returns, so a budgeted arena counts it as that
+  // pass's transient memory. Without one (the default) scratch stays cached on the heap.
+  void set_scratch_allocator(Allocator* allocator);
+
  private:
   struct Plans;
   Conv1dDesc d_;

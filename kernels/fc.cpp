@@ -39,9 +39,22 @@ void Fc::gemm(Pass pass, const BlockedMatrix& a, const BlockedMatrix& b, Blocked
     gemm_[pass].run(a, b, c, epilogue);
     return;
   }
-  to_bf16_into(a, false, bf16_[pass][0]);
-  to_bf16_into(b, true, bf16_[pass][1]);
+  to_bf16_into(a, false, bf16_[pass][0], scratch());
+  to_bf16_into(b, true, bf16_[pass][1], scratch());
   gemm_[pass].run(bf16_[pass][0], bf16_[pass][1], c, epilogue);
+}
+
+Allocator& Fc::scratch() const {
+  return scratch_allocator_ != nullptr ? *scratch_allocator_ : heap_allocator();
+}
+
+void Fc::end_pass() {
+  if (scratch_allocator_ == nullptr) return;
+  wt_ = {};
+  xt_ = {};
+  for (auto& pass : bf16_) {
+    for (auto& operand : pass) operand = {};
+  }
 }
 
 void Fc::forward(const BlockedMatrix& x, const BlockedMatrix& w, std::span<const float> bias,
@@ -57,6 +70,7 @@ void Fc::forward(const BlockedMatrix& x, const BlockedMatrix& w, std::span<const
   gemm(kForward, x, w, y, [b, act, ys](float* blk, std::int64_t rb, std::int64_t cb) {
     bias_activation_block(blk, ys, rb, cb, b, act);
   });
+  end_pass();
 }
 
 void Fc::activation_backward(const BlockedMatrix& y, BlockedMatrix& dy) const {
@@ -68,9 +82,10 @@ void Fc::backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedM
   require(dy.shape == y_, "Fc::backward_data: dy shape differs from y_shape()");
   require(w.shape == w_, "Fc::backward_data: w shape differs from w_shape()");
   require(dx.shape == x_, "Fc::backward_data: dx shape differs from x_shape()");
-  if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_));
+  if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_), false, scratch());
   transpose_into(w, wt_);
   gemm(kBackwardData, dy, wt_, dx);
+  end_pass();
 }
 
 void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, BlockedMatrix& dw,
@@ -80,9 +95,10 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
   require(dw.shape == w_, "Fc::backward_weights: dw shape differs from w_shape()");
   require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
           "Fc::backward_weights: dbias must have k values when enabled and none otherwise");
-  if (xt_.data.size() == 0) xt_ = BlockedMatrix(transposed(x_));
+  if (xt_.data.size() == 0) xt_ = BlockedMatrix(transposed(x_), false, scratch());
   transpose_into(x, xt_);
   gemm(kBackwardWeights, xt_, dy, dw);
+  end_pass();
   if (d_.bias) bias_grad(dy, dbias);
 }
 

@@ -54,16 +54,24 @@ class Fc {
   // Saved for backward: x, plus y when a ReLU is fused (its mask comes from y).
   LayerCost cost() const;
 
+  // With an allocator, scratch (transposes, bf16 copies) is taken from it for the duration of
+  // each pass and given back before the pass returns, so a budgeted arena counts it as that
+  // pass's transient memory. Without one (the default) scratch stays cached on the heap.
+  void set_scratch_allocator(Allocator* allocator) { scratch_allocator_ = allocator; }
+
  private:
   enum Pass { kForward, kBackwardData, kBackwardWeights };
   void gemm(Pass pass, const BlockedMatrix& a, const BlockedMatrix& b, BlockedMatrix& c,
             const BlockedGemm::Epilogue& epilogue = {});
+  Allocator& scratch() const;
+  void end_pass();
 
   FcDesc d_;
   BlockShape x_, w_, y_;
   BlockedGemm gemm_[3];     // indexed by Pass
   BlockedMatrix wt_, xt_;   // transposes, allocated on first use
   BlockedBf16 bf16_[3][2];  // bf16 copies of each pass's operands, allocated on first use
+  Allocator* scratch_allocator_ = nullptr;
 };
 
 }  // namespace rematch::kernels

@@ -18,6 +18,23 @@ bfloat16 to_bf16(float f) {
 
 float to_float(bfloat16 h) { return std::bit_cast<float>(static_cast<std::uint32_t>(h.bits) << 16); }
 
+namespace {
+class HeapAllocator final : public Allocator {
+ public:
+  void* allocate(std::size_t bytes) override {
+    void* p = std::aligned_alloc(kAlignment, bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+  void deallocate(void* p, std::size_t) noexcept override { std::free(p); }
+};
+}  // namespace
+
+Allocator& heap_allocator() {
+  static HeapAllocator heap;
+  return heap;
+}
+
 void validate(const BlockShape& s, const char* name) {
   require(s.rows > 0 && s.cols > 0,
           std::string(name) + ": sizes must be positive, got " + std::to_string(s.rows) + " x " +
@@ -34,10 +51,10 @@ std::int64_t choose_block(std::int64_t dim, std::int64_t preferred, std::int64_t
 }
 
 template <class T>
-Blocked<T>::Blocked(const BlockShape& s, bool vnni_) : shape(s), vnni(vnni_) {
+Blocked<T>::Blocked(const BlockShape& s, bool vnni_, Allocator& allocator) : shape(s), vnni(vnni_) {
   validate(s, "Blocked");
   require(!vnni || s.brow % 2 == 0, "Blocked: VNNI layout needs an even block row count");
-  data = AlignedBuffer<T>(static_cast<std::size_t>(s.elems()));
+  data = AlignedBuffer<T>(static_cast<std::size_t>(s.elems()), allocator);
 }
 template struct Blocked<float>;
 template struct Blocked<bfloat16>;
@@ -105,9 +122,9 @@ BlockedBf16 to_bf16(const BlockedMatrix& m, bool vnni) {
   return out;
 }
 
-void to_bf16_into(const BlockedMatrix& m, bool vnni, BlockedBf16& out) {
+void to_bf16_into(const BlockedMatrix& m, bool vnni, BlockedBf16& out, Allocator& allocator) {
   if (!(out.shape == m.shape) || out.vnni != vnni || out.data.size() == 0) {
-    out = BlockedBf16(m.shape, vnni);
+    out = BlockedBf16(m.shape, vnni, allocator);
   }
   const BlockShape& s = m.shape;
   const std::int64_t blocks = s.row_blocks() * s.col_blocks();

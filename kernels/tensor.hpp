@@ -27,30 +27,48 @@ struct bfloat16 {
 bfloat16 to_bf16(float f);  // round to nearest even; NaN stays NaN
 float to_float(bfloat16 h);
 
+// Where buffers come from. The default is the C heap; the autodiff runtime passes its budgeted
+// arena, so every activation and every kernel scratch buffer is counted against the budget.
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  // kAlignment-aligned storage of `bytes` (a multiple of kAlignment); throws when refused.
+  virtual void* allocate(std::size_t bytes) = 0;
+  virtual void deallocate(void* p, std::size_t bytes) noexcept = 0;
+};
+Allocator& heap_allocator();
+
+// Bytes an AlignedBuffer of n values of `elem_size` bytes takes: rounded up to whole cache lines.
+constexpr std::size_t aligned_bytes(std::size_t n, std::size_t elem_size) {
+  return (n * elem_size + kAlignment - 1) / kAlignment * kAlignment;
+}
+
 // Zero-initialised, 64-byte aligned, move-only storage.
 template <class T>
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(std::size_t n) : size_(n) {
+  explicit AlignedBuffer(std::size_t n, Allocator& allocator = heap_allocator()) : size_(n) {
     if (n == 0) return;
-    const std::size_t bytes = (n * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
-    void* p = std::aligned_alloc(kAlignment, bytes);
-    if (p == nullptr) throw std::bad_alloc();
+    const std::size_t bytes = aligned_bytes(n, sizeof(T));
+    void* p = allocator.allocate(bytes);
     std::memset(p, 0, bytes);
-    data_.reset(static_cast<T*>(p));
+    data_ = std::unique_ptr<T, Release>(static_cast<T*>(p), Release{&allocator, bytes});
   }
   T* data() { return data_.get(); }
   const T* data() const { return data_.get(); }
   std::size_t size() const { return size_; }
+  std::size_t bytes() const { return data_ ? data_.get_deleter().bytes : 0; }
   std::span<T> span() { return {data(), size_}; }
   std::span<const T> span() const { return {data(), size_}; }
 
  private:
-  struct Free {
-    void operator()(T* p) const { std::free(p); }
+  struct Release {
+    Allocator* allocator = nullptr;
+    std::size_t bytes = 0;
+    void operator()(T* p) const { allocator->deallocate(p, bytes); }
   };
-  std::unique_ptr<T, Free> data_;
+  std::unique_ptr<T, Release> data_;
   std::size_t size_ = 0;
 };
 
@@ -94,7 +112,8 @@ struct Blocked {
   bool vnni = false;
 
   Blocked() = default;
-  explicit Blocked(const BlockShape& s, bool vnni_ = false);
+  explicit Blocked(const BlockShape& s, bool vnni_ = false,
+                   Allocator& allocator = heap_allocator());
   T* block(std::int64_t rb, std::int64_t cb) { return data.data() + shape.block_offset(rb, cb); }
   const T* block(std::int64_t rb, std::int64_t cb) const {
     return data.data() + shape.block_offset(rb, cb);
@@ -115,8 +134,9 @@ BlockShape transposed(const BlockShape& s);
 
 // fp32 -> bf16 in the same blocked geometry; `vnni` selects the layout above
 // (needs an even block row count). The _into form reuses `out` when it already
-// has the right shape and layout.
+// has the right shape and layout, else allocates it from `allocator`.
 BlockedBf16 to_bf16(const BlockedMatrix& m, bool vnni);
-void to_bf16_into(const BlockedMatrix& m, bool vnni, BlockedBf16& out);
+void to_bf16_into(const BlockedMatrix& m, bool vnni, BlockedBf16& out,
+                  Allocator& allocator = heap_allocator());
 
 }  // namespace rematch::kernels

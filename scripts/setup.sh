@@ -5,6 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libcli11-dev libgtest-dev nlohmann-json3-dev
   libxsmm-dev libopenblas-dev zlib1g-dev
+  dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -54,7 +54,9 @@ void check_pair(const reference::Graph& ref, const Graph& g, double budget, cons
     EXPECT_GE(dp.makespan, optimum);
     if (dp.makespan == optimum) ++tally.dp_hits;
     else tally.worst_gap = std::max(tally.worst_gap, dp.makespan / optimum - 1);
-    if (dp.exact) EXPECT_EQ(dp.makespan, optimum) << "claimed exact at budget " << budget;
+    if (dp.exact) {
+      EXPECT_EQ(dp.makespan, optimum) << "claimed exact at budget " << budget;
+    }
   } catch (const InfeasibleBudget&) {
     ++tally.dp_infeasible_misses;
   }
