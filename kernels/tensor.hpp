@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <utility>
 
 namespace rematch::kernels {
 
@@ -54,6 +55,16 @@ class AlignedBuffer {
     void* p = allocator.allocate(bytes);
     std::memset(p, 0, bytes);
     data_ = std::unique_ptr<T, Release>(static_cast<T*>(p), Release{&allocator, bytes});
+  }
+  // A moved-from buffer is empty (size 0), so size() tells whether a buffer holds storage.
+  AlignedBuffer(AlignedBuffer&& other) noexcept
+      : data_(std::move(other.data_)), size_(std::exchange(other.size_, 0)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
+    if (this != &other) {
+      data_ = std::move(other.data_);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
   }
   T* data() { return data_.get(); }
   const T* data() const { return data_.get(); }

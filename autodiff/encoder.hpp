@@ -1,0 +1,71 @@
+// An encoder is one branch of a join model: a sequence of layers cut into stages, the unit the
+// scheduler plans with. Stage i maps x_i to x_{i+1} (SPEC.md section 1); a stage runs either
+// with its tape (F_all: keeps the outputs of its inner layers for its backward) or without
+// (F_ck / F_none: keeps only its output).
+//
+// Siamese branches share one Encoder object, hence one set of weights; each branch writes its
+// own Gradients, which the trainer sums in branch order (a fixed order, so results do not depend
+// on the schedule).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autodiff/layer.hpp"
+
+namespace rematch::autodiff {
+
+// xbar_{i+1}: what F_all of stage i keeps.
+struct Saved {
+  Tensor output;             // x_{i+1}
+  std::vector<Tensor> tape;  // outputs of the stage's layers but the last, in layer order
+  std::size_t bytes() const;
+};
+
+// Per layer of an encoder, gradients of that layer's parameters (Layer::parameters() order).
+using Gradients = std::vector<std::vector<Tensor>>;
+
+class Encoder {
+ public:
+  // stage_ends: for each stage, one past its last layer (increasing, last == layers.size()).
+  Encoder(std::string name, std::vector<std::unique_ptr<Layer>> layers, std::vector<int> stage_ends);
+
+  const std::string& name() const { return name_; }
+  int stages() const { return static_cast<int>(stage_ends_.size()); }
+  const BlockShape& input_shape(int stage) const;   // x_stage
+  const BlockShape& output_shape(int stage) const;  // x_{stage+1}
+  std::vector<const Layer*> stage_layers(int stage) const;
+
+  // F_ck / F_none: the output alone; inner activations are freed as soon as the next is made.
+  Tensor forward(int stage, const Tensor& x, kernels::Allocator& activations);
+  // F_all.
+  Saved forward_taped(int stage, const Tensor& x, kernels::Allocator& activations);
+  // B: consumes xbar_{i+1} and dy = y_{i+1}; returns y_i, or an empty tensor unless need_dx.
+  // Writes this stage's parameter gradients into `grads`.
+  Tensor backward(int stage, const Tensor& x, Saved xbar, Tensor dy, bool need_dx,
+                  kernels::Allocator& activations, Gradients& grads);
+
+  // Zeroed gradient buffers for every parameter.
+  Gradients make_gradients(kernels::Allocator& allocator) const;
+  // Every parameter tensor, layer by layer.
+  std::vector<Tensor*> parameters();
+  std::size_t parameter_bytes() const;
+  // PyTorch's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), from a seeded
+  // counter-based generator: the same seed gives the same weights on every machine.
+  void initialize(std::uint64_t seed);
+  void set_scratch_allocator(kernels::Allocator* allocator);
+
+  double forward_flops(int stage) const;
+  double backward_flops(int stage) const;  // data and weight gradients
+
+ private:
+  int first_layer(int stage) const { return stage == 0 ? 0 : stage_ends_[stage - 1]; }
+
+  std::string name_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<int> stage_ends_;
+};
+
+}  // namespace rematch::autodiff

@@ -1,0 +1,121 @@
+#include "autodiff/executor.hpp"
+
+#include <chrono>
+
+#include "scheduler/simulator.hpp"
+
+namespace rematch::autodiff {
+namespace {
+
+bool held(const Tensor& t) { return t.data.size() != 0; }
+
+// The items of one branch, as SPEC.md names them: x_i, xbar_i, y_i for i = 0..n.
+struct BranchItems {
+  std::vector<Tensor> x, y;
+  std::vector<Saved> xbar;
+  explicit BranchItems(int stages) : x(stages + 1), y(stages + 1), xbar(stages + 1) {}
+  const Tensor& input(int i) const { return held(x[i]) ? x[i] : xbar[i].output; }
+};
+
+}  // namespace
+
+Executor::Executor(JoinModel& model, Graph graph, Arena& arena)
+    : model_(model), graph_(std::move(graph)), arena_(arena) {
+  validate(graph_);
+  if (graph_.num_branches() != model_.branches()) {
+    throw std::invalid_argument("graph has " + std::to_string(graph_.num_branches()) +
+                                " branches, model " + model_.name() + " has " +
+                                std::to_string(model_.branches()));
+  }
+  for (int j = 0; j < model_.branches(); ++j) {
+    if (graph_.branches[j].stages() != model_.encoder_of(j).stages()) {
+      throw std::invalid_argument("graph branch " + std::to_string(j) + " has " +
+                                  std::to_string(graph_.branches[j].stages()) +
+                                  " stages, the model's encoder " +
+                                  std::to_string(model_.encoder_of(j).stages()));
+    }
+  }
+}
+
+void Executor::check(const Schedule& schedule) const {
+  const SimulationResult r = simulate(graph_, schedule, double(arena_.budget()));
+  if (!r.valid) {
+    throw InvalidSchedule(r.bad_op < schedule.size()
+                              ? "op " + std::to_string(r.bad_op) + " (" +
+                                    to_string(schedule[r.bad_op]) + "): " + r.reason
+                              : "schedule: " + r.reason,
+                          r.bad_op);
+  }
+}
+
+StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
+                         std::vector<Gradients>& grads) {
+  const int k = model_.branches();
+  if (static_cast<int>(inputs.size()) != k || static_cast<int>(grads.size()) != k) {
+    throw std::invalid_argument("executor: one input and one gradient set per branch");
+  }
+  std::vector<BranchItems> items;
+  for (int j = 0; j < k; ++j) {
+    items.emplace_back(model_.encoder_of(j).stages());
+    if (!(inputs[j].shape == model_.encoder_of(j).input_shape(0))) {
+      throw std::invalid_argument("executor: input of branch " + std::to_string(j) +
+                                  " has the wrong shape");
+    }
+    items[j].x[0] = std::move(inputs[j]);
+  }
+  model_.set_scratch_allocator(&arena_);
+  arena_.reset_high_water();
+  StepResult result;
+  const auto start = std::chrono::steady_clock::now();
+  for (const Op& op : schedule) {
+    BranchItems& b = items[op.branch];
+    Encoder& encoder = model_.encoder_of(op.branch);
+    const int i = op.stage;
+    switch (op.kind) {
+      case OpKind::F_all:
+        b.xbar[i + 1] = encoder.forward_taped(i, b.input(i), arena_);
+        break;
+      case OpKind::F_ck:
+        b.x[i + 1] = encoder.forward(i, b.input(i), arena_);
+        break;
+      case OpKind::F_none:
+        b.x[i + 1] = encoder.forward(i, b.input(i), arena_);
+        if (held(b.x[i])) b.x[i] = {};
+        else b.xbar[i] = {};
+        break;
+      case OpKind::loss: {
+        std::vector<const Tensor*> outputs;
+        std::vector<Tensor> dy;
+        for (int j = 0; j < k; ++j) {
+          const int n = model_.encoder_of(j).stages();
+          outputs.push_back(&items[j].input(n));
+          dy.emplace_back(outputs.back()->shape, false, arena_);
+        }
+        result.loss = model_.loss().run(outputs, dy, arena_);
+        for (int j = 0; j < k; ++j) {
+          const int n = model_.encoder_of(j).stages();
+          items[j].y[n] = std::move(dy[j]);
+          items[j].x[n] = {};
+        }
+        break;
+      }
+      case OpKind::B: {
+        Tensor dx = encoder.backward(i, b.input(i), std::move(b.xbar[i + 1]), std::move(b.y[i + 1]),
+                                     i > 0, arena_, grads[op.branch]);
+        if (i > 0) b.y[i] = std::move(dx);
+        b.x[i] = {};
+        break;
+      }
+      case OpKind::drop:
+        if (op.item == Item::x) b.x[i] = {};
+        else b.xbar[i] = {};
+        break;
+    }
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.arena_peak = arena_.high_water();
+  model_.set_scratch_allocator(nullptr);
+  return result;
+}
+
+}  // namespace rematch::autodiff

@@ -1,0 +1,46 @@
+// A layer of a stage: one kernel (or a few fused), forward and backward, over tensors whose
+// storage the caller provides. Every tensor is a kernels::BlockedMatrix: FC activations in
+// their blocked layout, NCW tensors as one plain row-major block of n x (channels * width).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "kernels/cost.hpp"
+#include "kernels/tensor.hpp"
+
+namespace rematch::autodiff {
+
+using Tensor = kernels::BlockedMatrix;
+using kernels::BlockShape;
+
+// A plain row-major rows x cols matrix as a single block.
+BlockShape plain_shape(std::int64_t rows, std::int64_t cols);
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  virtual std::string name() const = 0;
+  virtual const BlockShape& input_shape() const = 0;
+  virtual const BlockShape& output_shape() const = 0;
+  virtual kernels::LayerCost cost() const = 0;
+
+  // y = f(x); y has output_shape(), is zero-initialised and owned by the caller.
+  virtual void forward(const Tensor& x, Tensor& y) = 0;
+  // Given x, y = f(x) and dy, writes dx (unless null: the input gradient is not needed) and the
+  // parameter gradients `grads` (in parameters() order, overwritten, not accumulated). dy may
+  // be overwritten.
+  virtual void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
+                        std::span<Tensor> grads) = 0;
+
+  // The layer's trainable tensors (weights, biases); empty for parameter-free layers.
+  virtual std::span<Tensor> parameters() { return {}; }
+  // Fan-in used to initialise the parameters (PyTorch's default: U(-1/sqrt(fan_in), +)).
+  virtual std::int64_t fan_in() const { return 0; }
+  // Where the kernels take their per-pass scratch (see kernels::Fc::set_scratch_allocator).
+  virtual void set_scratch_allocator(kernels::Allocator*) {}
+};
+
+}  // namespace rematch::autodiff

@@ -1,0 +1,41 @@
+// A join model for the runtime (SPEC.md section 1): k branches, each running an Encoder, meeting
+// in one LossHead. Branches may share an encoder (siamese, triplet: shared weights) or not
+// (cross-modal).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autodiff/encoder.hpp"
+#include "autodiff/loss_head.hpp"
+
+namespace rematch::autodiff {
+
+class JoinModel {
+ public:
+  // branch_encoder[j]: index into `encoders` of the encoder branch j runs.
+  JoinModel(std::string name, std::vector<std::unique_ptr<Encoder>> encoders,
+            std::vector<int> branch_encoder, LossHead loss);
+
+  const std::string& name() const { return name_; }
+  int branches() const { return static_cast<int>(branch_encoder_.size()); }
+  Encoder& encoder_of(int branch) { return *encoders_[branch_encoder_[branch]]; }
+  const Encoder& encoder_of(int branch) const { return *encoders_[branch_encoder_[branch]]; }
+  int encoder_index(int branch) const { return branch_encoder_[branch]; }
+  int encoders() const { return static_cast<int>(encoders_.size()); }
+  Encoder& encoder(int e) { return *encoders_[e]; }
+  LossHead& loss() { return loss_; }
+  const LossHead& loss() const { return loss_; }
+
+  std::size_t parameter_bytes() const;
+  void set_scratch_allocator(kernels::Allocator* allocator);
+
+ private:
+  std::string name_;
+  std::vector<std::unique_ptr<Encoder>> encoders_;
+  std::vector<int> branch_encoder_;
+  LossHead loss_;
+};
+
+}  // namespace rematch::autodiff

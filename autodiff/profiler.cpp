@@ -1,0 +1,135 @@
+#include "autodiff/profiler.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+
+#include "autodiff/arena.hpp"
+
+namespace rematch::autodiff {
+namespace {
+
+double median_seconds(int repeats, const std::function<void()>& run) {
+  run();  // warm-up: JIT, first-touch of cached blocks
+  std::vector<double> times;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  return times[times.size() / 2];
+}
+
+// Deterministic values in [-1, 1): activations whose ReLU masks are half on, like real ones.
+Tensor filled(const BlockShape& shape, Arena& arena, std::uint32_t seed) {
+  Tensor t(shape, false, arena);
+  std::vector<float> plain(std::size_t(shape.rows * shape.cols));
+  std::uint32_t s = seed * 2654435761u + 1;
+  for (float& v : plain) {
+    s = s * 1664525u + 1013904223u;
+    v = float(s >> 8) * 0x1.0p-23f - 1.0f;
+  }
+  kernels::pack_into(plain, t);
+  return t;
+}
+
+// The bytes the arena had to add above `base` while `run` ran.
+std::size_t extra_bytes(Arena& arena, const std::function<void()>& run) {
+  const std::size_t base = arena.in_use();
+  arena.reset_high_water();
+  run();
+  return arena.high_water() - base;
+}
+
+std::size_t tensor_bytes(const BlockShape& shape) {
+  return kernels::aligned_bytes(std::size_t(shape.elems()), sizeof(float));
+}
+
+Branch profile_encoder(Encoder& encoder, Arena& arena, const ProfileOptions& options) {
+  Branch b;
+  const int n = encoder.stages();
+  for (int i = 0; i <= n; ++i) {
+    const double bytes = double(tensor_bytes(i < n ? encoder.input_shape(i) : encoder.output_shape(n - 1)));
+    b.cw.push_back(bytes);
+  }
+  b.cbw.push_back(b.cw[0]);
+  for (int i = 0; i < n; ++i) {
+    const Tensor x = filled(encoder.input_shape(i), arena, std::uint32_t(i));
+    const std::size_t extra_ck = extra_bytes(arena, [&] { (void)encoder.forward(i, x, arena); });
+    Saved saved;
+    const std::size_t extra_all = extra_bytes(arena, [&] { saved = encoder.forward_taped(i, x, arena); });
+    const double cbw = double(saved.bytes());
+    b.cbw.push_back(cbw);
+    b.ftmp.push_back(std::max(double(extra_ck) - b.cw[i + 1], double(extra_all) - cbw));
+    b.fw.push_back(median_seconds(options.repeats, [&] { (void)encoder.forward(i, x, arena); }));
+
+    Gradients grads = encoder.make_gradients(arena);
+    const bool need_dx = i > 0;
+    std::size_t extra_b = 0;
+    auto backward_once = [&](bool measure) {
+      Saved s = encoder.forward_taped(i, x, arena);
+      Tensor dy = filled(encoder.output_shape(i), arena, std::uint32_t(1000 + i));
+      const auto start = std::chrono::steady_clock::now();
+      if (measure) {
+        extra_b = extra_bytes(arena, [&] {
+          (void)encoder.backward(i, x, std::move(s), std::move(dy), need_dx, arena, grads);
+        });
+      } else {
+        (void)encoder.backward(i, x, std::move(s), std::move(dy), need_dx, arena, grads);
+      }
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    backward_once(true);
+    std::vector<double> times;
+    for (int r = 0; r < options.repeats; ++r) times.push_back(backward_once(false));
+    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+    b.bw.push_back(times[times.size() / 2]);
+    b.btmp.push_back(std::max(0.0, double(extra_b) - b.cw[i]));
+  }
+  return b;
+}
+
+}  // namespace
+
+Graph profile(JoinModel& model, const ProfileOptions& options) {
+  Arena arena("profiler");
+  model.set_scratch_allocator(&arena);
+  Graph graph;
+  std::map<int, Branch> measured;  // by encoder index
+  for (int j = 0; j < model.branches(); ++j) {
+    const int e = model.encoder_index(j);
+    if (!measured.count(e)) measured[e] = profile_encoder(model.encoder_of(j), arena, options);
+    graph.branches.push_back(measured[e]);
+  }
+
+  std::vector<Tensor> outputs;
+  std::vector<const Tensor*> views;
+  for (int j = 0; j < model.branches(); ++j) {
+    const Encoder& enc = model.encoder_of(j);
+    outputs.push_back(filled(enc.output_shape(enc.stages() - 1), arena, std::uint32_t(2000 + j)));
+  }
+  for (const Tensor& t : outputs) views.push_back(&t);
+  const std::int64_t rows = outputs[0].shape.rows;
+  std::vector<float> targets(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    targets[r] = model.loss().kind() == LossKind::cosine ? (r % 2 ? 1.f : -1.f) : float(r % 2);
+  }
+  model.loss().set_targets(targets);
+  double grad_bytes = 0;
+  for (const Tensor& t : outputs) grad_bytes += double(t.data.bytes());
+  auto loss_once = [&] {
+    std::vector<Tensor> dy;
+    for (const Tensor& t : outputs) dy.emplace_back(t.shape, false, arena);
+    (void)model.loss().run(views, dy, arena);
+  };
+  const std::size_t extra = extra_bytes(arena, loss_once);
+  graph.loss.tmp = std::max(0.0, double(extra) - grad_bytes);
+  graph.loss.time = median_seconds(options.repeats, loss_once);
+  model.set_scratch_allocator(nullptr);
+  validate(graph);
+  return graph;
+}
+
+}  // namespace rematch::autodiff

@@ -1,0 +1,26 @@
+// Measures a model on the real kernels and writes what the scheduler plans with (SPEC.md
+// section 1): per stage fw/bw times (seconds) and cw/cbw/ftmp/btmp sizes (bytes), and the
+// loss's time and transient memory. Sizes are read off an arena, so they are exactly what the
+// executor will allocate:
+//   cw[i]   the bytes of x_i;  cbw[i+1] the bytes F_all keeps (output plus tape);
+//   ftmp[i] the largest extra while the forward runs, over both the taped and untaped forward;
+//   btmp[i] the extra while the backward runs, beyond the y_i it allocates (for stage 0, which
+//           makes no y_0, the extra beyond cw[0], or 0).
+// Hence the executor's peak never exceeds the simulator's, and equals it when the op at the
+// peak has the transient the profile recorded (docs/runtime.md).
+#pragma once
+
+#include "autodiff/model.hpp"
+#include "scheduler/graph.hpp"
+
+namespace rematch::autodiff {
+
+struct ProfileOptions {
+  int repeats = 3;  // timed runs per measurement after one warm-up; the median is kept
+};
+
+// Branches that share an encoder share its measurements. The loss head's targets are replaced
+// by a placeholder batch.
+Graph profile(JoinModel& model, const ProfileOptions& options = {});
+
+}  // namespace rematch::autodiff

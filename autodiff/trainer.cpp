@@ -1,0 +1,101 @@
+#include "autodiff/trainer.hpp"
+
+#include <stdexcept>
+
+namespace rematch::autodiff {
+namespace {
+
+Solution planned(const Graph& graph, const TrainerOptions& options) {
+  if (options.activation_budget == 0) {
+    throw InputError("trainer: the activation budget must be positive");
+  }
+  return solve(graph, double(options.activation_budget), options.solve);
+}
+
+}  // namespace
+
+Trainer::Trainer(JoinModel& model, Arena& parameters, const TrainerOptions& options)
+    : model_(model),
+      parameters_(parameters),
+      activations_("activations", options.activation_budget),
+      plan_(),
+      executor_(model, profile(model, options.profile), activations_) {
+  plan_ = planned(executor_.graph(), options);
+  executor_.check(plan_.ops);
+  for (int j = 0; j < model_.branches(); ++j) {
+    grads_.push_back(model_.encoder_of(j).make_gradients(parameters_));
+  }
+  for (int e = 0; e < model_.encoders(); ++e) {
+    optimizers_.emplace_back(options.optimizer, model_.encoder(e).parameters(), parameters_);
+  }
+}
+
+std::vector<Tensor> Trainer::load_inputs(const Batch& batch) {
+  if (static_cast<int>(batch.inputs.size()) != model_.branches()) {
+    throw std::invalid_argument("batch: " + std::to_string(batch.inputs.size()) +
+                                " inputs for a model of " + std::to_string(model_.branches()) +
+                                " branches");
+  }
+  std::vector<Tensor> inputs;
+  for (int j = 0; j < model_.branches(); ++j) {
+    const BlockShape& shape = model_.encoder_of(j).input_shape(0);
+    if (static_cast<std::int64_t>(batch.inputs[j].size()) != shape.rows * shape.cols) {
+      throw std::invalid_argument("batch: branch " + std::to_string(j) + " input has " +
+                                  std::to_string(batch.inputs[j].size()) + " values, expected " +
+                                  std::to_string(shape.rows * shape.cols));
+    }
+    inputs.emplace_back(shape, false, activations_);
+    kernels::pack_into(batch.inputs[j], inputs.back());
+  }
+  return inputs;
+}
+
+StepResult Trainer::step(const Batch& batch) {
+  model_.loss().set_targets(batch.targets);
+  StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_);
+  // Shared encoders: sum the branches' gradients in branch order (fixed, schedule-independent).
+  for (int e = 0; e < model_.encoders(); ++e) {
+    int first = -1;
+    for (int j = 0; j < model_.branches(); ++j) {
+      if (model_.encoder_index(j) != e) continue;
+      if (first < 0) {
+        first = j;
+        continue;
+      }
+      for (std::size_t l = 0; l < grads_[first].size(); ++l) {
+        for (std::size_t p = 0; p < grads_[first][l].size(); ++p) {
+          float* total = grads_[first][l][p].data.data();
+          const float* add = grads_[j][l][p].data.data();
+          const auto n = static_cast<std::int64_t>(grads_[first][l][p].data.size());
+#pragma omp parallel for schedule(static)
+          for (std::int64_t i = 0; i < n; ++i) total[i] += add[i];
+        }
+      }
+    }
+    std::vector<const Tensor*> flat;
+    for (const auto& layer : grads_[first]) {
+      for (const Tensor& g : layer) flat.push_back(&g);
+    }
+    optimizers_[e].step(flat);
+  }
+  return result;
+}
+
+std::vector<float> Trainer::embed(int branch, std::span<const float> inputs) {
+  Encoder& encoder = model_.encoder_of(branch);
+  const BlockShape& in = encoder.input_shape(0);
+  if (static_cast<std::int64_t>(inputs.size()) != in.rows * in.cols) {
+    throw std::invalid_argument("embed: expected " + std::to_string(in.rows * in.cols) + " values");
+  }
+  model_.set_scratch_allocator(&activations_);
+  Tensor x(in, false, activations_);
+  kernels::pack_into(inputs, x);
+  for (int i = 0; i < encoder.stages(); ++i) x = encoder.forward(i, x, activations_);
+  model_.set_scratch_allocator(nullptr);
+  const BlockShape& out = x.shape;
+  std::vector<float> plain(std::size_t(out.rows * out.cols));
+  kernels::unpack(x, plain);
+  return plain;
+}
+
+}  // namespace rematch::autodiff

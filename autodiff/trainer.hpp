@@ -1,0 +1,69 @@
+// The library call "train this model within M bytes": profile the model on the real kernels,
+// solve for the least-time schedule whose peak fits M, check it, and run training steps with
+// every activation in an arena of M bytes.
+//
+//   autodiff::Arena weights("parameters");
+//   auto model = models::siamese_mlp(config, weights);        // see models/zoo.hpp
+//   autodiff::Trainer trainer(*model, weights, {.activation_budget = 2ull << 30});
+//   for (...) trainer.step(batch);                              // StepResult: loss, time, peak
+//
+// M bounds the step's activations, saved tensors, activation gradients and kernel scratch.
+// Weights, their gradients and optimizer state live in the `parameters` arena, reported apart.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "autodiff/arena.hpp"
+#include "autodiff/executor.hpp"
+#include "autodiff/model.hpp"
+#include "autodiff/optimizer.hpp"
+#include "autodiff/profiler.hpp"
+#include "scheduler/solver.hpp"
+
+namespace rematch::autodiff {
+
+struct TrainerOptions {
+  std::size_t activation_budget = 0;  // bytes
+  SolveOptions solve;                 // solver name and resolution
+  OptimizerConfig optimizer;
+  ProfileOptions profile;
+};
+
+// One batch: for each branch, its input rows in the encoder's plain input layout (batch x
+// features, row-major), and the loss targets.
+struct Batch {
+  std::vector<std::vector<float>> inputs;
+  std::vector<float> targets;
+};
+
+class Trainer {
+ public:
+  // Throws InfeasibleBudget (with the least feasible budget in bytes) when the model cannot
+  // train within options.activation_budget.
+  Trainer(JoinModel& model, Arena& parameters, const TrainerOptions& options);
+
+  const Graph& graph() const { return executor_.graph(); }
+  const Solution& plan() const { return plan_; }
+  Arena& activations() { return activations_; }
+  Arena& parameters() { return parameters_; }
+
+  // Forward, loss and backward by the plan, then the optimizer update.
+  StepResult step(const Batch& batch);
+  // Branch `branch`'s encoder on a batch of inputs (no tape, no gradients): plain output rows.
+  std::vector<float> embed(int branch, std::span<const float> inputs);
+
+ private:
+  std::vector<Tensor> load_inputs(const Batch& batch);
+
+  JoinModel& model_;
+  Arena& parameters_;
+  Arena activations_;
+  Solution plan_;
+  Executor executor_;
+  std::vector<Gradients> grads_;  // per branch
+  std::vector<Optimizer> optimizers_;  // per encoder
+};
+
+}  // namespace rematch::autodiff

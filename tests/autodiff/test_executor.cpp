@@ -1,0 +1,188 @@
+// The runtime executes every valid schedule to the same gradients, within its budget, and
+// refuses what it cannot run before running anything.
+#include "autodiff/executor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "autodiff/layers.hpp"
+#include "autodiff/profiler.hpp"
+#include "autodiff/trainer.hpp"
+#include "scheduler/simulator.hpp"
+#include "scheduler/solver.hpp"
+
+namespace rematch::autodiff {
+namespace {
+
+constexpr std::int64_t kBatch = 6;
+
+std::unique_ptr<Layer> fc(std::int64_t c, std::int64_t k, bool relu, kernels::Allocator& params) {
+  kernels::FcDesc d;
+  d.n = kBatch;
+  d.c = c;
+  d.k = k;
+  d.bn = d.bc = d.bk = 8;  // several blocks, some partial, on these odd sizes
+  d.activation = relu ? kernels::Activation::relu : kernels::Activation::none;
+  return std::make_unique<FcLayer>(d, params);
+}
+
+// Five stages over odd widths; stage 2 holds two layers, so F_all keeps a tape.
+std::unique_ptr<Encoder> mlp(kernels::Allocator& params, std::int64_t out, std::uint64_t seed) {
+  std::vector<std::unique_ptr<Layer>> layers;
+  layers.push_back(fc(11, 13, true, params));
+  layers.push_back(fc(13, 17, true, params));
+  layers.push_back(fc(17, 9, true, params));
+  layers.push_back(fc(9, 13, true, params));
+  layers.push_back(fc(13, 13, true, params));
+  layers.push_back(fc(13, out, false, params));
+  auto e = std::make_unique<Encoder>("mlp", std::move(layers), std::vector<int>{1, 2, 4, 5, 6});
+  e->initialize(seed);
+  return e;
+}
+
+// conv1d (same) + ReLU, max pool, conv1d (valid, dilated) + ReLU, then an FC head.
+std::unique_ptr<Encoder> conv(kernels::Allocator& params, std::int64_t out, std::uint64_t seed) {
+  std::vector<std::unique_ptr<Layer>> layers;
+  kernels::Conv1dDesc c1{.n = kBatch, .c = 3, .k = 5, .width = 11, .taps = 3, .dilation = 1};
+  layers.push_back(std::make_unique<Conv1dLayer>(c1, params));
+  layers.push_back(std::make_unique<ReluLayer>(layers.back()->output_shape()));
+  kernels::Pool1dDesc p{.n = kBatch, .channels = 5, .width = 11, .window = 2, .stride = 2};
+  layers.push_back(std::make_unique<Pool1dLayer>(p));
+  kernels::Conv1dDesc c2{.n = kBatch, .c = 5, .k = 4, .width = 5, .taps = 2, .dilation = 2,
+                         .padding = kernels::Padding::valid};
+  layers.push_back(std::make_unique<Conv1dLayer>(c2, params));
+  layers.push_back(std::make_unique<ReluLayer>(layers.back()->output_shape()));
+  auto head = fc(4 * 3, out, false, params);
+  layers.push_back(std::make_unique<ToBlockedLayer>(head->input_shape()));
+  layers.push_back(std::move(head));
+  auto e = std::make_unique<Encoder>("conv", std::move(layers), std::vector<int>{2, 3, 5, 7});
+  e->initialize(seed);
+  return e;
+}
+
+enum class Family { chain, siamese, cross_modal };
+
+struct Setup {
+  Arena params{"parameters"};
+  std::unique_ptr<JoinModel> model;
+  Graph graph;
+  Batch batch;
+};
+
+std::unique_ptr<Setup> make(Family family) {
+  auto s = std::make_unique<Setup>();
+  std::vector<std::unique_ptr<Encoder>> encoders;
+  std::vector<int> branch_encoder;
+  LossHead loss(LossKind::contrastive, 1.0f);
+  switch (family) {
+    case Family::chain:
+      encoders.push_back(mlp(s->params, 7, 1));
+      branch_encoder = {0};
+      loss = LossHead(LossKind::cross_entropy, 0);
+      break;
+    case Family::siamese:
+      encoders.push_back(mlp(s->params, 7, 2));
+      branch_encoder = {0, 0};
+      break;
+    case Family::cross_modal:
+      encoders.push_back(conv(s->params, 7, 3));
+      encoders.push_back(mlp(s->params, 7, 4));
+      branch_encoder = {0, 1};
+      loss = LossHead(LossKind::cosine, 0.1f);
+      break;
+  }
+  s->model = std::make_unique<JoinModel>("test", std::move(encoders), branch_encoder, loss);
+  s->graph = profile(*s->model, {.repeats = 1});
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  for (int j = 0; j < s->model->branches(); ++j) {
+    const BlockShape& in = s->model->encoder_of(j).input_shape(0);
+    std::vector<float> x(std::size_t(in.rows * in.cols));
+    for (float& v : x) v = normal(rng);
+    s->batch.inputs.push_back(std::move(x));
+  }
+  for (std::int64_t r = 0; r < kBatch; ++r) {
+    s->batch.targets.push_back(family == Family::chain        ? float(r % 7)
+                               : family == Family::siamese ? float(r % 2)
+                                                           : (r % 2 ? 1.f : -1.f));
+  }
+  s->model->loss().set_targets(s->batch.targets);
+  return s;
+}
+
+struct Executed {
+  StepResult step;
+  std::vector<Gradients> grads;
+  double predicted_peak = 0;
+};
+
+Executed execute(Setup& s, const Schedule& schedule, std::size_t budget) {
+  Arena arena("activations", budget);
+  Executor executor(*s.model, s.graph, arena);
+  executor.check(schedule);
+  Executed run;
+  run.predicted_peak = simulate(s.graph, schedule, double(budget)).peak;
+  for (int j = 0; j < s.model->branches(); ++j) {
+    run.grads.push_back(s.model->encoder_of(j).make_gradients(s.params));
+  }
+  std::vector<Tensor> inputs;
+  for (int j = 0; j < s.model->branches(); ++j) {
+    inputs.emplace_back(s.model->encoder_of(j).input_shape(0), false, arena);
+    kernels::pack_into(s.batch.inputs[j], inputs.back());
+  }
+  run.step = executor.run(schedule, std::move(inputs), run.grads);
+  EXPECT_EQ(arena.in_use(), 0u) << "a complete schedule leaves nothing in the arena";
+  return run;
+}
+
+bool bitwise_equal(const std::vector<Gradients>& a, const std::vector<Gradients>& b) {
+  for (std::size_t j = 0; j < a.size(); ++j) {
+    for (std::size_t l = 0; l < a[j].size(); ++l) {
+      for (std::size_t p = 0; p < a[j][l].size(); ++p) {
+        const Tensor &x = a[j][l][p], &y = b[j][l][p];
+        if (std::memcmp(x.data.data(), y.data.data(), x.data.size() * sizeof(float)) != 0) return false;
+      }
+    }
+  }
+  return true;
+}
+
+class ScheduleIndependence : public ::testing::TestWithParam<Family> {};
+
+TEST_P(ScheduleIndependence, EverySolverAndBudgetGivesBitwiseTheStoreAllGradients) {
+  auto s = make(GetParam());
+  const double store_all_peak = solve(s->graph, 1e18, {.solver = "store-all"}).peak;
+  const auto reference = execute(*s, solve(s->graph, store_all_peak, {.solver = "store-all"}).ops,
+                                 std::size_t(store_all_peak));
+  const double least = min_feasible_memory(s->graph);
+  std::vector<std::pair<std::string, double>> runs = {
+      {"recompute-all", store_all_peak}, {"segments:2", store_all_peak}, {"sqrt", store_all_peak}};
+  for (double f : {0.0, 0.25, 0.5, 0.75, 1.0}) {
+    runs.push_back({"optimal", std::floor(least + f * (store_all_peak - least))});
+  }
+  for (const auto& [solver, budget] : runs) {
+    SCOPED_TRACE(solver + " at " + std::to_string(budget));
+    const Solution plan = solve(s->graph, budget, {.solver = solver});
+    const Executed run = execute(*s, plan.ops, std::size_t(budget));
+    EXPECT_EQ(run.step.loss, reference.step.loss);
+    EXPECT_TRUE(bitwise_equal(run.grads, reference.grads));
+    EXPECT_LE(double(run.step.arena_peak), budget);
+    EXPECT_LE(double(run.step.arena_peak), run.predicted_peak);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ScheduleIndependence,
+                         ::testing::Values(Family::chain, Family::siamese, Family::cross_modal),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Family::chain: return std::string("chain");
+                             case Family::siamese: return std::string("siamese");
+                             default: return std::string("cross_modal");
+                           }
+                         });
+
+}  // namespace
+}  // namespace rematch::autodiff
