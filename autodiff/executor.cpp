@@ -50,6 +50,7 @@ void Executor::check(const Schedule& schedule) const {
 
 StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
                          std::vector<Gradients>& grads) {
+  check(schedule);
   const int k = model_.branches();
   if (static_cast<int>(inputs.size()) != k || static_cast<int>(grads.size()) != k) {
     throw std::invalid_argument("executor: one input and one gradient set per branch");

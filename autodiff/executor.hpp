@@ -39,7 +39,7 @@ class Executor {
   // Replays the schedule in the simulator with the arena's budget; throws InvalidSchedule.
   void check(const Schedule& schedule) const;
   // inputs[j] = x^j_0, allocated from the arena; grads[j]: branch j's parameter gradients.
-  // The schedule must have passed check().
+  // Checks the schedule first: an invalid one throws before any op runs.
   StepResult run(const Schedule& schedule, std::vector<Tensor> inputs,
                  std::vector<Gradients>& grads);
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -122,7 +123,6 @@ struct Executed {
 Executed execute(Setup& s, const Schedule& schedule, std::size_t budget) {
   Arena arena("activations", budget);
   Executor executor(*s.model, s.graph, arena);
-  executor.check(schedule);
   Executed run;
   run.predicted_peak = simulate(s.graph, schedule, double(budget)).peak;
   for (int j = 0; j < s.model->branches(); ++j) {
@@ -170,8 +170,125 @@ TEST_P(ScheduleIndependence, EverySolverAndBudgetGivesBitwiseTheStoreAllGradient
     EXPECT_EQ(run.step.loss, reference.step.loss);
     EXPECT_TRUE(bitwise_equal(run.grads, reference.grads));
     EXPECT_LE(double(run.step.arena_peak), budget);
-    EXPECT_LE(double(run.step.arena_peak), run.predicted_peak);
+    // Never above the prediction (profiler.hpp); equal here because in these models the op at
+    // the peak has exactly the transient the profile recorded.
+    EXPECT_EQ(double(run.step.arena_peak), run.predicted_peak);
   }
+}
+
+// Central differences of the loss against the executed gradients, on entries of the first and
+// the last layer's weights and biases. fp32 losses near 1: eps 1e-3 keeps the rounding error of
+// the difference near 1e-4, and rarely moves a ReLU, max-pool or margin kink across the step
+// (eps 1e-2 did, on the convolution encoder).
+TEST(FiniteDifferences, ExecutedGradientsMatchCentralDifferencesOfTheLoss) {
+  for (Family f : {Family::chain, Family::siamese, Family::cross_modal}) {
+    SCOPED_TRACE("family " + std::to_string(int(f)));
+    auto s = make(f);
+    const Solution plan = solve(s->graph, min_feasible_memory(s->graph));
+    const auto budget = std::size_t(min_feasible_memory(s->graph));
+    const Executed base = execute(*s, plan.ops, budget);
+    for (int e = 0; e < s->model->encoders(); ++e) {
+      std::vector<Tensor*> params = s->model->encoder(e).parameters();
+      // Branches running this encoder, whose gradients add up to the encoder's.
+      std::vector<int> users;
+      for (int j = 0; j < s->model->branches(); ++j) {
+        if (s->model->encoder_index(j) == e) users.push_back(j);
+      }
+      // The layer index of each parameter, to find its gradient.
+      std::vector<std::pair<std::size_t, std::size_t>> where;
+      const Gradients& g0 = base.grads[users[0]];
+      for (std::size_t l = 0; l < g0.size(); ++l) {
+        for (std::size_t p = 0; p < g0[l].size(); ++p) where.push_back({l, p});
+      }
+      for (std::size_t q : {std::size_t(0), std::size_t(1), params.size() - 2, params.size() - 1}) {
+        Tensor& param = *params[q];
+        std::vector<float> plain(std::size_t(param.shape.rows * param.shape.cols));
+        kernels::unpack(param, plain);
+        for (std::size_t idx : {std::size_t(0), plain.size() / 2, plain.size() - 1}) {
+          std::vector<float> grad_plain(plain.size());
+          double analytic = 0;
+          for (int j : users) {
+            kernels::unpack(base.grads[j][where[q].first][where[q].second], grad_plain);
+            analytic += grad_plain[idx];
+          }
+          const float saved = plain[idx];
+          const float eps = 1e-3f;
+          plain[idx] = saved + eps;
+          kernels::pack_into(plain, param);
+          const double up = execute(*s, plan.ops, budget).step.loss;
+          plain[idx] = saved - eps;
+          kernels::pack_into(plain, param);
+          const double down = execute(*s, plan.ops, budget).step.loss;
+          plain[idx] = saved;
+          kernels::pack_into(plain, param);
+          const double numeric = (up - down) / (2.0 * eps);
+          EXPECT_NEAR(analytic, numeric, 2e-3 + 2e-2 * std::abs(numeric))
+              << "parameter " << q << " entry " << idx;
+        }
+      }
+    }
+  }
+}
+
+Schedule store_all_ops(const Graph& graph) {
+  return solve(graph, 1e18, {.solver = "store-all"}).ops;
+}
+
+TEST(Refusal, AnInvalidScheduleIsRefusedWithItsOpIndexBeforeAnythingRuns) {
+  auto s = make(Family::siamese);
+  Schedule ops = store_all_ops(s->graph);
+  const auto loss_at = std::find(ops.begin(), ops.end(), Op::loss_op()) - ops.begin();
+  std::swap(ops[loss_at], ops[loss_at + 1]);  // a backward before the loss made its gradient
+  Arena arena("activations", 1 << 24);
+  Executor executor(*s->model, s->graph, arena);
+  std::vector<Gradients> grads;
+  std::vector<Tensor> inputs;
+  for (int j = 0; j < 2; ++j) {
+    grads.push_back(s->model->encoder_of(j).make_gradients(s->params));
+    inputs.emplace_back(s->model->encoder_of(j).input_shape(0), false, arena);
+  }
+  const std::size_t input_bytes = arena.in_use();
+  try {
+    executor.run(ops, std::move(inputs), grads);
+    FAIL() << "invalid schedule ran";
+  } catch (const InvalidSchedule& e) {
+    EXPECT_EQ(e.op_index, std::size_t(loss_at));
+    EXPECT_NE(std::string(e.what()).find("op " + std::to_string(loss_at)), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(arena.high_water(), input_bytes) << "nothing was allocated beyond the inputs";
+  for (const auto& branch : grads) {
+    for (const auto& layer : branch) {
+      for (const Tensor& g : layer) {
+        for (float v : g.data.span()) ASSERT_EQ(v, 0.0f) << "a gradient was written";
+      }
+    }
+  }
+}
+
+TEST(Refusal, AScheduleWhosePeakExceedsTheArenaBudgetIsRefused) {
+  auto s = make(Family::chain);
+  const Solution plan = solve(s->graph, 1e18, {.solver = "store-all"});
+  Arena arena("activations", std::size_t(plan.peak) - 64);
+  Executor executor(*s->model, s->graph, arena);
+  EXPECT_THROW(executor.check(plan.ops), InvalidSchedule);
+}
+
+TEST(Refusal, ATrainerBudgetBelowTheLeastFeasibleOneIsRefusedWithThatNumber) {
+  auto s = make(Family::siamese);
+  const double least = min_feasible_memory(s->graph);
+  TrainerOptions options;
+  options.activation_budget = std::size_t(least) - 1;
+  try {
+    Trainer trainer(*s->model, s->params, options);
+    FAIL() << "trainer accepted an infeasible budget";
+  } catch (const InfeasibleBudget& e) {
+    EXPECT_EQ(e.min_memory, least);
+  }
+  options.activation_budget = std::size_t(least);
+  Trainer trainer(*s->model, s->params, options);
+  const StepResult step = trainer.step(s->batch);
+  EXPECT_LE(step.arena_peak, std::size_t(least));
+  EXPECT_TRUE(std::isfinite(step.loss));
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ScheduleIndependence,
