@@ -1,0 +1,85 @@
+#pragma once
+// Seeded pair and triplet batches for metric learning.
+//
+// Reproducible across machines and standard libraries: the only randomness is
+// std::mt19937_64 (whose output sequence the standard fixes) fed through our
+// own bounded draw, never std::uniform_int_distribution (implementation-defined).
+// Same dataset + seed + call sequence -> the same batches everywhere.
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "models/data/fashion_mnist.hpp"
+
+namespace rematch::data {
+
+// Uniform in [0, bound), unbiased (rejection of the short top range); bound > 0.
+std::uint64_t uniform_below(std::mt19937_64& rng, std::uint64_t bound);
+
+// Sample indices grouped by label, built once per dataset.
+class ClassIndex {
+ public:
+  explicit ClassIndex(std::span<const std::int32_t> labels);  // labels must be >= 0
+
+  std::int64_t samples() const { return samples_; }
+  std::int64_t label_slots() const { return std::ssize(members_); }     // max label + 1
+  std::int64_t nonempty_classes() const { return nonempty_; }
+  const std::vector<std::int64_t>& members(std::int32_t label) const { return members_[label]; }
+  std::int64_t position(std::int64_t sample) const { return position_[sample]; }  // within its class
+
+ private:
+  std::vector<std::vector<std::int64_t>> members_;
+  std::vector<std::int64_t> position_;
+  std::int64_t samples_ = 0, nonempty_ = 0;
+};
+
+// Images are row-major batch x dim (dim = rows * cols); the index vectors say
+// which dataset samples were used, so callers can look up labels.
+struct PairBatch {
+  std::int64_t batch = 0, dim = 0;
+  std::vector<float> left, right;
+  std::vector<float> similar;  // 1 = same class, 0 = different classes
+  std::vector<std::int64_t> left_index, right_index;
+};
+
+struct TripletBatch {
+  std::int64_t batch = 0, dim = 0;
+  std::vector<float> anchor, positive, negative;  // positive: same class, other sample; negative: other class
+  std::vector<std::int64_t> anchor_index, positive_index, negative_index;
+};
+
+// Holds the RNG state, so successive calls give fresh batches. Keeps a
+// reference to the dataset, which must outlive it.
+class Sampler {
+ public:
+  Sampler(const Dataset& data, std::uint64_t seed);
+  Sampler(Dataset&&, std::uint64_t) = delete;  // would dangle
+
+  // Exactly round(similar_fraction * batch) similar pairs, at shuffled positions.
+  // Anchors are uniform over the samples that can form the requested kind of pair;
+  // a dissimilar partner is uniform over all samples of the other classes.
+  PairBatch pairs(std::int64_t batch, double similar_fraction = 0.5);
+  TripletBatch triplets(std::int64_t batch);
+
+  const ClassIndex& index() const { return index_; }
+
+ private:
+  std::int64_t draw_anchor_with_partner();
+  std::int64_t draw_positive(std::int64_t anchor);
+  std::int64_t draw_negative(std::int64_t anchor);
+  void copy_image(std::int64_t sample, std::vector<float>& out);
+
+  const Dataset& data_;
+  ClassIndex index_;
+  std::int64_t pairable_ = 0;  // samples whose class has at least two members
+  std::mt19937_64 rng_;
+};
+
+// One-off batches from a fresh Sampler(data, seed). Training loops should keep
+// a Sampler instead: these rebuild the class index on every call.
+PairBatch sample_pairs(const Dataset& data, std::int64_t batch, std::uint64_t seed,
+                       double similar_fraction = 0.5);
+TripletBatch sample_triplets(const Dataset& data, std::int64_t batch, std::uint64_t seed);
+
+}  // namespace rematch::data
