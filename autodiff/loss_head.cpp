@@ -75,12 +75,13 @@ float LossHead::run(std::span<const Tensor* const> outputs, std::span<Tensor> gr
   return loss;
 }
 
-std::vector<float> LossHead::distances(const Tensor& a, const Tensor& b) const {
-  const std::int64_t n = a.shape.rows, dim = a.shape.cols;
-  std::vector<float> pa(static_cast<std::size_t>(n * dim)), pb(pa.size());
+std::vector<float> LossHead::distances(std::span<const float> pa, std::span<const float> pb,
+                                       std::int64_t dim) const {
+  if (dim <= 0 || pa.size() != pb.size() || pa.size() % std::size_t(dim) != 0) {
+    throw std::invalid_argument("distances: two batches of the same number of dim-sized rows");
+  }
+  const auto n = static_cast<std::int64_t>(pa.size()) / dim;
   std::vector<float> out(static_cast<std::size_t>(n));
-  kernels::unpack(a, pa);
-  kernels::unpack(b, pb);
   for (std::int64_t r = 0; r < n; ++r) {
     double dot = 0, na = 0, nb = 0, sq = 0;
     for (std::int64_t c = 0; c < dim; ++c) {

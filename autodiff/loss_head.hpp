@@ -33,8 +33,10 @@ class LossHead {
   // d loss / d outputs[j]. Scratch comes from `scratch`.
   float run(std::span<const Tensor* const> outputs, std::span<Tensor> grads,
             kernels::Allocator& scratch) const;
-  // Per-sample distances between the first two outputs (the verification score of a pair).
-  std::vector<float> distances(const Tensor& a, const Tensor& b) const;
+  // Per-sample distance between two batches of plain n x dim embeddings, in the geometry the loss
+  // trains (1 - cosine for the cosine loss, else Euclidean): the verification score of a pair.
+  std::vector<float> distances(std::span<const float> a, std::span<const float> b,
+                               std::int64_t dim) const;
 
  private:
   LossKind kind_;

@@ -13,6 +13,9 @@
 #include "scheduler/revolve.hpp"
 #include "scheduler/simulator.hpp"
 #include "scheduler/solver.hpp"
+#ifdef REMATCH_HAS_RUNTIME
+#include "cli/train.hpp"
+#endif
 
 namespace {
 
@@ -200,6 +203,17 @@ int main(int argc, char** argv) {
   info_cmd->add_option("graph", graph_path, "graph JSON file")->required();
   add_format(info_cmd);
 
+#ifdef REMATCH_HAS_RUNTIME
+  cli::TrainArgs train_args;
+  auto* train_cmd = app.add_subcommand("train", "train a zoo model on Fashion-MNIST within a memory budget");
+  cli::add_train_options(train_cmd, train_args);
+  models::ModelConfig profile_model;
+  std::string profile_out;
+  auto* profile_cmd = app.add_subcommand("profile", "measure a zoo model on this machine and write its graph JSON");
+  cli::add_model_options(profile_cmd, profile_model);
+  profile_cmd->add_option("--output,-o", profile_out, "graph JSON file to write")->required();
+#endif
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -211,6 +225,10 @@ int main(int argc, char** argv) {
     return fail(common, exit_bad_input, std::string(e.what()) + " (see rematch --help)");
   }
   if (no_certify) options.certify_states = 0;
+#ifdef REMATCH_HAS_RUNTIME
+  if (*train_cmd) return cli::run_train(train_args);
+  if (*profile_cmd) return cli::run_profile(profile_model, profile_out);
+#endif
   try {
     if (*solve_cmd) return run_solve(common, graph_path, memory, options, plot);
     if (*simulate_cmd) return run_simulate(common, graph_path, schedule_path, memory);
