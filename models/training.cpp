@@ -12,19 +12,24 @@ std::unique_ptr<autodiff::JoinModel> built(const TrainConfig& c, autodiff::Arena
   return model;
 }
 
+std::unique_ptr<autodiff::Trainer> planned(const TrainConfig& c, autodiff::JoinModel& model,
+                                           autodiff::Arena& parameters) {
+  autodiff::TrainerOptions options;
+  options.activation_budget = c.memory;
+  options.solve.solver = c.solver;
+  options.optimizer = c.optimizer;
+  return std::make_unique<autodiff::Trainer>(model, parameters, options);
+}
+
 }  // namespace
 
 TrainingSession::TrainingSession(const TrainConfig& config)
     : config_(config),
+      model_(built(config, parameters_)),
+      trainer_(planned(config, *model_, parameters_)),
       train_(data::load_fashion_mnist(config.data_dir, data::Split::train)),
       test_(data::load_fashion_mnist(config.data_dir, data::Split::test)),
-      model_(built(config, parameters_)),
       sampler_(train_, config.data_seed) {
-  autodiff::TrainerOptions options;
-  options.activation_budget = config.memory;
-  options.solve.solver = config.solver;
-  options.optimizer = config.optimizer;
-  trainer_ = std::make_unique<autodiff::Trainer>(*model_, parameters_, options);
   for (int j = 0; j < model_->branches(); ++j) {
     const autodiff::Encoder& e = model_->encoder_of(j);
     for (int i = 0; i < e.stages(); ++i) step_flops_ += e.forward_flops(i) + e.backward_flops(i);

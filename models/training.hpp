@@ -59,11 +59,13 @@ class TrainingSession {
  private:
   autodiff::Batch next_batch();
 
+  // In construction order: the plan is made (and an infeasible budget refused) before the
+  // data is read.
   TrainConfig config_;
-  data::Dataset train_, test_;
   autodiff::Arena parameters_{"parameters"};
   std::unique_ptr<autodiff::JoinModel> model_;
   std::unique_ptr<autodiff::Trainer> trainer_;
+  data::Dataset train_, test_;
   data::Sampler sampler_;
   double step_flops_ = 0, store_all_makespan_ = 0, store_all_peak_ = 0;
 };

@@ -508,4 +508,34 @@ TEST_F(Cli, HelpExitsZero) {
   EXPECT_MENTIONS(r.out, "--solver");
 }
 
+#ifdef REMATCH_HAS_RUNTIME
+// `rematch train` refuses what it cannot do before training, with the number users need.
+TEST_F(Cli, TrainRefusesABudgetBelowTheLeastFeasibleOneWithThatNumber) {
+  const Output r = run({"train", "--model", "siamese-mlp", "--depth", "3", "--width", "16", "--batch", "8",
+                        "--memory", "1KiB", "--steps", "1"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("least feasible budget"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+}
+
+TEST_F(Cli, TrainRejectsAnUnknownModelAndAMissingWeightFile) {
+  Output r = run({"train", "--model", "resnet", "--memory", "1GiB"});
+  EXPECT_EQ(r.status, 3);
+  EXPECT_NE(r.err.find("unknown model 'resnet'"), std::string::npos) << r.err;
+  r = run({"train", "--depth", "3", "--width", "16", "--batch", "8", "--memory", "1GiB", "--resume",
+           path("missing.bin")});
+  EXPECT_EQ(r.status, 3);
+  EXPECT_NE(r.err.find("cannot open"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, ProfileWritesAGraphThatSolveAccepts) {
+  const Output p = run({"profile", "--model", "cross-modal", "--depth", "3", "--width", "16", "--batch", "8",
+                        "-o", path("model.json")});
+  ASSERT_EQ(p.status, 0) << p.err;
+  const json solved = run_json({"solve", path("model.json"), "--memory", "1GiB", "--format", "json"}, 0);
+  EXPECT_EQ(solved["solver"], "optimal");
+  EXPECT_GT(solved["ops"].size(), 0u);
+}
+#endif
+
 }  // namespace
