@@ -6,8 +6,9 @@
 //   ftmp[i] the largest extra while the forward runs, over both the taped and untaped forward;
 //   btmp[i] the extra while the backward runs, beyond the y_i it allocates (for stage 0, which
 //           makes no y_0, the extra beyond cw[0], or 0).
-// Hence the executor's peak never exceeds the simulator's, and equals it when the op at the
-// peak has the transient the profile recorded (docs/runtime.md).
+// Hence the executor's peak never exceeds the simulator's. It can stay below it by at most the
+// largest cbw[i] - cw[i] (one ftmp serves both forwards: a taped forward of a multi-layer stage
+// is charged its inner activations on top of keeping them) or cw[0] (no y_0 is made).
 #pragma once
 
 #include "autodiff/model.hpp"

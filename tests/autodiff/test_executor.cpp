@@ -150,6 +150,17 @@ bool bitwise_equal(const std::vector<Gradients>& a, const std::vector<Gradients>
   return true;
 }
 
+// How far below the simulator's peak the arena's may stay (autodiff/profiler.hpp): a taped
+// forward is charged its stage's inner activations twice at most, the first backward y_0.
+double peak_slack(const Graph& graph) {
+  double slack = 0;
+  for (const Branch& b : graph.branches) {
+    slack = std::max(slack, b.cw[0]);
+    for (std::size_t i = 1; i < b.cw.size(); ++i) slack = std::max(slack, b.cbw[i] - b.cw[i]);
+  }
+  return slack;
+}
+
 class ScheduleIndependence : public ::testing::TestWithParam<Family> {};
 
 TEST_P(ScheduleIndependence, EverySolverAndBudgetGivesBitwiseTheStoreAllGradients) {
@@ -170,9 +181,8 @@ TEST_P(ScheduleIndependence, EverySolverAndBudgetGivesBitwiseTheStoreAllGradient
     EXPECT_EQ(run.step.loss, reference.step.loss);
     EXPECT_TRUE(bitwise_equal(run.grads, reference.grads));
     EXPECT_LE(double(run.step.arena_peak), budget);
-    // Never above the prediction (profiler.hpp); equal here because in these models the op at
-    // the peak has exactly the transient the profile recorded.
-    EXPECT_EQ(double(run.step.arena_peak), run.predicted_peak);
+    EXPECT_LE(double(run.step.arena_peak), run.predicted_peak);
+    EXPECT_GE(double(run.step.arena_peak), run.predicted_peak - peak_slack(s->graph));
   }
 }
 
