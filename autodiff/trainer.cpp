@@ -30,7 +30,7 @@ Trainer::Trainer(JoinModel& model, Arena& parameters, const TrainerOptions& opti
   }
 }
 
-std::vector<Tensor> Trainer::load_inputs(const Batch& batch) {
+std::vector<Tensor> Trainer::load_inputs(Batch& batch) {
   if (static_cast<int>(batch.inputs.size()) != model_.branches()) {
     throw std::invalid_argument("batch: " + std::to_string(batch.inputs.size()) +
                                 " inputs for a model of " + std::to_string(model_.branches()) +
@@ -46,12 +46,13 @@ std::vector<Tensor> Trainer::load_inputs(const Batch& batch) {
     }
     inputs.emplace_back(shape, false, activations_);
     kernels::pack_into(batch.inputs[j], inputs.back());
+    batch.inputs[j] = {};
   }
   return inputs;
 }
 
-StepResult Trainer::step(const Batch& batch) {
-  model_.loss().set_targets(batch.targets);
+StepResult Trainer::step(Batch batch) {
+  model_.loss().set_targets(std::move(batch.targets));
   StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_);
   // Shared encoders: sum the branches' gradients in branch order (fixed, schedule-independent).
   for (int e = 0; e < model_.encoders(); ++e) {

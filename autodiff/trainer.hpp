@@ -49,13 +49,14 @@ class Trainer {
   Arena& activations() { return activations_; }
   Arena& parameters() { return parameters_; }
 
-  // Forward, loss and backward by the plan, then the optimizer update.
-  StepResult step(const Batch& batch);
+  // Forward, loss and backward by the plan, then the optimizer update. The batch is released
+  // once copied into the arena, so it does not sit beside the step's peak.
+  StepResult step(Batch batch);
   // Branch `branch`'s encoder on a batch of inputs (no tape, no gradients): plain output rows.
   std::vector<float> embed(int branch, std::span<const float> inputs);
 
  private:
-  std::vector<Tensor> load_inputs(const Batch& batch);
+  std::vector<Tensor> load_inputs(Batch& batch);
 
   JoinModel& model_;
   Arena& parameters_;

@@ -45,13 +45,13 @@ autodiff::Batch TrainingSession::next_batch() {
   if (model_->branches() == 3) {
     data::TripletBatch t = sampler_.triplets(c.batch);
     for (auto* images : {&t.anchor, &t.positive, &t.negative}) {
-      batch.inputs.push_back(to_input(InputLayout::pixels, *images, c.batch));
+      batch.inputs.push_back(to_input(InputLayout::pixels, std::move(*images), c.batch));
     }
     return batch;
   }
   data::PairBatch p = sampler_.pairs(c.batch);
-  batch.inputs.push_back(to_input(input_layout(c, 0), p.left, c.batch));
-  batch.inputs.push_back(to_input(input_layout(c, 1), p.right, c.batch));
+  batch.inputs.push_back(to_input(input_layout(c, 0), std::move(p.left), c.batch));
+  batch.inputs.push_back(to_input(input_layout(c, 1), std::move(p.right), c.batch));
   batch.targets = p.similar;
   if (model_->loss().kind() == autodiff::LossKind::cosine) {
     for (float& t : batch.targets) t = t > 0 ? 1.0f : -1.0f;
@@ -70,9 +70,9 @@ Evaluation TrainingSession::evaluate() {
   std::vector<float> distances, similar;
   for (int b = 0; b < config_.eval_batches; ++b) {
     data::PairBatch p = sampler.pairs(c.batch);
-    const auto left = trainer_->embed(0, to_input(input_layout(c, 0), p.left, c.batch));
-    const auto right =
-        trainer_->embed(right_branch, to_input(input_layout(c, right_branch), p.right, c.batch));
+    const auto left = trainer_->embed(0, to_input(input_layout(c, 0), std::move(p.left), c.batch));
+    const auto right = trainer_->embed(
+        right_branch, to_input(input_layout(c, right_branch), std::move(p.right), c.batch));
     const auto d = model_->loss().distances(left, right, c.embedding);
     distances.insert(distances.end(), d.begin(), d.end());
     similar.insert(similar.end(), p.similar.begin(), p.similar.end());

@@ -128,12 +128,12 @@ InputLayout input_layout(const ModelConfig& c, int branch) {
   return is_conv_branch(c, branch) ? InputLayout::rows_as_sequence : InputLayout::pixels;
 }
 
-std::vector<float> to_input(InputLayout layout, std::span<const float> images, std::int64_t n) {
+std::vector<float> to_input(InputLayout layout, std::vector<float> images, std::int64_t n) {
   if (static_cast<std::int64_t>(images.size()) != n * kPixels) {
     throw std::invalid_argument("to_input: expected " + std::to_string(n) + " images of " +
                                 std::to_string(kPixels) + " pixels");
   }
-  if (layout == InputLayout::pixels) return {images.begin(), images.end()};
+  if (layout == InputLayout::pixels) return images;
   // NCW: channel = column within a row, position = row.
   std::vector<float> out(images.size());
   for (std::int64_t s = 0; s < n; ++s) {

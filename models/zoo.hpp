@@ -48,8 +48,9 @@ std::unique_ptr<autodiff::JoinModel> build_model(const ModelConfig& config,
 // NCW with the 28 pixels of a row as channels (conv).
 enum class InputLayout { pixels, rows_as_sequence };
 InputLayout input_layout(const ModelConfig& config, int branch);
-// images: n x 784 row-major pixels -> n rows of the branch's plain input layout.
-std::vector<float> to_input(InputLayout layout, std::span<const float> images, std::int64_t n);
+// images: n x 784 row-major pixels -> n rows of the branch's plain input layout (taken over
+// without a copy for the pixel layout).
+std::vector<float> to_input(InputLayout layout, std::vector<float> images, std::int64_t n);
 
 inline constexpr std::int64_t kImageSide = 28;
 

@@ -203,6 +203,7 @@ ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, Inner
   table_.assign(pair_index(0, stages) * Mode::count * width_, infinity);
   floor_.assign(pair_index(0, stages) * Mode::count, infinity);
   first_feasible_.assign(pair_index(0, stages) * Mode::count, width_);
+  zeros_.assign(width_, 0.0f);
   // (i, l) needs (j, l) for j > i and (i, p) for p < l: l ascending, i descending keeps the rows
   // of one l and of one i (the children and continuations) hot.
   for (int l = 0; l < stages; ++l)
@@ -215,13 +216,15 @@ std::size_t ChainDp::row_index(int i, int l, Mode mode) const {
 
 std::size_t ChainDp::offset(int i, int l, Mode mode) const { return row_index(i, l, mode) * width_; }
 
-ChainDp::Row ChainDp::row(int i, int l, Mode mode) const {
+inline ChainDp::Row ChainDp::zero_row() const { return {zeros_.data(), &zero_floor_, &zero_first_}; }
+
+inline ChainDp::Row ChainDp::row(int i, int l, Mode mode) const {
   const std::size_t r = row_index(i, l, mode);
   return {&table_[r * width_], &floor_[r], &first_feasible_[r]};
 }
 
 template <class OptionT>
-ChainDp::Row ChainDp::child_of(const OptionT& o) const {
+inline ChainDp::Row ChainDp::child_of(const OptionT& o) const {
   if (o.step != Step::inner_problem) return row(o.child.i, o.child.l, o.child.mode);
   const ChainDp& inner = *inner_[static_cast<int>(o.inner_kind)].dp;
   return inner.row(0, inner.chain_.stages - 1, whole_problem);
@@ -232,54 +235,65 @@ float ChainDp::value(int i, int l, Mode mode, int memory) const {
   return table_[offset(i, l, mode) + std::min(memory, width_ - 1)];
 }
 
+namespace {
+
+// out[t] = min(out[t], cost + child[t] + cont[t]) on [a, b). The rows never alias (a sub-problem
+// only reads shorter ones), which lets the compiler vectorise the loop; the explicit comparison
+// (rather than std::min, which returns a reference) keeps it branch-free.
+void relax(float* __restrict out, const float* __restrict child, const float* __restrict cont, float cost, int a,
+           int b) {
+  for (int t = a; t < b; ++t) {
+    const float v = cost + child[t] + cont[t];
+    out[t] = v < out[t] ? v : out[t];
+  }
+}
+
+}  // namespace
+
+bool ChainDp::is_shifted(int i, Mode mode) const {
+  const bool inner_problem = chain_.inner_loss && i == chain_.stages - 1;
+  return i > 0 && mode.in == Input::xbar && mode.end == End::full && !inner_problem;
+}
+
 void ChainDp::fill(int i, int l) {
   for_each_option(chain_, i, l, [&](Mode mode, const Option<int>& o) {
+    if (is_shifted(i, mode)) return;
     float* out = &table_[offset(i, l, mode)];
-    const int first = std::max(o.peak, 0);
-    if (first >= width_) return;
     const float cost = static_cast<float>(o.cost);
-    const Row child_row = o.has_child ? child_of(o) : Row{};
-    const Row cont_row = o.has_cont ? row(o.cont.i, o.cont.l, o.cont.mode) : Row{};
-    const float* child = o.has_child ? child_row.values - o.shift : nullptr;
-    const float* cont = o.has_cont ? cont_row.values : nullptr;
+    // A missing child or continuation reads the zero row: x + 0 is x exactly in float.
+    const Row child_row = o.has_child ? child_of(o) : zero_row();
+    const Row cont_row = o.has_cont ? row(o.cont.i, o.cont.l, o.cont.mode) : zero_row();
+    const float* child = child_row.values - (o.has_child ? o.shift : 0);
+    const float* cont = cont_row.values;
     // Every table row is non-increasing in memory, so this option is never below `floor`, its
     // value at the largest budget; where `out` is already <= floor it cannot improve it. (Float
     // addition rounds monotonically, so the bound holds in float too.) Below a row's first
     // feasible budget the option is infinite.
-    float floor = cost;
-    int start = first;
-    if (child) {
-      floor = floor + *child_row.floor;
-      start = std::max(start, *child_row.first_feasible + o.shift);
-    }
-    if (cont) {
-      floor = floor + *cont_row.floor;
-      start = std::max(start, *cont_row.first_feasible);
-    }
-    if (!(floor < infinity) || start >= width_ || out[start] <= floor) return;
-    const int last = static_cast<int>(
-        std::partition_point(out + start, out + width_, [floor](float v) { return v > floor; }) - out);
+    const float floor = cost + *child_row.floor + *cont_row.floor;
+    const int start = std::max({o.peak, 0, *child_row.first_feasible + (o.has_child ? o.shift : 0),
+                                *cont_row.first_feasible});
+    if (!(floor < infinity)) return;
     // Blocks where the option, at its best (the block's largest budget), does not beat `out` at
-    // its worst (the block's smallest budget) are skipped: most options win on few budgets.
+    // its worst (the block's smallest budget) are skipped: most options win on few budgets. From
+    // the first block where `out` is down to `floor` on, none can be improved.
     constexpr int block = 64;
-    for (int a = start; a < last; a += block) {
-      const int b = std::min(a + block, last);
-      float best = cost;
-      if (child) best = best + child[b - 1];
-      if (cont) best = best + cont[b - 1];
-      if (best >= out[a]) continue;
-      if (child && cont) {
-        for (int t = a; t < b; ++t) out[t] = std::min(out[t], cost + child[t] + cont[t]);
-      } else if (child) {
-        for (int t = a; t < b; ++t) out[t] = std::min(out[t], cost + child[t]);
-      } else {
-        for (int t = a; t < b; ++t) out[t] = std::min(out[t], cost);
-      }
+    for (int a = start; a < width_ && out[a] > floor; a += block) {
+      const int b = std::min(a + block, width_);
+      if (cost + child[b - 1] + cont[b - 1] < out[a]) relax(out, child, cont, cost, a, b);
     }
   });
   for (int m = 0; m < Mode::count; ++m) {
-    const std::size_t row = pair_index(i, l) * Mode::count + m;
+    const Mode mode = Mode::from_index(m);
+    const std::size_t row = row_index(i, l, mode);
     float* out = &table_[row * width_];
+    if (is_shifted(i, mode)) {
+      // An xbar input that stays to the end is an x input plus a constant: the same options,
+      // with the same float sums, shifted by the size difference (for_each_option: the input
+      // size enters the peaks and the child's budget only, and the continuations keep the input).
+      const float* x_row = &table_[offset(i, l, {Input::x, mode.start, mode.end})];
+      const int shift = chain_.xb[i] - chain_.x[i];
+      if (shift < width_) std::copy(x_row, x_row + (width_ - shift), out + shift);
+    }
     floor_[row] = out[width_ - 1];
     first_feasible_[row] = static_cast<int>(
         std::partition_point(out, out + width_, [](float v) { return !(v < infinity); }) - out);

@@ -52,6 +52,9 @@ struct Mode {
   End end = End::full;
   int index() const { return (static_cast<int>(in) * 2 + static_cast<int>(start)) * 3 + static_cast<int>(end); }
   static constexpr int count = 12;
+  static Mode from_index(int m) {
+    return {static_cast<Input>(m / 6), static_cast<Start>(m / 3 % 2), static_cast<End>(m % 3)};
+  }
 };
 
 class ChainDp;
@@ -83,6 +86,9 @@ class ChainDp {
     const int* first_feasible = nullptr;
   };
   Row row(int i, int l, Mode mode) const;
+  Row zero_row() const;
+  // Rows copied from the x-input row instead of being computed.
+  bool is_shifted(int i, Mode mode) const;
   template <class OptionT>
   Row child_of(const OptionT& option) const;
   std::size_t row_index(int i, int l, Mode mode) const;
@@ -96,6 +102,9 @@ class ChainDp {
   // Per row (sub-problem and mode), kept apart from the table so that pruning stays in cache:
   std::vector<float> floor_;          // value at the largest budget (the row's minimum)
   std::vector<int> first_feasible_;   // least budget with a finite value (width_ if none)
+  std::vector<float> zeros_;          // the zero row (zero_row())
+  float zero_floor_ = 0;
+  int zero_first_ = 0;
 };
 
 // The least budget at which the chain DP finds a schedule, computed exactly in the chain's units,

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """PyTorch side of the siamese-MLP comparison: one training step, timed.
 
-Model: encoder = depth x [Linear(width) + ReLU] from 784 inputs, shared by both
-branches; contrastive loss 0.5 * mean(y d^2 + (1 - y) max(0, margin - d)^2),
+Model (rematch's siamese-mlp): encoder = (depth - 1) x [Linear(width) + ReLU] from 784
+inputs, then Linear(width -> embedding), shared by both branches; contrastive loss 0.5 * mean(y d^2 + (1 - y) max(0, margin - d)^2),
 d = sqrt(sum (e1 - e2)^2 + 1e-12); SGD with momentum 0.9.
 
 Modes: store-all (plain autograd) or checkpoint:S (checkpoint_sequential with S
@@ -31,6 +31,7 @@ def parse_args():
     p.add_argument("--mode", default="store-all", help="store-all | checkpoint:S")
     p.add_argument("--depth", type=int, default=8)
     p.add_argument("--width", type=int, default=1024)
+    p.add_argument("--embedding", type=int, default=64, help="output features of the last Linear")
     p.add_argument("--batch", type=int, default=512, help="pairs per step (rows per branch)")
     p.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
     p.add_argument("--warmup", type=int, default=2)
@@ -120,11 +121,12 @@ def random_pairs(batch, rng):
     return [(torch.from_numpy(left), torch.from_numpy(right), torch.from_numpy(similar))]
 
 
-def make_encoder(depth, width):
+def make_encoder(depth, width, embedding):
     # One Sequential per layer, so checkpoint segments split between layers,
     # never between a Linear and its ReLU.
     blocks = [torch.nn.Sequential(torch.nn.Linear(IMAGE_PIXELS if i == 0 else width, width), torch.nn.ReLU())
-              for i in range(depth)]
+              for i in range(depth - 1)]
+    blocks.append(torch.nn.Sequential(torch.nn.Linear(width, embedding)))
     return torch.nn.Sequential(*blocks)
 
 
@@ -143,8 +145,8 @@ def encode(encoder, x, segments):
     return checkpoint_sequential(encoder, segments, x.detach().requires_grad_())
 
 
-def model_flops(depth, width, batch):
-    fwd = 2 * batch * (IMAGE_PIXELS * width + (depth - 1) * width * width)  # one branch
+def model_flops(depth, width, embedding, batch):
+    fwd = 2 * batch * (IMAGE_PIXELS * width + (depth - 2) * width * width + width * embedding)  # one branch
     return 2 * 3 * fwd  # both branches; backward is twice the forward
 
 
@@ -178,7 +180,9 @@ def main():
         batches = random_pairs(a.batch, rng)
     else:
         batches = fashion_mnist_pairs(a.data_dir, a.batch, a.warmup + a.steps, rng)
-    encoder = make_encoder(a.depth, a.width)
+    if a.depth < 2:
+        sys.exit("--depth must be at least 2 (hidden layers and the projection)")
+    encoder = make_encoder(a.depth, a.width, a.embedding)
     params = list(encoder.parameters())
     optimizer = torch.optim.SGD(params, lr=a.lr, momentum=0.9)
 
@@ -197,7 +201,7 @@ def main():
         losses.append(loss.item())
 
     step_time = statistics.median(times[a.warmup:])
-    flops = model_flops(a.depth, a.width, a.batch)
+    flops = model_flops(a.depth, a.width, a.embedding, a.batch)
     param_bytes = 4 * sum(p.numel() for p in params)
     result = {
         "framework": "pytorch",
@@ -205,6 +209,7 @@ def main():
         "segments": a.segments,
         "depth": a.depth,
         "width": a.width,
+        "embedding": a.embedding,
         "batch": a.batch,
         "threads": torch.get_num_threads(),
         "step_time_s": step_time,

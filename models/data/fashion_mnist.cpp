@@ -106,28 +106,27 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
   d.rows = rows;
   d.cols = cols;
   // rows * cols < 2^64 always; only count * pixels can overflow.
-  if (d.count > std::numeric_limits<std::int64_t>::max() / d.pixels()) {
+  if (d.count > std::numeric_limits<std::int64_t>::max() / d.image_size()) {
     images.fail("dimensions overflow: " + std::to_string(count) + " x " + std::to_string(rows) + " x " +
                 std::to_string(cols));
   }
-  const std::int64_t total = d.count * d.pixels();
+  const std::int64_t total = d.count * d.image_size();
 
   // Appending as data arrives (rather than sizing from the header) keeps a
   // corrupt header from allocating gigabytes before truncation is noticed.
-  d.images.reserve(static_cast<std::size_t>(std::min<std::int64_t>(total, std::int64_t{1} << 26)));
-  std::vector<unsigned char> chunk(1 << 16);
+  d.pixels.reserve(static_cast<std::size_t>(std::min<std::int64_t>(total, std::int64_t{1} << 26)));
+  constexpr std::int64_t kChunk = 1 << 16;
   for (std::int64_t done = 0; done < total;) {
-    const auto n = static_cast<std::size_t>(std::min<std::int64_t>(total - done, std::ssize(chunk)));
-    images.read_exact(chunk.data(), n, "pixel data of " + std::to_string(count) + " images", 16 + done);
-    const std::size_t at = d.images.size();
-    d.images.resize(at + n);
-    std::transform(chunk.data(), chunk.data() + n, d.images.data() + at,
-                   [](unsigned char p) { return static_cast<float>(p) / 255.0f; });
+    const auto n = static_cast<std::size_t>(std::min<std::int64_t>(total - done, kChunk));
+    const std::size_t at = d.pixels.size();
+    d.pixels.resize(at + n);
+    images.read_exact(d.pixels.data() + at, n, "pixel data of " + std::to_string(count) + " images", 16 + done);
     done += static_cast<std::int64_t>(n);
   }
   images.expect_end(std::to_string(count) + " images");
 
   d.labels.reserve(static_cast<std::size_t>(std::min<std::int64_t>(d.count, std::int64_t{1} << 26)));
+  std::vector<unsigned char> chunk(kChunk);
   for (std::int64_t done = 0; done < d.count;) {
     const auto n = static_cast<std::size_t>(std::min<std::int64_t>(d.count - done, std::ssize(chunk)));
     labels.read_exact(chunk.data(), n, std::to_string(count) + " labels", 8 + done);

@@ -25,11 +25,15 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 
 struct Dataset {
   std::int64_t count = 0, rows = 0, cols = 0;
-  std::vector<float> images;           // count x rows x cols, row-major, pixel / 255 in [0, 1]
-  std::vector<std::int32_t> labels;    // count class indices (0..255 as stored in IDX)
+  // count x rows x cols, row-major, as stored (0..255): a quarter of the memory of floats, which
+  // matters when the process runs under a memory limit (bench/beyond_ram).
+  std::vector<std::uint8_t> pixels;
+  std::vector<std::int32_t> labels;  // count class indices (0..255 as stored in IDX)
 
-  std::int64_t pixels() const { return rows * cols; }
-  const float* image(std::int64_t i) const { return images.data() + i * pixels(); }
+  std::int64_t image_size() const { return rows * cols; }
+  const std::uint8_t* image(std::int64_t i) const { return pixels.data() + i * image_size(); }
+  // Pixel value as the models read it, in [0, 1].
+  static float intensity(std::uint8_t p) { return static_cast<float>(p) / 255.0f; }
 };
 
 enum class Split { train, test };

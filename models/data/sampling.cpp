@@ -42,7 +42,7 @@ ClassIndex::ClassIndex(std::span<const std::int32_t> labels) : position_(labels.
 
 Sampler::Sampler(const Dataset& data, std::uint64_t seed) : data_(data), index_(data.labels), rng_(seed) {
   require(std::ssize(data.labels) == data.count && data.rows > 0 && data.cols > 0 &&
-              std::ssize(data.images) == data.count * data.pixels(),
+              std::ssize(data.pixels) == data.count * data.image_size(),
           "dataset sizes disagree (count, rows, cols, images, labels)");
   for (std::int32_t l = 0; l < index_.label_slots(); ++l) {
     const std::int64_t n = std::ssize(index_.members(l));
@@ -81,7 +81,8 @@ std::int64_t Sampler::draw_negative(std::int64_t anchor) {
 }
 
 void Sampler::copy_image(std::int64_t sample, std::vector<float>& out) {
-  out.insert(out.end(), data_.image(sample), data_.image(sample) + data_.pixels());
+  const std::uint8_t* image = data_.image(sample);
+  for (std::int64_t p = 0; p < data_.image_size(); ++p) out.push_back(Dataset::intensity(image[p]));
 }
 
 PairBatch Sampler::pairs(std::int64_t batch, double similar_fraction) {
@@ -93,7 +94,7 @@ PairBatch Sampler::pairs(std::int64_t batch, double similar_fraction) {
 
   PairBatch b;
   b.batch = batch;
-  b.dim = data_.pixels();
+  b.dim = data_.image_size();
   b.similar.assign(static_cast<std::size_t>(batch), 0.0f);
   std::fill_n(b.similar.begin(), n_similar, 1.0f);
   for (std::int64_t i = batch - 1; i > 0; --i) {  // Fisher-Yates, with our portable draw
@@ -126,7 +127,7 @@ TripletBatch Sampler::triplets(std::int64_t batch) {
 
   TripletBatch b;
   b.batch = batch;
-  b.dim = data_.pixels();
+  b.dim = data_.image_size();
   for (auto* v : {&b.anchor, &b.positive, &b.negative}) v->reserve(static_cast<std::size_t>(batch * b.dim));
   for (std::int64_t i = 0; i < batch; ++i) {
     const std::int64_t a = draw_anchor_with_partner();

@@ -104,10 +104,11 @@ TEST_F(IdxFiles, RoundTrip) {
   EXPECT_EQ(d.count, 3);
   EXPECT_EQ(d.rows, 2);
   EXPECT_EQ(d.cols, 3);
-  ASSERT_EQ(d.images.size(), pixels_.size());
-  for (std::size_t i = 0; i < pixels_.size(); ++i) EXPECT_FLOAT_EQ(d.images[i], pixels_[i] / 255.0f);
+  ASSERT_EQ(d.pixels.size(), pixels_.size());
+  for (std::size_t i = 0; i < pixels_.size(); ++i) EXPECT_EQ(d.pixels[i], pixels_[i]);
   EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 7, 255}));
-  EXPECT_FLOAT_EQ(d.image(2)[0], 1.0f);
+  EXPECT_EQ(d.image(2)[0], 255);
+  EXPECT_EQ(Dataset::intensity(d.image(2)[0]), 1.0f);
 }
 
 TEST_F(IdxFiles, UncompressedFilesAreReadToo) {
@@ -206,13 +207,13 @@ TEST(FashionMnist, RealDatasetWhenInstalled) {
     EXPECT_EQ(d.count, count);
     EXPECT_EQ(d.rows, 28);
     EXPECT_EQ(d.cols, 28);
-    ASSERT_EQ(std::ssize(d.images), std::int64_t{count} * 784);
+    ASSERT_EQ(std::ssize(d.pixels), std::int64_t{count} * 784);
     const ClassIndex index(d.labels);
     EXPECT_EQ(index.label_slots(), 10);
     for (std::int32_t c = 0; c < 10; ++c) EXPECT_EQ(std::ssize(index.members(c)), count / 10) << "class " << c;
-    const auto [lo, hi] = std::ranges::minmax(d.images);
-    EXPECT_EQ(lo, 0.0f);
-    EXPECT_EQ(hi, 1.0f);
+    const auto [lo, hi] = std::ranges::minmax(d.pixels);
+    EXPECT_EQ(lo, 0);
+    EXPECT_EQ(hi, 255);
   }
 }
 
@@ -229,8 +230,8 @@ Dataset toy_dataset() {
   const std::vector<std::pair<std::int32_t, int>> sizes = {{0, 1}, {1, 5}, {2, 20}, {4, 24}};
   for (auto [label, n] : sizes) {
     for (int k = 0; k < n; ++k) {
-      const auto i = static_cast<float>(d.count++);
-      d.images.insert(d.images.end(), {i, 0.5f, 0.25f, 1.0f});
+      const auto i = static_cast<std::uint8_t>(d.count++);  // identifies the sample
+      d.pixels.insert(d.pixels.end(), {i, 128, 64, 255});
       d.labels.push_back(label);
     }
   }
@@ -240,10 +241,11 @@ Dataset toy_dataset() {
 std::int32_t label(const Dataset& d, std::int64_t i) { return d.labels[static_cast<std::size_t>(i)]; }
 
 void expect_rows_are(const Dataset& d, const std::vector<float>& rows, const std::vector<std::int64_t>& index) {
-  ASSERT_EQ(rows.size(), index.size() * static_cast<std::size_t>(d.pixels()));
+  ASSERT_EQ(rows.size(), index.size() * static_cast<std::size_t>(d.image_size()));
   for (std::size_t r = 0; r < index.size(); ++r) {
-    for (std::int64_t k = 0; k < d.pixels(); ++k) {
-      ASSERT_EQ(rows[r * static_cast<std::size_t>(d.pixels()) + static_cast<std::size_t>(k)], d.image(index[r])[k]);
+    for (std::int64_t k = 0; k < d.image_size(); ++k) {
+      ASSERT_EQ(rows[r * static_cast<std::size_t>(d.image_size()) + static_cast<std::size_t>(k)],
+                Dataset::intensity(d.image(index[r])[k]));
     }
   }
 }
