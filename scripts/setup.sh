@@ -5,8 +5,10 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libcli11-dev libgtest-dev nlohmann-json3-dev
   libxsmm-dev libopenblas-dev zlib1g-dev
-  dataset-fashion-mnist
+  dataset-fashion-mnist time python3
 )
+# --pytorch: also the PyTorch of the side-by-side benchmark (bench/pytorch/).
+if [ "${1:-}" = "--pytorch" ]; then packages+=(python3-torch); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -14,7 +14,7 @@ rematch=${REMATCH:-build/cli/rematch}
 [ -x "$rematch" ] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
 
 case "${SCALE:-demo}" in
-  demo) model=(--model siamese-mlp --depth 48 --width 256 --batch 32768); steps=${STEPS:-8}; out=bench/results/beyond_ram ;;
+  demo) model=(--model siamese-mlp --depth 48 --width 256 --batch 32768); steps=${STEPS:-6}; out=bench/results/beyond_ram ;;
   ram)  model=(--model siamese-mlp --depth 96 --width 256 --batch 131072 --layers-per-stage 2); steps=${STEPS:-2}; out=bench/results/beyond_ram-ram ;;
   *) echo "SCALE is demo or ram" >&2; exit 1 ;;
 esac
@@ -24,12 +24,14 @@ mkdir -p "$out"
 "$rematch" profile "${model[@]}" -o "$out/graph.json"
 read -r store_all least < <("$rematch" info "$out/graph.json" --format json |
   /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(int(j["store_all_peak"]), int(j["min_memory"]))')
+inputs=$(/usr/bin/python3 -c "import json; g=json.load(open('$out/graph.json'))['join']; print(int(sum(b['cw'][0] for b in g['branches'])))")
 
 # The process may use a third of store-all's activations, all included (code, dataset, weights,
-# optimizer state, activations). What is left after a fixed allowance for the rest is the
-# activation budget the schedule must fit.
+# optimizer state, activations). What is left after an allowance for the rest is the activation
+# budget the schedule must fit: the next batch being sampled (the size of the inputs) plus 320 MiB
+# for the dataset, weights, gradients, optimizer state and code.
 limit=$((store_all / 3))
-allowance=${ALLOWANCE:-$((560 << 20))}
+allowance=${ALLOWANCE:-$((inputs + (320 << 20)))}
 budget=$((limit - allowance))
 if [ "$budget" -lt "$least" ]; then
   echo "limit $limit leaves $budget bytes for activations, below the least feasible $least" >&2
