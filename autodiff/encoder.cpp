@@ -1,5 +1,6 @@
 #include "autodiff/encoder.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -129,17 +130,19 @@ std::uint64_t mix(std::uint64_t z) {
 void Encoder::initialize(std::uint64_t seed) {
   std::uint64_t stream = mix(seed);
   for (auto& layer : layers_) {
-    if (layer->parameters().empty()) continue;
-    const double bound = 1.0 / std::sqrt(double(layer->fan_in()));
-    for (Tensor& p : layer->parameters()) {
-      stream = mix(stream);
-      std::vector<float> plain(std::size_t(p.shape.rows * p.shape.cols));
-      for (std::size_t i = 0; i < plain.size(); ++i) {
-        const double unit = double(mix(stream ^ mix(i)) >> 11) * 0x1.0p-53;  // [0, 1)
-        plain[i] = float((2 * unit - 1) * bound);
-      }
-      kernels::pack_into(plain, p);
+    std::span<Tensor> params = layer->parameters();
+    if (params.empty()) continue;
+    // He (Kaiming) uniform for the weights; biases (the later parameters) start at zero.
+    const double bound = std::sqrt(6.0 / double(layer->fan_in()));
+    stream = mix(stream);
+    Tensor& w = params[0];
+    std::vector<float> plain(std::size_t(w.shape.rows * w.shape.cols));
+    for (std::size_t i = 0; i < plain.size(); ++i) {
+      const double unit = double(mix(stream ^ mix(i)) >> 11) * 0x1.0p-53;  // [0, 1)
+      plain[i] = float((2 * unit - 1) * bound);
     }
+    kernels::pack_into(plain, w);
+    for (Tensor& bias : params.subspan(1)) std::fill(bias.data.span().begin(), bias.data.span().end(), 0.0f);
   }
 }
 

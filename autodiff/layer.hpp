@@ -35,9 +35,10 @@ class Layer {
   virtual void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                         std::span<Tensor> grads) = 0;
 
-  // The layer's trainable tensors (weights, biases); empty for parameter-free layers.
+  // The layer's trainable tensors, the weight first, then the bias if any; empty for
+  // parameter-free layers.
   virtual std::span<Tensor> parameters() { return {}; }
-  // Fan-in used to initialise the parameters (PyTorch's default: U(-1/sqrt(fan_in), +)).
+  // Inputs each output reads (the weight initialisation's scale).
   virtual std::int64_t fan_in() const { return 0; }
   // Where the kernels take their per-pass scratch (see kernels::Fc::set_scratch_allocator).
   virtual void set_scratch_allocator(kernels::Allocator*) {}

@@ -10,16 +10,24 @@
 namespace rematch::autodiff {
 namespace {
 
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 double median_seconds(int repeats, const std::function<void()>& run) {
   run();  // warm-up: JIT, first-touch of cached blocks
   std::vector<double> times;
   for (int r = 0; r < repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
     run();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(seconds_since(start));
   }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
+  return median(times);
 }
 
 // Deterministic values in [-1, 1): activations whose ReLU masks are half on, like real ones.
@@ -47,7 +55,7 @@ std::size_t tensor_bytes(const BlockShape& shape) {
   return kernels::aligned_bytes(std::size_t(shape.elems()), sizeof(float));
 }
 
-// Stages with the same layers on the same shapes cost the same: measured once (a deep MLP has
+// Stages with the same layers on the same shapes allocate the same: sized once (a deep MLP has
 // three kinds of stage, whatever its depth).
 std::string signature(const Encoder& encoder, int stage) {
   std::string key;
@@ -62,9 +70,58 @@ std::string signature(const Encoder& encoder, int stage) {
   return key;
 }
 
-struct StageProfile {
-  double fw, bw, cbw, ftmp, btmp;
+struct StageSizes {
+  double cbw, ftmp, btmp;
 };
+
+// What a stage allocates beyond what it is given, read off the arena; one run of each op.
+StageSizes measure_sizes(Encoder& encoder, int i, const Branch& b, Arena& arena) {
+  const Tensor x = filled(encoder.input_shape(i), arena, std::uint32_t(i));
+  const std::size_t extra_ck = extra_bytes(arena, [&] { (void)encoder.forward(i, x, arena); });
+  Saved saved;
+  const std::size_t extra_all = extra_bytes(arena, [&] { saved = encoder.forward_taped(i, x, arena); });
+  const double cbw = double(saved.bytes());
+  Gradients grads = encoder.make_gradients(arena);
+  Tensor dy = filled(encoder.output_shape(i), arena, std::uint32_t(1000 + i));
+  const std::size_t extra_b = extra_bytes(arena, [&] {
+    (void)encoder.backward(i, x, std::move(saved), std::move(dy), i > 0, arena, grads);
+  });
+  return {cbw, std::max(double(extra_ck) - b.cw[i + 1], double(extra_all) - cbw),
+          std::max(0.0, double(extra_b) - b.cw[i])};
+}
+
+// Stage times are taken in sweeps over the whole encoder, in the order a step runs them: a
+// forward sweep, then a backward sweep from the top (each backward after an untimed taped
+// forward of its stage, as in a schedule). Timing one stage over and over would keep its
+// weights and activations hot in cache and time it below what a step sees. The first sweep
+// warms up (JIT, first touch); fw and bw are medians over the others.
+void measure_times(Encoder& encoder, Branch& b, Arena& arena, const ProfileOptions& options) {
+  const int n = encoder.stages();
+  std::vector<std::vector<double>> fw(n), bw(n);
+  Gradients grads = encoder.make_gradients(arena);
+  for (int sweep = 0; sweep <= options.repeats; ++sweep) {
+    Tensor x = filled(encoder.input_shape(0), arena, 0);
+    for (int i = 0; i < n; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      Tensor next = encoder.forward(i, x, arena);
+      if (sweep > 0) fw[i].push_back(seconds_since(start));
+      x = std::move(next);
+    }
+    x = {};
+    for (int i = n - 1; i >= 0; --i) {
+      const Tensor in = filled(encoder.input_shape(i), arena, std::uint32_t(i));
+      Saved saved = encoder.forward_taped(i, in, arena);
+      Tensor dy = filled(encoder.output_shape(i), arena, std::uint32_t(1000 + i));
+      const auto start = std::chrono::steady_clock::now();
+      (void)encoder.backward(i, in, std::move(saved), std::move(dy), i > 0, arena, grads);
+      if (sweep > 0) bw[i].push_back(seconds_since(start));
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    b.fw.push_back(median(fw[i]));
+    b.bw.push_back(median(bw[i]));
+  }
+}
 
 Branch profile_encoder(Encoder& encoder, Arena& arena, const ProfileOptions& options) {
   Branch b;
@@ -74,52 +131,17 @@ Branch profile_encoder(Encoder& encoder, Arena& arena, const ProfileOptions& opt
     b.cw.push_back(bytes);
   }
   b.cbw.push_back(b.cw[0]);
-  std::map<std::string, StageProfile> measured;
+  std::map<std::string, StageSizes> measured;
   for (int i = 0; i < n; ++i) {
     // Stage 0 makes no input gradient: its backward differs from an identical later stage's.
     const std::string key = signature(encoder, i) + (i == 0 ? "first" : "");
-    if (const auto it = measured.find(key); it != measured.end()) {
-      const StageProfile& p = it->second;
-      b.fw.push_back(p.fw);
-      b.bw.push_back(p.bw);
-      b.cbw.push_back(p.cbw);
-      b.ftmp.push_back(p.ftmp);
-      b.btmp.push_back(p.btmp);
-      continue;
-    }
-    const Tensor x = filled(encoder.input_shape(i), arena, std::uint32_t(i));
-    const std::size_t extra_ck = extra_bytes(arena, [&] { (void)encoder.forward(i, x, arena); });
-    Saved saved;
-    const std::size_t extra_all = extra_bytes(arena, [&] { saved = encoder.forward_taped(i, x, arena); });
-    const double cbw = double(saved.bytes());
-    b.cbw.push_back(cbw);
-    b.ftmp.push_back(std::max(double(extra_ck) - b.cw[i + 1], double(extra_all) - cbw));
-    b.fw.push_back(median_seconds(options.repeats, [&] { (void)encoder.forward(i, x, arena); }));
-
-    Gradients grads = encoder.make_gradients(arena);
-    const bool need_dx = i > 0;
-    std::size_t extra_b = 0;
-    auto backward_once = [&](bool measure) {
-      Saved s = encoder.forward_taped(i, x, arena);
-      Tensor dy = filled(encoder.output_shape(i), arena, std::uint32_t(1000 + i));
-      const auto start = std::chrono::steady_clock::now();
-      if (measure) {
-        extra_b = extra_bytes(arena, [&] {
-          (void)encoder.backward(i, x, std::move(s), std::move(dy), need_dx, arena, grads);
-        });
-      } else {
-        (void)encoder.backward(i, x, std::move(s), std::move(dy), need_dx, arena, grads);
-      }
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    };
-    backward_once(true);
-    std::vector<double> times;
-    for (int r = 0; r < options.repeats; ++r) times.push_back(backward_once(false));
-    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-    b.bw.push_back(times[times.size() / 2]);
-    b.btmp.push_back(std::max(0.0, double(extra_b) - b.cw[i]));
-    measured[key] = {b.fw.back(), b.bw.back(), b.cbw.back(), b.ftmp.back(), b.btmp.back()};
+    auto it = measured.find(key);
+    if (it == measured.end()) it = measured.emplace(key, measure_sizes(encoder, i, b, arena)).first;
+    b.cbw.push_back(it->second.cbw);
+    b.ftmp.push_back(it->second.ftmp);
+    b.btmp.push_back(it->second.btmp);
   }
+  measure_times(encoder, b, arena, options);
   return b;
 }
 

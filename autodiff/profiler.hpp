@@ -17,7 +17,7 @@
 namespace rematch::autodiff {
 
 struct ProfileOptions {
-  int repeats = 3;  // timed runs per measurement after one warm-up; the median is kept
+  int repeats = 3;  // timed sweeps over each encoder after one warm-up sweep; medians are kept
 };
 
 // Branches that share an encoder share its measurements. The loss head's targets are replaced

@@ -23,7 +23,7 @@ import time
 
 IMAGE_PIXELS = 784
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-INIT = "PyTorch nn.Linear default: weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_, a=sqrt(5))"
+INIT = "rematch's: He uniform weights U(-sqrt(6/fan_in), sqrt(6/fan_in)) (kaiming_uniform_, relu), zero biases"
 
 
 def parse_args():
@@ -127,6 +127,9 @@ def make_encoder(depth, width, embedding):
     blocks = [torch.nn.Sequential(torch.nn.Linear(IMAGE_PIXELS if i == 0 else width, width), torch.nn.ReLU())
               for i in range(depth - 1)]
     blocks.append(torch.nn.Sequential(torch.nn.Linear(width, embedding)))
+    for block in blocks:
+        torch.nn.init.kaiming_uniform_(block[0].weight, nonlinearity="relu")
+        torch.nn.init.zeros_(block[0].bias)
     return torch.nn.Sequential(*blocks)
 
 
