@@ -57,7 +57,15 @@ class Fc {
   // With an allocator, scratch (transposes, bf16 copies) is taken from it for the duration of
   // each pass and given back before the pass returns, so a budgeted arena counts it as that
   // pass's transient memory. Without one (the default) scratch stays cached on the heap.
-  void set_scratch_allocator(Allocator* allocator) { scratch_allocator_ = allocator; }
+  // Scratch cached from an earlier allocator is dropped, so the new one counts all of it.
+  void set_scratch_allocator(Allocator* allocator) {
+    scratch_allocator_ = allocator;
+    wt_ = {};
+    xt_ = {};
+    for (auto& pass : bf16_) {
+      for (auto& operand : pass) operand = {};
+    }
+  }
 
  private:
   enum Pass { kForward, kBackwardData, kBackwardWeights };
