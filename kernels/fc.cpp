@@ -48,13 +48,16 @@ Allocator& Fc::scratch() const {
   return scratch_allocator_ != nullptr ? *scratch_allocator_ : heap_allocator();
 }
 
-void Fc::end_pass() {
-  if (scratch_allocator_ == nullptr) return;
+void Fc::release_scratch() {
   wt_ = {};
   xt_ = {};
   for (auto& pass : bf16_) {
     for (auto& operand : pass) operand = {};
   }
+}
+
+void Fc::end_pass() {
+  if (scratch_allocator_ != nullptr) release_scratch();
 }
 
 void Fc::forward(const BlockedMatrix& x, const BlockedMatrix& w, std::span<const float> bias,

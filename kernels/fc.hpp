@@ -60,11 +60,7 @@ class Fc {
   // Scratch cached from an earlier allocator is dropped, so the new one counts all of it.
   void set_scratch_allocator(Allocator* allocator) {
     scratch_allocator_ = allocator;
-    wt_ = {};
-    xt_ = {};
-    for (auto& pass : bf16_) {
-      for (auto& operand : pass) operand = {};
-    }
+    release_scratch();
   }
 
  private:
@@ -72,6 +68,7 @@ class Fc {
   void gemm(Pass pass, const BlockedMatrix& a, const BlockedMatrix& b, BlockedMatrix& c,
             const BlockedGemm::Epilogue& epilogue = {});
   Allocator& scratch() const;
+  void release_scratch();
   void end_pass();
 
   FcDesc d_;
