@@ -1,0 +1,79 @@
+// The optimizers apply PyTorch's update rules, element by element, padding untouched.
+#include "autodiff/optimizer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace rematch::autodiff {
+namespace {
+
+// A 2 x 3 blocked tensor with 2 x 2 blocks: two padded columns.
+constexpr BlockShape kShape{2, 3, 2, 2, false};
+
+Tensor tensor(std::vector<float> plain) {
+  Tensor t(kShape);
+  kernels::pack_into(plain, t);
+  return t;
+}
+
+std::vector<float> plain(const Tensor& t) {
+  std::vector<float> out(6);
+  kernels::unpack(t, out);
+  return out;
+}
+
+TEST(Sgd, MomentumUpdateMatchesTheReferenceRecurrence) {
+  Tensor w = tensor({1, 2, 3, 4, 5, 6});
+  const Tensor g = tensor({0.5f, -1, 0, 2, 0.25f, -0.5f});
+  Optimizer opt({.kind = OptimizerConfig::Kind::sgd, .lr = 0.1f, .momentum = 0.9f}, {&w},
+                kernels::heap_allocator());
+  const Tensor* grads[] = {&g};
+  std::vector<double> ref = {1, 2, 3, 4, 5, 6}, v(6, 0.0);
+  const std::vector<double> gv = {0.5, -1, 0, 2, 0.25, -0.5};
+  for (int step = 0; step < 3; ++step) {
+    opt.step(grads);
+    for (int i = 0; i < 6; ++i) {
+      v[i] = 0.9 * v[i] + gv[i];
+      ref[i] -= 0.1 * v[i];
+    }
+  }
+  const auto got = plain(w);
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(got[i], ref[i], 1e-5) << i;
+  EXPECT_EQ(opt.steps(), 3);
+}
+
+TEST(Adam, BiasCorrectedUpdateMatchesTheReferenceAndKeepsPaddingZero) {
+  Tensor w = tensor({1, 2, 3, 4, 5, 6});
+  const Tensor g = tensor({0.5f, -1, 0, 2, 0.25f, -0.5f});
+  Optimizer opt({.kind = OptimizerConfig::Kind::adam, .lr = 0.01f}, {&w}, kernels::heap_allocator());
+  const Tensor* grads[] = {&g};
+  std::vector<double> ref = {1, 2, 3, 4, 5, 6}, m(6, 0.0), v(6, 0.0);
+  const std::vector<double> gv = {0.5, -1, 0, 2, 0.25, -0.5};
+  for (int t = 1; t <= 4; ++t) {
+    opt.step(grads);
+    for (int i = 0; i < 6; ++i) {
+      m[i] = 0.9 * m[i] + 0.1 * gv[i];
+      v[i] = 0.999 * v[i] + 0.001 * gv[i] * gv[i];
+      const double mh = m[i] / (1 - std::pow(0.9, t)), vh = v[i] / (1 - std::pow(0.999, t));
+      ref[i] -= 0.01 * mh / (std::sqrt(vh) + 1e-8);
+    }
+  }
+  const auto got = plain(w);
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(got[i], ref[i], 1e-5) << i;
+  // The padded entries (column 3 of each block row) stay zero.
+  EXPECT_EQ(w.block(0, 1)[1], 0.0f);
+  EXPECT_EQ(w.block(0, 1)[3], 0.0f);
+}
+
+TEST(OptimizerErrors, RejectsABadLearningRateAnUnknownNameAndAMismatchedGradientList) {
+  Tensor w = tensor({1, 2, 3, 4, 5, 6});
+  EXPECT_THROW(Optimizer({.lr = 0}, {&w}, kernels::heap_allocator()), std::invalid_argument);
+  EXPECT_THROW(Optimizer({.lr = NAN}, {&w}, kernels::heap_allocator()), std::invalid_argument);
+  EXPECT_THROW(optimizer_kind("rmsprop"), std::invalid_argument);
+  Optimizer opt({}, {&w}, kernels::heap_allocator());
+  EXPECT_THROW(opt.step({}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace rematch::autodiff
