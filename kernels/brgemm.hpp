@@ -26,6 +26,17 @@ struct BrgemmDesc {
 // True when LIBXSMM can JIT bf16 BRGEMM on this CPU (AVX512-BF16, "cpx" or later).
 bool bf16_supported();
 
+// The fp32 m (vector dimension) LIBXSMM's JIT kernels run best at on this CPU: four vector
+// registers, 64 with AVX-512 and 32 with AVX2. Wider m (e.g. 64 on an AVX2 host) made it pick
+// register tiles that ran ~25% slower.
+std::int64_t preferred_m();
+
+// dst[c * ld_dst + r] = src[r * ld_src + c] for an 8 x 8 tile, through registers (eight row
+// loads, three shuffle stages, eight row stores). LIBXSMM 1.17's transposed-operand BRGEMM is
+// unusable here (see docs/kernels.md), so the layers transpose operands with this; the scalar
+// loops it replaced wrote one float per cache line and ran at a fraction of memory bandwidth.
+void transpose8x8(const float* src, std::int64_t ld_src, float* dst, std::int64_t ld_dst);
+
 class Brgemm {
  public:
   Brgemm() = default;
@@ -65,10 +76,10 @@ class BlockedGemm {
   template <class T>
   void run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatrix& c,
                 const Epilogue& epilogue) const;
-  // Reduction blocks per BRGEMM call: 16 blocks of 64 x 64 floats keep a chunk
-  // of the left row panel (256 KiB) in L2 across the C blocks of a task.
-  static constexpr std::int64_t kInnerChunk = 16;
   BlockShape a_, b_, c_;
+  // Each C block is computed as column slices of sub_m_ (b_.bcol, or preferred_m() when that
+  // divides it; fp32 only), each reducing `chunk_` blocks per BRGEMM call.
+  std::int64_t sub_m_ = 0, chunk_ = 0;
   Brgemm start_, accumulate_;  // beta = 0 for the first chunk, 1 for the rest
 };
 

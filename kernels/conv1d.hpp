@@ -66,6 +66,7 @@ class Conv1d {
   // With an allocator, scratch (padded and transposed copies) is taken from it for the duration
   // of each pass and given back before the pass returns, so a budgeted arena counts it as that
   // pass's transient memory. Without one (the default) scratch stays cached on the heap.
+  // Scratch cached from an earlier allocator is dropped, so the new one counts all of it.
   void set_scratch_allocator(Allocator* allocator);
 
  private:

@@ -51,6 +51,7 @@ const Conv1dDesc kShapes[] = {
     {1, 16, 8, 300, 5, 3, Padding::valid, true, 64, 64},  // ragged backward-weights chunks
     {3, 3, 4, 10, 4, 1, Padding::same, true, 64, 64},     // even taps: asymmetric padding
     {2, 7, 9, 21, 1, 1, Padding::valid, false, 8, 4},     // pointwise, no bias
+    {2, 128, 24, 300, 3, 2, Padding::same, true, 64, 64},  // channels split into m slices
 };
 
 class Conv1dTest : public test::ThreadsTest {};
@@ -180,6 +181,37 @@ TEST(Conv1d, CostCountsTapGemmFlopsAndSavedInput) {
   EXPECT_EQ(c.fwd_flops, 2.0 * 2 * 64 * 32 * 9 * (1000 - 32));
   EXPECT_EQ(c.bwd_data_flops, 2.0 * 2 * 64 * 32 * 9 * 1000);
   EXPECT_EQ(c.saved_bytes, 2 * 64 * 1000 * 4);
+}
+
+// Counts outstanding and peak bytes, to check the scratch contract.
+class CountingAllocator final : public Allocator {
+ public:
+  void* allocate(std::size_t bytes) override {
+    live_ += bytes;
+    peak_ = std::max(peak_, live_);
+    return heap_allocator().allocate(bytes);
+  }
+  void deallocate(void* p, std::size_t bytes) noexcept override {
+    live_ -= bytes;
+    heap_allocator().deallocate(p, bytes);
+  }
+  std::size_t live_ = 0, peak_ = 0;
+};
+
+TEST_P(Conv1dTest, ScratchComesFromTheAllocatorAndIsReturnedByEveryPass) {
+  const Conv1dDesc d = kShapes[0];
+  const ConvData c(d, 500);
+  Conv1d conv(d);
+  CountingAllocator counting;
+  conv.set_scratch_allocator(&counting);
+  std::vector<float> y(d.n * d.k * d.out_width()), dx(c.x.size()), dw(c.w.size()), db(d.k);
+  conv.forward(c.x, c.w, c.b, y);
+  EXPECT_EQ(counting.live_, 0u);
+  EXPECT_GT(counting.peak_, 0u);  // per-thread input tiles
+  conv.backward_data(y, c.w, dx);
+  EXPECT_EQ(counting.live_, 0u);
+  conv.backward_weights(c.x, y, dw, db);
+  EXPECT_EQ(counting.live_, 0u);
 }
 
 }  // namespace

@@ -71,7 +71,8 @@ TEST(Determinism, FcBf16PassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
 }
 
 TEST(Determinism, Conv1dPassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
-  const Conv1dDesc d{3, 20, 70, 500, 5, 3, Padding::same, true, 64, 64};
+  // 128 input channels: backward-weights splits them into preferred_m() slices.
+  const Conv1dDesc d{3, 128, 70, 500, 5, 3, Padding::same, true, 64, 64};
   Conv1d conv(d);
   const auto x = random_vector(d.n * d.c * d.width, 5), w = random_vector(d.taps * d.k * d.c, 6);
   const auto b = random_vector(d.k, 7), dy = random_vector(d.n * d.k * d.out_width(), 8);
