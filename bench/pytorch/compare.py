@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """rematch next to PyTorch on the same siamese MLP (same depth, width, batch, initialisation
-scheme, contrastive loss, SGD with momentum 0.9, Fashion-MNIST pairs).
+scheme, contrastive loss, SGD with momentum 0.9). rematch trains on Fashion-MNIST pairs; PyTorch
+on one random batch of the same shape, so that its process holds no dataset and its peak RSS
+minus its baseline is its activation memory (step times do not depend on the values).
 
 Two experiments, each run in fresh processes (peak RSS is a per-process high-water mark):
   throughput  store-all step time of both frameworks, each at its best thread count (1 or 2);
@@ -52,7 +54,7 @@ def run_torch(s, mode, threads, steps, lr):
         subprocess.run(["/usr/bin/python3", os.path.join(HERE, "siamese_torch.py"), "--mode", mode,
                         "--depth", str(s["depth"]), "--width", str(s["width"]), "--batch", str(s["batch"]),
                         "--embedding", str(s["embedding"]), "--steps", str(steps), "--threads", str(threads),
-                        "--lr", str(lr), "--data", "fashion-mnist", "--json", f.name],
+                        "--lr", str(lr), "--data", "random", "--json", f.name],
                        check=True, stdout=subprocess.DEVNULL)
         r = json.load(open(f.name))
     r["activation_bytes"] = max(0, r["peak_rss_bytes"] - r["baseline_rss_bytes"] - r["param_state_bytes"])
