@@ -4,6 +4,10 @@
 #include <cmath>
 #include <limits>
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 namespace rematch {
 
 template <class Size>
@@ -175,16 +179,72 @@ void for_each_option(const DpChain<Size>& c, int i, int l, Visit&& visit) {
   });
 }
 
+constexpr std::size_t pair_index(int i, int l) {
+  return static_cast<std::size_t>(l) * (l + 1) / 2 + i;
+}
+
+// The same options as for_each_option for i < l (forward_keep, then forward_consume, in the same
+// order and with the same arithmetic), without building Option structs: visit(m, child, cont,
+// shift, peak, cost) with m the mode index of the sub-problem, child and cont the row indices
+// pair_index(.) * Mode::count + mode index of the child and continuation (cont = no_row when there
+// is none). Only the modes whose bit is set in `modes` are visited.
+constexpr std::size_t no_row = static_cast<std::size_t>(-1);
+
+template <class Size, class Visit>
+void for_each_forward_option(const DpChain<Size>& c, int i, int l, unsigned modes, Visit&& visit) {
+  const Size before_loss = l == c.stages - 1 ? c.pre_loss_extra : Size{0};
+  int mode[Mode::count], count = 0;
+  Size base[Mode::count], in_size[Mode::count];
+  for (int m = 0; m < Mode::count; ++m) {
+    const Mode md = Mode::from_index(m);
+    if ((md.in == Input::xbar && i == 0) || !(modes >> m & 1u)) continue;
+    mode[count] = m;
+    in_size[count] = input_size(c, i, md.in);
+    base[count] = input_size(c, i, md.in) + c.x[l + 1] + (md.start == Start::grad_bar ? c.xb[l + 1] : Size{0}) +
+                  before_loss;
+    ++count;
+  }
+  Size run_x = 0;
+  double time = 0;
+  for (int j = i + 1; j <= l; ++j) {
+    const Size below = j - 1 == i ? Size{0} : c.x[j - 1];
+    const Size to_xbar_peak = std::max(run_x, below + c.xb[j] + c.ftmp[j - 1]);
+    run_x = std::max(run_x, below + c.x[j] + c.ftmp[j - 1]);
+    time += c.fw[j - 1];
+    for (int to_xbar = 0; to_xbar < 2; ++to_xbar) {
+      const Size run = to_xbar ? to_xbar_peak : run_x;
+      for (int child_end = 0; child_end < 3; ++child_end) {
+        if (child_end != 0 && j == l) break;  // the child must make progress
+        // Mode index (in * 2 + start) * 3 + end: the child's is (to_xbar * 2 + start) * 3 +
+        // child_end; the continuation keeps in and end, with start G after an xbar checkpoint
+        // (full child) or after an early child.
+        const std::size_t child_base = pair_index(j, l) * Mode::count + to_xbar * 6 + child_end;
+        const std::size_t cont_base = child_end == 0 ? pair_index(i, j - 1) * Mode::count + to_xbar * 3
+                                                     : pair_index(i, j) * Mode::count + (child_end == 1 ? 3 : 0);
+        for (int e = 0; e < count; ++e) {
+          const int m = mode[e];
+          visit(m, child_base + m / 3 % 2 * 3, cont_base + m / 6 * 6 + m % 3, in_size[e], base[e] + run, time);
+        }
+      }
+    }
+  }
+  // Forward to i + 1 consuming the input (ends early or consumed): child (i + 1, l) ending full,
+  // with the whole budget (the input is gone).
+  for (int e = 0; e < count; ++e) {
+    const int m = mode[e];
+    if (m % 3 == 0) continue;
+    const bool to_xbar = m % 3 == 1;
+    visit(m, pair_index(i + 1, l) * Mode::count + (to_xbar ? 6 : 0) + m / 3 % 2 * 3, no_row, Size{0},
+          base[e] + (to_xbar ? c.xb[i + 1] : c.x[i + 1]) + c.ftmp[i], static_cast<double>(c.fw[i]));
+  }
+}
+
 // The options of one mode only.
 template <class Size, class Visit>
 void for_each_option(const DpChain<Size>& c, int i, int l, Mode mode, Visit&& visit) {
   for_each_option(c, i, l, [&](Mode m, const Option<Size>& o) {
     if (m.index() == mode.index()) visit(o);
   });
-}
-
-constexpr std::size_t pair_index(int i, int l) {
-  return static_cast<std::size_t>(l) * (l + 1) / 2 + i;
 }
 
 }  // namespace
@@ -199,11 +259,18 @@ ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, Inner
     for (const InnerProblem& inner : inner_)
       if (!inner.dp || inner.dp->width_ != width_)
         throw std::logic_error("ChainDp: a nested chain needs both inner problems on the same memory grid");
+  blocks_ = (width_ + block - 1) / block;
+  stride_ = blocks_ * block;
+  block_stride_ = (blocks_ + 2 * block - 1) / block * block;  // >= blocks_ + 8, whole vectors
   const int stages = chain_.stages;
-  table_.assign(pair_index(0, stages) * Mode::count * width_, infinity);
-  floor_.assign(pair_index(0, stages) * Mode::count, infinity);
-  first_feasible_.assign(pair_index(0, stages) * Mode::count, width_);
-  zeros_.assign(width_, 0.0f);
+  const std::size_t rows = pair_index(0, stages) * Mode::count;
+  table_.assign(rows * stride_, infinity);
+  block_end_.assign(rows * block_stride_, infinity);
+  floor_.assign(rows, infinity);
+  first_feasible_.assign(rows, width_);
+  zeros_.assign(stride_, 0.0f);
+  zero_block_end_.assign(block_stride_, 0.0f);
+  block_start_.assign(static_cast<std::size_t>(Mode::count) * block_stride_, 0.0f);
   // (i, l) needs (j, l) for j > i and (i, p) for p < l: l ascending, i descending keeps the rows
   // of one l and of one i (the children and continuations) hot.
   for (int l = 0; l < stages; ++l)
@@ -214,14 +281,17 @@ std::size_t ChainDp::row_index(int i, int l, Mode mode) const {
   return pair_index(i, l) * Mode::count + mode.index();
 }
 
-std::size_t ChainDp::offset(int i, int l, Mode mode) const { return row_index(i, l, mode) * width_; }
+std::size_t ChainDp::offset(int i, int l, Mode mode) const { return row_index(i, l, mode) * stride_; }
 
-inline ChainDp::Row ChainDp::zero_row() const { return {zeros_.data(), &zero_floor_, &zero_first_}; }
-
-inline ChainDp::Row ChainDp::row(int i, int l, Mode mode) const {
-  const std::size_t r = row_index(i, l, mode);
-  return {&table_[r * width_], &floor_[r], &first_feasible_[r]};
+inline ChainDp::Row ChainDp::zero_row() const {
+  return {zeros_.data(), zero_block_end_.data(), &zero_floor_, &zero_first_};
 }
+
+inline ChainDp::Row ChainDp::row_at(std::size_t r) const {
+  return {&table_[r * stride_], &block_end_[r * block_stride_], &floor_[r], &first_feasible_[r]};
+}
+
+inline ChainDp::Row ChainDp::row(int i, int l, Mode mode) const { return row_at(row_index(i, l, mode)); }
 
 template <class OptionT>
 inline ChainDp::Row ChainDp::child_of(const OptionT& o) const {
@@ -248,6 +318,22 @@ void relax(float* __restrict out, const float* __restrict child, const float* __
   }
 }
 
+#if defined(__AVX__)
+using Lanes = __m256;
+inline Lanes load(const float* p) { return _mm256_loadu_ps(p); }
+inline Lanes splat(float v) { return _mm256_set1_ps(v); }
+// Bit k set when lane k of a is below lane k of b.
+inline unsigned below_mask(Lanes a, Lanes b) {
+  return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ)));
+}
+// relax() on the 8 budgets from `t`: (cost + child) + cont, then the lesser of that and out
+// (_mm256_min_ps(v, o) is v < o ? v : o, the same float results as relax()).
+inline void relax_block(float* out, const float* child, const float* cont, Lanes cost, int t) {
+  const Lanes v = _mm256_add_ps(_mm256_add_ps(cost, load(child + t)), load(cont + t));
+  _mm256_storeu_ps(out + t, _mm256_min_ps(v, load(out + t)));
+}
+#endif
+
 }  // namespace
 
 bool ChainDp::is_shifted(int i, Mode mode) const {
@@ -255,37 +341,92 @@ bool ChainDp::is_shifted(int i, Mode mode) const {
   return i > 0 && mode.in == Input::xbar && mode.end == End::full && !inner_problem;
 }
 
-void ChainDp::fill(int i, int l) {
-  for_each_option(chain_, i, l, [&](Mode mode, const Option<int>& o) {
-    if (is_shifted(i, mode)) return;
-    float* out = &table_[offset(i, l, mode)];
-    const float cost = static_cast<float>(o.cost);
-    // A missing child or continuation reads the zero row: x + 0 is x exactly in float.
-    const Row child_row = o.has_child ? child_of(o) : zero_row();
-    const Row cont_row = o.has_cont ? row(o.cont.i, o.cont.l, o.cont.mode) : zero_row();
-    const float* child = child_row.values - (o.has_child ? o.shift : 0);
-    const float* cont = cont_row.values;
-    // Every table row is non-increasing in memory, so this option is never below `floor`, its
-    // value at the largest budget; where `out` is already <= floor it cannot improve it. (Float
-    // addition rounds monotonically, so the bound holds in float too.) Below a row's first
-    // feasible budget the option is infinite.
-    const float floor = cost + *child_row.floor + *cont_row.floor;
-    const int start = std::max({o.peak, 0, *child_row.first_feasible + (o.has_child ? o.shift : 0),
-                                *cont_row.first_feasible});
-    if (!(floor < infinity)) return;
-    // Blocks where the option, at its best (the block's largest budget), does not beat `out` at
-    // its worst (the block's smallest budget) are skipped: most options win on few budgets. From
-    // the first block where `out` is down to `floor` on, none can be improved.
-    constexpr int block = 64;
-    for (int a = start; a < width_ && out[a] > floor; a += block) {
-      const int b = std::min(a + block, width_);
-      if (cost + child[b - 1] + cont[b - 1] < out[a]) relax(out, child, cont, cost, a, b);
+inline void ChainDp::relax_option(float* out, float* out_start, const Row& child_row, int shift, const Row& cont_row,
+                                  float cost, int peak) {
+  // Every table row is non-increasing in memory, so this option is never below `floor`, its
+  // value at the largest budget; where `out` is already <= floor it cannot improve it. (Float
+  // addition rounds monotonically, so the bound holds in float too.) Below a row's first
+  // feasible budget the option is infinite.
+  const float floor = cost + *child_row.floor + *cont_row.floor;
+  const int start = std::max({peak, 0, *child_row.first_feasible + shift, *cont_row.first_feasible});
+  if (!(floor < infinity) || start >= width_) return;
+  const float* child = child_row.values - shift;
+  const float* cont = cont_row.values;
+  // Block k (budgets 8k..8k+7) can be improved only if the option's least value there, at most
+  // cost + child[8k+7-shift] + cont[8k+7], is below out's greatest, out[8k]. The child's value
+  // is bounded below by the end of the child block holding 8k+7-shift, block k + child_delta;
+  // 8k+7 >= start >= shift keeps that index >= 0. Eight blocks are tested at once, and all eight
+  // are updated when one passes (updating only the blocks that pass costs more in mispredicted
+  // branches than it saves). Past the first block where out[8k] <= floor, none can be improved.
+  static_assert(block == 8, "the shifts below divide by the block size");
+  const int child_delta = (block - 1 - shift) >> 3;  // floor((7 - shift) / 8)
+  const float* child_end = child_row.block_end + child_delta;
+  const float* cont_end = cont_row.block_end;
+  int k = start / block;
+  if (start % block != 0) {
+    // The first block is partial: the option is infinite below `start`.
+    if (cost + child_end[k] + cont_end[k] < out_start[k]) {
+      relax(out, child, cont, cost, start, (k + 1) * block);
+      out_start[k] = out[k * block];
     }
-  });
+    ++k;
+  }
+#if defined(__AVX__)
+  const Lanes cost8 = splat(cost);
+  for (; k < blocks_ && out_start[k] > floor; k += block) {
+    const Lanes least = _mm256_add_ps(_mm256_add_ps(cost8, load(child_end + k)), load(cont_end + k));
+    if (below_mask(least, load(out_start + k)) != 0) {
+      const int end = std::min(k + block, blocks_);
+      for (int b = k; b < end; ++b) {
+        relax_block(out, child, cont, cost8, b * block);
+        out_start[b] = out[b * block];
+      }
+    }
+  }
+#else
+  for (; k < blocks_ && out_start[k] > floor; ++k)
+    if (cost + child_end[k] + cont_end[k] < out_start[k]) {
+      relax(out, child, cont, cost, k * block, (k + 1) * block);
+      out_start[k] = out[k * block];
+    }
+#endif
+}
+
+void ChainDp::fill(int i, int l) {
+  // block_start_[m][k]: the current value of mode m's row at the first budget of block k, an upper
+  // bound of the row on the block; past the last block, -infinity (no option can improve them).
+  for (int m = 0; m < Mode::count; ++m) {
+    float* starts = &block_start_[static_cast<std::size_t>(m) * block_stride_];
+    std::fill(starts, starts + blocks_, infinity);
+    std::fill(starts + blocks_, starts + block_stride_, -std::numeric_limits<float>::infinity());
+  }
+  auto out_of = [&](int m) { return &table_[(pair_index(i, l) * Mode::count + m) * stride_]; };
+  auto start_of = [&](int m) { return &block_start_[static_cast<std::size_t>(m) * block_stride_]; };
+  // Each entry ends as the least over the options (min is exact and commutative, and the block
+  // tests only skip budgets that an option cannot improve), so the options may be taken in any
+  // order; emit() replays them in for_each_option's.
+  if (i == l) {
+    for_each_option(chain_, i, l, [&](Mode mode, const Option<int>& o) {
+      if (is_shifted(i, mode)) return;
+      relax_option(out_of(mode.index()), start_of(mode.index()), o.has_child ? child_of(o) : zero_row(),
+                   o.has_child ? o.shift : 0, o.has_cont ? row(o.cont.i, o.cont.l, o.cont.mode) : zero_row(),
+                   static_cast<float>(o.cost), o.peak);
+    });
+  } else {
+    unsigned modes = 0;
+    for (int m = 0; m < Mode::count; ++m)
+      if (!is_shifted(i, Mode::from_index(m))) modes |= 1u << m;
+    const Row zero = zero_row();
+    for_each_forward_option(chain_, i, l, modes,
+                            [&](int m, std::size_t child, std::size_t cont, int shift, int peak, double cost) {
+                              relax_option(out_of(m), start_of(m), row_at(child), shift,
+                                           cont == no_row ? zero : row_at(cont), static_cast<float>(cost), peak);
+                            });
+  }
   for (int m = 0; m < Mode::count; ++m) {
     const Mode mode = Mode::from_index(m);
     const std::size_t row = row_index(i, l, mode);
-    float* out = &table_[row * width_];
+    float* out = &table_[row * stride_];
     if (is_shifted(i, mode)) {
       // An xbar input that stays to the end is an x input plus a constant: the same options,
       // with the same float sums, shifted by the size difference (for_each_option: the input
@@ -294,9 +435,15 @@ void ChainDp::fill(int i, int l) {
       const int shift = chain_.xb[i] - chain_.x[i];
       if (shift < width_) std::copy(x_row, x_row + (width_ - shift), out + shift);
     }
+    // Budgets past the last one (the padding of the last block) hold the last value, so that the
+    // row stays non-increasing over whole blocks.
+    std::fill(out + width_, out + stride_, out[width_ - 1]);
     floor_[row] = out[width_ - 1];
     first_feasible_[row] = static_cast<int>(
         std::partition_point(out, out + width_, [](float v) { return !(v < infinity); }) - out);
+    float* ends = &block_end_[row * block_stride_];
+    for (int k = 0; k < blocks_; ++k) ends[k] = out[k * block + block - 1];
+    std::fill(ends + blocks_, ends + block_stride_, floor_[row]);
   }
 }
 
@@ -377,11 +524,23 @@ class LeastMemory {
   explicit LeastMemory(const DpChain<double>& chain)
       : chain_(chain), least_(pair_index(0, chain.stages) * Mode::count, std::numeric_limits<double>::infinity()) {
     for (int length = 0; length < chain.stages; ++length)
-      for (int i = 0; i + length < chain.stages; ++i)
-        for_each_option(chain, i, i + length, [&](Mode mode, const Option<double>& o) {
-          double& best = at({i, i + length, mode});
-          best = std::min(best, need(o));
-        });
+      for (int i = 0; i + length < chain.stages; ++i) {
+        if (length == 0) {
+          for_each_option(chain, i, i, [&](Mode mode, const Option<double>& o) {
+            double& best = at({i, i, mode});
+            best = std::min(best, need(o));
+          });
+          continue;
+        }
+        // need() of each forward option (max and min are exact: any order gives the same values).
+        double* best = &least_[pair_index(i, i + length) * Mode::count];
+        for_each_forward_option(chain, i, i + length, ~0u,
+                                [&](int m, std::size_t child, std::size_t cont, double shift, double peak, double) {
+                                  double need = std::max(peak, least_[child] + shift);
+                                  if (cont != no_row) need = std::max(need, least_[cont]);
+                                  best[m] = std::min(best[m], need);
+                                });
+      }
   }
 
   double at_top() const { return least_[index({0, chain_.stages - 1, whole_problem})]; }
@@ -424,8 +583,11 @@ class LeastMemory {
 
 double dp_min_memory(const DpChain<double>& chain) { return LeastMemory(chain).at_top(); }
 
-void dp_min_memory_schedule(const DpChain<double>& chain, int branch, const InnerEmitter& emit_inner, Schedule& out) {
-  LeastMemory(chain).emit({0, chain.stages - 1, whole_problem}, branch, emit_inner, out);
+double dp_min_memory_schedule(const DpChain<double>& chain, int branch, const InnerEmitter& emit_inner,
+                              Schedule& out) {
+  const LeastMemory least(chain);
+  least.emit({0, chain.stages - 1, whole_problem}, branch, emit_inner, out);
+  return least.at_top();
 }
 
 }  // namespace rematch

@@ -82,10 +82,12 @@ class ChainDp {
  private:
   struct Row {
     const float* values = nullptr;
+    const float* block_end = nullptr;  // values at the ends of the row's 8-budget blocks
     const float* floor = nullptr;
     const int* first_feasible = nullptr;
   };
   Row row(int i, int l, Mode mode) const;
+  Row row_at(std::size_t row) const;
   Row zero_row() const;
   // Rows copied from the x-input row instead of being computed.
   bool is_shifted(int i, Mode mode) const;
@@ -94,11 +96,25 @@ class ChainDp {
   std::size_t row_index(int i, int l, Mode mode) const;
   std::size_t offset(int i, int l, Mode mode) const;
   void fill(int i, int l);
+  // out = min(out, cost + child[. - shift] + cont) from budget `peak` on (see fill()).
+  void relax_option(float* out, float* out_start, const Row& child, int shift, const Row& cont, float cost,
+                    int peak);
+
+  static constexpr int block = 8;  // budgets per block: one AVX vector of floats
 
   DpChain<int> chain_;
-  int width_;
+  int width_;        // budgets 0..max_memory
+  int stride_;       // a row's length in the table: width_ rounded up to whole blocks
+  int blocks_;       // blocks of 8 budgets per row (stride_ / 8)
+  int block_stride_; // a row's length in block_end_: blocks_ and a vector's worth of padding
   InnerProblem inner_[2];
   std::vector<float> table_;
+  // Per row, the value at the end of each 8-budget block (the block's least value, since rows are
+  // non-increasing): the bounds that decide which blocks an option can improve, read from a table
+  // an eighth of the size of the values.
+  std::vector<float> block_end_;
+  std::vector<float> zero_block_end_;
+  std::vector<float> block_start_;    // fill(): the current rows' values at block starts
   // Per row (sub-problem and mode), kept apart from the table so that pruning stays in cache:
   std::vector<float> floor_;          // value at the largest budget (the row's minimum)
   std::vector<int> first_feasible_;   // least budget with a finite value (width_ if none)
@@ -108,11 +124,12 @@ class ChainDp {
 };
 
 // The least budget at which the chain DP finds a schedule, computed exactly in the chain's units,
-// and a schedule of that peak (appended to `out`); a nested chain's inner problem is emitted by
-// `emit_inner` (given the kind of x_n the outer branch holds).
+// and a schedule of that peak (appended to `out`; the least budget is returned too); a nested
+// chain's inner problem is emitted by `emit_inner` (given the kind of x_n the outer branch holds).
 double dp_min_memory(const DpChain<double>& chain);
 using InnerEmitter = std::function<void(Input kind, Schedule& out)>;
-void dp_min_memory_schedule(const DpChain<double>& chain, int branch, const InnerEmitter& emit_inner, Schedule& out);
+double dp_min_memory_schedule(const DpChain<double>& chain, int branch, const InnerEmitter& emit_inner,
+                              Schedule& out);
 
 // The sub-problem that is a whole (possibly nested) branch problem.
 inline constexpr Mode whole_problem{Input::x, Start::none, End::full};

@@ -50,9 +50,10 @@ DpChain<double> least_chain(const Graph& graph, const std::vector<int>& order, i
   return c;
 }
 
-void emit_least(const Graph& graph, const std::vector<int>& order, int level, double loss_extra, Schedule& out) {
+// Returns the least budget of `level` (least(graph, order, level, loss_extra)).
+double emit_least(const Graph& graph, const std::vector<int>& order, int level, double loss_extra, Schedule& out) {
   const DpChain<double> c = least_chain(graph, order, level, loss_extra);
-  dp_min_memory_schedule(c, order[level], [&](Input kind, Schedule& ops) {
+  return dp_min_memory_schedule(c, order[level], [&](Input kind, Schedule& ops) {
     emit_least(graph, order, level + 1, inner_loss_extra(c, kind, loss_extra), ops);
   }, out);
 }
@@ -92,9 +93,10 @@ double nested_join_min_memory(const Graph& graph, const std::vector<int>& order)
   return least(graph, order, 0, 0);
 }
 
-Schedule nested_join_min_memory_schedule(const Graph& graph, const std::vector<int>& order) {
+Schedule nested_join_min_memory_schedule(const Graph& graph, const std::vector<int>& order, double* least) {
   Schedule ops;
-  emit_least(graph, order, 0, 0, ops);
+  const double budget = emit_least(graph, order, 0, 0, ops);
+  if (least) *least = budget;
   return ops;
 }
 

@@ -38,9 +38,10 @@ class NestedJoinDp {
 };
 
 // The least budget of the nested class for `order`, exactly, in the graph's units, and a schedule
-// whose peak is that budget.
+// whose peak is that budget (with the budget in `least`, when given: the same value as
+// nested_join_min_memory, for the price of one computation).
 double nested_join_min_memory(const Graph& graph, const std::vector<int>& order);
-Schedule nested_join_min_memory_schedule(const Graph& graph, const std::vector<int>& order);
+Schedule nested_join_min_memory_schedule(const Graph& graph, const std::vector<int>& order, double* least = nullptr);
 
 // Every forward order worth trying: all permutations, identical branches counted once.
 std::vector<std::vector<int>> distinct_branch_orders(const Graph& graph);

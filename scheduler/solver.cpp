@@ -7,6 +7,7 @@
 #include <numeric>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "scheduler/baselines.hpp"
 #include "scheduler/chain_dp.hpp"
@@ -208,7 +209,19 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
     return finish(graph, memory_limit, solver, store_all, true, "store-all fits: no recomputation needed");
 
   auto exhaustive = [&] { return exhaustive_optimum(graph, memory_limit, options.certify_states); };
-  const double dp_least = nested_min_memory(graph);
+  // The least budget of the nested class (over the forward orders). With one order (chains,
+  // identical branches) its least-memory schedule comes from the same recursion; with several, the
+  // schedule of the best order is emitted if it is needed.
+  const std::vector<std::vector<int>> orders = distinct_branch_orders(graph);
+  double dp_least = 0;
+  std::vector<int> least_order;
+  std::optional<Schedule> least_ops;
+  if (orders.size() == 1) {
+    least_order = orders.front();
+    least_ops = nested_join_min_memory_schedule(graph, least_order, &dp_least);
+  } else {
+    std::tie(least_order, dp_least) = least_memory_order(graph);
+  }
   if (exceeds(dp_least, memory_limit)) {
     if (certify) {
       if (ExhaustiveResult ex = exhaustive(); ex.finished) {
@@ -241,7 +254,7 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
   if (!res.unit) {
     // Near the least budget, rounding can leave the tables little room: the least-memory
     // schedule (exact units) may then be faster; a fixed strategy that fits exactly may be too.
-    fastest.offer_over(nested_join_min_memory_schedule(graph, least_memory_order(graph).first),
+    fastest.offer_over(least_ops ? std::move(*least_ops) : nested_join_min_memory_schedule(graph, least_order),
                        "least-memory schedule");
     offer_baselines(graph, memory_limit, fastest);
   }
