@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <stdexcept>
 
 #include "autodiff/arena.hpp"
 
@@ -148,6 +149,7 @@ Branch profile_encoder(Encoder& encoder, Arena& arena, const ProfileOptions& opt
 }  // namespace
 
 Graph profile(JoinModel& model, const ProfileOptions& options) {
+  if (options.repeats < 1) throw std::invalid_argument("profile: repeats must be at least 1");
   Arena arena("profiler");
   model.set_scratch_allocator(&arena);
   Graph graph;

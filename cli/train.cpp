@@ -172,6 +172,9 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--eval-batches", a.config.eval_batches, "test batches for the metrics")
       ->capture_default_str();
   cmd->add_flag("--no-eval", a.no_eval, "skip the test-set evaluation");
+  cmd->add_option("--profile-repeats", a.config.profile.repeats, "timed profiling sweeps (after one warm-up)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
 }
 
 int run_train(TrainArgs args) {

@@ -18,6 +18,7 @@ std::unique_ptr<autodiff::Trainer> planned(const TrainConfig& c, autodiff::JoinM
   options.activation_budget = c.memory;
   options.solve.solver = c.solver;
   options.optimizer = c.optimizer;
+  options.profile = c.profile;
   return std::make_unique<autodiff::Trainer>(model, parameters, options);
 }
 

@@ -25,6 +25,7 @@ struct TrainConfig {
   std::string data_dir = data::kFashionMnistDir;
   std::uint64_t data_seed = 7;
   int eval_batches = 4;    // test batches of model.batch pairs for the verification metrics
+  autodiff::ProfileOptions profile;
   std::string resume;      // weight file to start from
 };
 

@@ -18,11 +18,11 @@ rematch=${REMATCH:-build/cli/rematch}
 json() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 if [ "${SCALE:-demo}" = ram ]; then
-  model=(--model siamese-mlp --depth 96 --width 256 --batch 131072 --layers-per-stage 2)
+  model=(--model siamese-mlp --depth 96 --width 128 --batch 262144 --layers-per-stage 2)
   out=bench/results/beyond_ram-ram
   mkdir -p "$out"
   /usr/bin/time -v -o "$out/time.txt" "$rematch" train "${model[@]}" --memory "${BUDGET:-4GiB}" \
-    --steps "${STEPS:-2}" --eval-batches 1 --report "$out/rematch.json" | tee "$out/train.txt"
+    --steps "${STEPS:-2}" --eval-batches 1 --profile-repeats 1 --report "$out/rematch.json" | tee "$out/train.txt"
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2 * 1024}' "$out/time.txt")
   {
     echo "model               ${model[*]}"
