@@ -10,6 +10,8 @@ Two experiments, each run in fresh processes (peak RSS is a per-process high-wat
               schedule given, as its activation budget, the activation memory PyTorch used at
               that level (peak RSS minus the process baseline and weights+gradients+momentum).
               Recompute overhead = step time / the same framework's store-all step time - 1.
+              rematch is also run below every level PyTorch reaches, down to its least feasible
+              budget, which draws its whole memory/overhead curve.
 
 Writes FILE.json (every run), FILE.md (tables) and FILE.svg (overhead against memory).
 
@@ -155,6 +157,12 @@ def main():
         rr["matched_pytorch_segments"] = seg
         results["memory"].append(rr)
         row("rematch", f"optimal at checkpoint:{seg}'s memory", rr, rematch_base, rr["arena_peak"])
+    # Below the least memory PyTorch reaches: rematch's own curve down to its least feasible budget.
+    for f in (0.0, 0.2, 0.5):
+        budget = int(least + f * (sa_peak - least))
+        rr = run_rematch(a, m, "optimal", budget, th_rematch)
+        results["memory"].append(rr)
+        row("rematch", f"optimal at {budget / MIB:.0f} MiB", rr, rematch_base, rr["arena_peak"])
     results["memory"] += [torch_base, rematch_base]
     results["memory_rows"] = rows
 
