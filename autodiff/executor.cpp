@@ -21,6 +21,15 @@ struct BranchItems {
 
 Executor::Executor(JoinModel& model, Graph graph, Arena& arena)
     : model_(model), graph_(std::move(graph)), arena_(arena) {
+  check_matches_model();
+}
+
+void Executor::set_graph(Graph graph) {
+  graph_ = std::move(graph);
+  check_matches_model();
+}
+
+void Executor::check_matches_model() const {
   validate(graph_);
   if (graph_.num_branches() != model_.branches()) {
     throw std::invalid_argument("graph has " + std::to_string(graph_.num_branches()) +
@@ -68,7 +77,9 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
   arena_.reset_high_water();
   StepResult result;
   const auto start = std::chrono::steady_clock::now();
+  result.op_seconds.reserve(schedule.size());
   for (const Op& op : schedule) {
+    const auto op_start = std::chrono::steady_clock::now();
     BranchItems& b = items[op.branch];
     Encoder& encoder = model_.encoder_of(op.branch);
     const int i = op.stage;
@@ -112,6 +123,8 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
         else b.xbar[i] = {};
         break;
     }
+    result.op_seconds.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - op_start).count());
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.arena_peak = arena_.high_water();

@@ -28,6 +28,7 @@ struct StepResult {
   float loss = 0;
   double seconds = 0;          // wall time of the schedule's ops
   std::size_t arena_peak = 0;  // the arena's high-water mark during the step, bytes
+  std::vector<double> op_seconds;  // wall time of each op of the schedule
 };
 
 class Executor {
@@ -36,6 +37,8 @@ class Executor {
   Executor(JoinModel& model, Graph graph, Arena& arena);
 
   const Graph& graph() const { return graph_; }
+  // New measurements of the same model (e.g. calibrated times); validated as in the constructor.
+  void set_graph(Graph graph);
   // Replays the schedule in the simulator with the arena's budget; throws InvalidSchedule.
   void check(const Schedule& schedule) const;
   // inputs[j] = x^j_0, allocated from the arena; grads[j]: branch j's parameter gradients.
@@ -44,6 +47,8 @@ class Executor {
                  std::vector<Gradients>& grads);
 
  private:
+  void check_matches_model() const;
+
   JoinModel& model_;
   Graph graph_;
   Arena& arena_;

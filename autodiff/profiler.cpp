@@ -188,4 +188,42 @@ Graph profile(JoinModel& model, const ProfileOptions& options) {
   return graph;
 }
 
+Graph calibrate(const Graph& profiled, const JoinModel& model, const Schedule& schedule,
+                const std::vector<double>& op_seconds) {
+  if (op_seconds.size() != schedule.size()) {
+    throw std::invalid_argument("calibrate: one time per op of the schedule");
+  }
+  // [encoder][stage] -> times of its forward ops and of its backwards, over every branch.
+  std::map<int, std::vector<std::vector<double>>> forward, backward;
+  for (int j = 0; j < model.branches(); ++j) {
+    const int n = model.encoder_of(j).stages();
+    forward[model.encoder_index(j)].resize(n);
+    backward[model.encoder_index(j)].resize(n);
+  }
+  std::vector<double> loss;
+  for (std::size_t k = 0; k < schedule.size(); ++k) {
+    const Op& op = schedule[k];
+    const int e = model.encoder_index(op.branch);
+    switch (op.kind) {
+      case OpKind::F_all:
+      case OpKind::F_ck:
+      case OpKind::F_none: forward[e][op.stage].push_back(op_seconds[k]); break;
+      case OpKind::B: backward[e][op.stage].push_back(op_seconds[k]); break;
+      case OpKind::loss: loss.push_back(op_seconds[k]); break;
+      case OpKind::drop: break;
+    }
+  }
+  Graph graph = profiled;
+  for (int j = 0; j < model.branches(); ++j) {
+    const int e = model.encoder_index(j);
+    Branch& b = graph.branches[j];
+    for (int i = 0; i < b.stages(); ++i) {
+      if (!forward[e][i].empty()) b.fw[i] = median(forward[e][i]);
+      if (!backward[e][i].empty()) b.bw[i] = median(backward[e][i]);
+    }
+  }
+  if (!loss.empty()) graph.loss.time = median(loss);
+  return graph;
+}
+
 }  // namespace rematch::autodiff

@@ -11,8 +11,11 @@
 // is charged its inner activations on top of keeping them) or cw[0] (no y_0 is made).
 #pragma once
 
+#include <vector>
+
 #include "autodiff/model.hpp"
 #include "scheduler/graph.hpp"
+#include "scheduler/schedule.hpp"
 
 namespace rematch::autodiff {
 
@@ -23,5 +26,12 @@ struct ProfileOptions {
 // Branches that share an encoder share its measurements. The loss head's targets are replaced
 // by a placeholder batch.
 Graph profile(JoinModel& model, const ProfileOptions& options = {});
+
+// The profile's times replaced by those of an executed step (StepResult::op_seconds of
+// `schedule`): per stage the median of its forward ops and of its backwards, over the branches
+// that share its encoder, and the loss op's time. Ops timed inside a step see the caches a step
+// leaves them, which the profiler's sweeps only approximate. Sizes are unchanged.
+Graph calibrate(const Graph& profiled, const JoinModel& model, const Schedule& schedule,
+                const std::vector<double>& op_seconds);
 
 }  // namespace rematch::autodiff

@@ -28,6 +28,18 @@ Trainer::Trainer(JoinModel& model, Arena& parameters, const TrainerOptions& opti
   for (int e = 0; e < model_.encoders(); ++e) {
     optimizers_.emplace_back(options.optimizer, model_.encoder(e).parameters(), parameters_);
   }
+  if (options.calibrate) calibrate_plan(options);
+}
+
+void Trainer::calibrate_plan(const TrainerOptions& options) {
+  std::vector<Tensor> inputs;  // zeros: kernel times do not depend on the values
+  for (int j = 0; j < model_.branches(); ++j) {
+    inputs.emplace_back(model_.encoder_of(j).input_shape(0), false, activations_);
+  }
+  const StepResult timed = executor_.run(plan_.ops, std::move(inputs), grads_);
+  executor_.set_graph(calibrate(executor_.graph(), model_, plan_.ops, timed.op_seconds));
+  plan_ = planned(executor_.graph(), options);
+  executor_.check(plan_.ops);
 }
 
 std::vector<Tensor> Trainer::load_inputs(Batch& batch) {

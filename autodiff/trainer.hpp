@@ -29,6 +29,9 @@ struct TrainerOptions {
   SolveOptions solve;                 // solver name and resolution
   OptimizerConfig optimizer;
   ProfileOptions profile;
+  // Run one step of the plan on placeholder inputs, take its measured op times as the stage
+  // times (profiler.hpp: calibrate) and plan again with them.
+  bool calibrate = true;
 };
 
 // One batch: for each branch, its input rows in the encoder's plain input layout (batch x
@@ -57,6 +60,7 @@ class Trainer {
 
  private:
   std::vector<Tensor> load_inputs(Batch& batch);
+  void calibrate_plan(const TrainerOptions& options);
 
   JoinModel& model_;
   Arena& parameters_;

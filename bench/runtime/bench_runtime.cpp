@@ -178,6 +178,28 @@ bool bitwise_equal(const std::vector<Gradients>& a, const std::vector<Gradients>
 // buffer allocated once up front and reused (the kernels overwrite their outputs), kernel
 // scratch from an unlimited arena that caches it (what the executor's arena does in steady
 // state). Returns the median over `repeats` steps (after one warm-up) of the summed call times.
+// The profile's stage times replaced by those of an executed store-all step (after a warm-up
+// step), as autodiff::Trainer does with its plan (profiler.hpp: calibrate).
+Graph calibrated(Setup& s) {
+  const Solution plan = solve(s.graph, 1e300, {.solver = "store-all"});
+  Arena arena("calibration", std::size_t(plan.peak));
+  Executor executor(*s.model, s.graph, arena);
+  std::vector<Gradients> grads;
+  for (int j = 0; j < s.model->branches(); ++j) {
+    grads.push_back(s.model->encoder_of(j).make_gradients(kernels::heap_allocator()));
+  }
+  StepResult step;
+  for (int r = 0; r < 2; ++r) {
+    std::vector<Tensor> inputs;
+    for (int j = 0; j < s.model->branches(); ++j) {
+      inputs.emplace_back(s.model->encoder_of(j).input_shape(0), false, arena);
+      kernels::pack_into(s.inputs[j], inputs.back());
+    }
+    step = executor.run(plan.ops, std::move(inputs), grads);
+  }
+  return calibrate(s.graph, *s.model, plan.ops, step.op_seconds);
+}
+
 struct Bare {
   double kernels = 0;  // sum of the timed calls
   double forward = 0, backward = 0, loss = 0;  // its parts
@@ -338,6 +360,8 @@ int main(int argc, char** argv) {
   for (const std::string& kind : o.models) {
     const auto t0 = Clock::now();
     auto s = build(kind, o);
+    const double profiled_store_all = s->graph.store_all_time();
+    s->graph = calibrated(*s);
     const double profile_seconds = seconds_since(t0);
     const Graph& g = s->graph;
     const Branch& br = g.branches[0];
@@ -350,8 +374,10 @@ int main(int argc, char** argv) {
     }
     budgets.back() = store_all_peak;
 
-    std::printf("\n== %s: %d branch(es) x %d stages, profiled in %.1f s\n", kind.c_str(), g.num_branches(),
-                br.stages(), profile_seconds);
+    std::printf("\n== %s: %d branch(es) x %d stages, profiled and calibrated in %.1f s (store-all %.4f s "
+                "by the profile's sweeps, %.4f s calibrated on an executed step)\n",
+                kind.c_str(), g.num_branches(), br.stages(), profile_seconds, profiled_store_all,
+                g.store_all_time());
     double fw_sum = 0, bw_sum = 0;
     for (double v : br.fw) fw_sum += v;
     for (double v : br.bw) bw_sum += v;
