@@ -84,6 +84,23 @@ Size input_size(const DpChain<Size>& c, int i, Input in) {
 // Every way each mode of sub-problem (i, l) can proceed: visit(mode, option) in a fixed order,
 // the forward checkpoint j outermost so that the table rows one j touches are reused by all modes
 // while they are in cache. Options of one mode come in the same order for the tables and emit().
+// Forward from the input at i to a checkpoint at j, keeping the input: the peak (over the base)
+// of reaching x_j by F_ck i then F_none, of making xbar_j instead (F_all j-1, drop x_{j-1}), and
+// the forward time so far. advance(j) moves the checkpoint from j - 1 to j.
+template <class Size>
+struct ForwardRun {
+  const DpChain<Size>& c;
+  int i;
+  Size to_x = 0, to_xbar = 0;
+  double time = 0;
+  void advance(int j) {
+    const Size below = j - 1 == i ? Size{0} : c.x[j - 1];
+    to_xbar = std::max(to_x, below + c.xb[j] + c.ftmp[j - 1]);
+    to_x = std::max(to_x, below + c.x[j] + c.ftmp[j - 1]);
+    time += c.fw[j - 1];
+  }
+};
+
 template <class Size, class Visit>
 void for_each_option(const DpChain<Size>& c, int i, int l, Visit&& visit) {
   auto for_each_mode = [i](auto&& body) {
@@ -131,15 +148,9 @@ void for_each_option(const DpChain<Size>& c, int i, int l, Visit&& visit) {
     return;
   }
 
-  // Forward from the input to a checkpoint at j, keeping the input. run_x: peak (over base) of
-  // reaching x_j by F_ck i then F_none; the checkpoint may instead be xbar_j (F_all j-1, drop x_{j-1}).
-  Size run_x = 0;
-  double time = 0;
+  ForwardRun<Size> run{c, i};
   for (int j = i + 1; j <= l; ++j) {
-    const Size below = j - 1 == i ? Size{0} : c.x[j - 1];
-    const Size to_xbar_peak = std::max(run_x, below + c.xb[j] + c.ftmp[j - 1]);
-    run_x = std::max(run_x, below + c.x[j] + c.ftmp[j - 1]);
-    time += c.fw[j - 1];
+    run.advance(j);
     for (bool to_xbar : {false, true}) {
       const Input child_in = to_xbar ? Input::xbar : Input::x;
       for (End child_end : {End::full, End::early, End::consumed}) {
@@ -147,8 +158,8 @@ void for_each_option(const DpChain<Size>& c, int i, int l, Visit&& visit) {
         for_each_mode([&](Mode m) {
           Option<Size> o;
           o.step = Step::forward_keep;
-          o.cost = time;
-          o.peak = base_of(m) + (to_xbar ? to_xbar_peak : run_x);
+          o.cost = run.time;
+          o.peak = base_of(m) + (to_xbar ? run.to_xbar : run.to_x);
           o.j = j;
           o.to_xbar = to_xbar;
           o.has_child = o.has_cont = true;
@@ -204,15 +215,11 @@ void for_each_forward_option(const DpChain<Size>& c, int i, int l, unsigned mode
                   before_loss;
     ++count;
   }
-  Size run_x = 0;
-  double time = 0;
+  ForwardRun<Size> forward{c, i};
   for (int j = i + 1; j <= l; ++j) {
-    const Size below = j - 1 == i ? Size{0} : c.x[j - 1];
-    const Size to_xbar_peak = std::max(run_x, below + c.xb[j] + c.ftmp[j - 1]);
-    run_x = std::max(run_x, below + c.x[j] + c.ftmp[j - 1]);
-    time += c.fw[j - 1];
+    forward.advance(j);
     for (int to_xbar = 0; to_xbar < 2; ++to_xbar) {
-      const Size run = to_xbar ? to_xbar_peak : run_x;
+      const Size run = to_xbar ? forward.to_xbar : forward.to_x;
       for (int child_end = 0; child_end < 3; ++child_end) {
         if (child_end != 0 && j == l) break;  // the child must make progress
         // Mode index (in * 2 + start) * 3 + end: the child's is (to_xbar * 2 + start) * 3 +
@@ -223,7 +230,7 @@ void for_each_forward_option(const DpChain<Size>& c, int i, int l, unsigned mode
                                                      : pair_index(i, j) * Mode::count + (child_end == 1 ? 3 : 0);
         for (int e = 0; e < count; ++e) {
           const int m = mode[e];
-          visit(m, child_base + m / 3 % 2 * 3, cont_base + m / 6 * 6 + m % 3, in_size[e], base[e] + run, time);
+          visit(m, child_base + m / 3 % 2 * 3, cont_base + m / 6 * 6 + m % 3, in_size[e], base[e] + run, forward.time);
         }
       }
     }
