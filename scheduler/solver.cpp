@@ -21,7 +21,7 @@ namespace rematch {
 namespace {
 
 constexpr int default_slots = 4096;       // a slot is 0.025% of the budget
-constexpr int certify_max_stages = 10;    // beyond this the exhaustive state space dwarfs any cap
+constexpr int certify_max_stages = 16;    // beyond this the exhaustive state space dwarfs any cap
 
 std::string number(double value) {
   std::ostringstream text;
@@ -62,7 +62,7 @@ int total_stages(const Graph& graph) {
 }
 
 bool can_certify(const Graph& graph, const SolveOptions& options) {
-  return options.certify_states > 0 && total_stages(graph) <= certify_max_stages;
+  return options.certify_states > 0 && total_stages(graph) <= certify_max_stages && exhaustive_applies(graph);
 }
 
 struct Resolution {
@@ -127,6 +127,7 @@ class Fastest {
 
   Schedule& ops() { return ops_; }
   std::string& method() { return method_; }
+  double makespan() const { return time_; }
 
  private:
   const Graph& graph_;
@@ -208,7 +209,6 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
   if (!exceeds(simulate(graph, store_all).peak, memory_limit))
     return finish(graph, memory_limit, solver, store_all, true, "store-all fits: no recomputation needed");
 
-  auto exhaustive = [&] { return exhaustive_optimum(graph, memory_limit, options.certify_states); };
   // The least budget of the nested class (over the forward orders). With one order (chains,
   // identical branches) its least-memory schedule comes from the same recursion; with several, the
   // schedule of the best order is emitted if it is needed.
@@ -224,7 +224,7 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
   }
   if (exceeds(dp_least, memory_limit)) {
     if (certify) {
-      if (ExhaustiveResult ex = exhaustive(); ex.finished) {
+      if (ExhaustiveResult ex = exhaustive_optimum(graph, memory_limit, options.certify_states); ex.finished) {
         if (ex.feasible)
           return finish(graph, memory_limit, solver, ex.ops, true, "exhaustive search (below the DP's least budget)");
         infeasible(memory_limit, min_feasible_memory(graph, options), "");
@@ -267,8 +267,9 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
     }
   }
   if (certify) {
-    if (ExhaustiveResult ex = exhaustive(); ex.finished) {
-      if (!fastest.offer_over(std::move(ex.ops), "exhaustive search"))
+    if (ExhaustiveResult ex = exhaustive_optimum(graph, memory_limit, options.certify_states, fastest.makespan());
+        ex.finished) {
+      if (!ex.feasible || !fastest.offer_over(std::move(ex.ops), "exhaustive search"))
         fastest.method() += ", certified optimal by exhaustive search";
       return finish(graph, memory_limit, solver, std::move(fastest.ops()), true, std::move(fastest.method()));
     }
@@ -304,9 +305,10 @@ std::vector<std::string> solver_names() {
 
 double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
   validate(graph);
+  const double nested = nested_min_memory(graph);
   if (can_certify(graph, options))
-    if (ExhaustiveResult ex = exhaustive_min_memory(graph, options.certify_states); ex.finished) return ex.value;
-  return nested_min_memory(graph);
+    if (ExhaustiveResult ex = exhaustive_min_memory(graph, options.certify_states, nested); ex.finished) return ex.value;
+  return nested;
 }
 
 Solution solve(const Graph& graph, double memory_limit, const SolveOptions& options) {

@@ -32,7 +32,7 @@ struct SolveOptions {
   int slots = 0;
   std::size_t table_budget_bytes = std::size_t{3} << 30;
   // States the exhaustive search may visit to certify (or improve) the result; 0 disables it.
-  std::size_t certify_states = 200'000;
+  std::size_t certify_states = 1'000'000;
 };
 
 struct Solution {

@@ -94,7 +94,7 @@ class OptimalJoinVsExhaustive : public ::testing::TestWithParam<JoinFamily> {};
 
 TEST_P(OptimalJoinVsExhaustive, ValidEverywhereAndExactWhereClaimed) {
   const JoinFamily& f = GetParam();
-  const Tally t = sweep(f.seed, f.graphs / REMATCH_TEST_SCALE, f.branches, f.identical, f.max_stages);
+  const Tally t = sweep(f.seed, std::max(1, f.graphs / REMATCH_TEST_SCALE), f.branches, f.identical, f.max_stages);
   report(f.name, t);
   EXPECT_EQ(t.exact, t.feasible) << "every graph here is small enough to certify";
 }
@@ -103,7 +103,9 @@ INSTANTIATE_TEST_SUITE_P(Families, OptimalJoinVsExhaustive,
                          ::testing::Values(JoinFamily{"siamese_k2", 11, 120, 2, true, 4},
                                            JoinFamily{"crossmodal_k2", 12, 120, 2, false, 4},
                                            JoinFamily{"triplet_k3", 13, 20, 3, true, 3},
-                                           JoinFamily{"different_k3", 14, 30, 3, false, 3}),
+                                           JoinFamily{"different_k3", 14, 30, 3, false, 3},
+                                           JoinFamily{"triplet_k3_up_to_4", 18, 10, 3, true, 4},
+                                           JoinFamily{"different_k3_up_to_4", 19, 8, 3, false, 4}),
                          [](const ::testing::TestParamInfo<JoinFamily>& info) { return std::string(info.param.name); });
 
 TEST(OptimalJoinSymmetry, PermutingBranchesNeverChangesTheMakespan) {
