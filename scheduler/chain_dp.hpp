@@ -78,6 +78,8 @@ class ChainDp {
   void emit(int i, int l, Mode mode, int memory, int branch, Schedule& out) const;
 
   const DpChain<int>& chain() const { return chain_; }
+  // The row of value() over budgets 0..max_memory, for callers that relax whole rows.
+  const float* values(int i, int l, Mode mode) const { return table_.data() + offset(i, l, mode); }
 
  private:
   struct Row {

@@ -12,6 +12,7 @@
 #include "scheduler/baselines.hpp"
 #include "scheduler/chain_dp.hpp"
 #include "scheduler/exhaustive.hpp"
+#include "scheduler/interleaved_dp.hpp"
 #include "scheduler/join_dp.hpp"
 #include "scheduler/revolve.hpp"
 #include "scheduler/simulator.hpp"
@@ -71,24 +72,49 @@ struct Resolution {
   bool unit = false;  // slots are a divisor of every size: no rounding at all
 };
 
-Resolution pick_resolution(const Graph& graph, double memory, const SolveOptions& options) {
+using TableBytes = std::size_t (*)(const Graph&, int);
+
+// The finest resolution whose tables (`bytes`) fit the table budget: unit slots for integer sizes,
+// else up to 4096 slots. Empty when a slot count forced by the options does not fit.
+std::optional<Resolution> resolution_for(const Graph& graph, double memory, const SolveOptions& options,
+                                         TableBytes bytes) {
   auto fits = [&](double slots) {
-    return slots <= 2e9 && nested_join_table_bytes(graph, static_cast<int>(slots)) <= options.table_budget_bytes;
+    return slots <= 2e9 && bytes(graph, static_cast<int>(slots)) <= options.table_budget_bytes;
   };
   if (options.slots > 0) {
-    if (!fits(options.slots))
-      throw InputError("--slots " + std::to_string(options.slots) + " needs " +
-                       number(double(nested_join_table_bytes(graph, options.slots)) / (1 << 20)) +
-                       " MiB of tables, over the table budget");
-    return {memory / options.slots, options.slots, false};
+    if (!fits(options.slots)) return std::nullopt;
+    return Resolution{memory / options.slots, options.slots, false};
   }
   if (const double g = integer_size_gcd(graph); g > 0) {
     const double slots = std::floor(memory / g);
-    if (fits(slots)) return {g, static_cast<int>(slots), true};
+    if (fits(slots)) return Resolution{g, static_cast<int>(slots), true};
   }
   int slots = default_slots;
   while (slots > 16 && !fits(slots)) slots = slots * 3 / 4;
-  return {memory / slots, slots, false};
+  return Resolution{memory / slots, slots, false};
+}
+
+Resolution pick_resolution(const Graph& graph, double memory, const SolveOptions& options) {
+  if (std::optional<Resolution> res = resolution_for(graph, memory, options, nested_join_table_bytes)) return *res;
+  throw InputError("--slots " + std::to_string(options.slots) + " needs " +
+                   number(double(nested_join_table_bytes(graph, options.slots)) / (1 << 20)) +
+                   " MiB of tables, over the table budget");
+}
+
+std::string describe_program(const std::string& kind, const Resolution& res) {
+  return kind + (res.unit ? "dynamic program at unit memory resolution (slot " + number(res.slot) + ")"
+                          : "dynamic program over " + std::to_string(res.slots) + " memory slots of " +
+                                number(res.slot) + " (sizes rounded up)");
+}
+
+// The interleaved program (interleaved_dp.hpp) for a two-branch join at budget `memory`, at the
+// finest resolution its tables allow; empty for other graphs or when no resolution fits.
+std::optional<std::pair<InterleavedJoinDp, Resolution>> interleaved_program(const Graph& graph, double memory,
+                                                                            const SolveOptions& options) {
+  if (graph.num_branches() != 2) return std::nullopt;
+  const std::optional<Resolution> res = resolution_for(graph, memory, options, InterleavedJoinDp::table_bytes);
+  if (!res) return std::nullopt;
+  return std::pair{InterleavedJoinDp(graph, res->slot, res->slots), *res};
 }
 
 Solution finish(const Graph& graph, double memory_limit, std::string solver, Schedule ops, bool exact,
@@ -169,7 +195,25 @@ std::pair<std::vector<int>, double> least_memory_order(const Graph& graph) {
   return best;
 }
 
-double nested_min_memory(const Graph& graph) { return least_memory_order(graph).second; }
+// The interleaved class's least budget (at most `upper`, else empty) and a schedule of that peak:
+// exact for integer sizes at unit resolution, else the peak of the least schedule over slots.
+std::optional<std::pair<double, Schedule>> interleaved_least(const Graph& graph, double upper,
+                                                             const SolveOptions& options) {
+  const auto program = interleaved_program(graph, upper, options);
+  if (!program) return std::nullopt;
+  const int least = program->first.least_memory();
+  if (least > program->second.slots) return std::nullopt;
+  Schedule ops = program->first.emit(least);
+  return std::pair{simulate(graph, ops).peak, std::move(ops)};
+}
+
+// The least budget of the dynamic programs' classes (nested over every forward order, and
+// interleaved for two branches).
+double program_min_memory(const Graph& graph, const SolveOptions& options) {
+  const double nested = least_memory_order(graph).second;
+  const auto interleaved = interleaved_least(graph, nested, options);
+  return interleaved ? std::min(nested, interleaved->first) : nested;
+}
 
 // Each branch solved as its own chain (the optimal solver, no certification) with an even share of
 // the budget and of the loss's transient memory, then run side by side: every forward part, the
@@ -222,6 +266,11 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
   } else {
     std::tie(least_order, dp_least) = least_memory_order(graph);
   }
+  if (solver == "optimal")
+    if (auto interleaved = interleaved_least(graph, dp_least, options); interleaved && interleaved->first < dp_least) {
+      dp_least = interleaved->first;
+      least_ops = std::move(interleaved->second);
+    }
   if (exceeds(dp_least, memory_limit)) {
     if (certify) {
       if (ExhaustiveResult ex = exhaustive_optimum(graph, memory_limit, options.certify_states); ex.finished) {
@@ -234,12 +283,7 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
   }
 
   Resolution res = pick_resolution(graph, memory_limit, options);
-  auto describe = [&] {
-    return std::string(graph.is_chain() ? "" : "branch-sequential ") +
-           (res.unit ? "dynamic program at unit memory resolution (slot " + number(res.slot) + ")"
-                     : "dynamic program over " + std::to_string(res.slots) + " memory slots of " +
-                           number(res.slot) + " (sizes rounded up)");
-  };
+  auto describe = [&] { return describe_program(graph.is_chain() ? "" : "branch-sequential ", res); };
   Fastest fastest(graph, memory_limit);
   // Rounding sizes up to slots can lose the few units that made the budget feasible: refine
   // (twice at most), then rely on the least-memory schedule below, which fits by construction.
@@ -251,6 +295,12 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
     res.slot = memory_limit / res.slots;
     solved = offer_nested(graph, res, describe(), fastest);
   }
+  if (solver == "optimal")
+    if (const auto program = interleaved_program(graph, memory_limit, options)) {
+      const auto& [dp, il_res] = *program;
+      if (dp.value(il_res.slots) < ChainDp::infinity)
+        fastest.offer_over(dp.emit(il_res.slots), describe_program("interleaved ", il_res));
+    }
   if (!res.unit) {
     // Near the least budget, rounding can leave the tables little room: the least-memory
     // schedule (exact units) may then be faster; a fixed strategy that fits exactly may be too.
@@ -305,10 +355,11 @@ std::vector<std::string> solver_names() {
 
 double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
   validate(graph);
-  const double nested = nested_min_memory(graph);
+  const double dp_least = program_min_memory(graph, options);
   if (can_certify(graph, options))
-    if (ExhaustiveResult ex = exhaustive_min_memory(graph, options.certify_states, nested); ex.finished) return ex.value;
-  return nested;
+    if (ExhaustiveResult ex = exhaustive_min_memory(graph, options.certify_states, dp_least); ex.finished)
+      return ex.value;
+  return dp_least;
 }
 
 Solution solve(const Graph& graph, double memory_limit, const SolveOptions& options) {

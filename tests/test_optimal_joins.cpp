@@ -68,7 +68,7 @@ void check_graph(const reference::Graph& ref, Tally& tally) {
 }
 
 void report(const char* name, const Tally& t) {
-  std::printf("[%s] %d (graph, budget) pairs, %d feasible: uncertified optimal (branch-sequential DP or even split) hits %d (%.2f%%); "
+  std::printf("[%s] %d (graph, budget) pairs, %d feasible: uncertified optimal (dynamic programs or even split) hits %d (%.2f%%); "
               "optimal solver certified exact on %d\n",
               name, t.pairs, t.feasible, t.dp_hits, 100.0 * t.dp_hits / std::max(1, t.feasible), t.exact);
   for (std::size_t k = 0; k < std::min<std::size_t>(t.misses.size(), 10); ++k) std::printf("  miss: %s\n", t.misses[k].c_str());

@@ -1,0 +1,67 @@
+// Two-branch joins whose reversals interleave segment by segment.
+//
+// Each branch keeps a stack of checkpoints from its forward sweep (x_j by F_ck/F_none, or xbar_j by
+// F_all j-1 then dropping x_{j-1}); after the loss the segments between consecutive checkpoints are
+// reversed, those of the two branches in any merged order, each as a chain sub-problem (ChainDp,
+// full end) within the memory the other branch leaves it. The sub-problem V(a, ka, b, kb, T):
+// branch A holds its checkpoint at a (kind ka: x or xbar), B at b; forward both to their outputs,
+// run the loss, reverse both down to a and b, all within T slots (everything held counted). The
+// segment reversed last is the one whose checkpoint was taken first, so V picks which branch
+// advances first:
+//   V(a, ka, b, kb, T) = min over a' > a and k' of
+//       fw_A[a..a'-1] + V(a', k', b, kb, T - |in_a|) + R_A(a..a'-1, ka, k', T - |held by B at the end|)
+//     and the same with the roles of A and B exchanged; V(n_A, ., n_B, ., T) is the loss.
+// Every merge of the two branches' segment sequences is in the class (the forwards run in the
+// reverse order of the reversals); the nested (branch-sequential) class is not a subset, since its
+// spines may end segments early, so the optimal solver takes the better of the two.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "scheduler/chain_dp.hpp"
+#include "scheduler/graph.hpp"
+#include "scheduler/schedule.hpp"
+
+namespace rematch {
+
+class InterleavedJoinDp {
+ public:
+  // `graph` must have two branches; sizes in slots of `slot` (rounded up), budgets 0..max_memory.
+  InterleavedJoinDp(const Graph& graph, double slot, int max_memory);
+
+  float value(int memory) const;    // least makespan, ChainDp::infinity if infeasible
+  int least_memory() const;         // least budget (slots) with a finite value, max_memory + 1 if none
+  Schedule emit(int memory) const;  // an optimal schedule of the class
+
+  // Bytes of the tables (the two chains' and V's) at `max_memory` slots.
+  static std::size_t table_bytes(const Graph& graph, int max_memory);
+
+ private:
+  struct Side {  // one branch seen from V
+    int branch = 0;
+    ChainDp dp;
+    int stages() const { return dp.chain().stages - 1; }
+    int held(int position, Input kind) const;      // the checkpoint's size
+    int held_at_end(int position, Input kind) const;  // what stays once V is done down to it
+  };
+  struct Advance {  // one forward run of one branch, from its checkpoint to the next
+    int to = 0;
+    Input kind = Input::x;
+    double cost = 0;
+    int peak = 0;  // of the run's ops, counting the branch's own items only
+  };
+  std::vector<Advance> advances(const Side& side, int from, Input kind) const;
+  std::size_t row(int a, Input ka, int b, Input kb) const;
+  void fill(int a, Input ka, int b, Input kb);
+  void emit(int a, Input ka, int b, Input kb, int memory, Schedule& out) const;
+  static void emit_run(int branch, int from, const Advance& run, Schedule& out);
+
+  Side side_[2];
+  int loss_tmp_ = 0;
+  double loss_time_ = 0;
+  int width_ = 0;  // budgets 0..max_memory
+  std::vector<float> table_;
+};
+
+}  // namespace rematch
