@@ -28,32 +28,43 @@ int InterleavedJoinDp::Side::held_at_end(int position, Input kind) const {
 }
 
 InterleavedJoinDp::InterleavedJoinDp(const Graph& graph, double slot, int max_memory)
-    : side_{{0, ChainDp(make_dp_chain<int>(graph, 0, slot), max_memory)},
-            {1, ChainDp(make_dp_chain<int>(graph, 1, slot), max_memory)}},
-      loss_tmp_(slots_of(graph.loss.tmp, slot)),
-      loss_time_(graph.loss.time),
-      width_(max_memory + 1) {
-  if (graph.num_branches() != 2) throw std::invalid_argument("InterleavedJoinDp needs two branches");
-  const int na = side_[0].stages(), nb = side_[1].stages();
-  table_.assign(static_cast<std::size_t>(na + 1) * (nb + 1) * 4 * width_, ChainDp::infinity);
-  for (int a = na; a >= 0; --a)
-    for (int b = nb; b >= 0; --b)
-      for (Input ka : {Input::x, Input::xbar})
-        for (Input kb : {Input::x, Input::xbar})
-          if ((a > 0 || ka == Input::x) && (b > 0 || kb == Input::x)) fill(a, ka, b, kb);
+    : loss_tmp_(slots_of(graph.loss.tmp, slot)), loss_time_(graph.loss.time), width_(max_memory + 1) {
+  if (graph.num_branches() < 2) throw std::invalid_argument("InterleavedJoinDp needs two branches or more");
+  for (int j = 0; j < graph.num_branches(); ++j) {
+    sides_.push_back({j, ChainDp(make_dp_chain<int>(graph, j, slot), max_memory), states_});
+    states_ *= 2 * (graph.branches[j].stages() + 1);
+  }
+  table_.assign(states_ * width_, ChainDp::infinity);
+  // A forward run only moves a checkpoint up, which raises the state code: children come first.
+  for (std::size_t code = states_; code-- > 0;) fill(code);
 }
 
 std::size_t InterleavedJoinDp::table_bytes(const Graph& graph, int max_memory) {
-  std::size_t bytes = 0;
-  for (const Branch& b : graph.branches) bytes += chain_dp_table_bytes(b.stages() + 1, max_memory);
-  std::size_t cells = 4 * static_cast<std::size_t>(max_memory + 1);
-  for (const Branch& b : graph.branches) cells *= b.stages() + 1;
-  return bytes + cells * sizeof(float);
+  std::size_t bytes = 0, states = 1;
+  for (const Branch& b : graph.branches) {
+    bytes += chain_dp_table_bytes(b.stages() + 1, max_memory);
+    states *= 2 * (b.stages() + 1);
+  }
+  return bytes + states * (max_memory + 1) * sizeof(float);
 }
 
-std::size_t InterleavedJoinDp::row(int a, Input ka, int b, Input kb) const {
-  const std::size_t nb = side_[1].stages() + 1;
-  return (((static_cast<std::size_t>(a) * 2 + static_cast<int>(ka)) * nb + b) * 2 + static_cast<int>(kb)) * width_;
+double InterleavedJoinDp::work(const Graph& graph, int max_memory) {
+  double states = 1, runs = 0;
+  for (const Branch& b : graph.branches) {
+    states *= 2.0 * (b.stages() + 1);
+    runs += b.stages();  // 2 (n - p) runs on average over p
+  }
+  return states * runs * (max_memory + 1.0);
+}
+
+InterleavedJoinDp::State InterleavedJoinDp::decode(std::size_t code) const {
+  State state;
+  for (const Side& side : sides_) {
+    const std::size_t digit = code / side.stride % (2 * (side.stages() + 1));
+    state.pos.push_back(static_cast<int>(digit / 2));
+    state.kind.push_back(static_cast<Input>(digit % 2));
+  }
+  return state;
 }
 
 std::vector<InterleavedJoinDp::Advance> InterleavedJoinDp::advances(const Side& side, int from, Input kind) const {
@@ -74,51 +85,69 @@ std::vector<InterleavedJoinDp::Advance> InterleavedJoinDp::advances(const Side& 
   return out;
 }
 
-void InterleavedJoinDp::fill(int a, Input ka, int b, Input kb) {
-  float* out = table_.data() + row(a, ka, b, kb);
-  const int pos[2] = {a, b};
-  const Input kind[2] = {ka, kb};
-  if (a == side_[0].stages() && b == side_[1].stages()) {
-    const int peak = side_[0].held(a, ka) + side_[1].held(b, kb) + side_[0].dp.chain().x[a] +
-                     side_[1].dp.chain().x[b] + loss_tmp_;
-    for (int t = peak; t < width_; ++t) out[t] = static_cast<float>(loss_time_);
-    return;
+template <class Visit>
+void InterleavedJoinDp::for_each_option(std::size_t code, const State& state, Visit&& visit) const {
+  int held = 0, held_at_end = 0;
+  for (std::size_t j = 0; j < sides_.size(); ++j) {
+    held += sides_[j].held(state.pos[j], state.kind[j]);
+    held_at_end += sides_[j].held_at_end(state.pos[j], state.kind[j]);
   }
-  for (int mover = 0; mover < 2; ++mover) {
-    const Side& m = side_[mover];
-    const Side& other = side_[1 - mover];
-    const int p = pos[mover], q = pos[1 - mover];
-    const int in = m.held(p, kind[mover]);
-    const int other_in = other.held(q, kind[1 - mover]);
-    const int other_end = other.held_at_end(q, kind[1 - mover]);
-    for (const Advance& run : advances(m, p, kind[mover])) {
-      const std::size_t child_row = mover == 0 ? row(run.to, run.kind, b, kb) : row(a, ka, run.to, run.kind);
-      const float* child = table_.data() + child_row - in;
-      const float* segment = m.dp.values(p, run.to - 1, segment_mode(kind[mover], run.kind)) - other_end;
-      const float cost = static_cast<float>(run.cost);
-      for (int t = std::max(other_in + run.peak, other_end); t < width_; ++t) {
-        const float v = cost + child[t] + segment[t];
-        out[t] = v < out[t] ? v : out[t];
-      }
+  for (std::size_t j = 0; j < sides_.size(); ++j) {
+    const Side& m = sides_[j];
+    const int p = state.pos[j];
+    const Input kind = state.kind[j];
+    const int in = m.held(p, kind);
+    const int others_in = held - in, others_end = held_at_end - m.held_at_end(p, kind);
+    const std::size_t digit = 2 * p + static_cast<int>(kind);
+    for (const Advance& run : advances(m, p, kind)) {
+      const std::size_t child = code + (2 * run.to + static_cast<int>(run.kind) - digit) * m.stride;
+      visit(m, run, child, in, others_in, others_end);
     }
   }
 }
 
+void InterleavedJoinDp::fill(std::size_t code) {
+  const State state = decode(code);
+  for (std::size_t j = 0; j < sides_.size(); ++j)
+    if (state.pos[j] == 0 && state.kind[j] == Input::xbar) return;  // x_0 is data: no xbar_0
+  float* out = table_.data() + code * width_;
+  bool all_top = true;
+  int loss_peak = loss_tmp_;
+  for (std::size_t j = 0; j < sides_.size(); ++j) {
+    all_top = all_top && state.pos[j] == sides_[j].stages();
+    loss_peak += sides_[j].held(state.pos[j], state.kind[j]) + sides_[j].dp.chain().x[state.pos[j]];
+  }
+  if (all_top) {
+    for (int t = loss_peak; t < width_; ++t) out[t] = static_cast<float>(loss_time_);
+    return;
+  }
+  for_each_option(code, state, [&](const Side& m, const Advance& run, std::size_t child_code, int in, int others_in,
+                                   int others_end) {
+    const float* child = table_.data() + child_code * width_ - in;
+    const float* segment =
+        m.dp.values(state.pos[m.branch], run.to - 1, segment_mode(state.kind[m.branch], run.kind)) - others_end;
+    const float cost = static_cast<float>(run.cost);
+    for (int t = std::max(others_in + run.peak, others_end); t < width_; ++t) {
+      const float v = cost + child[t] + segment[t];
+      out[t] = v < out[t] ? v : out[t];
+    }
+  });
+}
+
 float InterleavedJoinDp::value(int memory) const {
   if (memory < 0) return ChainDp::infinity;
-  return table_[row(0, Input::x, 0, Input::x) + std::min(memory, width_ - 1)];
+  return table_[std::min(memory, width_ - 1)];  // state code 0
 }
 
 int InterleavedJoinDp::least_memory() const {
-  const float* top = table_.data() + row(0, Input::x, 0, Input::x);
   int t = 0;
-  while (t < width_ && !(top[t] < ChainDp::infinity)) ++t;
+  while (t < width_ && !(table_[t] < ChainDp::infinity)) ++t;
   return t;
 }
 
 Schedule InterleavedJoinDp::emit(int memory) const {
   Schedule out;
-  if (value(memory) < ChainDp::infinity) emit(0, Input::x, 0, Input::x, std::min(memory, width_ - 1), out);
+  if (value(memory) < ChainDp::infinity) emit(0, std::min(memory, width_ - 1), out);
   return out;
 }
 
@@ -140,36 +169,30 @@ void InterleavedJoinDp::emit_run(int branch, int from, const Advance& run, Sched
 
 // Replays fill()'s options at one budget and follows the first that reaches the table's value
 // (same float expression, so equality is exact).
-void InterleavedJoinDp::emit(int a, Input ka, int b, Input kb, int t, Schedule& out) const {
-  if (a == side_[0].stages() && b == side_[1].stages()) {
+void InterleavedJoinDp::emit(std::size_t code, int t, Schedule& out) const {
+  const State state = decode(code);
+  bool all_top = true;
+  for (std::size_t j = 0; j < sides_.size(); ++j) all_top = all_top && state.pos[j] == sides_[j].stages();
+  if (all_top) {
     out.push_back(Op::loss_op());
     return;
   }
-  const float target = table_[row(a, ka, b, kb) + t];
-  const int pos[2] = {a, b};
-  const Input kind[2] = {ka, kb};
-  for (int mover = 0; mover < 2; ++mover) {
-    const Side& m = side_[mover];
-    const Side& other = side_[1 - mover];
-    const int p = pos[mover], q = pos[1 - mover];
-    const int in = m.held(p, kind[mover]);
-    const int other_in = other.held(q, kind[1 - mover]);
-    const int other_end = other.held_at_end(q, kind[1 - mover]);
-    for (const Advance& run : advances(m, p, kind[mover])) {
-      if (t < std::max(other_in + run.peak, other_end)) continue;
-      const std::size_t child_row = mover == 0 ? row(run.to, run.kind, b, kb) : row(a, ka, run.to, run.kind);
-      const Mode mode = segment_mode(kind[mover], run.kind);
-      const float v = static_cast<float>(run.cost) + table_[child_row + (t - in)] +
-                      m.dp.values(p, run.to - 1, mode)[t - other_end];
-      if (v != target) continue;
-      emit_run(m.branch, p, run, out);
-      if (mover == 0) emit(run.to, run.kind, b, kb, t - in, out);
-      else emit(a, ka, run.to, run.kind, t - in, out);
-      m.dp.emit(p, run.to - 1, mode, t - other_end, m.branch, out);
-      return;
-    }
-  }
-  throw std::logic_error("InterleavedJoinDp::emit: no option reaches the table's value");
+  const float target = table_[code * width_ + t];
+  bool done = false;
+  for_each_option(code, state, [&](const Side& m, const Advance& run, std::size_t child_code, int in, int others_in,
+                                   int others_end) {
+    if (done || t < std::max(others_in + run.peak, others_end)) return;
+    const int p = state.pos[m.branch];
+    const Mode mode = segment_mode(state.kind[m.branch], run.kind);
+    const float v = static_cast<float>(run.cost) + table_[child_code * width_ + (t - in)] +
+                    m.dp.values(p, run.to - 1, mode)[t - others_end];
+    if (v != target) return;
+    done = true;
+    emit_run(m.branch, p, run, out);
+    emit(child_code, t - in, out);
+    m.dp.emit(p, run.to - 1, mode, t - others_end, m.branch, out);
+  });
+  if (!done) throw std::logic_error("InterleavedJoinDp::emit: no option reaches the table's value");
 }
 
 }  // namespace rematch

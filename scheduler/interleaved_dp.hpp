@@ -1,19 +1,22 @@
-// Two-branch joins whose reversals interleave segment by segment.
+// Join graphs whose reversals interleave segment by segment.
 //
 // Each branch keeps a stack of checkpoints from its forward sweep (x_j by F_ck/F_none, or xbar_j by
 // F_all j-1 then dropping x_{j-1}); after the loss the segments between consecutive checkpoints are
-// reversed, those of the two branches in any merged order, each as a chain sub-problem (ChainDp,
-// full end) within the memory the other branch leaves it. The sub-problem V(a, ka, b, kb, T):
-// branch A holds its checkpoint at a (kind ka: x or xbar), B at b; forward both to their outputs,
-// run the loss, reverse both down to a and b, all within T slots (everything held counted). The
+// reversed, those of different branches in any merged order, each as a chain sub-problem (ChainDp,
+// full end) within the memory the other branches leave it. The sub-problem V(p, k, T): each branch
+// j holds its checkpoint at p_j (kind k_j: x or xbar); forward every branch to its output, run the
+// loss, reverse every branch down to its p_j, all within T slots (everything held counted). The
 // segment reversed last is the one whose checkpoint was taken first, so V picks which branch
-// advances first:
+// advances first (two branches A and B shown):
 //   V(a, ka, b, kb, T) = min over a' > a and k' of
 //       fw_A[a..a'-1] + V(a', k', b, kb, T - |in_a|) + R_A(a..a'-1, ka, k', T - |held by B at the end|)
 //     and the same with the roles of A and B exchanged; V(n_A, ., n_B, ., T) is the loss.
-// Every merge of the two branches' segment sequences is in the class (the forwards run in the
-// reverse order of the reversals); the nested (branch-sequential) class is not a subset, since its
-// spines may end segments early, so the optimal solver takes the better of the two.
+// Every merge of the branches' segment sequences is in the class (the forwards run in the reverse
+// order of the reversals); the nested (branch-sequential) class is not a subset, since its spines
+// may end segments early, so the optimal solver takes the better of the two.
+//
+// The table has prod_j 2 (n_j + 1) rows of max_memory + 1 budgets, each relaxed by 2 sum_j (n_j - p_j)
+// forward runs: fine for two branches, for three only when the branches are short (work()).
 #pragma once
 
 #include <cstddef>
@@ -27,22 +30,26 @@ namespace rematch {
 
 class InterleavedJoinDp {
  public:
-  // `graph` must have two branches; sizes in slots of `slot` (rounded up), budgets 0..max_memory.
+  // `graph` must have two branches or more; sizes in slots of `slot` (rounded up), budgets
+  // 0..max_memory.
   InterleavedJoinDp(const Graph& graph, double slot, int max_memory);
 
   float value(int memory) const;    // least makespan, ChainDp::infinity if infeasible
   int least_memory() const;         // least budget (slots) with a finite value, max_memory + 1 if none
   Schedule emit(int memory) const;  // an optimal schedule of the class
 
-  // Bytes of the tables (the two chains' and V's) at `max_memory` slots.
+  // Bytes of the tables (the branches' chains' and V's) at `max_memory` slots.
   static std::size_t table_bytes(const Graph& graph, int max_memory);
+  // Budget-cells relaxed while filling V (one float add-and-min each).
+  static double work(const Graph& graph, int max_memory);
 
  private:
   struct Side {  // one branch seen from V
     int branch = 0;
     ChainDp dp;
+    std::size_t stride = 0;  // of the branch's digit (2 position + kind) in a state code
     int stages() const { return dp.chain().stages - 1; }
-    int held(int position, Input kind) const;      // the checkpoint's size
+    int held(int position, Input kind) const;         // the checkpoint's size
     int held_at_end(int position, Input kind) const;  // what stays once V is done down to it
   };
   struct Advance {  // one forward run of one branch, from its checkpoint to the next
@@ -51,13 +58,22 @@ class InterleavedJoinDp {
     double cost = 0;
     int peak = 0;  // of the run's ops, counting the branch's own items only
   };
+  // A state: each branch's checkpoint position and kind.
+  struct State {
+    std::vector<int> pos;
+    std::vector<Input> kind;
+  };
+  State decode(std::size_t code) const;
   std::vector<Advance> advances(const Side& side, int from, Input kind) const;
-  std::size_t row(int a, Input ka, int b, Input kb) const;
-  void fill(int a, Input ka, int b, Input kb);
-  void emit(int a, Input ka, int b, Input kb, int memory, Schedule& out) const;
+  // Calls visit(mover, run, child code, own input size, others' size during the run, at the end).
+  template <class Visit>
+  void for_each_option(std::size_t code, const State& state, Visit&& visit) const;
+  void fill(std::size_t code);
+  void emit(std::size_t code, int memory, Schedule& out) const;
   static void emit_run(int branch, int from, const Advance& run, Schedule& out);
 
-  Side side_[2];
+  std::vector<Side> sides_;
+  std::size_t states_ = 1;  // state codes 0..states_-1; the all-x-at-0 state is code 0
   int loss_tmp_ = 0;
   double loss_time_ = 0;
   int width_ = 0;  // budgets 0..max_memory

@@ -22,6 +22,7 @@ namespace rematch {
 namespace {
 
 constexpr int default_slots = 4096;       // a slot is 0.025% of the budget
+constexpr double interleaved_work_limit = 2e9;  // about a second of table filling
 constexpr int certify_max_stages = 16;    // beyond this the exhaustive state space dwarfs any cap
 
 std::string number(double value) {
@@ -107,13 +108,14 @@ std::string describe_program(const std::string& kind, const Resolution& res) {
                                 number(res.slot) + " (sizes rounded up)");
 }
 
-// The interleaved program (interleaved_dp.hpp) for a two-branch join at budget `memory`, at the
-// finest resolution its tables allow; empty for other graphs or when no resolution fits.
+// The interleaved program (interleaved_dp.hpp) for a join at budget `memory`, at the finest
+// resolution its tables allow; empty for chains, or when its tables or its work do not fit (long
+// branches, three or more of them).
 std::optional<std::pair<InterleavedJoinDp, Resolution>> interleaved_program(const Graph& graph, double memory,
                                                                             const SolveOptions& options) {
-  if (graph.num_branches() != 2) return std::nullopt;
+  if (graph.is_chain()) return std::nullopt;
   const std::optional<Resolution> res = resolution_for(graph, memory, options, InterleavedJoinDp::table_bytes);
-  if (!res) return std::nullopt;
+  if (!res || InterleavedJoinDp::work(graph, res->slots) > interleaved_work_limit) return std::nullopt;
   return std::pair{InterleavedJoinDp(graph, res->slot, res->slots), *res};
 }
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "scheduler/baselines.hpp"
+#include "scheduler/interleaved_dp.hpp"
 #include "scheduler/simulator.hpp"
 #include "scheduler/solver.hpp"
 #include "tests/reference_bridge.hpp"
@@ -122,6 +123,37 @@ TEST(OptimalJoinSymmetry, PermutingBranchesNeverChangesTheMakespan) {
     for (double budget = least; budget < least + 12; budget += 3)
       EXPECT_EQ(solve(g, budget, dp_only).makespan, solve(permuted, budget, dp_only).makespan);
   }
+}
+
+// The interleaved program on its own (the optimal solver keeps only schedules that replay, so a
+// wrong table would otherwise go unnoticed): at unit resolution its value is the makespan of the
+// schedule it emits, that schedule is valid in the reference, never beats the true optimum, and its
+// least budget is never below the true least budget.
+TEST(InterleavedJoinDp, EmittedSchedulesReplayAtTheTablesValueAndNeverBeatTheOptimum) {
+  std::mt19937_64 rng(21);
+  const reference::RandomSpec spec{.min_stages = 1, .max_stages = 4, .max_size = 6, .max_time = 9, .max_tmp = 2};
+  reference::RandomSpec short_spec = spec;  // four branches: the reference's profile stays quick
+  short_spec.max_stages = 2;
+  int checked = 0;
+  for (int k = 0; k < std::max(2, 40 / REMATCH_TEST_SCALE); ++k) {
+    const int branches = 2 + k % 3;
+    const reference::Graph ref = reference::random_join(rng, branches, k % 2 == 0, branches == 4 ? short_spec : spec);
+    const Graph g = from_reference(ref);
+    const std::vector<reference::Result> profile = reference::optimal_profile(ref);
+    const double store_all = simulate(g, store_all_schedule(g)).peak;
+    const InterleavedJoinDp dp(g, 1.0, static_cast<int>(store_all));
+    EXPECT_GE(dp.least_memory(), profile.back().peak);
+    for (int budget = dp.least_memory(); budget <= store_all; ++budget) {
+      const float value = dp.value(budget);
+      ASSERT_LT(value, ChainDp::infinity) << "the table is non-increasing in memory";
+      const Schedule ops = dp.emit(budget);
+      const reference::Result replay = reference::replay(ref, to_reference(ops), budget);
+      EXPECT_EQ(replay.makespan, value) << "budget " << budget;
+      EXPECT_GE(replay.makespan, reference::makespan_at(profile, budget));
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0);
 }
 
 TEST(JoinBaselines, EvenSplitAndBranchSequentialAreValidAndNeverFasterThanOptimal) {
