@@ -303,9 +303,10 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
       if (dp.value(il_res.slots) < ChainDp::infinity)
         fastest.offer_over(dp.emit(il_res.slots), describe_program("interleaved ", il_res));
     }
-  if (!res.unit) {
+  if (!res.unit || !(fastest.makespan() < std::numeric_limits<double>::infinity())) {
     // Near the least budget, rounding can leave the tables little room: the least-memory
     // schedule (exact units) may then be faster; a fixed strategy that fits exactly may be too.
+    // (At unit resolution only the interleaved tables can be coarser, when they are too large.)
     fastest.offer_over(least_ops ? std::move(*least_ops) : nested_join_min_memory_schedule(graph, least_order),
                        "least-memory schedule");
     offer_baselines(graph, memory_limit, fastest);
