@@ -277,11 +277,19 @@ ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, Inner
   first_feasible_.assign(rows, width_);
   zeros_.assign(stride_, 0.0f);
   zero_block_end_.assign(block_stride_, 0.0f);
-  block_start_.assign(static_cast<std::size_t>(Mode::count) * block_stride_, 0.0f);
-  // (i, l) needs (j, l) for j > i and (i, p) for p < l: l ascending, i descending keeps the rows
-  // of one l and of one i (the children and continuations) hot.
-  for (int l = 0; l < stages; ++l)
-    for (int i = l; i >= 0; --i) fill(i, l);
+  // (i, l) needs (j, l) for j > i and (i, p) for p < l: rows of shorter sub-chains only, so the
+  // sub-chains of one length are independent and the threads share each length (each entry is
+  // computed the same way on any thread: the tables do not depend on the thread count).
+  const std::size_t scratch = static_cast<std::size_t>(Mode::count) * block_stride_;
+  const bool parallel = static_cast<double>(stages) * stages * width_ >= 1e6;
+#pragma omp parallel if (parallel)
+  {
+    std::vector<float> block_start(scratch);
+    for (int length = 0; length < stages; ++length) {
+#pragma omp for schedule(dynamic, 1)
+      for (int i = 0; i < stages - length; ++i) fill(i, i + length, block_start.data());
+    }
+  }
 }
 
 std::size_t ChainDp::row_index(int i, int l, Mode mode) const {
@@ -399,16 +407,16 @@ inline void ChainDp::relax_option(float* out, float* out_start, const Row& child
 #endif
 }
 
-void ChainDp::fill(int i, int l) {
-  // block_start_[m][k]: the current value of mode m's row at the first budget of block k, an upper
+void ChainDp::fill(int i, int l, float* block_start) {
+  // block_start[m][k]: the current value of mode m's row at the first budget of block k, an upper
   // bound of the row on the block; past the last block, -infinity (no option can improve them).
   for (int m = 0; m < Mode::count; ++m) {
-    float* starts = &block_start_[static_cast<std::size_t>(m) * block_stride_];
+    float* starts = &block_start[static_cast<std::size_t>(m) * block_stride_];
     std::fill(starts, starts + blocks_, infinity);
     std::fill(starts + blocks_, starts + block_stride_, -std::numeric_limits<float>::infinity());
   }
   auto out_of = [&](int m) { return &table_[(pair_index(i, l) * Mode::count + m) * stride_]; };
-  auto start_of = [&](int m) { return &block_start_[static_cast<std::size_t>(m) * block_stride_]; };
+  auto start_of = [&](int m) { return &block_start[static_cast<std::size_t>(m) * block_stride_]; };
   // Each entry ends as the least over the options (min is exact and commutative, and the block
   // tests only skip budgets that an option cannot improve), so the options may be taken in any
   // order; emit() replays them in for_each_option's.

@@ -97,7 +97,7 @@ class ChainDp {
   Row child_of(const OptionT& option) const;
   std::size_t row_index(int i, int l, Mode mode) const;
   std::size_t offset(int i, int l, Mode mode) const;
-  void fill(int i, int l);
+  void fill(int i, int l, float* block_start);  // block_start: the caller's scratch (see fill)
   // out = min(out, cost + child[. - shift] + cont) from budget `peak` on (see fill()).
   void relax_option(float* out, float* out_start, const Row& child, int shift, const Row& cont, float cost,
                     int peak);
@@ -116,7 +116,6 @@ class ChainDp {
   // an eighth of the size of the values.
   std::vector<float> block_end_;
   std::vector<float> zero_block_end_;
-  std::vector<float> block_start_;    // fill(): the current rows' values at block starts
   // Per row (sub-problem and mode), kept apart from the table so that pruning stays in cache:
   std::vector<float> floor_;          // value at the largest budget (the row's minimum)
   std::vector<int> first_feasible_;   // least budget with a finite value (width_ if none)

@@ -1,6 +1,7 @@
 // The `optimal` chain solver against the independent exhaustive reference (tests/reference), on
 // thousands of random small chains at every budget from infeasible to store-all.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdio>
@@ -105,6 +106,32 @@ TEST(OptimalChainVsExhaustive, ValidEverywhereOnWiderRanges) {
   const Tally t = sweep(7, 300 / REMATCH_TEST_SCALE, spec);
   report("wide_ranges", t);
   EXPECT_GE(t.dp_hits, 0.98 * t.pairs);
+}
+
+}  // namespace
+}  // namespace rematch
+
+namespace rematch {
+namespace {
+
+// The chain tables are filled by all threads, one sub-chain length at a time; every entry is
+// computed the same way on any thread, so schedules must not depend on the thread count.
+TEST(OptimalChainThreads, SchedulesDoNotDependOnTheThreadCount) {
+  std::mt19937_64 rng(31);
+  const reference::RandomSpec spec{.min_stages = 40, .max_stages = 60, .max_size = 50, .max_time = 20, .max_tmp = 10};
+  const int threads = omp_get_max_threads();
+  for (int k = 0; k < 3; ++k) {
+    const Graph g = from_reference(reference::random_chain(rng, spec));
+    const double least = min_feasible_memory(g);
+    const double budget = least + (simulate(g, store_all_schedule(g)).peak - least) / 4;
+    omp_set_num_threads(1);
+    const Solution one = solve(g, budget, {.slots = 2000});
+    omp_set_num_threads(std::max(2, threads));
+    const Solution many = solve(g, budget, {.slots = 2000});
+    omp_set_num_threads(threads);
+    EXPECT_EQ(one.ops, many.ops);
+    EXPECT_EQ(one.makespan, many.makespan);
+  }
 }
 
 }  // namespace
