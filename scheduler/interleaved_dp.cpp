@@ -35,8 +35,24 @@ InterleavedJoinDp::InterleavedJoinDp(const Graph& graph, double slot, int max_me
     states_ *= 2 * (graph.branches[j].stages() + 1);
   }
   table_.assign(states_ * width_, ChainDp::infinity);
-  // A forward run only moves a checkpoint up, which raises the state code: children come first.
-  for (std::size_t code = states_; code-- > 0;) fill(code);
+  // A forward run moves one checkpoint up, which raises the sum of the state's digits (2 position
+  // + kind): states of one sum are independent, and are filled by all threads once every larger
+  // sum is done (each row is computed the same way on any thread).
+  std::vector<std::vector<std::size_t>> by_sum;
+  for (std::size_t code = 0; code < states_; ++code) {
+    const State state = decode(code);
+    std::size_t sum = 0;
+    for (std::size_t j = 0; j < sides_.size(); ++j) sum += 2 * state.pos[j] + static_cast<int>(state.kind[j]);
+    if (by_sum.size() <= sum) by_sum.resize(sum + 1);
+    by_sum[sum].push_back(code);
+  }
+  const bool parallel = work(graph, max_memory) >= 1e7;
+#pragma omp parallel if (parallel)
+  for (std::size_t sum = by_sum.size(); sum-- > 0;) {
+    const std::vector<std::size_t>& codes = by_sum[sum];
+#pragma omp for schedule(dynamic, 1)
+    for (std::size_t c = 0; c < codes.size(); ++c) fill(codes[c]);
+  }
 }
 
 std::size_t InterleavedJoinDp::table_bytes(const Graph& graph, int max_memory) {

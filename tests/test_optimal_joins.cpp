@@ -1,6 +1,7 @@
 // The `optimal` solver on join graphs (siamese, triplet, cross-modal shapes) against the
 // independent exhaustive reference, at every budget from infeasible to store-all.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -154,6 +155,28 @@ TEST(InterleavedJoinDp, EmittedSchedulesReplayAtTheTablesValueAndNeverBeatTheOpt
     }
   }
   EXPECT_GT(checked, 0);
+}
+
+// Its table is filled by all threads, one digit sum at a time: nothing may depend on the count.
+TEST(InterleavedJoinDp, TablesDoNotDependOnTheThreadCount) {
+  std::mt19937_64 rng(22);
+  const reference::RandomSpec spec{.min_stages = 10, .max_stages = 14, .max_size = 40, .max_time = 20, .max_tmp = 8};
+  const int threads = omp_get_max_threads();
+  for (int k = 0; k < 2; ++k) {
+    const Graph g = from_reference(reference::random_join(rng, 2, k == 0, spec));
+    const int slots = 1500;
+    const double slot = simulate(g, store_all_schedule(g)).peak / slots;
+    omp_set_num_threads(1);
+    const InterleavedJoinDp one(g, slot, slots);
+    omp_set_num_threads(std::max(2, threads));
+    const InterleavedJoinDp many(g, slot, slots);
+    omp_set_num_threads(threads);
+    ASSERT_EQ(one.least_memory(), many.least_memory());
+    for (int budget = one.least_memory(); budget <= slots; budget += 37) {
+      EXPECT_EQ(one.value(budget), many.value(budget));
+      EXPECT_EQ(one.emit(budget), many.emit(budget));
+    }
+  }
 }
 
 TEST(JoinBaselines, EvenSplitAndBranchSequentialAreValidAndNeverFasterThanOptimal) {
