@@ -41,8 +41,6 @@ class MemoryState {
   bool holds_x(int branch, int i) const { return flags_[slot(branch, i, kX)]; }
   bool holds_xbar(int branch, int i) const { return flags_[slot(branch, i, kXbar)]; }
   bool holds_y(int branch, int i) const { return flags_[slot(branch, i, kY)]; }
-  // Every flag of the state, one byte each: equal states have equal flags (a hashable key).
-  const std::vector<std::uint8_t>& flags() const { return flags_; }
 
  private:
   enum Kind { kX = 0, kXbar = 1, kY = 2 };
