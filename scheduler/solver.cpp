@@ -206,7 +206,9 @@ std::optional<std::pair<double, Schedule>> interleaved_least(const Graph& graph,
   const int least = program->first.least_memory();
   if (least > program->second.slots) return std::nullopt;
   Schedule ops = program->first.emit(least);
-  return std::pair{simulate(graph, ops).peak, std::move(ops)};
+  const SimulationResult sim = simulate(graph, ops);
+  if (!sim.valid) return std::nullopt;  // only what the simulator accepts may set the least budget
+  return std::pair{sim.peak, std::move(ops)};
 }
 
 // The least budget of the dynamic programs' classes (nested over every forward order, and
