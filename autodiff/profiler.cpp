@@ -12,8 +12,10 @@ namespace rematch::autodiff {
 namespace {
 
 double median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
+  const std::size_t m = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + m, v.end());
+  if (v.size() % 2) return v[m];
+  return 0.5 * (*std::max_element(v.begin(), v.begin() + m) + v[m]);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -189,9 +191,12 @@ Graph profile(JoinModel& model, const ProfileOptions& options) {
 }
 
 Graph calibrate(const Graph& profiled, const JoinModel& model, const Schedule& schedule,
-                const std::vector<double>& op_seconds) {
-  if (op_seconds.size() != schedule.size()) {
-    throw std::invalid_argument("calibrate: one time per op of the schedule");
+                const std::vector<std::vector<double>>& steps_op_seconds) {
+  if (steps_op_seconds.empty()) throw std::invalid_argument("calibrate: no executed step");
+  for (const std::vector<double>& op_seconds : steps_op_seconds) {
+    if (op_seconds.size() != schedule.size()) {
+      throw std::invalid_argument("calibrate: one time per op of the schedule");
+    }
   }
   // [encoder][stage] -> times of its forward ops and of its backwards, over every branch.
   std::map<int, std::vector<std::vector<double>>> forward, backward;
@@ -201,16 +206,18 @@ Graph calibrate(const Graph& profiled, const JoinModel& model, const Schedule& s
     backward[model.encoder_index(j)].resize(n);
   }
   std::vector<double> loss;
-  for (std::size_t k = 0; k < schedule.size(); ++k) {
-    const Op& op = schedule[k];
-    const int e = model.encoder_index(op.branch);
-    switch (op.kind) {
-      case OpKind::F_all:
-      case OpKind::F_ck:
-      case OpKind::F_none: forward[e][op.stage].push_back(op_seconds[k]); break;
-      case OpKind::B: backward[e][op.stage].push_back(op_seconds[k]); break;
-      case OpKind::loss: loss.push_back(op_seconds[k]); break;
-      case OpKind::drop: break;
+  for (const std::vector<double>& op_seconds : steps_op_seconds) {
+    for (std::size_t k = 0; k < schedule.size(); ++k) {
+      const Op& op = schedule[k];
+      const int e = model.encoder_index(op.branch);
+      switch (op.kind) {
+        case OpKind::F_all:
+        case OpKind::F_ck:
+        case OpKind::F_none: forward[e][op.stage].push_back(op_seconds[k]); break;
+        case OpKind::B: backward[e][op.stage].push_back(op_seconds[k]); break;
+        case OpKind::loss: loss.push_back(op_seconds[k]); break;
+        case OpKind::drop: break;
+      }
     }
   }
   Graph graph = profiled;

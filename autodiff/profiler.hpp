@@ -27,11 +27,12 @@ struct ProfileOptions {
 // by a placeholder batch.
 Graph profile(JoinModel& model, const ProfileOptions& options = {});
 
-// The profile's times replaced by those of an executed step (StepResult::op_seconds of
-// `schedule`): per stage the median of its forward ops and of its backwards, over the branches
-// that share its encoder, and the loss op's time. Ops timed inside a step see the caches a step
-// leaves them, which the profiler's sweeps only approximate. Sizes are unchanged.
+// The profile's times replaced by those of executed steps of `schedule` (one
+// StepResult::op_seconds per step): per stage the median of its forward ops and of its
+// backwards, over every step and the branches that share its encoder, and the loss op's median.
+// Ops timed inside a step see the caches a step leaves them, which the profiler's sweeps only
+// approximate; several steps make the medians robust to one slow step. Sizes are unchanged.
 Graph calibrate(const Graph& profiled, const JoinModel& model, const Schedule& schedule,
-                const std::vector<double>& op_seconds);
+                const std::vector<std::vector<double>>& steps_op_seconds);
 
 }  // namespace rematch::autodiff

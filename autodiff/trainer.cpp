@@ -37,7 +37,7 @@ void Trainer::calibrate_plan(const TrainerOptions& options) {
     inputs.emplace_back(model_.encoder_of(j).input_shape(0), false, activations_);
   }
   const StepResult timed = executor_.run(plan_.ops, std::move(inputs), grads_);
-  executor_.set_graph(calibrate(executor_.graph(), model_, plan_.ops, timed.op_seconds));
+  executor_.set_graph(calibrate(executor_.graph(), model_, plan_.ops, {timed.op_seconds}));
   plan_ = planned(executor_.graph(), options);
   executor_.check(plan_.ops);
 }

@@ -301,6 +301,43 @@ TEST(Refusal, ATrainerBudgetBelowTheLeastFeasibleOneIsRefusedWithThatNumber) {
   EXPECT_TRUE(std::isfinite(step.loss));
 }
 
+// Synthetic op times (not measured) so that the medians are known: op k of step r takes
+// 1 + k + 100 r ms. Every stage of the shared encoder is run once per branch and step, so its
+// calibrated time is the median over 2 branches x 3 steps.
+TEST(Calibration, StageTimesAreMediansOverEveryStepAndBranchAndSizesAreKept) {
+  auto s = make(Family::siamese);
+  const Solution plan = solve(s->graph, 1e18, {.solver = "store-all"});
+  std::vector<std::vector<double>> steps(3);
+  for (int r = 0; r < 3; ++r) {
+    for (std::size_t k = 0; k < plan.ops.size(); ++k) steps[r].push_back(1e-3 * double(1 + k + 100 * r));
+  }
+  const Graph g = calibrate(s->graph, *s->model, plan.ops, steps);
+  for (int i = 0; i < g.branches[0].stages(); ++i) {
+    std::vector<double> fw, bw;
+    for (int r = 0; r < 3; ++r) {
+      for (std::size_t k = 0; k < plan.ops.size(); ++k) {
+        const Op& op = plan.ops[k];
+        if (op.stage != i) continue;
+        if (op.kind == OpKind::F_all || op.kind == OpKind::F_ck || op.kind == OpKind::F_none) fw.push_back(steps[r][k]);
+        if (op.kind == OpKind::B) bw.push_back(steps[r][k]);
+      }
+    }
+    ASSERT_EQ(fw.size(), 6u);
+    ASSERT_EQ(bw.size(), 6u);
+    std::sort(fw.begin(), fw.end());
+    std::sort(bw.begin(), bw.end());
+    for (int j = 0; j < 2; ++j) {
+      EXPECT_DOUBLE_EQ(g.branches[j].fw[i], 0.5 * (fw[2] + fw[3])) << "stage " << i;
+      EXPECT_DOUBLE_EQ(g.branches[j].bw[i], 0.5 * (bw[2] + bw[3])) << "stage " << i;
+      EXPECT_EQ(g.branches[j].cw[i], s->graph.branches[j].cw[i]);
+      EXPECT_EQ(g.branches[j].btmp[i], s->graph.branches[j].btmp[i]);
+    }
+  }
+  EXPECT_THROW(calibrate(s->graph, *s->model, plan.ops, {}), std::invalid_argument);
+  steps[1].pop_back();
+  EXPECT_THROW(calibrate(s->graph, *s->model, plan.ops, steps), std::invalid_argument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ScheduleIndependence,
                          ::testing::Values(Family::chain, Family::siamese, Family::cross_modal),
                          [](const auto& info) {
