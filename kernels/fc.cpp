@@ -7,6 +7,8 @@
 namespace rematch::kernels {
 namespace {
 
+std::int64_t padded(std::int64_t dim, std::int64_t block) { return (dim + block - 1) / block * block; }
+
 FcDesc checked(const FcDesc& d) {
   require(d.n > 0 && d.c > 0 && d.k > 0,
           "Fc: n, c, k must be positive, got " + std::to_string(d.n) + ", " +
@@ -18,6 +20,9 @@ FcDesc checked(const FcDesc& d) {
   const std::int64_t mult = d.precision == Precision::bf16 ? 2 : 1;
   FcDesc out = d;
   out.bn = choose_block(d.n, d.bn + d.bn % mult, mult);
+  // Padding rows cost work on every pass: halve the batch block when that pads less.
+  const std::int64_t half = out.bn / 2;
+  if (half % mult == 0 && half > 0 && padded(d.n, half) < padded(d.n, out.bn)) out.bn = half;
   out.bc = choose_block(d.c, d.bc + d.bc % mult, mult);
   out.bk = choose_block(d.k, d.bk + d.bk % mult, mult);
   return out;

@@ -27,7 +27,8 @@ namespace rematch::kernels {
 
 struct FcDesc {
   std::int64_t n = 0, c = 0, k = 0;        // batch, input and output features
-  std::int64_t bn = 64, bc = 64, bk = 64;  // preferred blocks, shrunk for small sizes
+  // Preferred blocks, shrunk for small sizes; bn is halved when that pads the batch less.
+  std::int64_t bn = 128, bc = 64, bk = 64;
   bool bias = true;
   Activation activation = Activation::none;
   Precision precision = Precision::fp32;

@@ -219,6 +219,22 @@ TEST(Fc, BadDescriptorsAndShapesThrowNamedErrors) {
                std::invalid_argument);
 }
 
+TEST(Fc, BatchBlockIsHalvedOnlyWhenThatPadsTheBatchLess) {
+  FcDesc d;
+  d.c = d.k = 64;
+  d.n = 512;
+  EXPECT_EQ(Fc(d).desc().bn, 128);
+  d.n = 320;  // 384 rows with 128, 320 with 64
+  EXPECT_EQ(Fc(d).desc().bn, 64);
+  d.n = 200;  // 256 rows either way
+  EXPECT_EQ(Fc(d).desc().bn, 128);
+  d.n = 100;  // one block of the whole batch
+  EXPECT_EQ(Fc(d).desc().bn, 100);
+  d.n = 96;
+  d.bn = 64;  // 128 rows with 64, 96 with 32
+  EXPECT_EQ(Fc(d).desc().bn, 32);
+}
+
 TEST(Fc, CostReportsGemmFlopsAndSavedInputBytes) {
   Fc fc({100, 30, 20, 64, 64, 64, true, Activation::relu});
   const LayerCost c = fc.cost();
