@@ -12,6 +12,7 @@
 #include "scheduler/baselines.hpp"
 #include "scheduler/chain_dp.hpp"
 #include "scheduler/exhaustive.hpp"
+#include "scheduler/grouping.hpp"
 #include "scheduler/interleaved_dp.hpp"
 #include "scheduler/join_dp.hpp"
 #include "scheduler/revolve.hpp"
@@ -93,6 +94,13 @@ std::optional<Resolution> resolution_for(const Graph& graph, double memory, cons
   int slots = default_slots;
   while (slots > 16 && !fits(slots)) slots = slots * 3 / 4;
   return Resolution{memory / slots, slots, false};
+}
+
+// Cell updates of the nested program's table fill, up to a constant: one chain of every stage and
+// loss stage, per forward order.
+double nested_program_work(const Graph& graph, int slots) {
+  const double stages = total_stages(graph) + graph.num_branches();
+  return double(distinct_branch_orders(graph).size()) * stages * stages * stages / 6 * slots;
 }
 
 Resolution pick_resolution(const Graph& graph, double memory, const SolveOptions& options) {
@@ -252,6 +260,57 @@ Solution even_split(const Graph& graph, double memory_limit) {
 }
 
 Solution solve_nested(const Graph& graph, double memory_limit, const SolveOptions& options, const std::string& solver,
+                      bool certify);
+
+// The slot count a grouped program runs at: the one asked for, else 4096.
+int grouped_slots(const SolveOptions& options) { return options.slots > 0 ? options.slots : default_slots; }
+
+// Groups per branch when the full program at `full_slots` would exceed options.work_limit and
+// grouping helps: the most whose program fits the limit at grouped_slots; else 0.
+int group_count(const Graph& graph, int full_slots, const SolveOptions& options) {
+  if (nested_program_work(graph, full_slots) <= options.work_limit) return 0;
+  int longest = 0;
+  for (const Branch& b : graph.branches) longest = std::max(longest, b.stages());
+  int lo = 1, hi = longest;
+  while (lo < hi) {
+    const int mid = lo + (hi - lo + 1) / 2;
+    if (nested_program_work(grouped_graph(graph, even_groups(graph, mid)), grouped_slots(options)) <=
+        options.work_limit)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo < longest ? lo : 0;
+}
+
+// For graphs too long for the full program: the program over `count` runs of consecutive stages
+// per branch (grouping.hpp), next to the least-memory schedule and the fixed strategies.
+Solution solve_grouped(const Graph& graph, double memory_limit, const SolveOptions& options, const std::string& solver,
+                       int count, Schedule least_ops) {
+  SolveOptions inner = options;
+  inner.certify_states = 0;
+  inner.slots = grouped_slots(options);
+  const StageGroups groups = even_groups(graph, count);
+  const Graph grouped = grouped_graph(graph, groups);
+  if (options.slots == 0)
+    while (inner.slots > 16 && nested_join_table_bytes(grouped, inner.slots) > options.table_budget_bytes)
+      inner.slots = inner.slots * 3 / 4;
+
+  Fastest fastest(graph, memory_limit);
+  try {
+    const Solution coarse = solve_nested(grouped, memory_limit, inner, solver, false);
+    fastest.offer(expand_grouped(groups, coarse.ops),
+                  "stages grouped into " + std::to_string(count) + " runs per branch (the full program's table "
+                  "fill exceeds its work limit): " + coarse.method);
+  } catch (const InfeasibleBudget&) {
+    // The grouped graph needs more memory than the original (its transients bound several ops).
+  }
+  fastest.offer_over(std::move(least_ops), "least-memory schedule");
+  offer_baselines(graph, memory_limit, fastest);
+  return finish(graph, memory_limit, solver, std::move(fastest.ops()), false, std::move(fastest.method()));
+}
+
+Solution solve_nested(const Graph& graph, double memory_limit, const SolveOptions& options, const std::string& solver,
                       bool certify) {
   const Schedule store_all = store_all_schedule(graph);
   if (!exceeds(simulate(graph, store_all).peak, memory_limit))
@@ -286,6 +345,10 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
     infeasible(memory_limit, dp_least, "");
   }
 
+  const std::optional<Resolution> full = resolution_for(graph, memory_limit, options, nested_join_table_bytes);
+  if (const int count = group_count(graph, full ? full->slots : options.slots, options); count > 0)
+    return solve_grouped(graph, memory_limit, options, solver, count,
+                         least_ops ? std::move(*least_ops) : nested_join_min_memory_schedule(graph, least_order));
   Resolution res = pick_resolution(graph, memory_limit, options);
   auto describe = [&] { return describe_program(graph.is_chain() ? "" : "branch-sequential ", res); };
   Fastest fastest(graph, memory_limit);
