@@ -307,7 +307,9 @@ Solution solve_grouped(const Graph& graph, double memory_limit, const SolveOptio
   }
   fastest.offer_over(std::move(least_ops), "least-memory schedule");
   offer_baselines(graph, memory_limit, fastest);
-  return finish(graph, memory_limit, solver, std::move(fastest.ops()), false, std::move(fastest.method()));
+  Solution solution = finish(graph, memory_limit, solver, std::move(fastest.ops()), false, std::move(fastest.method()));
+  solution.grouped_runs = count;
+  return solution;
 }
 
 Solution solve_nested(const Graph& graph, double memory_limit, const SolveOptions& options, const std::string& solver,

@@ -47,6 +47,7 @@ struct Solution {
   double makespan = 0;     // measured by the simulator on `ops`
   double peak = 0;         // measured by the simulator on `ops`
   std::string method;      // how it was obtained (resolution, certification), for people
+  int grouped_runs = 0;    // > 0: the program ran over that many runs of stages per branch (work_limit)
 };
 
 // Throws InputError for a bad graph, budget or solver name, InfeasibleBudget below the least budget.

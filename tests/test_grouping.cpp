@@ -155,7 +155,11 @@ TEST(GroupedSolve, GraphsOverTheWorkLimitAreSolvedByGroupingNoSlowerThanTheBasel
       const Solution s = solve(g, m, options);
       EXPECT_FALSE(s.exact);
       EXPECT_LE(s.peak, m);
-      grouped += s.method.find("grouped") != std::string::npos;
+      // Small budgets mean few slots, whose full program may fit the limit.
+      if (s.grouped_runs > 0) {
+        ++grouped;
+        EXPECT_LT(s.grouped_runs, g.branches[0].stages());
+      }
       for (const std::string baseline : {"recompute-all", "segments:4", "sqrt", "revolve"}) {
         if (baseline == "revolve" && !g.is_chain()) continue;
         try {
