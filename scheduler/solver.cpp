@@ -76,6 +76,13 @@ struct Resolution {
 
 using TableBytes = std::size_t (*)(const Graph&, int);
 
+// The most slots, up to 4096 and at least 16, whose tables (`bytes`) fit the table budget.
+int fitting_slots(const Graph& graph, const SolveOptions& options, TableBytes bytes) {
+  int slots = default_slots;
+  while (slots > 16 && bytes(graph, slots) > options.table_budget_bytes) slots = slots * 3 / 4;
+  return slots;
+}
+
 // The finest resolution whose tables (`bytes`) fit the table budget: unit slots for integer sizes,
 // else up to 4096 slots. Empty when a slot count forced by the options does not fit.
 std::optional<Resolution> resolution_for(const Graph& graph, double memory, const SolveOptions& options,
@@ -91,8 +98,7 @@ std::optional<Resolution> resolution_for(const Graph& graph, double memory, cons
     const double slots = std::floor(memory / g);
     if (fits(slots)) return Resolution{g, static_cast<int>(slots), true};
   }
-  int slots = default_slots;
-  while (slots > 16 && !fits(slots)) slots = slots * 3 / 4;
+  const int slots = fitting_slots(graph, options, bytes);
   return Resolution{memory / slots, slots, false};
 }
 
@@ -103,8 +109,9 @@ double nested_program_work(const Graph& graph, int slots) {
   return double(distinct_branch_orders(graph).size()) * stages * stages * stages / 6 * slots;
 }
 
-Resolution pick_resolution(const Graph& graph, double memory, const SolveOptions& options) {
-  if (std::optional<Resolution> res = resolution_for(graph, memory, options, nested_join_table_bytes)) return *res;
+// The nested program's resolution (resolution_for), or an error naming the forced slot count.
+Resolution nested_resolution(const std::optional<Resolution>& res, const Graph& graph, const SolveOptions& options) {
+  if (res) return *res;
   throw InputError("--slots " + std::to_string(options.slots) + " needs " +
                    number(double(nested_join_table_bytes(graph, options.slots)) / (1 << 20)) +
                    " MiB of tables, over the table budget");
@@ -287,14 +294,11 @@ int group_count(const Graph& graph, int full_slots, const SolveOptions& options)
 // per branch (grouping.hpp), next to the least-memory schedule and the fixed strategies.
 Solution solve_grouped(const Graph& graph, double memory_limit, const SolveOptions& options, const std::string& solver,
                        int count, Schedule least_ops) {
-  SolveOptions inner = options;
-  inner.certify_states = 0;
-  inner.slots = grouped_slots(options);
   const StageGroups groups = even_groups(graph, count);
   const Graph grouped = grouped_graph(graph, groups);
-  if (options.slots == 0)
-    while (inner.slots > 16 && nested_join_table_bytes(grouped, inner.slots) > options.table_budget_bytes)
-      inner.slots = inner.slots * 3 / 4;
+  SolveOptions inner = options;
+  inner.certify_states = 0;
+  inner.slots = options.slots > 0 ? options.slots : fitting_slots(grouped, options, nested_join_table_bytes);
 
   Fastest fastest(graph, memory_limit);
   try {
@@ -351,7 +355,7 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
   if (const int count = group_count(graph, full ? full->slots : options.slots, options); count > 0)
     return solve_grouped(graph, memory_limit, options, solver, count,
                          least_ops ? std::move(*least_ops) : nested_join_min_memory_schedule(graph, least_order));
-  Resolution res = pick_resolution(graph, memory_limit, options);
+  Resolution res = nested_resolution(full, graph, options);
   auto describe = [&] { return describe_program(graph.is_chain() ? "" : "branch-sequential ", res); };
   Fastest fastest(graph, memory_limit);
   // Rounding sizes up to slots can lose the few units that made the budget feasible: refine
