@@ -538,8 +538,13 @@ class LeastMemory {
  public:
   explicit LeastMemory(const DpChain<double>& chain)
       : chain_(chain), least_(pair_index(0, chain.stages) * Mode::count, std::numeric_limits<double>::infinity()) {
-    for (int length = 0; length < chain.stages; ++length)
-      for (int i = 0; i + length < chain.stages; ++i) {
+    // As in the table fill, the sub-chains of one length are independent: the threads share each
+    // length (max and min are exact, so the values do not depend on the order or the threads).
+    const int stages = chain.stages;
+#pragma omp parallel if (stages >= 64)
+    for (int length = 0; length < stages; ++length) {
+#pragma omp for schedule(dynamic, 1)
+      for (int i = 0; i < stages - length; ++i) {
         if (length == 0) {
           for_each_option(chain, i, i, [&](Mode mode, const Option<double>& o) {
             double& best = at({i, i, mode});
@@ -547,7 +552,6 @@ class LeastMemory {
           });
           continue;
         }
-        // need() of each forward option (max and min are exact: any order gives the same values).
         double* best = &least_[pair_index(i, i + length) * Mode::count];
         for_each_forward_option(chain, i, i + length, ~0u,
                                 [&](int m, std::size_t child, std::size_t cont, double shift, double peak, double) {
@@ -556,6 +560,7 @@ class LeastMemory {
                                   best[m] = std::min(best[m], need);
                                 });
       }
+    }
   }
 
   double at_top() const { return least_[index({0, chain_.stages - 1, whole_problem})]; }

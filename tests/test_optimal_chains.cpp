@@ -118,19 +118,24 @@ namespace {
 // computed the same way on any thread, so schedules must not depend on the thread count.
 TEST(OptimalChainThreads, SchedulesDoNotDependOnTheThreadCount) {
   std::mt19937_64 rng(31);
-  const reference::RandomSpec spec{.min_stages = 40, .max_stages = 60, .max_size = 50, .max_time = 20, .max_tmp = 10};
+  // Long enough (>= 64 stages) for the least-memory recursion to share its lengths too.
+  const reference::RandomSpec spec{.min_stages = 64, .max_stages = 72, .max_size = 50, .max_time = 20, .max_tmp = 10};
   const int threads = omp_get_max_threads();
   for (int k = 0; k < 3; ++k) {
     const Graph g = from_reference(reference::random_chain(rng, spec));
+    omp_set_num_threads(1);
     const double least = min_feasible_memory(g);
     const double budget = least + (simulate(g, store_all_schedule(g)).peak - least) / 4;
-    omp_set_num_threads(1);
     const Solution one = solve(g, budget, {.slots = 2000});
+    const Solution one_least = solve(g, least, {.slots = 2000});
     omp_set_num_threads(std::max(2, threads));
+    EXPECT_EQ(min_feasible_memory(g), least);
     const Solution many = solve(g, budget, {.slots = 2000});
+    const Solution many_least = solve(g, least, {.slots = 2000});
     omp_set_num_threads(threads);
     EXPECT_EQ(one.ops, many.ops);
     EXPECT_EQ(one.makespan, many.makespan);
+    EXPECT_EQ(one_least.ops, many_least.ops);
   }
 }
 
