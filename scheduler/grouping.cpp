@@ -1,6 +1,7 @@
 #include "scheduler/grouping.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 
 namespace rematch {
@@ -58,8 +59,8 @@ Graph grouped_graph(const Graph& graph, const StageGroups& groups) {
   for (std::size_t j = 0; j < groups.size(); ++j) {
     const Branch& b = graph.branches[j];
     const std::vector<int>& s = groups[j];
-    if (s.size() < 2 || s.front() != 0 || s.back() != b.stages() || !std::is_sorted(s.begin(), s.end()) ||
-        std::adjacent_find(s.begin(), s.end()) != s.end())
+    if (s.size() < 2 || s.front() != 0 || s.back() != b.stages() ||
+        std::adjacent_find(s.begin(), s.end(), std::greater_equal<>()) != s.end())
       throw std::invalid_argument("grouped_graph: groups of branch " + std::to_string(j) +
                                   " must be increasing starts from 0 to its stage count");
     Branch g;
@@ -80,11 +81,6 @@ Schedule expand_grouped(const StageGroups& groups, const Schedule& grouped) {
   }
   Schedule ops;
   for (const Op& op : grouped) {
-    if (op.kind == OpKind::loss) {
-      ops.push_back(op);
-      for (std::size_t j = 0; j < groups.size(); ++j) x_held[j].back() = 0;
-      continue;
-    }
     const std::vector<int>& s = groups.at(op.branch);
     const int j = op.branch, g = op.stage, a = s.at(g);
     std::vector<char>& held = x_held[j];
@@ -116,6 +112,8 @@ Schedule expand_grouped(const StageGroups& groups, const Schedule& grouped) {
         }
         break;
       case OpKind::loss:
+        ops.push_back(op);
+        for (std::vector<char>& branch_held : x_held) branch_held.back() = 0;
         break;
     }
   }

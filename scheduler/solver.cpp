@@ -269,19 +269,18 @@ Solution even_split(const Graph& graph, double memory_limit) {
 Solution solve_nested(const Graph& graph, double memory_limit, const SolveOptions& options, const std::string& solver,
                       bool certify);
 
-// The slot count a grouped program runs at: the one asked for, else 4096.
-int grouped_slots(const SolveOptions& options) { return options.slots > 0 ? options.slots : default_slots; }
-
 // Groups per branch when the full program at `full_slots` would exceed options.work_limit and
-// grouping helps: the most whose program fits the limit at grouped_slots; else 0.
+// grouping helps: the most whose program fits the limit at the slots asked for (else at most 4096,
+// solve_grouped's resolution); else 0.
 int group_count(const Graph& graph, int full_slots, const SolveOptions& options) {
   if (nested_program_work(graph, full_slots) <= options.work_limit) return 0;
   int longest = 0;
   for (const Branch& b : graph.branches) longest = std::max(longest, b.stages());
+  const int slots = options.slots > 0 ? options.slots : default_slots;
   int lo = 1, hi = longest;
   while (lo < hi) {
     const int mid = lo + (hi - lo + 1) / 2;
-    if (nested_program_work(grouped_graph(graph, even_groups(graph, mid)), grouped_slots(options)) <=
+    if (nested_program_work(grouped_graph(graph, even_groups(graph, mid)), slots) <=
         options.work_limit)
       lo = mid;
     else
