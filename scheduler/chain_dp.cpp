@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <new>
 
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -11,7 +12,7 @@
 namespace rematch {
 
 template <class Size>
-DpChain<Size> make_dp_chain(const Graph& graph, int branch, double slot) {
+DpChain<Size> make_dp_chain(const Graph& graph, int branch, double slot, DpClass kind) {
   const Branch& b = graph.branches[branch];
   const int n = b.stages();
   auto size = [slot](double value) -> Size {
@@ -25,6 +26,7 @@ DpChain<Size> make_dp_chain(const Graph& graph, int branch, double slot) {
   };
   DpChain<Size> chain;
   chain.stages = n + 1;
+  chain.kind = kind;
   chain.fw.assign(b.fw.begin(), b.fw.end());
   chain.fw.push_back(0);
   chain.bw.assign(b.bw.begin(), b.bw.end());
@@ -44,8 +46,18 @@ DpChain<Size> make_dp_chain(const Graph& graph, int branch, double slot) {
   return chain;
 }
 
-template DpChain<int> make_dp_chain<int>(const Graph&, int, double);
-template DpChain<double> make_dp_chain<double>(const Graph&, int, double);
+template DpChain<int> make_dp_chain<int>(const Graph&, int, double, DpClass);
+template DpChain<double> make_dp_chain<double>(const Graph&, int, double, DpClass);
+
+RowLayout RowLayout::of(DpClass kind) {
+  RowLayout layout;
+  layout.alias_xbar_full = true;
+  if (kind == DpClass::persistent) {
+    layout.per_pair = 0;
+    for (int m = 0; m < Mode::count; ++m) layout.slot[m] = m % 3 == 0 ? layout.per_pair++ : -1;
+  }
+  return layout;
+}
 
 namespace {
 
@@ -103,11 +115,13 @@ struct ForwardRun {
 
 template <class Size, class Visit>
 void for_each_option(const DpChain<Size>& c, int i, int l, Visit&& visit) {
-  auto for_each_mode = [i](auto&& body) {
+  const bool persistent = c.kind == DpClass::persistent;
+  const int ends = persistent ? 1 : 3;  // End::full first
+  auto for_each_mode = [i, ends](auto&& body) {
     for (Input in : {Input::x, Input::xbar}) {
       if (in == Input::xbar && i == 0) continue;  // x_0 is data: never an xbar
       for (Start start : {Start::none, Start::grad_bar})
-        for (End end : {End::full, End::early, End::consumed}) body(Mode{in, start, end});
+        for (int end = 0; end < ends; ++end) body(Mode{in, start, static_cast<End>(end)});
     }
   };
   // Ops of sub-problems that contain the loss stage run before it, beside the inner inputs.
@@ -152,8 +166,10 @@ void for_each_option(const DpChain<Size>& c, int i, int l, Visit&& visit) {
   for (int j = i + 1; j <= l; ++j) {
     run.advance(j);
     for (bool to_xbar : {false, true}) {
+      if (to_xbar && persistent && j > i + 1) break;  // rotor: xbar only by the input's F_all
       const Input child_in = to_xbar ? Input::xbar : Input::x;
-      for (End child_end : {End::full, End::early, End::consumed}) {
+      for (int end = 0; end < ends; ++end) {
+        const End child_end = static_cast<End>(end);
         if (child_end != End::full && j == l) break;  // the child must make progress
         for_each_mode([&](Mode m) {
           Option<Size> o;
@@ -196,41 +212,63 @@ constexpr std::size_t pair_index(int i, int l) {
 
 // The same options as for_each_option for i < l (forward_keep, then forward_consume, in the same
 // order and with the same arithmetic), without building Option structs: visit(m, child, cont,
-// shift, peak, cost) with m the mode index of the sub-problem, child and cont the row indices
-// pair_index(.) * Mode::count + mode index of the child and continuation (cont = no_row when there
-// is none). Only the modes whose bit is set in `modes` are visited.
+// shift, cont_shift, peak, cost) with m the mode index of the sub-problem, child and cont the row
+// indices (`layout`) of the child and continuation (cont = no_row when there is none), read at
+// budgets t - shift and t - cont_shift. Only the modes of the chain's class whose bit is set in
+// `modes` are visited.
 constexpr std::size_t no_row = static_cast<std::size_t>(-1);
 
 template <class Size, class Visit>
-void for_each_forward_option(const DpChain<Size>& c, int i, int l, unsigned modes, Visit&& visit) {
+void for_each_forward_option(const DpChain<Size>& c, const RowLayout& layout, int i, int l, unsigned modes,
+                             Visit&& visit) {
+  const bool persistent = c.kind == DpClass::persistent;
+  const int ends = persistent ? 1 : 3;
   const Size before_loss = l == c.stages - 1 ? c.pre_loss_extra : Size{0};
-  int mode[Mode::count], count = 0;
-  Size base[Mode::count], in_size[Mode::count];
+  int mode[Mode::count], cont_in[Mode::count], count = 0;
+  Size base[Mode::count], in_size[Mode::count], cont_shift[Mode::count];
   for (int m = 0; m < Mode::count; ++m) {
     const Mode md = Mode::from_index(m);
-    if ((md.in == Input::xbar && i == 0) || !(modes >> m & 1u)) continue;
+    if ((md.in == Input::xbar && i == 0) || !(modes >> m & 1u) || m % 3 >= ends) continue;
+    // Persistent: xbar_{l+1} is held only by the B_l right after F_all l (l = i); a longer
+    // sub-chain is never entered with it.
+    if (persistent && md.start == Start::grad_bar) continue;
     mode[count] = m;
+    // The continuations keep the input: an xbar input that stays is read as an x input.
+    const bool alias = layout.alias_xbar_full && md.in == Input::xbar && md.end == End::full;
+    cont_in[count] = alias ? 0 : m / 6 * 6;
+    cont_shift[count] = alias ? c.xb[i] - c.x[i] : Size{0};
     in_size[count] = input_size(c, i, md.in);
     base[count] = input_size(c, i, md.in) + c.x[l + 1] + (md.start == Start::grad_bar ? c.xb[l + 1] : Size{0}) +
                   before_loss;
     ++count;
   }
+  // The child (j, l) with an xbar input ending full is read as its x-input row, except the inner
+  // problem's row of a nested chain (not a shift of the x row).
+  auto alias_child = [&](int j) {
+    return layout.alias_xbar_full && !(c.inner_loss && j == c.stages - 1 && l == j);
+  };
   ForwardRun<Size> forward{c, i};
   for (int j = i + 1; j <= l; ++j) {
     forward.advance(j);
     for (int to_xbar = 0; to_xbar < 2; ++to_xbar) {
+      if (to_xbar && persistent && j > i + 1) break;  // rotor: xbar only by the input's F_all
       const Size run = to_xbar ? forward.to_xbar : forward.to_x;
-      for (int child_end = 0; child_end < 3; ++child_end) {
+      for (int child_end = 0; child_end < ends; ++child_end) {
         if (child_end != 0 && j == l) break;  // the child must make progress
         // Mode index (in * 2 + start) * 3 + end: the child's is (to_xbar * 2 + start) * 3 +
         // child_end; the continuation keeps in and end, with start G after an xbar checkpoint
         // (full child) or after an early child.
-        const std::size_t child_base = pair_index(j, l) * Mode::count + to_xbar * 6 + child_end;
-        const std::size_t cont_base = child_end == 0 ? pair_index(i, j - 1) * Mode::count + to_xbar * 3
-                                                     : pair_index(i, j) * Mode::count + (child_end == 1 ? 3 : 0);
+        const bool alias = to_xbar && child_end == 0 && alias_child(j);
+        const std::size_t child_pair = pair_index(j, l) * layout.per_pair;
+        const int child_mode = (alias ? 0 : to_xbar * 6) + child_end;
+        const Size child_shift = alias ? c.xb[j] - c.x[j] : Size{0};
+        const std::size_t cont_pair = (child_end == 0 ? pair_index(i, j - 1) : pair_index(i, j)) * layout.per_pair;
+        const int cont_start = child_end == 0 ? to_xbar * 3 : (child_end == 1 ? 3 : 0);
         for (int e = 0; e < count; ++e) {
           const int m = mode[e];
-          visit(m, child_base + m / 3 % 2 * 3, cont_base + m / 6 * 6 + m % 3, in_size[e], base[e] + run, forward.time);
+          visit(m, child_pair + layout.slot[child_mode + m / 3 % 2 * 3],
+                cont_pair + layout.slot[cont_start + cont_in[e] + m % 3], in_size[e] + child_shift, cont_shift[e],
+                base[e] + run, forward.time);
         }
       }
     }
@@ -241,7 +279,9 @@ void for_each_forward_option(const DpChain<Size>& c, int i, int l, unsigned mode
     const int m = mode[e];
     if (m % 3 == 0) continue;
     const bool to_xbar = m % 3 == 1;
-    visit(m, pair_index(i + 1, l) * Mode::count + (to_xbar ? 6 : 0) + m / 3 % 2 * 3, no_row, Size{0},
+    const bool alias = to_xbar && alias_child(i + 1);
+    visit(m, pair_index(i + 1, l) * layout.per_pair + layout.slot[(to_xbar && !alias ? 6 : 0) + m / 3 % 2 * 3],
+          no_row, alias ? c.xb[i + 1] - c.x[i + 1] : Size{0}, Size{0},
           base[e] + (to_xbar ? c.xb[i + 1] : c.x[i + 1]) + c.ftmp[i], static_cast<double>(c.fw[i]));
   }
 }
@@ -254,14 +294,27 @@ void for_each_option(const DpChain<Size>& c, int i, int l, Mode mode, Visit&& vi
   });
 }
 
+// Table storage, uninitialised: each row is written first by the thread that fills it, just before
+// its options are relaxed into it, so the first touch (page faults, the kernel zeroing pages: about
+// 0.8 s per GB on this project's VMs) is shared by the threads and the row is in cache when it is
+// used. (Transparent huge pages were slower: their first allocation compacts memory.)
+float* allocate_table(std::size_t count) {
+  constexpr std::size_t line = 64;
+  const std::size_t bytes = (std::max<std::size_t>(count, 1) * sizeof(float) + line - 1) / line * line;
+  void* table = std::aligned_alloc(line, bytes);
+  if (!table) throw std::bad_alloc();
+  return static_cast<float*>(table);
+}
+
 }  // namespace
 
-std::size_t chain_dp_table_bytes(int stages, int max_memory) {
-  return pair_index(0, stages) * Mode::count * (static_cast<std::size_t>(max_memory) + 1) * sizeof(float);
+std::size_t chain_dp_table_bytes(int stages, int max_memory, DpClass kind) {
+  return pair_index(0, stages) * RowLayout::of(kind).per_pair * (static_cast<std::size_t>(max_memory) + 1) *
+         sizeof(float);
 }
 
 ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, InnerProblem inner_xbar)
-    : chain_(std::move(chain)), width_(max_memory + 1), inner_{inner_x, inner_xbar} {
+    : chain_(std::move(chain)), layout_(RowLayout::of(chain_.kind)), width_(max_memory + 1), inner_{inner_x, inner_xbar} {
   if (chain_.inner_loss)
     for (const InnerProblem& inner : inner_)
       if (!inner.dp || inner.dp->width_ != width_)
@@ -270,9 +323,9 @@ ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, Inner
   stride_ = blocks_ * block;
   block_stride_ = (blocks_ + 2 * block - 1) / block * block;  // >= blocks_ + 8, whole vectors
   const int stages = chain_.stages;
-  const std::size_t rows = pair_index(0, stages) * Mode::count;
-  table_.assign(rows * stride_, infinity);
-  block_end_.assign(rows * block_stride_, infinity);
+  const std::size_t rows = pair_index(0, stages) * layout_.per_pair;
+  table_.reset(allocate_table(rows * stride_));
+  block_end_.reset(allocate_table(rows * block_stride_));
   floor_.assign(rows, infinity);
   first_feasible_.assign(rows, width_);
   zeros_.assign(stride_, 0.0f);
@@ -280,7 +333,7 @@ ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, Inner
   // (i, l) needs (j, l) for j > i and (i, p) for p < l: rows of shorter sub-chains only, so the
   // sub-chains of one length are independent and the threads share each length (each entry is
   // computed the same way on any thread: the tables do not depend on the thread count).
-  const std::size_t scratch = static_cast<std::size_t>(Mode::count) * block_stride_;
+  const std::size_t scratch = static_cast<std::size_t>(layout_.per_pair) * block_stride_;
   const bool parallel = static_cast<double>(stages) * stages * width_ >= 1e6;
 #pragma omp parallel if (parallel)
   {
@@ -293,20 +346,36 @@ ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, Inner
 }
 
 std::size_t ChainDp::row_index(int i, int l, Mode mode) const {
-  return pair_index(i, l) * Mode::count + mode.index();
+  const int slot = layout_.slot[mode.index()];
+  if (slot < 0) throw std::logic_error("ChainDp: a mode outside the program's class");
+  return pair_index(i, l) * layout_.per_pair + slot;
 }
 
 std::size_t ChainDp::offset(int i, int l, Mode mode) const { return row_index(i, l, mode) * stride_; }
 
-inline ChainDp::Row ChainDp::zero_row() const {
-  return {zeros_.data(), zero_block_end_.data(), &zero_floor_, &zero_first_};
-}
+inline ChainDp::Row ChainDp::zero_row() const { return {zeros_.data(), zero_block_end_.data(), 0.0f, 0, 0}; }
 
 inline ChainDp::Row ChainDp::row_at(std::size_t r) const {
-  return {&table_[r * stride_], &block_end_[r * block_stride_], &floor_[r], &first_feasible_[r]};
+  return {&table_[r * stride_], &block_end_[r * block_stride_], floor_[r], first_feasible_[r], 0};
 }
 
-inline ChainDp::Row ChainDp::row(int i, int l, Mode mode) const { return row_at(row_index(i, l, mode)); }
+inline ChainDp::Row ChainDp::row(int i, int l, Mode mode) const {
+  if (!is_shifted(i, mode)) return row_at(row_index(i, l, mode));
+  Row x = row_at(row_index(i, l, {Input::x, mode.start, mode.end}));
+  x.shift = chain_.xb[i] - chain_.x[i];
+  x.first_feasible += x.shift;
+  return x;
+}
+
+float ChainDp::value_at(const Row& r, int memory) const {
+  const int t = std::min(memory, width_ - 1) - r.shift;
+  return memory < 0 || t < 0 ? infinity : r.values[t];
+}
+
+ChainDp::RowView ChainDp::values(int i, int l, Mode mode) const {
+  const Row r = row(i, l, mode);
+  return {r.values, r.shift};
+}
 
 template <class OptionT>
 inline ChainDp::Row ChainDp::child_of(const OptionT& o) const {
@@ -315,10 +384,7 @@ inline ChainDp::Row ChainDp::child_of(const OptionT& o) const {
   return inner.row(0, inner.chain_.stages - 1, whole_problem);
 }
 
-float ChainDp::value(int i, int l, Mode mode, int memory) const {
-  if (memory < 0) return infinity;
-  return table_[offset(i, l, mode) + std::min(memory, width_ - 1)];
-}
+float ChainDp::value(int i, int l, Mode mode, int memory) const { return value_at(row(i, l, mode), memory); }
 
 namespace {
 
@@ -358,25 +424,26 @@ bool ChainDp::is_shifted(int i, Mode mode) const {
 
 inline void ChainDp::relax_option(float* out, float* out_start, const Row& child_row, int shift, const Row& cont_row,
                                   float cost, int peak) {
-  // Every table row is non-increasing in memory, so this option is never below `floor`, its
-  // value at the largest budget; where `out` is already <= floor it cannot improve it. (Float
-  // addition rounds monotonically, so the bound holds in float too.) Below a row's first
-  // feasible budget the option is infinite.
-  const float floor = cost + *child_row.floor + *cont_row.floor;
-  const int start = std::max({peak, 0, *child_row.first_feasible + shift, *cont_row.first_feasible});
+  // Every table row is non-increasing in memory, so this option is never below `floor`, a lower
+  // bound of its rows; where `out` is already <= floor it cannot improve it. (Float addition
+  // rounds monotonically, so the bound holds in float too.) Below a row's first feasible budget
+  // the option is infinite.
+  const float floor = cost + child_row.floor + cont_row.floor;
+  const int start = std::max({peak, 0, child_row.first_feasible + shift, cont_row.first_feasible});
   if (!(floor < infinity) || start >= width_) return;
-  const float* child = child_row.values - shift;
-  const float* cont = cont_row.values;
+  // The stored rows are read at budgets t - child_shift and t - cont_shift.
+  const int child_shift = shift + child_row.shift, cont_shift = cont_row.shift;
+  const float* child = child_row.values - child_shift;
+  const float* cont = cont_row.values - cont_shift;
   // Block k (budgets 8k..8k+7) can be improved only if the option's least value there, at most
-  // cost + child[8k+7-shift] + cont[8k+7], is below out's greatest, out[8k]. The child's value
-  // is bounded below by the end of the child block holding 8k+7-shift, block k + child_delta;
-  // 8k+7 >= start >= shift keeps that index >= 0. Eight blocks are tested at once, and all eight
-  // are updated when one passes (updating only the blocks that pass costs more in mispredicted
+  // cost + child[8k+7] + cont[8k+7], is below out's greatest, out[8k]. A stored row read at
+  // 8k+7-s is bounded below by the end of its block that holds 8k+7-s, block k + floor((7-s)/8);
+  // 8k+7 >= start >= s keeps that index >= 0. Eight blocks are tested at once, and all eight are
+  // updated when one passes (updating only the blocks that pass costs more in mispredicted
   // branches than it saves). Past the first block where out[8k] <= floor, none can be improved.
   static_assert(block == 8, "the shifts below divide by the block size");
-  const int child_delta = (block - 1 - shift) >> 3;  // floor((7 - shift) / 8)
-  const float* child_end = child_row.block_end + child_delta;
-  const float* cont_end = cont_row.block_end;
+  const float* child_end = child_row.block_end + ((block - 1 - child_shift) >> 3);
+  const float* cont_end = cont_row.block_end + ((block - 1 - cont_shift) >> 3);
   int k = start / block;
   if (start % block != 0) {
     // The first block is partial: the option is infinite below `start`.
@@ -410,56 +477,63 @@ inline void ChainDp::relax_option(float* out, float* out_start, const Row& child
 void ChainDp::fill(int i, int l, float* block_start) {
   // block_start[m][k]: the current value of mode m's row at the first budget of block k, an upper
   // bound of the row on the block; past the last block, -infinity (no option can improve them).
-  for (int m = 0; m < Mode::count; ++m) {
-    float* starts = &block_start[static_cast<std::size_t>(m) * block_stride_];
+  for (int r = 0; r < layout_.per_pair; ++r) {
+    float* starts = &block_start[static_cast<std::size_t>(r) * block_stride_];
     std::fill(starts, starts + blocks_, infinity);
     std::fill(starts + blocks_, starts + block_stride_, -std::numeric_limits<float>::infinity());
   }
-  auto out_of = [&](int m) { return &table_[(pair_index(i, l) * Mode::count + m) * stride_]; };
-  auto start_of = [&](int m) { return &block_start[static_cast<std::size_t>(m) * block_stride_]; };
+  // The modes computed here: those of the class, but for the xbar-input rows read from the x ones
+  // (row()). Their rows are written first here (the table is not initialised beforehand).
+  unsigned modes = 0;
+  for (int m = 0; m < Mode::count; ++m) {
+    const Mode mode = Mode::from_index(m);
+    const bool unreachable = chain_.kind == DpClass::persistent && i < l && mode.start == Start::grad_bar;
+    if (in_class(m) && !is_shifted(i, mode) && !unreachable) modes |= 1u << m;
+  }
+  float* const rows = &table_[pair_index(i, l) * layout_.per_pair * stride_];
+  auto out_of = [&](int m) { return rows + static_cast<std::size_t>(layout_.slot[m]) * stride_; };
+  for (int m = 0; m < Mode::count; ++m)
+    if (modes >> m & 1u) std::fill(out_of(m), out_of(m) + stride_, infinity);
+  auto start_of = [&](int m) { return &block_start[static_cast<std::size_t>(layout_.slot[m]) * block_stride_]; };
   // Each entry ends as the least over the options (min is exact and commutative, and the block
   // tests only skip budgets that an option cannot improve), so the options may be taken in any
   // order; emit() replays them in for_each_option's.
   if (i == l) {
     for_each_option(chain_, i, l, [&](Mode mode, const Option<int>& o) {
-      if (is_shifted(i, mode)) return;
+      if (!(modes >> mode.index() & 1u)) return;
       relax_option(out_of(mode.index()), start_of(mode.index()), o.has_child ? child_of(o) : zero_row(),
                    o.has_child ? o.shift : 0, o.has_cont ? row(o.cont.i, o.cont.l, o.cont.mode) : zero_row(),
                    static_cast<float>(o.cost), o.peak);
     });
   } else {
-    unsigned modes = 0;
-    for (int m = 0; m < Mode::count; ++m)
-      if (!is_shifted(i, Mode::from_index(m))) modes |= 1u << m;
     const Row zero = zero_row();
-    for_each_forward_option(chain_, i, l, modes,
-                            [&](int m, std::size_t child, std::size_t cont, int shift, int peak, double cost) {
-                              relax_option(out_of(m), start_of(m), row_at(child), shift,
-                                           cont == no_row ? zero : row_at(cont), static_cast<float>(cost), peak);
-                            });
+    for_each_forward_option(
+        chain_, layout_, i, l, modes,
+        [&](int m, std::size_t child, std::size_t cont, int shift, int cont_shift, int peak, double cost) {
+          Row cont_row = zero;
+          if (cont != no_row) {
+            cont_row = row_at(cont);
+            cont_row.shift = cont_shift;
+            cont_row.first_feasible += cont_shift;
+          }
+          relax_option(out_of(m), start_of(m), row_at(child), shift, cont_row, static_cast<float>(cost), peak);
+        });
   }
-  for (int m = 0; m < Mode::count; ++m) {
-    const Mode mode = Mode::from_index(m);
-    const std::size_t row = row_index(i, l, mode);
-    float* out = &table_[row * stride_];
-    if (is_shifted(i, mode)) {
-      // An xbar input that stays to the end is an x input plus a constant: the same options,
-      // with the same float sums, shifted by the size difference (for_each_option: the input
-      // size enters the peaks and the child's budget only, and the continuations keep the input).
-      const float* x_row = &table_[offset(i, l, {Input::x, mode.start, mode.end})];
-      const int shift = chain_.xb[i] - chain_.x[i];
-      if (shift < width_) std::copy(x_row, x_row + (width_ - shift), out + shift);
-    }
-    // Budgets past the last one (the padding of the last block) hold the last value, so that the
-    // row stays non-increasing over whole blocks.
-    std::fill(out + width_, out + stride_, out[width_ - 1]);
-    floor_[row] = out[width_ - 1];
-    first_feasible_[row] = static_cast<int>(
-        std::partition_point(out, out + width_, [](float v) { return !(v < infinity); }) - out);
-    float* ends = &block_end_[row * block_stride_];
-    for (int k = 0; k < blocks_; ++k) ends[k] = out[k * block + block - 1];
-    std::fill(ends + blocks_, ends + block_stride_, floor_[row]);
-  }
+  for (int m = 0; m < Mode::count; ++m)
+    if (modes >> m & 1u) finish_row(row_index(i, l, Mode::from_index(m)));
+}
+
+void ChainDp::finish_row(std::size_t row) {
+  float* out = &table_[row * stride_];
+  // Budgets past the last one (the padding of the last block) hold the last value, so that the row
+  // stays non-increasing over whole blocks.
+  std::fill(out + width_, out + stride_, out[width_ - 1]);
+  floor_[row] = out[width_ - 1];
+  first_feasible_[row] =
+      static_cast<int>(std::partition_point(out, out + width_, [](float v) { return !(v < infinity); }) - out);
+  float* ends = &block_end_[row * block_stride_];
+  for (int k = 0; k < blocks_; ++k) ends[k] = out[k * block + block - 1];
+  std::fill(ends + blocks_, ends + block_stride_, floor_[row]);
 }
 
 // The ops of one option's own step (children and continuations are emitted by the caller).
@@ -513,8 +587,7 @@ void ChainDp::emit(int i, int l, Mode mode, int memory, int branch, Schedule& ou
     const float cost = static_cast<float>(o.cost);
     float v = cost;
     if (o.has_child) {
-      const int at = memory - o.shift;
-      v = v + (at < 0 ? infinity : child_of(o).values[std::min(at, width_ - 1)]);
+      v = v + value_at(child_of(o), memory - o.shift);
     }
     if (o.has_cont) v = v + value(o.cont.i, o.cont.l, o.cont.mode, memory);
     if (!(std::min(v, infinity) == target)) return;
@@ -553,10 +626,11 @@ class LeastMemory {
           continue;
         }
         double* best = &least_[pair_index(i, i + length) * Mode::count];
-        for_each_forward_option(chain, i, i + length, ~0u,
-                                [&](int m, std::size_t child, std::size_t cont, double shift, double peak, double) {
+        for_each_forward_option(chain, RowLayout{}, i, i + length, ~0u,
+                                [&](int m, std::size_t child, std::size_t cont, double shift, double cont_shift,
+                                    double peak, double) {
                                   double need = std::max(peak, least_[child] + shift);
-                                  if (cont != no_row) need = std::max(need, least_[cont]);
+                                  if (cont != no_row) need = std::max(need, least_[cont] + cont_shift);
                                   best[m] = std::min(best[m], need);
                                 });
       }

@@ -13,7 +13,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "scheduler/graph.hpp"
@@ -21,10 +23,19 @@
 
 namespace rematch {
 
+// The schedules a program searches.
+enum class DpClass : std::uint8_t {
+  with_drops,  // every pattern above: the `optimal` solver's program
+  // rotor's persistent class: a stored item stays until its backward (ends `full` only), and an
+  // xbar checkpoint only comes from the input's own F_all. A twelfth of the modes and options.
+  persistent,
+};
+
 // Sizes in any unit (int memory slots for the tables, double for exact least-budget searches).
 template <class Size>
 struct DpChain {
   int stages = 0;                   // n + 1: the branch's stages, then the loss
+  DpClass kind = DpClass::with_drops;
   std::vector<double> fw, bw;       // per stage; fw[n] = 0, bw[n] = loss time
   std::vector<Size> ftmp, btmp;     // per stage; btmp[n] = loss tmp
   std::vector<Size> x, xb;          // per position 0..n+1; x[n+1] = xb[n+1] = 0
@@ -40,7 +51,7 @@ struct DpChain {
 // Builds the DP chain of branch `branch` of `graph` (the loss is the graph's), sizes divided by
 // `slot` and rounded up (slot = 0 keeps the original values; Size = double then).
 template <class Size>
-DpChain<Size> make_dp_chain(const Graph& graph, int branch, double slot);
+DpChain<Size> make_dp_chain(const Graph& graph, int branch, double slot, DpClass kind = DpClass::with_drops);
 
 enum class Input : std::uint8_t { x = 0, xbar = 1 };
 enum class Start : std::uint8_t { none = 0, grad_bar = 1 };  // N: y_{l+1} only; G: also xbar_{l+1}
@@ -55,6 +66,16 @@ struct Mode {
   static Mode from_index(int m) {
     return {static_cast<Input>(m / 6), static_cast<Start>(m / 3 % 2), static_cast<End>(m % 3)};
   }
+};
+
+// Where a sub-chain's rows are: row = pair * per_pair + slot[mode index]; a mode outside the
+// program's class has slot -1. With alias_xbar_full, the rows of an xbar input that stays to the
+// end are read as the x-input row at budget t - (xb - x) (ChainDp::is_shifted says where).
+struct RowLayout {
+  int per_pair = Mode::count;
+  int slot[Mode::count] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  bool alias_xbar_full = false;
+  static RowLayout of(DpClass kind);
 };
 
 class ChainDp;
@@ -78,50 +99,64 @@ class ChainDp {
   void emit(int i, int l, Mode mode, int memory, int branch, Schedule& out) const;
 
   const DpChain<int>& chain() const { return chain_; }
-  // The row of value() over budgets 0..max_memory, for callers that relax whole rows.
-  const float* values(int i, int l, Mode mode) const { return table_.data() + offset(i, l, mode); }
+  // The row of value() over budgets 0..max_memory, for callers that relax whole rows: the value at
+  // budget t is infinity below `shift`, else stored[t - shift] (a row stored for another mode).
+  struct RowView {
+    const float* stored;
+    int shift;
+  };
+  RowView values(int i, int l, Mode mode) const;
 
  private:
+  // A row as the fill reads it: the value at budget t is values[t - shift], infinite below
+  // first_feasible (>= shift).
   struct Row {
     const float* values = nullptr;
-    const float* block_end = nullptr;  // values at the ends of the row's 8-budget blocks
-    const float* floor = nullptr;
-    const int* first_feasible = nullptr;
+    const float* block_end = nullptr;  // values at the ends of the stored row's 8-budget blocks
+    float floor = 0;                   // a lower bound of the row (its least value when shift = 0)
+    int first_feasible = 0;
+    int shift = 0;
   };
+  float value_at(const Row& row, int memory) const;
   Row row(int i, int l, Mode mode) const;
   Row row_at(std::size_t row) const;
   Row zero_row() const;
-  // Rows copied from the x-input row instead of being computed.
+  // Rows read from the x-input row (budget shifted by xb - x) instead of being computed and stored.
   bool is_shifted(int i, Mode mode) const;
   template <class OptionT>
   Row child_of(const OptionT& option) const;
   std::size_t row_index(int i, int l, Mode mode) const;
+  bool in_class(int mode_index) const { return layout_.slot[mode_index] >= 0; }
   std::size_t offset(int i, int l, Mode mode) const;
   void fill(int i, int l, float* block_start);  // block_start: the caller's scratch (see fill)
   // out = min(out, cost + child[. - shift] + cont) from budget `peak` on (see fill()).
   void relax_option(float* out, float* out_start, const Row& child, int shift, const Row& cont, float cost,
                     int peak);
+  void finish_row(std::size_t row);
 
   static constexpr int block = 8;  // budgets per block: one AVX vector of floats
 
   DpChain<int> chain_;
+  RowLayout layout_;
   int width_;        // budgets 0..max_memory
   int stride_;       // a row's length in the table: width_ rounded up to whole blocks
   int blocks_;       // blocks of 8 budgets per row (stride_ / 8)
   int block_stride_; // a row's length in block_end_: blocks_ and a vector's worth of padding
   InnerProblem inner_[2];
-  std::vector<float> table_;
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  // Left uninitialised: fill() initialises each row on the thread that fills it (allocate_table in chain_dp.cpp).
+  std::unique_ptr<float[], Free> table_;
   // Per row, the value at the end of each 8-budget block (the block's least value, since rows are
   // non-increasing): the bounds that decide which blocks an option can improve, read from a table
   // an eighth of the size of the values.
-  std::vector<float> block_end_;
+  std::unique_ptr<float[], Free> block_end_;
   std::vector<float> zero_block_end_;
   // Per row (sub-problem and mode), kept apart from the table so that pruning stays in cache:
   std::vector<float> floor_;          // value at the largest budget (the row's minimum)
   std::vector<int> first_feasible_;   // least budget with a finite value (width_ if none)
   std::vector<float> zeros_;          // the zero row (zero_row())
-  float zero_floor_ = 0;
-  int zero_first_ = 0;
 };
 
 // The least budget at which the chain DP finds a schedule, computed exactly in the chain's units,
@@ -136,6 +171,6 @@ double dp_min_memory_schedule(const DpChain<double>& chain, int branch, const In
 inline constexpr Mode whole_problem{Input::x, Start::none, End::full};
 
 // Bytes the tables of a DP chain of `stages` stages would take at `max_memory` slots.
-std::size_t chain_dp_table_bytes(int stages, int max_memory);
+std::size_t chain_dp_table_bytes(int stages, int max_memory, DpClass kind = DpClass::with_drops);
 
 }  // namespace rematch

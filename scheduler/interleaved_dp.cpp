@@ -140,10 +140,11 @@ void InterleavedJoinDp::fill(std::size_t code) {
   for_each_option(code, state, [&](const Side& m, const Advance& run, std::size_t child_code, int in, int others_in,
                                    int others_end) {
     const float* child = table_.data() + child_code * width_ - in;
-    const float* segment =
-        m.dp.values(state.pos[m.branch], run.to - 1, segment_mode(state.kind[m.branch], run.kind)) - others_end;
+    const ChainDp::RowView view =
+        m.dp.values(state.pos[m.branch], run.to - 1, segment_mode(state.kind[m.branch], run.kind));
+    const float* segment = view.stored - view.shift - others_end;
     const float cost = static_cast<float>(run.cost);
-    for (int t = std::max(others_in + run.peak, others_end); t < width_; ++t) {
+    for (int t = std::max(others_in + run.peak, others_end + view.shift); t < width_; ++t) {
       const float v = cost + child[t] + segment[t];
       out[t] = v < out[t] ? v : out[t];
     }
@@ -201,7 +202,7 @@ void InterleavedJoinDp::emit(std::size_t code, int t, Schedule& out) const {
     const int p = state.pos[m.branch];
     const Mode mode = segment_mode(state.kind[m.branch], run.kind);
     const float v = static_cast<float>(run.cost) + table_[child_code * width_ + (t - in)] +
-                    m.dp.values(p, run.to - 1, mode)[t - others_end];
+                    m.dp.value(p, run.to - 1, mode, t - others_end);
     if (v != target) return;
     done = true;
     emit_run(m.branch, p, run, out);

@@ -21,7 +21,8 @@ namespace rematch {
 class NestedJoinDp {
  public:
   // `order`: branch indices, outermost (first forward, last backward) first; sizes in slots of `slot`.
-  NestedJoinDp(const Graph& graph, std::vector<int> order, double slot, int max_memory);
+  NestedJoinDp(const Graph& graph, std::vector<int> order, double slot, int max_memory,
+               DpClass kind = DpClass::with_drops);
 
   float value(int memory) const;                 // least makespan, ChainDp::infinity if infeasible
   Schedule emit(int memory) const;               // an optimal schedule of the class
@@ -33,6 +34,7 @@ class NestedJoinDp {
   std::vector<int> order_;
   double slot_;
   int max_memory_;
+  DpClass kind_;
   std::map<std::pair<int, int>, std::unique_ptr<ChainDp>> built_;  // by (level, extra loss tmp)
   const ChainDp* outer_ = nullptr;
 };
@@ -40,13 +42,15 @@ class NestedJoinDp {
 // The least budget of the nested class for `order`, exactly, in the graph's units, and a schedule
 // whose peak is that budget (with the budget in `least`, when given: the same value as
 // nested_join_min_memory, for the price of one computation).
-double nested_join_min_memory(const Graph& graph, const std::vector<int>& order);
-Schedule nested_join_min_memory_schedule(const Graph& graph, const std::vector<int>& order, double* least = nullptr);
+double nested_join_min_memory(const Graph& graph, const std::vector<int>& order,
+                              DpClass kind = DpClass::with_drops);
+Schedule nested_join_min_memory_schedule(const Graph& graph, const std::vector<int>& order, double* least = nullptr,
+                                         DpClass kind = DpClass::with_drops);
 
 // Every forward order worth trying: all permutations, identical branches counted once.
 std::vector<std::vector<int>> distinct_branch_orders(const Graph& graph);
 
 // Tables of the nested DPs for one order at `max_memory` slots (bytes), for budget decisions.
-std::size_t nested_join_table_bytes(const Graph& graph, int max_memory);
+std::size_t nested_join_table_bytes(const Graph& graph, int max_memory, DpClass kind = DpClass::with_drops);
 
 }  // namespace rematch

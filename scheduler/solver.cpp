@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -74,7 +75,16 @@ struct Resolution {
   bool unit = false;  // slots are a divisor of every size: no rounding at all
 };
 
-using TableBytes = std::size_t (*)(const Graph&, int);
+using TableBytes = std::function<std::size_t(const Graph&, int)>;
+
+// The class of schedules a nested-program solver searches.
+DpClass program_class(const std::string& solver) {
+  return solver == "persistent" ? DpClass::persistent : DpClass::with_drops;
+}
+
+TableBytes nested_table_bytes(DpClass kind) {
+  return [kind](const Graph& graph, int slots) { return nested_join_table_bytes(graph, slots, kind); };
+}
 
 // The most slots, up to 4096 and at least 16, whose tables (`bytes`) fit the table budget.
 int fitting_slots(const Graph& graph, const SolveOptions& options, TableBytes bytes) {
@@ -103,17 +113,20 @@ std::optional<Resolution> resolution_for(const Graph& graph, double memory, cons
 }
 
 // Cell updates of the nested program's table fill, up to a constant: one chain of every stage and
-// loss stage, per forward order.
-double nested_program_work(const Graph& graph, int slots) {
+// loss stage, per forward order. The persistent class has a sixth of the modes and visits a sixth
+// of the options per mode, and its fill measured 25-40x faster (docs/solvers.md).
+double nested_program_work(const Graph& graph, int slots, DpClass kind) {
   const double stages = total_stages(graph) + graph.num_branches();
-  return double(distinct_branch_orders(graph).size()) * stages * stages * stages / 6 * slots;
+  const double per_cell = kind == DpClass::persistent ? 1.0 / 25 : 1.0;
+  return per_cell * double(distinct_branch_orders(graph).size()) * stages * stages * stages / 6 * slots;
 }
 
 // The nested program's resolution (resolution_for), or an error naming the forced slot count.
-Resolution nested_resolution(const std::optional<Resolution>& res, const Graph& graph, const SolveOptions& options) {
+Resolution nested_resolution(const std::optional<Resolution>& res, const Graph& graph, const SolveOptions& options,
+                             DpClass kind) {
   if (res) return *res;
   throw InputError("--slots " + std::to_string(options.slots) + " needs " +
-                   number(double(nested_join_table_bytes(graph, options.slots)) / (1 << 20)) +
+                   number(double(nested_join_table_bytes(graph, options.slots, kind)) / (1 << 20)) +
                    " MiB of tables, over the table budget");
 }
 
@@ -193,10 +206,11 @@ void offer_baselines(const Graph& graph, double memory_limit, Fastest& fastest) 
 
 // Offers the branch-sequential schedule (join_dp.hpp) of every forward order; false when
 // rounding sizes up to slots made the budget infeasible for all of them.
-bool offer_nested(const Graph& graph, const Resolution& res, const std::string& method, Fastest& fastest) {
+bool offer_nested(const Graph& graph, const Resolution& res, const std::string& method, DpClass kind,
+                  Fastest& fastest) {
   bool any = false;
   for (const std::vector<int>& order : distinct_branch_orders(graph)) {
-    const NestedJoinDp dp(graph, order, res.slot, res.slots);
+    const NestedJoinDp dp(graph, order, res.slot, res.slots, kind);
     if (!(dp.value(res.slots) < ChainDp::infinity)) continue;
     fastest.offer(dp.emit(res.slots), method);
     any = true;
@@ -205,10 +219,10 @@ bool offer_nested(const Graph& graph, const Resolution& res, const std::string& 
 }
 
 // The forward order of least budget, and that budget.
-std::pair<std::vector<int>, double> least_memory_order(const Graph& graph) {
+std::pair<std::vector<int>, double> least_memory_order(const Graph& graph, DpClass kind) {
   std::pair<std::vector<int>, double> best{{}, std::numeric_limits<double>::infinity()};
   for (const std::vector<int>& order : distinct_branch_orders(graph))
-    if (const double least = nested_join_min_memory(graph, order); least < best.second) best = {order, least};
+    if (const double least = nested_join_min_memory(graph, order, kind); least < best.second) best = {order, least};
   return best;
 }
 
@@ -229,7 +243,7 @@ std::optional<std::pair<double, Schedule>> interleaved_least(const Graph& graph,
 // The least budget of the dynamic programs' classes (nested over every forward order, and
 // interleaved for two branches).
 double program_min_memory(const Graph& graph, const SolveOptions& options) {
-  const double nested = least_memory_order(graph).second;
+  const double nested = least_memory_order(graph, DpClass::with_drops).second;
   const auto interleaved = interleaved_least(graph, nested, options);
   return interleaved ? std::min(nested, interleaved->first) : nested;
 }
@@ -272,15 +286,15 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
 // Groups per branch when the full program at `full_slots` would exceed options.work_limit and
 // grouping helps: the most whose program fits the limit at the slots asked for (else at most 4096,
 // solve_grouped's resolution); else 0.
-int group_count(const Graph& graph, int full_slots, const SolveOptions& options) {
-  if (nested_program_work(graph, full_slots) <= options.work_limit) return 0;
+int group_count(const Graph& graph, int full_slots, const SolveOptions& options, DpClass kind) {
+  if (nested_program_work(graph, full_slots, kind) <= options.work_limit) return 0;
   int longest = 0;
   for (const Branch& b : graph.branches) longest = std::max(longest, b.stages());
   const int slots = options.slots > 0 ? options.slots : default_slots;
   int lo = 1, hi = longest;
   while (lo < hi) {
     const int mid = lo + (hi - lo + 1) / 2;
-    if (nested_program_work(grouped_graph(graph, even_groups(graph, mid)), slots) <=
+    if (nested_program_work(grouped_graph(graph, even_groups(graph, mid)), slots, kind) <=
         options.work_limit)
       lo = mid;
     else
@@ -297,7 +311,8 @@ Solution solve_grouped(const Graph& graph, double memory_limit, const SolveOptio
   const Graph grouped = grouped_graph(graph, groups);
   SolveOptions inner = options;
   inner.certify_states = 0;
-  inner.slots = options.slots > 0 ? options.slots : fitting_slots(grouped, options, nested_join_table_bytes);
+  inner.slots = options.slots > 0 ? options.slots
+                                  : fitting_slots(grouped, options, nested_table_bytes(program_class(solver)));
 
   Fastest fastest(graph, memory_limit);
   try {
@@ -317,6 +332,7 @@ Solution solve_grouped(const Graph& graph, double memory_limit, const SolveOptio
 
 Solution solve_nested(const Graph& graph, double memory_limit, const SolveOptions& options, const std::string& solver,
                       bool certify) {
+  const DpClass kind = program_class(solver);
   const Schedule store_all = store_all_schedule(graph);
   if (!exceeds(simulate(graph, store_all).peak, memory_limit))
     return finish(graph, memory_limit, solver, store_all, true, "store-all fits: no recomputation needed");
@@ -330,9 +346,9 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
   std::optional<Schedule> least_ops;
   if (orders.size() == 1) {
     least_order = orders.front();
-    least_ops = nested_join_min_memory_schedule(graph, least_order, &dp_least);
+    least_ops = nested_join_min_memory_schedule(graph, least_order, &dp_least, kind);
   } else {
-    std::tie(least_order, dp_least) = least_memory_order(graph);
+    std::tie(least_order, dp_least) = least_memory_order(graph, kind);
   }
   if (solver == "optimal")
     if (auto interleaved = interleaved_least(graph, dp_least, options); interleaved && interleaved->first < dp_least) {
@@ -350,22 +366,28 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
     infeasible(memory_limit, dp_least, "");
   }
 
-  const std::optional<Resolution> full = resolution_for(graph, memory_limit, options, nested_join_table_bytes);
-  if (const int count = group_count(graph, full ? full->slots : options.slots, options); count > 0)
-    return solve_grouped(graph, memory_limit, options, solver, count,
-                         least_ops ? std::move(*least_ops) : nested_join_min_memory_schedule(graph, least_order));
-  Resolution res = nested_resolution(full, graph, options);
-  auto describe = [&] { return describe_program(graph.is_chain() ? "" : "branch-sequential ", res); };
+  const std::optional<Resolution> full = resolution_for(graph, memory_limit, options, nested_table_bytes(kind));
+  auto least_schedule = [&] {
+    return least_ops ? std::move(*least_ops) : nested_join_min_memory_schedule(graph, least_order, nullptr, kind);
+  };
+  if (const int count = group_count(graph, full ? full->slots : options.slots, options, kind); count > 0)
+    return solve_grouped(graph, memory_limit, options, solver, count, least_schedule());
+  Resolution res = nested_resolution(full, graph, options, kind);
+  auto describe = [&] {
+    return describe_program(std::string(kind == DpClass::persistent ? "persistent (rotor) " : "") +
+                                (graph.is_chain() ? "" : "branch-sequential "),
+                            res);
+  };
   Fastest fastest(graph, memory_limit);
   // Rounding sizes up to slots can lose the few units that made the budget feasible: refine
   // (twice at most), then rely on the least-memory schedule below, which fits by construction.
-  bool solved = offer_nested(graph, res, describe(), fastest);
+  bool solved = offer_nested(graph, res, describe(), kind, fastest);
   for (int refine = 0; refine < 2 && !solved && !res.unit && options.slots == 0 &&
-                       nested_join_table_bytes(graph, res.slots * 2) <= options.table_budget_bytes;
+                       nested_join_table_bytes(graph, res.slots * 2, kind) <= options.table_budget_bytes;
        ++refine) {
     res.slots *= 2;
     res.slot = memory_limit / res.slots;
-    solved = offer_nested(graph, res, describe(), fastest);
+    solved = offer_nested(graph, res, describe(), kind, fastest);
   }
   if (solver == "optimal")
     if (const auto program = interleaved_program(graph, memory_limit, options)) {
@@ -377,8 +399,7 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
     // Near the least budget, rounding can leave the tables little room: the least-memory
     // schedule (exact units) may then be faster; a fixed strategy that fits exactly may be too.
     // (At unit resolution only the interleaved tables can be coarser, when they are too large.)
-    fastest.offer_over(least_ops ? std::move(*least_ops) : nested_join_min_memory_schedule(graph, least_order),
-                       "least-memory schedule");
+    fastest.offer_over(least_schedule(), "least-memory schedule");
     offer_baselines(graph, memory_limit, fastest);
   }
   if (!graph.is_chain() && solver == "optimal") {
@@ -417,13 +438,13 @@ Schedule baseline(const Graph& graph, const std::string& name) {
       throw InputError("solver " + name + ": the segment count must be a positive integer");
     return segments_schedule(graph, segments);
   }
-  throw InputError("unknown solver '" + name + "' (known: optimal, branch-sequential, even-split, store-all, recompute-all, segments:N, sqrt, revolve)");
+  throw InputError("unknown solver '" + name + "' (known: optimal, branch-sequential, persistent, even-split, store-all, recompute-all, segments:N, sqrt, revolve)");
 }
 
 }  // namespace
 
 std::vector<std::string> solver_names() {
-  return {"optimal", "branch-sequential", "even-split", "store-all", "recompute-all", "segments:N", "sqrt", "revolve"};
+  return {"optimal", "branch-sequential", "persistent", "even-split", "store-all", "recompute-all", "segments:N", "sqrt", "revolve"};
 }
 
 double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
@@ -439,7 +460,8 @@ Solution solve(const Graph& graph, double memory_limit, const SolveOptions& opti
   validate(graph);
   check_budget(memory_limit);
   if (options.solver == "optimal") return solve_nested(graph, memory_limit, options, "optimal", can_certify(graph, options));
-  if (options.solver == "branch-sequential") return solve_nested(graph, memory_limit, options, "branch-sequential", false);
+  if (options.solver == "branch-sequential" || options.solver == "persistent")
+    return solve_nested(graph, memory_limit, options, options.solver, false);
   if (options.solver == "even-split") return even_split(graph, memory_limit);
   if (options.solver == "revolve") {
     if (!graph.is_chain()) throw InputError("solver revolve: binomial checkpointing needs a chain");

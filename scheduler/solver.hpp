@@ -24,8 +24,9 @@ class InfeasibleBudget : public InputError {
 };
 
 struct SolveOptions {
-  // "optimal", "branch-sequential" (the dynamic program alone), "even-split" (each branch as its
-  // own chain within 1/k of the budget), "store-all", "recompute-all", "segments:N", "sqrt", "revolve".
+  // "optimal", "branch-sequential" (the dynamic program alone), "persistent" (rotor's persistent
+  // program: no early drops, branch-sequential for joins), "even-split" (each branch as its own
+  // chain within 1/k of the budget), "store-all", "recompute-all", "segments:N", "sqrt", "revolve".
   std::string solver = "optimal";
   // Memory resolution of the dynamic program: 0 picks it (unit resolution for integer sizes when
   // the tables fit in table_budget_bytes, else the finest slot count that fits).
