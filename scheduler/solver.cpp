@@ -113,11 +113,11 @@ std::optional<Resolution> resolution_for(const Graph& graph, double memory, cons
 }
 
 // Cell updates of the nested program's table fill, up to a constant: one chain of every stage and
-// loss stage, per forward order. The persistent class has a sixth of the modes and visits a sixth
-// of the options per mode, and its fill measured 25-40x faster (docs/solvers.md).
+// loss stage, per forward order. The persistent class relaxes one or two rows per checkpoint where
+// the full program relaxes up to 60; whole solves measured 11-15x faster (docs/solvers.md).
 double nested_program_work(const Graph& graph, int slots, DpClass kind) {
   const double stages = total_stages(graph) + graph.num_branches();
-  const double per_cell = kind == DpClass::persistent ? 1.0 / 25 : 1.0;
+  const double per_cell = kind == DpClass::persistent ? 1.0 / 12 : 1.0;
   return per_cell * double(distinct_branch_orders(graph).size()) * stages * stages * stages / 6 * slots;
 }
 
