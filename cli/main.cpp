@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
+#include <new>
 #include <nlohmann/json.hpp>
 
 #include "cli/memory_size.hpp"
@@ -238,6 +239,9 @@ int main(int argc, char** argv) {
     return fail(common, exit_infeasible, e.what(), {{"min_memory", e.min_memory}});
   } catch (const InputError& e) {
     return fail(common, exit_bad_input, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(common, exit_bad_input,
+                "out of memory for the dynamic program's tables: use fewer --slots, or raise the process's memory limit");
   } catch (const std::exception& e) {
     return fail(common, exit_bad_input, std::string("internal error: ") + e.what());
   }
