@@ -746,3 +746,26 @@ TEST(GraphRoundTrip, RandomChainsAndJoinsWithAwkwardDoublesSurvive) {
 
 }  // namespace
 }  // namespace rematch
+
+namespace rematch {
+namespace {
+
+TEST(SolutionJson, CarriesTheSpecKeysAndTheGroupingOnlyWhenThereIsOne) {
+  Solution s;
+  s.solver = "optimal";
+  s.memory_limit = 10;
+  s.makespan = 12;
+  s.peak = 9;
+  s.method = "m";
+  s.ops = {Op::f_all(0, 0), Op::loss_op(), Op::b(0, 0)};
+  const nlohmann::json plain = nlohmann::json::parse(solution_to_json(s, R"({"overhead_pct": 3})"));
+  for (const char* key : {"solver", "exact", "memory_limit", "makespan", "peak_memory", "ops", "overhead_pct"})
+    EXPECT_TRUE(plain.contains(key)) << key;
+  EXPECT_FALSE(plain.contains("grouped_runs"));
+  EXPECT_EQ(plain["ops"].size(), 3u);
+  s.grouped_runs = 7;
+  EXPECT_EQ(nlohmann::json::parse(solution_to_json(s, "{}"))["grouped_runs"], 7);
+}
+
+}  // namespace
+}  // namespace rematch

@@ -78,6 +78,7 @@ std::string solution_to_json(const Solution& solution, const std::string& extra_
   json out = {{"solver", solution.solver},          {"exact", solution.exact},
               {"memory_limit", solution.memory_limit}, {"makespan", solution.makespan},
               {"peak_memory", solution.peak},        {"method", solution.method}};
+  if (solution.grouped_runs > 0) out["grouped_runs"] = solution.grouped_runs;
   const json extra = json::parse(extra_json);
   for (auto& [key, value] : extra.items()) out[key] = value;
   json ops = json::array();
