@@ -309,8 +309,15 @@ float* allocate_table(std::size_t count) {
 }  // namespace
 
 std::size_t chain_dp_table_bytes(int stages, int max_memory, DpClass kind) {
-  return pair_index(0, stages) * RowLayout::of(kind).per_pair * (static_cast<std::size_t>(max_memory) + 1) *
-         sizeof(float);
+  // The rows fill() writes (ChainDp::fill's `modes`): all 12 modes but the 2 xbar-full ones read
+  // from the x rows, and only the 6 x-input modes on the `stages` sub-chains from position 0;
+  // persistent: one row per sub-chain, two per single stage. Plus the two xbar-full rows of a
+  // nested chain's inner problem. Each row has its values and its block ends.
+  const std::size_t all = pair_index(0, stages), n = static_cast<std::size_t>(stages);
+  const std::size_t rows =
+      kind == DpClass::persistent ? (all - n) + 2 * n + 2 : 10 * (all - n) + 6 * n + 2;
+  const std::size_t blocks = static_cast<std::size_t>(max_memory) / 8 + 1;
+  return rows * (blocks * 8 + blocks + 16) * sizeof(float);
 }
 
 ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, InnerProblem inner_xbar)
@@ -487,7 +494,9 @@ void ChainDp::fill(int i, int l, float* block_start) {
   unsigned modes = 0;
   for (int m = 0; m < Mode::count; ++m) {
     const Mode mode = Mode::from_index(m);
-    const bool unreachable = chain_.kind == DpClass::persistent && i < l && mode.start == Start::grad_bar;
+    // Never read: xbar_0 (x_0 is data), and, persistent, xbar_{l+1} held over more than one stage.
+    const bool unreachable = (i == 0 && mode.in == Input::xbar) ||
+                             (chain_.kind == DpClass::persistent && i < l && mode.start == Start::grad_bar);
     if (in_class(m) && !is_shifted(i, mode) && !unreachable) modes |= 1u << m;
   }
   float* const rows = &table_[pair_index(i, l) * layout_.per_pair * stride_];

@@ -170,7 +170,7 @@ double dp_min_memory_schedule(const DpChain<double>& chain, int branch, const In
 // The sub-problem that is a whole (possibly nested) branch problem.
 inline constexpr Mode whole_problem{Input::x, Start::none, End::full};
 
-// Bytes the tables of a DP chain of `stages` stages would take at `max_memory` slots.
+// Bytes the tables of a DP chain of `stages` stages take at `max_memory` slots (the rows written).
 std::size_t chain_dp_table_bytes(int stages, int max_memory, DpClass kind = DpClass::with_drops);
 
 }  // namespace rematch
