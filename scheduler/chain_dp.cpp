@@ -358,7 +358,6 @@ std::size_t ChainDp::row_index(int i, int l, Mode mode) const {
   return pair_index(i, l) * layout_.per_pair + slot;
 }
 
-std::size_t ChainDp::offset(int i, int l, Mode mode) const { return row_index(i, l, mode) * stride_; }
 
 inline ChainDp::Row ChainDp::zero_row() const { return {zeros_.data(), zero_block_end_.data(), 0.0f, 0, 0}; }
 
@@ -366,6 +365,9 @@ inline ChainDp::Row ChainDp::row_at(std::size_t r) const {
   return {&table_[r * stride_], &block_end_[r * block_stride_], floor_[r], first_feasible_[r], 0};
 }
 
+// An xbar input that stays to the end is an x input plus a constant: the same options, with the
+// same float sums, at budgets shifted by the size difference (the input size enters the peaks and
+// the child's budget only, and the continuations keep the input).
 inline ChainDp::Row ChainDp::row(int i, int l, Mode mode) const {
   if (!is_shifted(i, mode)) return row_at(row_index(i, l, mode));
   Row x = row_at(row_index(i, l, {Input::x, mode.start, mode.end}));

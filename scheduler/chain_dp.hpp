@@ -127,7 +127,6 @@ class ChainDp {
   Row child_of(const OptionT& option) const;
   std::size_t row_index(int i, int l, Mode mode) const;
   bool in_class(int mode_index) const { return layout_.slot[mode_index] >= 0; }
-  std::size_t offset(int i, int l, Mode mode) const;
   void fill(int i, int l, float* block_start);  // block_start: the caller's scratch (see fill)
   // out = min(out, cost + child[. - shift] + cont) from budget `peak` on (see fill()).
   void relax_option(float* out, float* out_start, const Row& child, int shift, const Row& cont, float cost,
