@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <stdexcept>
 
 namespace rematch {
@@ -17,29 +18,36 @@ Mode segment_mode(Input from, Input to) {
 }  // namespace
 
 int InterleavedJoinDp::Side::held(int position, Input kind) const {
-  const DpChain<int>& c = dp.chain();
+  const DpChain<int>& c = dp->chain();
   return kind == Input::x ? c.x[position] : c.xb[position];
 }
 
 int InterleavedJoinDp::Side::held_at_end(int position, Input kind) const {
   if (position == 0) return 0;  // y_0 leaves memory at once
-  const DpChain<int>& c = dp.chain();
+  const DpChain<int>& c = dp->chain();
   return c.x[position] + (kind == Input::xbar ? c.xb[position] : 0);
 }
 
-InterleavedJoinDp::InterleavedJoinDp(const Graph& graph, double slot, int max_memory)
+InterleavedJoinDp::InterleavedJoinDp(const Graph& graph, double slot, int max_memory, bool fold_identical)
     : loss_tmp_(slots_of(graph.loss.tmp, slot)), loss_time_(graph.loss.time), width_(max_memory + 1) {
   if (graph.num_branches() < 2) throw std::invalid_argument("InterleavedJoinDp needs two branches or more");
+  if (static_cast<std::size_t>(graph.num_branches()) > max_sides) throw std::invalid_argument("InterleavedJoinDp: too many branches");
   for (int j = 0; j < graph.num_branches(); ++j) {
-    sides_.push_back({j, ChainDp(make_dp_chain<int>(graph, j, slot), max_memory), states_});
+    int first = 0;  // the first branch identical to j
+    while (!(graph.branches[first] == graph.branches[j])) ++first;
+    if (first == j) chains_.push_back(std::make_unique<ChainDp>(make_dp_chain<int>(graph, j, slot), max_memory));
+    const ChainDp* dp = first == j ? chains_.back().get() : sides_[first].dp;
+    sides_.push_back({j, dp, states_, fold_identical ? first : j});
+    folded_ = folded_ || (fold_identical && first != j);
     states_ *= 2 * (graph.branches[j].stages() + 1);
   }
-  table_.assign(states_ * width_, ChainDp::infinity);
+  table_.reset(new float[states_ * width_]);
   // A forward run moves one checkpoint up, which raises the sum of the state's digits (2 position
   // + kind): states of one sum are independent, and are filled by all threads once every larger
   // sum is done (each row is computed the same way on any thread).
   std::vector<std::vector<std::size_t>> by_sum;
   for (std::size_t code = 0; code < states_; ++code) {
+    if (canonical(code) != code) continue;  // read through its sorted form, never computed
     const State state = decode(code);
     std::size_t sum = 0;
     for (std::size_t j = 0; j < sides_.size(); ++j) sum += 2 * state.pos[j] + static_cast<int>(state.kind[j]);
@@ -55,22 +63,66 @@ InterleavedJoinDp::InterleavedJoinDp(const Graph& graph, double slot, int max_me
   }
 }
 
-std::size_t InterleavedJoinDp::table_bytes(const Graph& graph, int max_memory) {
-  std::size_t bytes = 0, states = 1;
-  for (const Branch& b : graph.branches) {
-    bytes += chain_dp_table_bytes(b.stages() + 1, max_memory);
-    states *= 2 * (b.stages() + 1);
+namespace {
+
+// Calls visit(branch, copies) once per distinct branch of the graph.
+template <class Visit>
+void for_each_distinct_branch(const Graph& graph, Visit&& visit) {
+  for (int j = 0; j < graph.num_branches(); ++j) {
+    const Branch& b = graph.branches[j];
+    if (std::find(graph.branches.begin(), graph.branches.begin() + j, b) != graph.branches.begin() + j) continue;
+    visit(b, static_cast<int>(std::count(graph.branches.begin(), graph.branches.end(), b)));
   }
-  return bytes + states * (max_memory + 1) * sizeof(float);
+}
+
+// States computed: per group of g identical branches with D digits each, the multisets of g digits.
+double computed_states(const Graph& graph) {
+  double states = 1;
+  for_each_distinct_branch(graph, [&](const Branch& b, int copies) {
+    const double digits = 2.0 * (b.stages() + 1);
+    for (int r = 0; r < copies; ++r) states = states * (digits + r) / (r + 1);
+  });
+  return states;
+}
+
+}  // namespace
+
+std::size_t InterleavedJoinDp::table_bytes(const Graph& graph, int max_memory) {
+  std::size_t bytes = 0;
+  for_each_distinct_branch(graph, [&](const Branch& b, int) { bytes += chain_dp_table_bytes(b.stages() + 1, max_memory); });
+  return bytes + static_cast<std::size_t>(computed_states(graph)) * (max_memory + 1) * sizeof(float);
 }
 
 double InterleavedJoinDp::work(const Graph& graph, int max_memory) {
-  double states = 1, runs = 0;
-  for (const Branch& b : graph.branches) {
-    states *= 2.0 * (b.stages() + 1);
-    runs += b.stages();  // 2 (n - p) runs on average over p
+  double runs = 0;
+  for (const Branch& b : graph.branches) runs += b.stages();  // 2 (n - p) runs on average over p
+  return computed_states(graph) * runs * (max_memory + 1.0);
+}
+
+std::size_t InterleavedJoinDp::canonical(std::size_t code, std::vector<int>* order) const {
+  const std::size_t n = sides_.size();
+  if (order) {
+    order->resize(n);
+    std::iota(order->begin(), order->end(), 0);
   }
-  return states * runs * (max_memory + 1.0);
+  if (!folded_) return code;
+  std::size_t digit[max_sides];
+  int from[max_sides];
+  for (std::size_t s = 0; s < n; ++s) {
+    digit[s] = code / sides_[s].stride % (2 * (sides_[s].stages() + 1));
+    from[s] = static_cast<int>(s);
+  }
+  // Within each group of identical branches, ascending digits in slot order.
+  for (std::size_t s = 0; s < n; ++s)
+    for (std::size_t t = s + 1; t < n; ++t)
+      if (sides_[t].group == sides_[s].group && digit[t] < digit[s]) {
+        std::swap(digit[s], digit[t]);
+        std::swap(from[s], from[t]);
+      }
+  std::size_t sorted = 0;
+  for (std::size_t s = 0; s < n; ++s) sorted += digit[s] * sides_[s].stride;
+  if (order) std::copy(from, from + n, order->begin());
+  return sorted;
 }
 
 InterleavedJoinDp::State InterleavedJoinDp::decode(std::size_t code) const {
@@ -84,7 +136,7 @@ InterleavedJoinDp::State InterleavedJoinDp::decode(std::size_t code) const {
 }
 
 std::vector<InterleavedJoinDp::Advance> InterleavedJoinDp::advances(const Side& side, int from, Input kind) const {
-  const DpChain<int>& c = side.dp.chain();
+  const DpChain<int>& c = side.dp->chain();
   const int in = side.held(from, kind);
   std::vector<Advance> out;
   double cost = 0;
@@ -112,6 +164,10 @@ void InterleavedJoinDp::for_each_option(std::size_t code, const State& state, Vi
     const Side& m = sides_[j];
     const int p = state.pos[j];
     const Input kind = state.kind[j];
+    bool twin_moves = false;  // an identical branch at the same checkpoint gives the same states
+    for (std::size_t i = 0; i < j; ++i)
+      twin_moves = twin_moves || (sides_[i].group == m.group && state.pos[i] == p && state.kind[i] == kind);
+    if (twin_moves) continue;
     const int in = m.held(p, kind);
     const int others_in = held - in, others_end = held_at_end - m.held_at_end(p, kind);
     const std::size_t digit = 2 * p + static_cast<int>(kind);
@@ -124,14 +180,15 @@ void InterleavedJoinDp::for_each_option(std::size_t code, const State& state, Vi
 
 void InterleavedJoinDp::fill(std::size_t code) {
   const State state = decode(code);
+  float* out = table_.get() + code * width_;
+  std::fill(out, out + width_, ChainDp::infinity);
   for (std::size_t j = 0; j < sides_.size(); ++j)
     if (state.pos[j] == 0 && state.kind[j] == Input::xbar) return;  // x_0 is data: no xbar_0
-  float* out = table_.data() + code * width_;
   bool all_top = true;
   int loss_peak = loss_tmp_;
   for (std::size_t j = 0; j < sides_.size(); ++j) {
     all_top = all_top && state.pos[j] == sides_[j].stages();
-    loss_peak += sides_[j].held(state.pos[j], state.kind[j]) + sides_[j].dp.chain().x[state.pos[j]];
+    loss_peak += sides_[j].held(state.pos[j], state.kind[j]) + sides_[j].dp->chain().x[state.pos[j]];
   }
   if (all_top) {
     for (int t = loss_peak; t < width_; ++t) out[t] = static_cast<float>(loss_time_);
@@ -139,9 +196,9 @@ void InterleavedJoinDp::fill(std::size_t code) {
   }
   for_each_option(code, state, [&](const Side& m, const Advance& run, std::size_t child_code, int in, int others_in,
                                    int others_end) {
-    const float* child = table_.data() + child_code * width_ - in;
+    const float* child = table_.get() + canonical(child_code) * width_ - in;
     const ChainDp::RowView view =
-        m.dp.values(state.pos[m.branch], run.to - 1, segment_mode(state.kind[m.branch], run.kind));
+        m.dp->values(state.pos[m.branch], run.to - 1, segment_mode(state.kind[m.branch], run.kind));
     const float* segment = view.stored - view.shift - others_end;
     const float cost = static_cast<float>(run.cost);
     for (int t = std::max(others_in + run.peak, others_end + view.shift); t < width_; ++t) {
@@ -164,7 +221,9 @@ int InterleavedJoinDp::least_memory() const {
 
 Schedule InterleavedJoinDp::emit(int memory) const {
   Schedule out;
-  if (value(memory) < ChainDp::infinity) emit(0, std::min(memory, width_ - 1), out);
+  std::vector<int> branch_of(sides_.size());
+  std::iota(branch_of.begin(), branch_of.end(), 0);
+  if (value(memory) < ChainDp::infinity) emit(0, std::min(memory, width_ - 1), branch_of, out);
   return out;
 }
 
@@ -186,7 +245,7 @@ void InterleavedJoinDp::emit_run(int branch, int from, const Advance& run, Sched
 
 // Replays fill()'s options at one budget and follows the first that reaches the table's value
 // (same float expression, so equality is exact).
-void InterleavedJoinDp::emit(std::size_t code, int t, Schedule& out) const {
+void InterleavedJoinDp::emit(std::size_t code, int t, const std::vector<int>& branch_of, Schedule& out) const {
   const State state = decode(code);
   bool all_top = true;
   for (std::size_t j = 0; j < sides_.size(); ++j) all_top = all_top && state.pos[j] == sides_[j].stages();
@@ -201,13 +260,18 @@ void InterleavedJoinDp::emit(std::size_t code, int t, Schedule& out) const {
     if (done || t < std::max(others_in + run.peak, others_end)) return;
     const int p = state.pos[m.branch];
     const Mode mode = segment_mode(state.kind[m.branch], run.kind);
-    const float v = static_cast<float>(run.cost) + table_[child_code * width_ + (t - in)] +
-                    m.dp.value(p, run.to - 1, mode, t - others_end);
+    std::vector<int> order;
+    const std::size_t child = canonical(child_code, &order);
+    const float v = static_cast<float>(run.cost) + table_[child * width_ + (t - in)] +
+                    m.dp->value(p, run.to - 1, mode, t - others_end);
     if (v != target) return;
     done = true;
-    emit_run(m.branch, p, run, out);
-    emit(child_code, t - in, out);
-    m.dp.emit(p, run.to - 1, mode, t - others_end, m.branch, out);
+    const int branch = branch_of[m.branch];
+    std::vector<int> child_branch_of(sides_.size());
+    for (std::size_t s = 0; s < sides_.size(); ++s) child_branch_of[s] = branch_of[order[s]];
+    emit_run(branch, p, run, out);
+    emit(child, t - in, child_branch_of, out);
+    m.dp->emit(p, run.to - 1, mode, t - others_end, branch, out);
   });
   if (!done) throw std::logic_error("InterleavedJoinDp::emit: no option reaches the table's value");
 }

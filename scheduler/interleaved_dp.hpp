@@ -17,9 +17,14 @@
 //
 // The table has prod_j 2 (n_j + 1) rows of max_memory + 1 budgets, each relaxed by 2 sum_j (n_j - p_j)
 // forward runs: fine for two branches, for three only when the branches are short (work()).
+// Identical branches (siamese, triplet) are interchangeable, so only states whose identical
+// branches' checkpoints come in ascending order are computed (about 1/g! of them for g identical
+// branches); a state is read through its sorted form, and emission follows the permutation back to
+// the real branches.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "scheduler/chain_dp.hpp"
@@ -31,24 +36,25 @@ namespace rematch {
 class InterleavedJoinDp {
  public:
   // `graph` must have two branches or more; sizes in slots of `slot` (rounded up), budgets
-  // 0..max_memory.
-  InterleavedJoinDp(const Graph& graph, double slot, int max_memory);
+  // 0..max_memory. fold_identical = false computes every state (for tests of the folding).
+  InterleavedJoinDp(const Graph& graph, double slot, int max_memory, bool fold_identical = true);
 
   float value(int memory) const;    // least makespan, ChainDp::infinity if infeasible
   int least_memory() const;         // least budget (slots) with a finite value, max_memory + 1 if none
   Schedule emit(int memory) const;  // an optimal schedule of the class
 
-  // Bytes of the tables (the branches' chains' and V's) at `max_memory` slots.
+  // Bytes of the tables (the distinct branches' chains' and V's computed rows) at `max_memory` slots.
   static std::size_t table_bytes(const Graph& graph, int max_memory);
-  // Budget-cells relaxed while filling V (one float add-and-min each).
+  // Budget-cells relaxed while filling V (one float add-and-min each), identical branches folded.
   static double work(const Graph& graph, int max_memory);
 
  private:
   struct Side {  // one branch seen from V
-    int branch = 0;
-    ChainDp dp;
-    std::size_t stride = 0;  // of the branch's digit (2 position + kind) in a state code
-    int stages() const { return dp.chain().stages - 1; }
+    int branch = 0;            // its slot in a state; the graph's branch, up to the folding
+    const ChainDp* dp = nullptr;
+    std::size_t stride = 0;    // of the branch's digit (2 position + kind) in a state code
+    int group = 0;             // the first branch identical to it (itself if none, or unfolded)
+    int stages() const { return dp->chain().stages - 1; }
     int held(int position, Input kind) const;         // the checkpoint's size
     int held_at_end(int position, Input kind) const;  // what stays once V is done down to it
   };
@@ -64,20 +70,28 @@ class InterleavedJoinDp {
     std::vector<Input> kind;
   };
   State decode(std::size_t code) const;
+  // The code of the computed state equivalent to `code` (identical branches' digits ascending);
+  // order[s], when given, receives the slot of `code` whose digit went to slot s.
+  std::size_t canonical(std::size_t code, std::vector<int>* order = nullptr) const;
   std::vector<Advance> advances(const Side& side, int from, Input kind) const;
-  // Calls visit(mover, run, child code, own input size, others' size during the run, at the end).
+  // Calls visit(mover, run, child code (not folded), own input size, others' size during the run,
+  // at the end); of identical branches at the same checkpoint, only the first moves.
   template <class Visit>
   void for_each_option(std::size_t code, const State& state, Visit&& visit) const;
   void fill(std::size_t code);
-  void emit(std::size_t code, int memory, Schedule& out) const;
+  // `branch_of[s]`: the graph's branch that slot s of `code` stands for.
+  void emit(std::size_t code, int memory, const std::vector<int>& branch_of, Schedule& out) const;
   static void emit_run(int branch, int from, const Advance& run, Schedule& out);
 
+  static constexpr std::size_t max_sides = 64;
+  std::vector<std::unique_ptr<ChainDp>> chains_;  // one per distinct branch
   std::vector<Side> sides_;
+  bool folded_ = false;     // some branches are folded with an identical one
   std::size_t states_ = 1;  // state codes 0..states_-1; the all-x-at-0 state is code 0
   int loss_tmp_ = 0;
   double loss_time_ = 0;
   int width_ = 0;  // budgets 0..max_memory
-  std::vector<float> table_;
+  std::unique_ptr<float[]> table_;  // rows of computed states only are written (fill())
 };
 
 }  // namespace rematch

@@ -24,7 +24,7 @@ namespace rematch {
 namespace {
 
 constexpr int default_slots = 4096;       // a slot is 0.025% of the budget
-constexpr double interleaved_work_limit = 2e9;  // about a second of table filling
+constexpr double interleaved_work_limit = 3e9;  // 1-2 s of table filling (three 32-stage siamese branches at 500 slots)
 constexpr int certify_max_stages = 16;    // beyond this the exhaustive state space dwarfs any cap
 
 std::string number(double value) {

@@ -179,6 +179,33 @@ TEST(InterleavedJoinDp, TablesDoNotDependOnTheThreadCount) {
   }
 }
 
+// Identical branches are folded (only states with their checkpoints in ascending order are
+// computed): every value must equal the unfolded table's, and the schedules, unfolded back to the
+// real branches, must replay at that value, also when the identical branches are not adjacent.
+TEST(InterleavedJoinDp, FoldingIdenticalBranchesChangesNoValue) {
+  std::mt19937_64 rng(23);
+  const reference::RandomSpec spec{.min_stages = 1, .max_stages = 5, .max_size = 8, .max_time = 9, .max_tmp = 3};
+  int checked = 0;
+  for (int k = 0; k < std::max(3, 24 / REMATCH_TEST_SCALE); ++k) {
+    Graph g = from_reference(reference::random_join(rng, 2 + k % 2, true, spec));
+    if (k % 3 == 2) {  // A, B, A: a group of two with another branch between them
+      const Graph other = from_reference(reference::random_chain(rng, spec));
+      g.branches = {g.branches[0], other.branches[0], g.branches[0]};
+    }
+    const int top = static_cast<int>(simulate(g, store_all_schedule(g)).peak);
+    const InterleavedJoinDp folded(g, 1.0, top), unfolded(g, 1.0, top, false);
+    ASSERT_EQ(folded.least_memory(), unfolded.least_memory());
+    for (int budget = folded.least_memory(); budget <= top; ++budget) {
+      ASSERT_EQ(folded.value(budget), unfolded.value(budget)) << "budget " << budget;
+      const SimulationResult sim = simulate(g, folded.emit(budget), budget);
+      ASSERT_TRUE(sim.valid) << "budget " << budget << ": op " << sim.bad_op << ": " << sim.reason;
+      EXPECT_EQ(sim.makespan, folded.value(budget));
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
 TEST(JoinBaselines, EvenSplitAndBranchSequentialAreValidAndNeverFasterThanOptimal) {
   std::mt19937_64 rng(17);
   const reference::RandomSpec spec{.min_stages = 1, .max_stages = 3, .max_size = 6, .max_time = 9, .max_tmp = 2};
