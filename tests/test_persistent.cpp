@@ -13,6 +13,7 @@
 #include "scheduler/simulator.hpp"
 #include "scheduler/solver.hpp"
 #include "tests/reference_bridge.hpp"
+#include "tests/spec_examples.hpp"
 #include "tests/test_scale.hpp"
 
 namespace rematch {
@@ -29,14 +30,7 @@ SolveOptions persistent() {
 
 TEST(PersistentSolver, ReproducesRotorsMakespansOnSpecChainA) {
   // SPEC.md section 4, row "rotor's persistent DP", M = 6..15.
-  Branch b;
-  b.fw = {1, 1, 1, 1, 1, 1};
-  b.bw = {1, 1, 1, 1, 1, 1};
-  b.cw = {1, 1, 1, 1, 1, 1, 1};
-  b.cbw = {1, 2, 2, 2, 2, 2, 2};
-  b.ftmp = {0, 0, 0, 0, 0, 0};
-  b.btmp = {0, 0, 0, 0, 0, 0};
-  const Graph chain_a{{b}, {0, 0}};
+  const Graph chain_a = testing::spec_chain_a();
   const double rotor[] = {27, 20, 17, 16, 15, 15, 14, 14, 13, 12};
   for (int m = 6; m <= 15; ++m) EXPECT_EQ(solve(chain_a, m, persistent()).makespan, rotor[m - 6]) << "M = " << m;
   try {

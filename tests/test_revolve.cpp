@@ -14,6 +14,7 @@
 #include "scheduler/revolve.hpp"
 #include "scheduler/schedule.hpp"
 #include "scheduler/simulator.hpp"
+#include "tests/spec_examples.hpp"
 
 namespace rematch {
 namespace {
@@ -417,14 +418,7 @@ TEST(RevolveScheduleBudget, HeterogeneousChains) {
 TEST(RevolveScheduleBudget, SpecWorkedExample) {
   // SPEC.md section 4, chain A: least feasible budget 6, optimal makespan 27 there, which
   // recompute-all (1 snapshot) reaches; with ample memory revolve stores every state.
-  Branch b;
-  b.fw = {1, 1, 1, 1, 1, 1};
-  b.bw = {1, 1, 1, 1, 1, 1};
-  b.cw = {1, 1, 1, 1, 1, 1, 1};
-  b.cbw = {1, 2, 2, 2, 2, 2, 2};
-  b.ftmp = {0, 0, 0, 0, 0, 0};
-  b.btmp = {0, 0, 0, 0, 0, 0};
-  const Graph chain{{b}, Loss{0, 0}};
+  const Graph chain = testing::spec_chain_a();
   EXPECT_DOUBLE_EQ(revolve_min_memory(chain), 6);
   u64 c = 0;
   const SimulationResult tight = simulate(chain, revolve_schedule(chain, 6, &c), 6);

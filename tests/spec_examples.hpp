@@ -1,0 +1,20 @@
+// Graphs given in SPEC.md, shared by the test suites that check against SPEC's published figures.
+#pragma once
+
+#include "scheduler/graph.hpp"
+
+namespace rematch::testing {
+
+// SPEC.md section 4, chain A: six unit stages, xbar twice the size of x; least feasible budget 6.
+inline Graph spec_chain_a() {
+  Branch b;
+  b.fw = {1, 1, 1, 1, 1, 1};
+  b.bw = {1, 1, 1, 1, 1, 1};
+  b.cw = {1, 1, 1, 1, 1, 1, 1};
+  b.cbw = {1, 2, 2, 2, 2, 2, 2};
+  b.ftmp = {0, 0, 0, 0, 0, 0};
+  b.btmp = {0, 0, 0, 0, 0, 0};
+  return {{b}, Loss{0, 0}};
+}
+
+}  // namespace rematch::testing
