@@ -337,10 +337,24 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
   if (!exceeds(simulate(graph, store_all).peak, memory_limit))
     return finish(graph, memory_limit, solver, store_all, true, "store-all fits: no recomputation needed");
 
+  const std::vector<std::vector<int>> orders = distinct_branch_orders(graph);
+  const std::optional<Resolution> full = resolution_for(graph, memory_limit, options, nested_table_bytes(kind));
+  const int count = group_count(graph, full ? full->slots : options.slots, options, kind);
+  if (count > 0 && kind == DpClass::with_drops && orders.size() == 1) {
+    // Too long for the full program: its exact least budget (a recursion of ~12 L^3 steps, minutes
+    // at a few thousand stages) matters only below the persistent class's, which bounds it from
+    // above at a twelfth of the work; above that, the persistent least-memory schedule is the
+    // fallback that fits by construction.
+    double persistent_least = 0;
+    Schedule least_ops =
+        nested_join_min_memory_schedule(graph, orders.front(), &persistent_least, DpClass::persistent);
+    if (!exceeds(persistent_least, memory_limit))
+      return solve_grouped(graph, memory_limit, options, solver, count, std::move(least_ops));
+  }
+
   // The least budget of the nested class (over the forward orders). With one order (chains,
   // identical branches) its least-memory schedule comes from the same recursion; with several, the
   // schedule of the best order is emitted if it is needed.
-  const std::vector<std::vector<int>> orders = distinct_branch_orders(graph);
   double dp_least = 0;
   std::vector<int> least_order;
   std::optional<Schedule> least_ops;
@@ -366,12 +380,10 @@ Solution solve_nested(const Graph& graph, double memory_limit, const SolveOption
     infeasible(memory_limit, dp_least, "");
   }
 
-  const std::optional<Resolution> full = resolution_for(graph, memory_limit, options, nested_table_bytes(kind));
   auto least_schedule = [&] {
     return least_ops ? std::move(*least_ops) : nested_join_min_memory_schedule(graph, least_order, nullptr, kind);
   };
-  if (const int count = group_count(graph, full ? full->slots : options.slots, options, kind); count > 0)
-    return solve_grouped(graph, memory_limit, options, solver, count, least_schedule());
+  if (count > 0) return solve_grouped(graph, memory_limit, options, solver, count, least_schedule());
   Resolution res = nested_resolution(full, graph, options, kind);
   auto describe = [&] {
     return describe_program(std::string(kind == DpClass::persistent ? "persistent (rotor) " : "") +
