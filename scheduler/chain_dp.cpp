@@ -1,9 +1,11 @@
 #include "scheduler/chain_dp.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <new>
+#include <thread>
 
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -622,28 +624,36 @@ class LeastMemory {
  public:
   explicit LeastMemory(const DpChain<double>& chain)
       : chain_(chain), least_(pair_index(0, chain.stages) * Mode::count, std::numeric_limits<double>::infinity()) {
-    // As in the table fill, the sub-chains of one length are independent: the threads share each
-    // length (max and min are exact, so the values do not depend on the order or the threads).
+    // Row i (the sub-chains (i, l), l ascending) reads rows j > i at the same l, and its own
+    // earlier entries as continuations. Rows are handed out from the last one down; row i computes
+    // (i, l) once row i + 1 has (i + 1, l), which it computed only after row i + 2 had (i + 2, l),
+    // and so on. Row by row, the continuations are the row's own recent entries (in cache) and the
+    // children (j, l), j > i, are consecutive in memory: a length-by-length order read both from
+    // cold memory, one cache miss per step. max and min are exact, so the values do not depend on
+    // the order or the threads.
     const int stages = chain.stages;
+    std::vector<std::atomic<int>> done(stages + 1);  // done[i]: entries (i, i..done[i]-1) are final
+    for (int i = 0; i < stages; ++i) done[i].store(i);
+    done[stages].store(std::numeric_limits<int>::max());
+    std::atomic<int> next_row{stages - 1};
 #pragma omp parallel if (stages >= 64)
-    for (int length = 0; length < stages; ++length) {
-#pragma omp for schedule(dynamic, 1)
-      for (int i = 0; i < stages - length; ++i) {
-        if (length == 0) {
-          for_each_option(chain, i, i, [&](Mode mode, const Option<double>& o) {
-            double& best = at({i, i, mode});
-            best = std::min(best, need(o));
-          });
-          continue;
-        }
-        double* best = &least_[pair_index(i, i + length) * Mode::count];
-        for_each_forward_option(chain, RowLayout{}, i, i + length, ~0u,
+    for (int i; (i = next_row.fetch_sub(1)) >= 0;) {
+      for_each_option(chain, i, i, [&](Mode mode, const Option<double>& o) {
+        double& best = at({i, i, mode});
+        best = std::min(best, need(o));
+      });
+      done[i].store(i + 1, std::memory_order_release);
+      for (int l = i + 1; l < stages; ++l) {
+        while (done[i + 1].load(std::memory_order_acquire) <= l) std::this_thread::yield();
+        double* best = &least_[pair_index(i, l) * Mode::count];
+        for_each_forward_option(chain, RowLayout{}, i, l, ~0u,
                                 [&](int m, std::size_t child, std::size_t cont, double shift, double cont_shift,
                                     double peak, double) {
                                   double need = std::max(peak, least_[child] + shift);
                                   if (cont != no_row) need = std::max(need, least_[cont] + cont_shift);
                                   best[m] = std::min(best[m], need);
                                 });
+        done[i].store(l + 1, std::memory_order_release);
       }
     }
   }
