@@ -114,7 +114,7 @@ std::optional<Resolution> resolution_for(const Graph& graph, double memory, cons
 
 // Cell updates of the nested program's table fill, up to a constant: one chain of every stage and
 // loss stage, per forward order. The persistent class relaxes one or two rows per checkpoint where
-// the full program relaxes up to 60; whole solves measured 11-15x faster (docs/solvers.md).
+// the full program relaxes up to 60; whole solves measured 10-20x faster (docs/solvers.md).
 double nested_program_work(const Graph& graph, int slots, DpClass kind) {
   const double stages = total_stages(graph) + graph.num_branches();
   const double per_cell = kind == DpClass::persistent ? 1.0 / 12 : 1.0;
