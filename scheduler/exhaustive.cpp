@@ -59,13 +59,7 @@ class StateSpace {
       const int n = graph.branches[j].stages();
       int pos_bits = 1;
       while ((1 << pos_bits) <= n + 1) ++pos_bits;
-      int group = j;
-      for (int other = 0; other < j; ++other)
-        if (graph.branches[other] == graph.branches[j]) {
-          group = other;
-          break;
-        }
-      fields_.push_back({bit, 2 * n + 1 + pos_bits, group});
+      fields_.push_back({bit, 2 * n + 1 + pos_bits, graph.first_identical(j)});
       bit += fields_.back().width;
     }
     packs_ = bit <= 64;

@@ -20,6 +20,12 @@ double Graph::store_all_time() const {
   return total;
 }
 
+int Graph::first_identical(int j) const {
+  int first = 0;
+  while (!(branches[first] == branches[j])) ++first;
+  return first;
+}
+
 namespace {
 
 std::string where(const std::string& branch_prefix, const char* key) { return branch_prefix + key; }

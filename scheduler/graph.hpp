@@ -44,6 +44,9 @@ struct Graph {
   double initial_memory() const;
   // Makespan of a schedule without recomputation: every forward, the loss and every backward once.
   double store_all_time() const;
+  // The first branch identical to branch j (j itself if none comes before it): identical
+  // branches (siamese, triplet) are interchangeable in every schedule.
+  int first_identical(int j) const;
 };
 
 // Throws InputError naming the key and index of the first violation of SPEC.md section 1

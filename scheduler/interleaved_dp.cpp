@@ -33,8 +33,7 @@ InterleavedJoinDp::InterleavedJoinDp(const Graph& graph, double slot, int max_me
   if (graph.num_branches() < 2) throw std::invalid_argument("InterleavedJoinDp needs two branches or more");
   if (static_cast<std::size_t>(graph.num_branches()) > max_sides) throw std::invalid_argument("InterleavedJoinDp: too many branches");
   for (int j = 0; j < graph.num_branches(); ++j) {
-    int first = 0;  // the first branch identical to j
-    while (!(graph.branches[first] == graph.branches[j])) ++first;
+    const int first = graph.first_identical(j);
     if (first == j) chains_.push_back(std::make_unique<ChainDp>(make_dp_chain<int>(graph, j, slot), max_memory));
     const ChainDp* dp = first == j ? chains_.back().get() : sides_[first].dp;
     sides_.push_back({j, dp, states_, fold_identical ? first : j});
@@ -68,11 +67,10 @@ namespace {
 // Calls visit(branch, copies) once per distinct branch of the graph.
 template <class Visit>
 void for_each_distinct_branch(const Graph& graph, Visit&& visit) {
-  for (int j = 0; j < graph.num_branches(); ++j) {
-    const Branch& b = graph.branches[j];
-    if (std::find(graph.branches.begin(), graph.branches.begin() + j, b) != graph.branches.begin() + j) continue;
-    visit(b, static_cast<int>(std::count(graph.branches.begin(), graph.branches.end(), b)));
-  }
+  std::vector<int> copies(graph.num_branches(), 0);
+  for (int j = 0; j < graph.num_branches(); ++j) ++copies[graph.first_identical(j)];
+  for (int j = 0; j < graph.num_branches(); ++j)
+    if (copies[j] > 0) visit(graph.branches[j], copies[j]);
 }
 
 // States computed: per group of g identical branches with D digits each, the multisets of g digits.

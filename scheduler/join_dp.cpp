@@ -108,14 +108,7 @@ Schedule nested_join_min_memory_schedule(const Graph& graph, const std::vector<i
 std::vector<std::vector<int>> distinct_branch_orders(const Graph& graph) {
   // Label each branch by its first identical branch; permute labels; map back to indices.
   std::vector<int> label(graph.num_branches());
-  for (int j = 0; j < graph.num_branches(); ++j) {
-    label[j] = j;
-    for (int m = 0; m < j; ++m)
-      if (graph.branches[m] == graph.branches[j]) {
-        label[j] = m;
-        break;
-      }
-  }
+  for (int j = 0; j < graph.num_branches(); ++j) label[j] = graph.first_identical(j);
   std::vector<int> labels = label;
   std::sort(labels.begin(), labels.end());
   std::vector<std::vector<int>> orders;
