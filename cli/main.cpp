@@ -73,14 +73,11 @@ int run_solve(const Common& common, const std::string& graph_path, const std::st
   const double budget = parse_memory_size(memory, "--memory");
   try {
     const Solution solution = solve(graph, budget, options);
-    const double base = graph.store_all_time();
     if (!plot.empty())
       write_file(plot, cli::svg_memory_plot(simulate(graph, solution.ops, budget), budget,
                                             solution.solver + " schedule, " + cli::describe_graph(graph)));
     if (common.json()) {
-      const json extra = {{"store_all_makespan", base},
-                          {"overhead_pct", base > 0 ? 100.0 * (solution.makespan - base) / base : 0.0}};
-      std::cout << solution_to_json(solution, extra.dump()) << "\n";
+      std::cout << solve_result_json(graph, solution) << "\n";
     } else {
       std::cout << cli::solution_text(graph, solution);
     }

@@ -9,6 +9,8 @@
 
 #if defined(__AVX__)
 #include <immintrin.h>
+
+#include "scheduler/cancel.hpp"
 #endif
 
 namespace rematch {
@@ -344,14 +346,17 @@ ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, Inner
   // computed the same way on any thread: the tables do not depend on the thread count).
   const std::size_t scratch = static_cast<std::size_t>(layout_.per_pair) * block_stride_;
   const bool parallel = static_cast<double>(stages) * stages * width_ >= 1e6;
+  const CancelPoint cancel = CancelPoint::current();
 #pragma omp parallel if (parallel)
   {
     std::vector<float> block_start(scratch);
     for (int length = 0; length < stages; ++length) {
 #pragma omp for schedule(dynamic, 1)
-      for (int i = 0; i < stages - length; ++i) fill(i, i + length, block_start.data());
+      for (int i = 0; i < stages - length; ++i)
+        if (!cancel.requested()) fill(i, i + length, block_start.data());
     }
   }
+  cancel.check();
 }
 
 std::size_t ChainDp::row_index(int i, int l, Mode mode) const {
@@ -636,6 +641,7 @@ class LeastMemory {
     for (int i = 0; i < stages; ++i) done[i].store(i);
     done[stages].store(std::numeric_limits<int>::max());
     std::atomic<int> next_row{stages - 1};
+    const CancelPoint cancel = CancelPoint::current();
 #pragma omp parallel if (stages >= 64)
     for (int i; (i = next_row.fetch_sub(1)) >= 0;) {
       for_each_option(chain, i, i, [&](Mode mode, const Option<double>& o) {
@@ -644,7 +650,9 @@ class LeastMemory {
       });
       done[i].store(i + 1, std::memory_order_release);
       for (int l = i + 1; l < stages; ++l) {
-        while (done[i + 1].load(std::memory_order_acquire) <= l) std::this_thread::yield();
+        // A cancelled row i + 1 stops advancing: row i stops waiting for it.
+        while (done[i + 1].load(std::memory_order_acquire) <= l && !cancel.requested()) std::this_thread::yield();
+        if (cancel.requested()) break;
         double* best = &least_[pair_index(i, l) * Mode::count];
         for_each_forward_option(chain, RowLayout{}, i, l, ~0u,
                                 [&](int m, std::size_t child, std::size_t cont, double shift, double cont_shift,
@@ -656,6 +664,7 @@ class LeastMemory {
         done[i].store(l + 1, std::memory_order_release);
       }
     }
+    cancel.check();
   }
 
   double at_top() const { return least_[index({0, chain_.stages - 1, whole_problem})]; }

@@ -8,6 +8,7 @@
 #include <queue>
 #include <vector>
 
+#include "scheduler/cancel.hpp"
 #include "scheduler/simulator.hpp"
 
 namespace rematch {
@@ -365,7 +366,9 @@ ExhaustiveResult search(const StateSpace& space, std::size_t state_cap, double i
   index.find_or_insert(start, 0);
   settled.push_back(0);
   queue.push({initial_label + nodes[0].bound, initial_label, 0});
-  while (!queue.empty()) {
+  const CancelPoint cancel = CancelPoint::current();
+  for (std::size_t popped = 0; !queue.empty(); ++popped) {
+    if (popped % 4096 == 0) cancel.check();
     const Entry top = queue.top();
     queue.pop();
     const std::uint32_t id = top.id;

@@ -5,6 +5,8 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "scheduler/cancel.hpp"
+
 namespace rematch {
 
 namespace {
@@ -54,12 +56,15 @@ InterleavedJoinDp::InterleavedJoinDp(const Graph& graph, double slot, int max_me
     by_sum[sum].push_back(code);
   }
   const bool parallel = work(graph, max_memory) >= 1e7;
+  const CancelPoint cancel = CancelPoint::current();
 #pragma omp parallel if (parallel)
   for (std::size_t sum = by_sum.size(); sum-- > 0;) {
     const std::vector<std::size_t>& codes = by_sum[sum];
 #pragma omp for schedule(dynamic, 1)
-    for (std::size_t c = 0; c < codes.size(); ++c) fill(codes[c]);
+    for (std::size_t c = 0; c < codes.size(); ++c)
+      if (!cancel.requested()) fill(codes[c]);
   }
+  cancel.check();
 }
 
 namespace {

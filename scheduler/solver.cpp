@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "scheduler/baselines.hpp"
+#include "scheduler/cancel.hpp"
 #include "scheduler/chain_dp.hpp"
 #include "scheduler/exhaustive.hpp"
 #include "scheduler/grouping.hpp"
@@ -460,6 +461,7 @@ std::vector<std::string> solver_names() {
 }
 
 double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
+  const CancelPoint::Scope cancel(options.cancel);
   validate(graph);
   const double dp_least = program_min_memory(graph, options);
   if (can_certify(graph, options))
@@ -469,6 +471,7 @@ double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
 }
 
 Solution solve(const Graph& graph, double memory_limit, const SolveOptions& options) {
+  const CancelPoint::Scope cancel(options.cancel);
   validate(graph);
   check_budget(memory_limit);
   if (options.solver == "optimal") return solve_nested(graph, memory_limit, options, "optimal", can_certify(graph, options));

@@ -5,6 +5,7 @@
 //   for (const rematch::Op& op : s.ops) run(op);
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ struct SolveOptions {
   // which runs of consecutive stages are solved as one stage (grouping.hpp; "exact": false). The
   // default lets a 200-stage chain at 4096 slots (about 12 s on two Zen 3 vCPUs) run in full.
   double work_limit = 6e9;
+  // When set, another thread may store true to stop the solve: it then throws Cancelled
+  // (cancel.hpp) at its next table row.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct Solution {
@@ -51,7 +55,8 @@ struct Solution {
   int grouped_runs = 0;    // > 0: the program ran over that many runs of stages per branch (work_limit)
 };
 
-// Throws InputError for a bad graph, budget or solver name, InfeasibleBudget below the least budget.
+// Throws InputError for a bad graph, budget or solver name, InfeasibleBudget below the least budget,
+// Cancelled when options.cancel is set during the solve.
 Solution solve(const Graph& graph, double memory_limit, const SolveOptions& options = {});
 
 // The least budget at which `optimal` finds a schedule (exact over all op sequences where the

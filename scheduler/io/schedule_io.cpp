@@ -87,4 +87,11 @@ std::string solution_to_json(const Solution& solution, const std::string& extra_
   return out.dump();
 }
 
+std::string solve_result_json(const Graph& graph, const Solution& solution) {
+  const double base = graph.store_all_time();
+  const json extra = {{"store_all_makespan", base},
+                      {"overhead_pct", base > 0 ? 100.0 * (solution.makespan - base) / base : 0.0}};
+  return solution_to_json(solution, extra.dump());
+}
+
 }  // namespace rematch
