@@ -6,9 +6,8 @@ packages=(
   libboost-dev libcli11-dev libgtest-dev nlohmann-json3-dev
   libxsmm-dev libopenblas-dev zlib1g-dev
   dataset-fashion-mnist time python3
+  pybind11-dev python3-pybind11 python3-dev python3-numpy python3-torch python3-pytest
 )
-# --pytorch: also the PyTorch of the side-by-side benchmark (bench/pytorch/).
-if [ "${1:-}" = "--pytorch" ]; then packages+=(python3-torch); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

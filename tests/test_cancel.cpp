@@ -63,15 +63,16 @@ TEST(CancelledSolve, AnUnsetFlagGivesTheSameSolution) {
 }
 
 TEST(CancelledSolve, AFlagSetDuringTheFillStopsItOnTheCallersThread) {
-  // A long chain at a fine resolution: its fill runs for many seconds unless stopped.
-  const Graph g = graph_of(1, 300);
+  // A long chain at a fine resolution: its fill runs for many seconds unless stopped (a solve that
+  // ran to its end would return normally and fail the test).
+  const Graph g = graph_of(1, 160);
+  const double budget = tight_budget(g);
   std::atomic<bool> stop{false};
   std::thread setter([&stop] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     stop = true;
   });
-  EXPECT_THROW(solve(g, tight_budget(g), {.slots = 20000, .certify_states = 0, .work_limit = 1e15, .cancel = &stop}),
-               Cancelled);
+  EXPECT_THROW(solve(g, budget, {.slots = 2000, .certify_states = 0, .work_limit = 1e15, .cancel = &stop}), Cancelled);
   setter.join();
 }
 
