@@ -1,0 +1,207 @@
+#!/usr/bin/python3
+"""Siamese MLP training steps in PyTorch: plain autograd, checkpoint_sequential, rematch.torch.
+
+One model: a shared encoder of `depth` blocks [Linear(width) + ReLU] (784 inputs), both branches,
+contrastive loss, SGD. Configurations, each measured in a fresh process:
+  plain          plain autograd (stores every activation);
+  checkpoint:S   torch.utils.checkpoint.checkpoint_sequential with S segments per branch;
+  rematch@L      rematch.torch.Join at budget L bytes: at each checkpoint:S memory level (the peak
+                 of rematch's model of checkpoint_sequential, solver segments:S, on the profiled
+                 graph) and at fractions of it down to the least budget.
+Reported: median step time and its overhead over plain, the activation memory the configuration
+is designed for (the executor's count for rematch, the modelled peak for the others), and the
+process's peak RSS during the training steps, with its growth over the RSS before them (model,
+data, imports). Timing is noisy on a shared machine.
+
+    /usr/bin/python3 bench/pytorch/bench_schedules.py --depth 16 --width 512 --batch 256 --json out.json
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+IMAGE_PIXELS = 784
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--depth", type=int, default=16)
+    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--batch", type=int, default=256, help="pairs per step")
+    p.add_argument("--segments", default="2,4,8", help="checkpoint_sequential segment counts")
+    p.add_argument("--fractions", default="0.75,0.5", help="rematch budgets below each level, as fractions of it")
+    p.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--json", metavar="FILE", help="write every result as one JSON object")
+    p.add_argument("--child", help=argparse.SUPPRESS)  # one configuration, in this process
+    a = p.parse_args(argv)
+    for name in ("depth", "width", "batch", "steps", "threads"):
+        if getattr(a, name) < 1:
+            p.error("--%s must be positive" % name)
+    a.segment_counts = [int(s) for s in a.segments.split(",") if s]
+    if any(not 1 <= s <= a.depth for s in a.segment_counts):
+        p.error("--segments must lie in 1..depth")
+    a.fraction_list = [float(f) for f in a.fractions.split(",") if f]
+    return a
+
+
+def build(a, torch):
+    nn = torch.nn
+    torch.manual_seed(0)
+    encoder = nn.Sequential(*[nn.Sequential(nn.Linear(IMAGE_PIXELS if i == 0 else a.width, a.width), nn.ReLU())
+                              for i in range(a.depth)])
+    x1, x2 = torch.randn(a.batch, IMAGE_PIXELS), torch.randn(a.batch, IMAGE_PIXELS)
+    y = (torch.rand(a.batch) < 0.5).float()
+    return encoder, (x1, x2, y)
+
+
+def contrastive(e1, e2, y, margin=1.0):
+    import torch
+    d = torch.sqrt(((e1 - e2) ** 2).sum(dim=1) + 1e-12)
+    return 0.5 * torch.mean(y * d ** 2 + (1 - y) * torch.clamp(margin - d, min=0) ** 2)
+
+
+def status_bytes(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("/proc/self/status has no " + key)
+
+
+def reset_peak_rss():
+    """Restarts the peak RSS (VmHWM) at the current RSS (Linux clear_refs 5); returns that RSS."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return status_bytes("VmRSS")
+
+
+def run_child(a):
+    """Measures one configuration; prints its JSON line."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
+    import torch
+    from torch.utils.checkpoint import checkpoint_sequential
+    import rematch
+    import rematch.torch as rt
+    torch.set_num_threads(a.threads)
+    encoder, (x1, x2, y) = build(a, torch)
+    config = json.loads(a.child)
+    result = dict(config)
+    model = rt.Join([encoder, encoder], contrastive, budget=config.get("budget", 1 << 50))
+    if config["kind"] == "rematch":
+        plan = model.plan(x1, x2, y)
+        result.update(predicted_peak=plan.predicted_peak, predicted_overhead_pct=plan.predicted_overhead_pct,
+                      exact=plan.solution.exact)
+
+        def step():
+            return model(x1, x2, y)
+    elif config["kind"] == "checkpoint":
+        def step():
+            e1 = checkpoint_sequential(encoder, config["segments"], x1.detach().requires_grad_())
+            e2 = checkpoint_sequential(encoder, config["segments"], x2.detach().requires_grad_())
+            return contrastive(e1, e2, y)
+    else:
+        def step():
+            return contrastive(encoder(x1), encoder(x2), y)
+    opt = torch.optim.SGD(encoder.parameters(), lr=0.01, momentum=0.9)
+    # The peak RSS of training alone: the high-water mark restarts here, after the model, the data
+    # and (rematch) the solver's tables, which are freed once the plan is made.
+    result["rss_before"] = reset_peak_rss()
+    times = []
+    for s in range(a.warmup + a.steps):
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = step()
+        loss.backward()
+        opt.step()
+        if s >= a.warmup:
+            times.append(time.perf_counter() - start)
+    result["step_s"] = statistics.median(times)
+    result["peak_rss"] = status_bytes("VmHWM")
+    if config["kind"] == "rematch":
+        result["executor_peak"] = model.last_peak
+    print(json.dumps(result))
+
+
+def child(a, config):
+    argv = [sys.executable, os.path.abspath(__file__), "--depth", str(a.depth), "--width", str(a.width),
+            "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads",
+            str(a.threads), "--child", json.dumps(config)]
+    out = subprocess.run(argv, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit("configuration %s failed:\n%s" % (config, out.stderr))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def levels(a):
+    """The profiled graph's modelled peaks: plain (store-all) and checkpoint:S (segments:S)."""
+    import torch
+    import rematch
+    import rematch.torch as rt
+    encoder, (x1, x2, y) = build(a, torch)
+    plan = rt.Join([encoder, encoder], contrastive, budget=1 << 50).plan(x1, x2, y)
+    graph = rematch.graph(plan.graph)
+    big = sys.float_info.max
+    out = {"plain": rematch.solve(graph, big, "store-all").peak_memory}
+    for s in a.segment_counts:
+        out["checkpoint:%d" % s] = rematch.solve(graph, big, "segments:%d" % s).peak_memory
+    return out, rematch.least_budget(graph)
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main():
+    a = parse_args()
+    if a.child:
+        run_child(a)
+        return
+    modelled, least = levels(a)
+    results = [child(a, {"kind": "plain", "name": "plain", "level": modelled["plain"]})]
+    for s in a.segment_counts:
+        name = "checkpoint:%d" % s
+        results.append(child(a, {"kind": "checkpoint", "name": name, "segments": s, "level": modelled[name]}))
+    budgets = []
+    for s in a.segment_counts:
+        level = modelled["checkpoint:%d" % s]
+        budgets += [(level, "= checkpoint:%d" % s)] + [(f * level, "%.2f x checkpoint:%d" % (f, s))
+                                                       for f in a.fraction_list if f * level >= least]
+    budgets.append((least, "least budget"))
+    for budget, label in budgets:
+        results.append(child(a, {"kind": "rematch", "name": "rematch", "budget": int(budget), "level": int(budget),
+                                 "label": label}))
+    plain = results[0]["step_s"]
+    for r in results:
+        r["overhead_pct"] = 100.0 * (r["step_s"] / plain - 1)
+    setup = {"cpu": cpu_model(), "threads": a.threads, "torch": __import__("torch").__version__,
+             "depth": a.depth, "width": a.width, "batch": a.batch, "steps": a.steps, "least_budget": least}
+    mib = float(1 << 20)
+    print("siamese MLP %d x %d, batch %d pairs; %s, %d threads; torch %s" % (
+        a.depth, a.width, a.batch, setup["cpu"], a.threads, setup["torch"]))
+    print("%-14s %-20s %10s %12s %9s %11s %9s %9s" % ("config", "budget", "level MiB", "counted MiB", "RSS MiB",
+                                                      "RSS growth", "step ms", "overhead"))
+    for r in results:
+        counted = r.get("executor_peak")
+        print("%-14s %-20s %10.2f %12s %9.1f %11.1f %9.1f %8.1f%%" % (
+            r["name"], r.get("label", ""), r["level"] / mib, "%.2f" % (counted / mib) if counted else "-",
+            r["peak_rss"] / mib, (r["peak_rss"] - r["rss_before"]) / mib, 1e3 * r["step_s"], r["overhead_pct"]))
+    if a.json:
+        tmp = a.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"setup": setup, "results": results}, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, a.json)
+
+
+if __name__ == "__main__":
+    main()
