@@ -38,6 +38,10 @@ def _plain(value):
 
 def graph(source):
     """A validated ``rematch.Graph`` from any of the accepted forms (see the module's help)."""
+    return _to_graph(source)
+
+
+def _to_graph(source):
     if isinstance(source, Graph):
         return source
     if isinstance(source, (str, os.PathLike)):
@@ -79,26 +83,26 @@ class Solution:
             self.solver, self.makespan, self.peak_memory, len(self.ops), ", exact" if self.exact else "")
 
 
-def solve(graph_source, budget, solver="optimal", *, slots=0, certify_states=1_000_000, work_limit=6e9):
+def solve(graph, budget, solver="optimal", *, slots=0, certify_states=1_000_000, work_limit=6e9):
     """The schedule of `solver` within `budget` (the graph's units). Raises InfeasibleBudget (with
     ``.min_memory``) below the least budget, ValueError for bad input; Ctrl-C interrupts it."""
-    return Solution(_core.solve(graph(graph_source), float(budget), str(solver), int(slots), int(certify_states),
+    return Solution(_core.solve(_to_graph(graph), float(budget), str(solver), int(slots), int(certify_states),
                                 float(work_limit)))
 
 
-def simulate(graph_source, ops, budget=math.inf):
+def simulate(graph, ops, budget=math.inf):
     """Replays `ops` (a list of op dicts, a Solution, or a dict with "ops") and returns
     ``{"makespan": T, "peak_memory": P}``; an invalid op raises InvalidSchedule (``.index``, ``.reason``)."""
     if isinstance(ops, Solution):
         ops = ops.ops
     schedule = ops if isinstance(ops, dict) else {"ops": list(ops)}
-    makespan, peak = _core.simulate(graph(graph_source), json.dumps(_plain(schedule)), float(budget))
+    makespan, peak = _core.simulate(_to_graph(graph), json.dumps(_plain(schedule)), float(budget))
     return {"makespan": makespan, "peak_memory": peak}
 
 
-def least_budget(graph_source):
-    """The least budget at which the optimal solver finds a schedule."""
-    return _core.least_budget(graph(graph_source))
+def least_budget(graph):
+    """The least budget at which the optimal solver finds a schedule (Ctrl-C interrupts it)."""
+    return _core.least_budget(_to_graph(graph))
 
 
 def revolve(steps, snaps):

@@ -35,6 +35,7 @@ class BudgetExceeded(RuntimeError):
 
 
 def _storage(t):
+    # Where a tensor's bytes live (views share it); torch 1.13's spelling.
     return t.storage()
 
 
@@ -104,8 +105,7 @@ class _Step:
 
     def __init__(self, model, inputs):
         self.model = model
-        self.plan = model._plan
-        self.ops = self.plan.solution.ops
+        self.ops = model._plan.solution.ops
         self.position = 0
         self.items = {}       # (kind, branch, position) -> tensor, or (input, output) for xbar
         self.sizes = {}       # same keys -> bytes
@@ -237,7 +237,7 @@ class _Scheduled(torch.autograd.Function):
         return (None, None, *input_grads)
 
 
-class _Scheduled_model(nn.Module):
+class _ScheduledModel(nn.Module):
     """Common to Chain and Join: the branches, the budget, plan() and the scheduled forward."""
 
     def __init__(self, branches, head, budget, solver, runs):
@@ -301,8 +301,6 @@ class _Scheduled_model(nn.Module):
             backward()
             bw.append(statistics.median(backward() for _ in range(self.runs)))
             x = out.detach()
-        for stage in self._branches[j]:
-            stage.zero_grad(set_to_none=True)
         torch.set_rng_state(rng)
         n = len(fw)
         return {"fw": fw, "bw": bw, "cw": cw, "cbw": cbw, "ftmp": [0] * n, "btmp": [0] * n}, x
@@ -323,22 +321,12 @@ class _Scheduled_model(nn.Module):
 
         run()
         seconds = self._time(run)
-        if isinstance(self.head, nn.Module):
-            self.head.zero_grad(set_to_none=True)
-        for o in outs:
-            o.grad = None
         torch.set_rng_state(rng)
         del loss
         return {"time": seconds, "tmp": tmp}
 
-    def plan(self, *inputs):
-        """Profiles every stage on these inputs, builds the graph, solves within the budget, and
-        returns the Plan (also kept for training). Raises rematch.InfeasibleBudget (its min_memory
-        in bytes) when the budget is too small."""
-        k = len(self._branches)
-        if len(inputs) < k:
-            raise ValueError("plan() needs one input per branch (%d), got %d" % (k, len(inputs)))
-        branch_inputs, rest = inputs[:k], inputs[k:]
+    def _profile(self, branch_inputs, rest):
+        """The join-layout graph of the model on these inputs."""
         branches, outputs = [], []
         for j, x in enumerate(branch_inputs):
             twin = next((b for b in range(j) if self._branches[b] == self._branches[j]
@@ -350,7 +338,25 @@ class _Scheduled_model(nn.Module):
             branch, out = self._profile_branch(j, x)
             branches.append(branch)
             outputs.append(out)
-        graph = {"join": {"branches": branches, "loss": self._profile_head(outputs, rest)}}
+        return {"join": {"branches": branches, "loss": self._profile_head(outputs, rest)}}
+
+    def plan(self, *inputs):
+        """Profiles every stage on these inputs, builds the graph, solves within the budget, and
+        returns the Plan (also kept for training). Raises rematch.InfeasibleBudget (its min_memory
+        in bytes) when the budget is too small."""
+        k = len(self._branches)
+        if len(inputs) < k:
+            raise ValueError("plan() needs one input per branch (%d), got %d" % (k, len(inputs)))
+        branch_inputs, rest = inputs[:k], inputs[k:]
+        # Profiling runs backward passes: the parameters' gradients are set aside, then put back.
+        grads = [(p, p.grad) for p in self.parameters()]
+        for p, _ in grads:
+            p.grad = None
+        try:
+            graph = self._profile(branch_inputs, rest)
+        finally:
+            for p, g in grads:
+                p.grad = g
         g = rematch.graph(graph)
         solution = rematch.solve(g, self.budget, self.solver)
         store_all = rematch.solve(g, sys.float_info.max, "store-all").peak_memory
@@ -380,7 +386,7 @@ class _Scheduled_model(nn.Module):
         return x
 
 
-class Chain(_Scheduled_model):
+class Chain(_ScheduledModel):
     """A chain of stages (an nn.Sequential or a list of modules) trained within `budget` bytes.
     ``model(x)`` returns the last stage's output."""
 
@@ -391,7 +397,7 @@ class Chain(_Scheduled_model):
         return self._scheduled([x])[0]
 
 
-class Join(_Scheduled_model):
+class Join(_ScheduledModel):
     """k branches and a head: ``model(x_0, ..., x_{k-1}, *rest)`` returns
     ``head(branch_0(x_0), ..., branch_{k-1}(x_{k-1}), *rest)`` (the loss)."""
 

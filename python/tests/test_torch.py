@@ -200,3 +200,14 @@ def test_plan_profiles_saved_tensors():
     # Linear keeps its input, Tanh its output (the stage's output itself): one more activation each.
     assert branch["cbw"][1:] == [2 * activation] * DEPTH
     assert all(t > 0 for t in branch["fw"] + branch["bw"])
+
+
+def test_plan_leaves_gradients_and_random_state_alone():
+    net = encoder(12, dropout=0.3)
+    x = torch.randn(BATCH, WIDTH)
+    net(x).sum().backward()
+    before = grads(net)
+    state = torch.get_rng_state()
+    rt.Chain(net, budget=1 << 30, runs=1).plan(x)
+    assert_close(grads(net), before)
+    assert torch.equal(torch.get_rng_state(), state)
