@@ -4,7 +4,9 @@ import _thread
 import json
 import os
 import pathlib
+import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -145,3 +147,21 @@ def test_ctrl_c_interrupts_a_solve_and_other_threads_run_meanwhile():
     assert len(ticks) > 5  # the GIL was released during the solve
     assert elapsed < 5
     assert rematch.solve(CHAIN, 20).peak_memory <= 20  # the module still works afterwards
+
+
+def test_sigint_stops_a_solve_in_another_process():
+    script = ("import sys, rematch; sys.path.insert(0, %r); from test_module import long_chain; "
+              "g = rematch.graph(long_chain(160)); print('ready', flush=True); "
+              "rematch.solve(g, 400, slots=2000, certify_states=0, work_limit=1e15); print('finished')"
+              % str(pathlib.Path(__file__).parent))
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=20)  # uninterrupted, the solve runs far longer
+    finally:
+        child.kill()
+        child.wait()
+    assert "finished" not in out
+    assert "KeyboardInterrupt" in err
