@@ -112,6 +112,7 @@ class _Step:
         self.memory = 0
         self.peak = 0
         self.rng = {}         # (branch, stage) -> CPU random state at its first forward
+        self.persistent = model._persistent
         self.input_grads = [None] * len(inputs)
         self.wants_input_grad = [x.requires_grad and _differentiable(x) for x in inputs]
         for j, x in enumerate(inputs):
@@ -141,7 +142,7 @@ class _Step:
     def _forward(self, j, i, taped):
         stage = self.model._branches[j][i]
         source = self._value(j, i)
-        saved = _SavedBytes(self.model._persistent)
+        saved = _SavedBytes(self.persistent)
         if taped:
             inp = source.detach()
             if _differentiable(inp) and (i > 0 or self.wants_input_grad[j]):
@@ -175,11 +176,9 @@ class _Step:
     def run_after_loss(self, grads):
         for j, branch in enumerate(self.model._branches):
             n = len(branch)
+            y = grads[j] if grads[j] is not None else torch.zeros_like(self._value(j, n))
             if ("x", j, n) in self.items:
                 self._take(("x", j, n))
-            y = grads[j]
-            if y is None:
-                y = torch.zeros_like(self._value(j, n))
             self._put(("y", j, n), y, _nbytes(y))
         self.position += 1
         while self.position < len(self.ops):
