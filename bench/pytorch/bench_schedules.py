@@ -8,10 +8,11 @@ contrastive loss, SGD. Configurations, each measured in a fresh process:
   rematch@L      rematch.torch.Join at budget L bytes: at each checkpoint:S memory level (the peak
                  of rematch's model of checkpoint_sequential, solver segments:S, on the profiled
                  graph) and at fractions of it down to the least budget.
-Reported: median step time and its overhead over plain, the activation memory the configuration
-is designed for (the executor's count for rematch, the modelled peak for the others), and the
-process's peak RSS during the training steps, with its growth over the RSS before them (model,
-data, imports). Timing is noisy on a shared machine.
+Reported: median step time and its overhead over plain (and the overhead the profiled graph
+predicts: the simulated makespan of the configuration's schedule over store-all's), the
+activation memory the configuration is designed for (the executor's count for rematch, the
+modelled peak for the others), and the process's peak RSS during the training steps, with its
+growth over the RSS before them (model, data, imports). Timing is noisy on a shared machine.
 
     /usr/bin/python3 bench/pytorch/bench_schedules.py --depth 16 --width 512 --batch 256 --json out.json
 """
@@ -139,7 +140,8 @@ def child(a, config):
 
 
 def levels(a):
-    """The profiled graph's modelled peaks: plain (store-all) and checkpoint:S (segments:S)."""
+    """The profiled graph's schedules of plain (store-all) and checkpoint:S (segments:S): their
+    simulated peak is the configuration's memory level, their makespan its predicted step time."""
     import torch
     import rematch
     import rematch.torch as rt
@@ -147,9 +149,9 @@ def levels(a):
     plan = rt.Join([encoder, encoder], contrastive, budget=1 << 50).plan(x1, x2, y)
     graph = rematch.graph(plan.graph)
     big = sys.float_info.max
-    out = {"plain": rematch.solve(graph, big, "store-all").peak_memory}
+    out = {"plain": rematch.solve(graph, big, "store-all")}
     for s in a.segment_counts:
-        out["checkpoint:%d" % s] = rematch.solve(graph, big, "segments:%d" % s).peak_memory
+        out["checkpoint:%d" % s] = rematch.solve(graph, big, "segments:%d" % s)
     return out, rematch.least_budget(graph)
 
 
@@ -167,13 +169,16 @@ def main():
         run_child(a)
         return
     modelled, least = levels(a)
-    results = [child(a, {"kind": "plain", "name": "plain", "level": modelled["plain"]})]
+    results = [child(a, {"kind": "plain", "name": "plain", "level": modelled["plain"].peak_memory,
+                         "predicted_overhead_pct": 0.0})]
     for s in a.segment_counts:
         name = "checkpoint:%d" % s
-        results.append(child(a, {"kind": "checkpoint", "name": name, "segments": s, "level": modelled[name]}))
+        results.append(child(a, {"kind": "checkpoint", "name": name, "segments": s,
+                                 "level": modelled[name].peak_memory,
+                                 "predicted_overhead_pct": modelled[name].overhead_pct}))
     budgets = []
     for s in a.segment_counts:
-        level = modelled["checkpoint:%d" % s]
+        level = modelled["checkpoint:%d" % s].peak_memory
         budgets += [(level, "= checkpoint:%d" % s)] + [(f * level, "%.2f x checkpoint:%d" % (f, s))
                                                        for f in a.fraction_list if f * level >= least]
     budgets.append((least, "least budget"))
@@ -188,13 +193,14 @@ def main():
     mib = float(1 << 20)
     print("siamese MLP %d x %d, batch %d pairs; %s, %d threads; torch %s" % (
         a.depth, a.width, a.batch, setup["cpu"], a.threads, setup["torch"]))
-    print("%-14s %-20s %10s %12s %9s %11s %9s %9s" % ("config", "budget", "level MiB", "counted MiB", "RSS MiB",
-                                                      "RSS growth", "step ms", "overhead"))
+    print("%-14s %-20s %10s %12s %9s %11s %9s %9s %10s" % (
+        "config", "budget", "level MiB", "counted MiB", "RSS MiB", "RSS growth", "step ms", "overhead", "predicted"))
     for r in results:
         counted = r.get("executor_peak")
-        print("%-14s %-20s %10.2f %12s %9.1f %11.1f %9.1f %8.1f%%" % (
+        print("%-14s %-20s %10.2f %12s %9.1f %11.1f %9.1f %8.1f%% %9.1f%%" % (
             r["name"], r.get("label", ""), r["level"] / mib, "%.2f" % (counted / mib) if counted else "-",
-            r["peak_rss"] / mib, (r["peak_rss"] - r["rss_before"]) / mib, 1e3 * r["step_s"], r["overhead_pct"]))
+            r["peak_rss"] / mib, (r["peak_rss"] - r["rss_before"]) / mib, 1e3 * r["step_s"], r["overhead_pct"],
+            r["predicted_overhead_pct"]))
     if a.json:
         tmp = a.json + ".tmp"
         with open(tmp, "w") as f:
