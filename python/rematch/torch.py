@@ -239,7 +239,7 @@ class _Scheduled(torch.autograd.Function):
 class _ScheduledModel(nn.Module):
     """Common to Chain and Join: the branches, the budget, plan() and the scheduled forward."""
 
-    def __init__(self, branches, head, budget, solver, runs):
+    def __init__(self, branches, head, budget, solver, runs, solve_options):
         super().__init__()
         self._branches = [_stages(b) for b in branches]
         for branch in self._branches:
@@ -255,6 +255,7 @@ class _ScheduledModel(nn.Module):
         self.budget = int(budget)
         self.solver = solver
         self.runs = runs
+        self.solve_options = dict(solve_options or {})
         self._plan = None
         self._shapes = None
         self.last_peak = None
@@ -357,7 +358,7 @@ class _ScheduledModel(nn.Module):
             for p, g in grads:
                 p.grad = g
         g = rematch.graph(graph)
-        solution = rematch.solve(g, self.budget, self.solver)
+        solution = rematch.solve(g, self.budget, self.solver, **self.solve_options)
         store_all = rematch.solve(g, sys.float_info.max, "store-all").peak_memory
         self._plan = Plan(graph, solution, self.budget, store_all)
         self._shapes = [(x.shape, x.dtype) for x in branch_inputs]
@@ -389,8 +390,8 @@ class Chain(_ScheduledModel):
     """A chain of stages (an nn.Sequential or a list of modules) trained within `budget` bytes.
     ``model(x)`` returns the last stage's output."""
 
-    def __init__(self, stages, budget, solver="optimal", runs=3):
-        super().__init__([stages], None, budget, solver, runs)
+    def __init__(self, stages, budget, solver="optimal", runs=3, solve_options=None):
+        super().__init__([stages], None, budget, solver, runs, solve_options)
 
     def forward(self, x):
         return self._scheduled([x])[0]
@@ -400,10 +401,10 @@ class Join(_ScheduledModel):
     """k branches and a head: ``model(x_0, ..., x_{k-1}, *rest)`` returns
     ``head(branch_0(x_0), ..., branch_{k-1}(x_{k-1}), *rest)`` (the loss)."""
 
-    def __init__(self, branches, head, budget, solver="optimal", runs=3):
+    def __init__(self, branches, head, budget, solver="optimal", runs=3, solve_options=None):
         if len(branches) < 1:
             raise ValueError("a join needs at least one branch")
-        super().__init__(branches, head, budget, solver, runs)
+        super().__init__(branches, head, budget, solver, runs, solve_options)
 
     def forward(self, *inputs):
         outs = self._scheduled(inputs)
