@@ -298,6 +298,8 @@ TEST(ParameterNames, OnePerTensorNamedAfterTheFilesLayers) {
   EXPECT_EQ(names[2], "encoders.mlp.layers.2.weight");  // layer norm scale
   EXPECT_EQ(names[4], "encoders.mlp.layers.4.body.0.weight");
   EXPECT_EQ(names.back(), "encoders.mlp.layers.8.bias");
+  EXPECT_THROW(build(m, 0, 1, params), std::invalid_argument);
+  EXPECT_THROW(build(m, std::int64_t{1} << 40, 1, params), std::invalid_argument);
 }
 
 std::string error_of(const std::string& doc) {
