@@ -275,9 +275,9 @@ TEST(Dropout, MasksDependOnTheStepAndInferencePassesThrough) {
   auto s = make(kGeluMlp);
   auto embed = [&](std::int64_t step) {
     s->model->set_step(step);
+    autodiff::Arena a("a");  // before x, which ends up holding its memory
     autodiff::Tensor x(s->model->encoder_of(0).input_shape(0));
     kernels::pack_into(s->batch.inputs[0], x);
-    autodiff::Arena a("a");
     for (int i = 0; i < s->model->encoder_of(0).stages(); ++i) x = s->model->encoder_of(0).forward(i, x, a);
     std::vector<float> out(std::size_t(x.shape.rows * x.shape.cols));
     kernels::unpack(x, out);
