@@ -13,6 +13,7 @@
 #include "autodiff/profiler.hpp"
 #include "cli/memory_size.hpp"
 #include "models/checkpoint.hpp"
+#include "models/model_file.hpp"
 #include "scheduler/io/graph_io.hpp"
 
 namespace rematch::cli {
@@ -56,9 +57,12 @@ int train(const TrainArgs& args) {
                                                                                           : 0.05f;
   if (args.steps < 0) throw InputError("--steps must be non-negative");
 
-  std::cout << "model      " << config.model.model << ": depth " << config.model.depth << ", width "
-            << config.model.width << ", embedding " << config.model.embedding << ", batch "
-            << config.model.batch << " per branch\n"
+  std::cout << "model      " << config.model.model;
+  if (models::is_zoo_name(config.model.model)) {
+    std::cout << ": depth " << config.model.depth << ", width " << config.model.width << ", embedding "
+              << config.model.embedding;
+  }
+  std::cout << ", batch " << config.model.batch << " per branch\n"
             << "profiling and planning for " << format_bytes(double(config.memory)) << " ...\n"
             << std::flush;
   models::TrainingSession session(config);
@@ -100,14 +104,19 @@ int train(const TrainArgs& args) {
   models::Evaluation eval;
   if (!args.no_eval) {
     eval = session.evaluate();
-    std::cout << "test       " << eval.pairs << " pairs: ROC AUC " << eval.auc << ", verification accuracy "
-              << eval.accuracy << " at distance " << eval.threshold << "\n";
+    if (session.description().task == models::Task::classifier) {
+      std::cout << "test       " << eval.pairs << " samples: top-1 accuracy " << eval.accuracy << "\n";
+    } else {
+      std::cout << "test       " << eval.pairs << " pairs: ROC AUC " << eval.auc << ", verification accuracy "
+                << eval.accuracy << " at distance " << eval.threshold << "\n";
+    }
   }
   double total = 0;
   for (double t : times) total += t;
   const std::size_t rss = peak_rss_bytes();
   std::cout << "peak RSS   " << format_bytes(double(rss)) << "\n";
   if (!args.report.empty()) {
+    const bool classifier = session.description().task == models::Task::classifier;
     const double steps = double(times.size());
     write_report(args.report,
                  json{{"model", config.model.model},
@@ -131,8 +140,8 @@ int train(const TrainArgs& args) {
                       {"gflops", total > 0 ? steps * session.step_flops() / total * 1e-9 : 0.0},
                       {"first_loss", first_loss},
                       {"last_loss", last_loss},
-                      {"test_metric", args.no_eval ? json(nullptr) : json(eval.auc)},
-                      {"test_metric_name", "roc_auc"},
+                      {"test_metric", args.no_eval ? json(nullptr) : json(classifier ? eval.accuracy : eval.auc)},
+                      {"test_metric_name", classifier ? "top1_accuracy" : "roc_auc"},
                       {"test_accuracy", args.no_eval ? json(nullptr) : json(eval.accuracy)}});
   }
   return 0;
@@ -143,7 +152,8 @@ int train(const TrainArgs& args) {
 void add_model_options(CLI::App* cmd, models::ModelConfig& m) {
   std::string names;
   for (const auto& n : models::model_names()) names += (names.empty() ? "" : " | ") + n;
-  cmd->add_option("--model", m.model, names)->capture_default_str();
+  cmd->add_option("--model", m.model, names + " | a model file (FILE.json, docs/model-files.md)")
+      ->capture_default_str();
   cmd->add_option("--depth", m.depth, "layers per encoder")->capture_default_str();
   cmd->add_option("--width", m.width, "hidden features (MLP) or channels (conv)")->capture_default_str();
   cmd->add_option("--batch", m.batch, "samples per branch and step")->capture_default_str();
@@ -196,7 +206,7 @@ int run_train(TrainArgs args) {
 int run_profile(const models::ModelConfig& model, const std::string& out_path) {
   try {
     autodiff::Arena parameters("parameters");
-    auto m = models::build_model(model, parameters);
+    auto m = models::build(models::load_model(model.model, model), model.batch, model.seed, parameters);
     const Graph graph = autodiff::profile(*m);
     std::ofstream out(out_path);
     out << graph_to_json(graph, false) << "\n";
