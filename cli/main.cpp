@@ -179,8 +179,8 @@ int main(int argc, char** argv) {
   solve_cmd->add_option("graph", graph_path, "graph JSON file (SPEC.md section 3)")->required();
   solve_cmd->add_option("--memory,-m", memory, "memory budget, in the graph's units (suffixes K, M, G, KiB, MiB, GiB)")
       ->required();
-  solve_cmd->add_option("--solver", options.solver,
-                        "optimal | branch-sequential | persistent | even-split | store-all | recompute-all | segments:N | sqrt | revolve");
+  solve_cmd->add_option("--solver", options.solver, cli::solver_choices());
+  solve_cmd->footer(cli::solver_list());
   solve_cmd->add_option("--slots", options.slots, "memory slots of the dynamic program (default: automatic)")
       ->check(CLI::Range(1, 1 << 30));
   solve_cmd->add_flag("--no-certify", no_certify, "skip the exhaustive certification of small graphs");

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scheduler/graph.hpp"
@@ -24,9 +26,7 @@ class InfeasibleBudget : public InputError {
 };
 
 struct SolveOptions {
-  // "optimal", "branch-sequential" (the dynamic program alone), "persistent" (rotor's persistent
-  // program: no early drops, branch-sequential for joins), "even-split" (each branch as its own
-  // chain within 1/k of the budget), "store-all", "recompute-all", "segments:N", "sqrt", "revolve".
+  // A name of the registry (solvers()).
   std::string solver = "optimal";
   // Memory resolution of the dynamic program: 0 picks it (unit resolution for integer sizes when
   // the tables fit in table_budget_bytes, else the finest slot count that fits).
@@ -58,7 +58,18 @@ Solution solve(const Graph& graph, double memory_limit, const SolveOptions& opti
 // exhaustive search can certify it, else the least budget of the dynamic program's class).
 double min_feasible_memory(const Graph& graph, const SolveOptions& options = {});
 
-// Names accepted by SolveOptions::solver, for help texts.
+// One solver of the registry. solve() validates the graph and the budget, then runs the entry
+// that SolveOptions::solver names.
+struct SolverEntry {
+  std::string_view name;         // "segments:N" stands for segments:1, segments:2, ...
+  std::string_view description;  // one line, for help texts and docs
+  Solution (*run)(const Graph& graph, double memory_limit, const SolveOptions& options);
+};
+
+// The registry, in the order help texts list it.
+std::span<const SolverEntry> solvers();
+
+// The registry's names, for help texts.
 std::vector<std::string> solver_names();
 
 }  // namespace rematch
