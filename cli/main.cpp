@@ -1,4 +1,4 @@
-// rematch: optimal recompute schedules for backpropagation under a memory budget (SPEC.md 3).
+// rematch: optimal recompute schedules for backpropagation under a memory budget (docs/model.md#files).
 // Exit status: 0 success, 1 invalid schedule (simulate), 2 budget below the least feasible one,
 // 3 bad input (usage, files, values).
 #include <CLI/CLI.hpp>
@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   SolveOptions options;
   bool no_certify = false;
   auto* solve_cmd = app.add_subcommand("solve", "print the optimal (or a baseline) schedule for a budget");
-  solve_cmd->add_option("graph", graph_path, "graph JSON file (SPEC.md section 3)")->required();
+  solve_cmd->add_option("graph", graph_path, "graph JSON file (docs/model.md#files)")->required();
   solve_cmd->add_option("--memory,-m", memory, "memory budget, in the graph's units (suffixes K, M, G, KiB, MiB, GiB)")
       ->required();
   solve_cmd->add_option("--solver", options.solver, cli::solver_choices());

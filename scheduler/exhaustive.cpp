@@ -20,7 +20,7 @@ namespace {
 //   bits n+1..2n   xbar_1 .. xbar_n held (xbar_0 never exists)
 //   bits 2n+1..    pos: n+1 before the loss; afterwards the position of the one gradient held
 //                  (y_pos; pos = 0 once y_0 has left: the branch is done).
-// One gradient per branch is all SPEC's ops allow (the loss makes y_n; B i turns y_{i+1} into y_i).
+// One gradient per branch is all the model's ops allow (the loss makes y_n; B i turns y_{i+1} into y_i).
 using Key = std::uint64_t;
 
 struct Field {

@@ -42,7 +42,7 @@ struct SolveOptions {
 
 struct Solution {
   std::string solver;
-  bool exact = false;      // proven optimal over every SPEC op sequence
+  bool exact = false;      // proven optimal over every docs/model.md op sequence
   double memory_limit = 0;
   Schedule ops;
   double makespan = 0;     // measured by the simulator on `ops`
