@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
   cli::add_train_options(train_cmd, train_args);
   models::ModelConfig profile_model;
   std::string profile_out;
-  auto* profile_cmd = app.add_subcommand("profile", "measure a zoo model on this machine and write its graph JSON");
+  auto* profile_cmd = app.add_subcommand("profile", "measure a zoo model on this host and write its graph JSON");
   cli::add_model_options(profile_cmd, profile_model);
   profile_cmd->add_option("--output,-o", profile_out, "graph JSON file to write")->required();
 #endif

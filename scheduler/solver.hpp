@@ -36,7 +36,7 @@ struct SolveOptions {
   std::size_t certify_states = 1'000'000;
   // Table-fill work (cell updates, about (stages + branches)^3 / 6 x slots per forward order) above
   // which runs of consecutive stages are solved as one stage (grouping.hpp; "exact": false). The
-  // default lets a 200-stage chain at 4096 slots (about 12 s on two Zen 3 vCPUs) run in full.
+  // default lets a 200-stage chain at 4096 slots (about 12 s on two AMD EPYC Zen 3 vCPUs) run in full.
   double work_limit = 6e9;
 };
 
