@@ -1,5 +1,5 @@
 // An encoder is one branch of a join model: a sequence of layers cut into stages, the unit the
-// scheduler plans with. Stage i maps x_i to x_{i+1} (SPEC.md section 1); a stage runs either
+// scheduler plans with. Stage i maps x_i to x_{i+1} (docs/model.md#graphs); a stage runs either
 // with its tape (F_all: keeps the outputs of its inner layers for its backward) or without
 // (F_ck / F_none: keeps only its output).
 //

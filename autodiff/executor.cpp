@@ -9,7 +9,7 @@ namespace {
 
 bool held(const Tensor& t) { return t.data.size() != 0; }
 
-// The items of one branch, as SPEC.md names them: x_i, xbar_i, y_i for i = 0..n.
+// The items of one branch, as docs/model.md names them: x_i, xbar_i, y_i for i = 0..n.
 struct BranchItems {
   std::vector<Tensor> x, y;
   std::vector<Saved> xbar;

@@ -1,4 +1,4 @@
-// Runs one training step's forward, loss and backward as a schedule prescribes (SPEC.md
+// Runs one training step's forward, loss and backward as a schedule prescribes (docs/model.md
 // section 2), op by op, holding exactly the items the schedule says are held. Every buffer comes
 // from the arena, so its high-water mark is the step's measured peak.
 #pragma once

@@ -1,5 +1,5 @@
 // The loss node of a join model: reads every branch output x^j_n and writes every y^j_n in one
-// op (SPEC.md `loss`). Embeddings are unpacked to plain rows for the loss kernels and the
+// op (docs/model.md `loss`). Embeddings are unpacked to plain rows for the loss kernels and the
 // gradients packed back; those plain copies are the loss's transient memory.
 #pragma once
 

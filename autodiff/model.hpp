@@ -1,4 +1,4 @@
-// A join model for the runtime (SPEC.md section 1): k branches, each running an Encoder, meeting
+// A join model for the runtime (docs/model.md#graphs): k branches, each running an Encoder, meeting
 // in one LossHead. Branches may share an encoder (siamese, triplet: shared weights) or not
 // (cross-modal).
 #pragma once

@@ -1,4 +1,4 @@
-// Measures a model on the real kernels and writes what the scheduler plans with (SPEC.md
+// Measures a model on the real kernels and writes what the scheduler plans with (docs/model.md
 // section 1): per stage fw/bw times (seconds) and cw/cbw/ftmp/btmp sizes (bytes), and the
 // loss's time and transient memory. Sizes are read off an arena, so they are exactly what the
 // executor will allocate:

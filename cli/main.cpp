@@ -1,4 +1,4 @@
-// rematch: optimal recompute schedules for backpropagation under a memory budget (SPEC.md 3).
+// rematch: optimal recompute schedules for backpropagation under a memory budget (docs/model.md#files).
 // Exit status: 0 success, 1 invalid schedule (simulate), 2 budget below the least feasible one,
 // 3 bad input (usage, files, values).
 #include <CLI/CLI.hpp>
@@ -173,11 +173,11 @@ int main(int argc, char** argv) {
   SolveOptions options;
   bool no_certify = false;
   auto* solve_cmd = app.add_subcommand("solve", "print the optimal (or a baseline) schedule for a budget");
-  solve_cmd->add_option("graph", graph_path, "graph JSON file (SPEC.md section 3)")->required();
+  solve_cmd->add_option("graph", graph_path, "graph JSON file (docs/model.md#files)")->required();
   solve_cmd->add_option("--memory,-m", memory, "memory budget, in the graph's units (suffixes K, M, G, KiB, MiB, GiB)")
       ->required();
-  solve_cmd->add_option("--solver", options.solver,
-                        "optimal | branch-sequential | persistent | even-split | store-all | recompute-all | segments:N | sqrt | revolve");
+  solve_cmd->add_option("--solver", options.solver, cli::solver_choices());
+  solve_cmd->footer(cli::solver_list());
   solve_cmd->add_option("--slots", options.slots, "memory slots of the dynamic program (default: automatic)")
       ->check(CLI::Range(1, 1 << 30));
   solve_cmd->add_flag("--no-certify", no_certify, "skip the exhaustive certification of small graphs");
@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
   cli::add_train_options(train_cmd, train_args);
   models::ModelConfig profile_model;
   std::string profile_out;
-  auto* profile_cmd = app.add_subcommand("profile", "measure a zoo model on this machine and write its graph JSON");
+  auto* profile_cmd = app.add_subcommand("profile", "measure a zoo model on this host and write its graph JSON");
   cli::add_model_options(profile_cmd, profile_model);
   profile_cmd->add_option("--output,-o", profile_out, "graph JSON file to write")->required();
 #endif

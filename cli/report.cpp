@@ -117,4 +117,20 @@ std::string svg_memory_plot(const SimulationResult& replay, double budget, const
   return svg.str();
 }
 
+std::string solver_choices() {
+  std::string text;
+  for (const SolverEntry& entry : solvers()) text += (text.empty() ? "" : " | ") + std::string(entry.name);
+  return text;
+}
+
+std::string solver_list() {
+  std::string text = "Solvers:\n";
+  for (const SolverEntry& entry : solvers()) {
+    std::string name(entry.name);
+    name.resize(std::max<std::size_t>(name.size() + 2, 20), ' ');
+    text += "  " + name + std::string(entry.description) + "\n";
+  }
+  return text;
+}
+
 }  // namespace rematch::cli

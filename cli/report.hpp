@@ -17,5 +17,9 @@ std::string solution_text(const Graph& graph, const Solution& solution);
 std::string ascii_memory_chart(const SimulationResult& replay, double budget, int width = 72, int height = 12);
 // The same as an SVG document: memory while each op runs, memory between ops, and the budget.
 std::string svg_memory_plot(const SimulationResult& replay, double budget, const std::string& title);
+// The solver registry for help texts: "optimal | branch-sequential | ...", and one line per solver
+// with its description.
+std::string solver_choices();
+std::string solver_list();
 
 }  // namespace rematch::cli

@@ -12,6 +12,7 @@
 
 #include "autodiff/profiler.hpp"
 #include "cli/memory_size.hpp"
+#include "cli/report.hpp"
 #include "models/checkpoint.hpp"
 #include "models/model_file.hpp"
 #include "scheduler/io/graph_io.hpp"
@@ -168,7 +169,7 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
   add_model_options(cmd, a.config.model);
   cmd->add_option("--memory,-m", a.memory, "activation budget (e.g. 2GiB)")->required();
   cmd->add_option("--steps", a.steps, "training steps")->capture_default_str();
-  cmd->add_option("--solver", a.config.solver, "optimal | persistent | store-all | segments:N | sqrt | recompute-all")
+  cmd->add_option("--solver", a.config.solver, solver_choices())
       ->capture_default_str();
   cmd->add_option("--optimizer", a.optimizer, "sgd (with momentum) | adam")->capture_default_str();
   cmd->add_option("--lr", a.lr, "learning rate (default: Adam 1e-3, SGD 0.05)");

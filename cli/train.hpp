@@ -28,7 +28,7 @@ void add_train_options(CLI::App* cmd, TrainArgs& args);
 // Exit status as for solve: 0, 2 (budget below the least feasible one), 3 (bad input),
 // 4 (the process ran out of memory: a limit set from outside is below what the plan needs).
 int run_train(TrainArgs args);
-// Profiles a zoo model on this machine and writes its graph JSON (bytes, seconds).
+// Profiles a zoo model on the host it runs on and writes its graph JSON (bytes, seconds).
 int run_profile(const models::ModelConfig& model, const std::string& out_path);
 
 }  // namespace rematch::cli

@@ -152,7 +152,7 @@ void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatr
   const std::int64_t splits = std::min(cols, (4 * threads + rows - 1) / rows);
   const std::int64_t per_split = (cols + splits - 1) / splits;
   // Dynamic: a block's result does not depend on which thread computes it, and
-  // the two vCPUs here are often shared with other work, so static halves stall.
+  // cores shared with other work (2-vCPU cloud hosts) make static halves stall.
 #pragma omp parallel for collapse(2) schedule(dynamic)
   for (std::int64_t i = 0; i < rows; ++i) {
     for (std::int64_t s = 0; s < splits; ++s) {

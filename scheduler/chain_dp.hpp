@@ -1,7 +1,7 @@
 // The chain dynamic program behind the `optimal` solver.
 //
 // It extends rotor's persistent program (Beaumont et al. 2019) with sub-problems that give their
-// input up before their own backward (SPEC.md section 4, ../docs/solvers.md): a sub-problem
+// input up before their own backward (docs/model.md#a-worked-example, ../docs/solvers.md): a sub-problem
 // (i, l, in, start, end) holds its input at position i (x_i or xbar_i), the gradient y_{l+1} and,
 // with start = G, xbar_{l+1}; it ends
 //   full     with y_i produced (an xbar input stays, an x input is consumed by B_i),

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "scheduler/cancel.hpp"
+#include "scheduler/op_memory.hpp"
 #include "scheduler/simulator.hpp"
 
 namespace rematch {
@@ -20,7 +21,7 @@ namespace {
 //   bits n+1..2n   xbar_1 .. xbar_n held (xbar_0 never exists)
 //   bits 2n+1..    pos: n+1 before the loss; afterwards the position of the one gradient held
 //                  (y_pos; pos = 0 once y_0 has left: the branch is done).
-// One gradient per branch is all SPEC's ops allow (the loss makes y_n; B i turns y_{i+1} into y_i).
+// One gradient per branch is all the model's ops allow (the loss makes y_n; B i turns y_{i+1} into y_i).
 using Key = std::uint64_t;
 
 struct Field {
@@ -152,10 +153,10 @@ class StateSpace {
         // Items at position i the op may be followed by dropping (never x_0).
         const Key both = (i > 0 && has_x ? x_bit(j, i) : 0) | (has_xbar ? xbar_bit(j, i) : 0);
         if (!(key & xbar_bit(j, i + 1)))
-          with_drops(visit, Op::f_all(j, i), key | xbar_bit(j, i + 1), mem + b.cbw[i + 1] + b.ftmp[i], b.fw[i], j, i,
-                     both);
+          with_drops(visit, Op::f_all(j, i), key | xbar_bit(j, i + 1),
+                     peak_while(mem, stage_op_memory(b, OpKind::F_all, i)), b.fw[i], j, i, both);
         if (i + 1 < top && !(key & x_bit(j, i + 1))) {
-          const double peak = mem + b.cw[i + 1] + b.ftmp[i];
+          const double peak = peak_while(mem, stage_op_memory(b, OpKind::F_ck, i));  // F_none's too
           // F_ck then dropping the input F_none would remove is F_none: only the other item.
           const Key other = has_x && has_xbar ? xbar_bit(j, i) : 0;
           with_drops(visit, Op::f_ck(j, i), key | x_bit(j, i + 1), peak, b.fw[i], j, i, other);
@@ -170,22 +171,21 @@ class StateSpace {
         const bool has_xbar = i > 0 && (key & xbar_bit(j, i));
         if ((key & x_bit(j, i)) || has_xbar) {
           const Key next = with_pos(key & ~xbar_bit(j, p) & ~x_bit(j, i), j, i);
-          with_drops(visit, Op::b(j, i), next, mem + b.cw[i] + b.btmp[i], b.bw[i], j, i, has_xbar ? xbar_bit(j, i) : 0);
+          with_drops(visit, Op::b(j, i), next, peak_while(mem, stage_op_memory(b, OpKind::B, i)), b.bw[i], j, i,
+                     has_xbar ? xbar_bit(j, i) : 0);
         }
       }
     }
     if (!after) {
-      double outputs = 0;
       Key next = key;
       std::uint8_t droppable = 0;
       for (int j = 0; j < branches(); ++j) {
         const int n = stages(j);
         if (!(key & (x_bit(j, n) | xbar_bit(j, n)))) return;
-        outputs += graph_.branches[j].cw[n];
         next = with_pos(next & ~x_bit(j, n), j, n);
         if (key & xbar_bit(j, n)) droppable |= std::uint8_t(1u << j);
       }
-      const double peak = mem + outputs + graph_.loss.tmp;
+      const double peak = peak_while(mem, loss_memory(graph_));
       // Every subset of the held outputs' xbars may be dropped (submask enumeration).
       for (unsigned drops = droppable;; drops = (drops - 1) & droppable) {
         Key dropped = next;

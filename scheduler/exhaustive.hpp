@@ -1,4 +1,4 @@
-// Exact search over every op sequence of SPEC.md section 2 (drops included): A* over memory
+// Exact search over every op sequence of docs/model.md#memory-and-operations (drops included): A* over memory
 // states packed into 64 bits, identical branches folded together. Exponential in the graph size,
 // so bounded by a state cap; the optimal solver uses it to certify (or improve) its dynamic
 // program, which is what `"exact": true` rests on beyond store-all.

@@ -1,4 +1,4 @@
-// The model of SPEC.md section 1: a join graph of k >= 1 branches meeting in one loss node.
+// The model of docs/model.md#graphs: a join graph of k >= 1 branches meeting in one loss node.
 // A chain is a join graph with one branch.
 #pragma once
 
@@ -15,7 +15,7 @@ class InputError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// One branch of n stages; stage i maps x_i to x_{i+1}. Names and meanings are rotor's (SPEC.md 1).
+// One branch of n stages; stage i maps x_i to x_{i+1}. Names and meanings are rotor's (docs/model.md#graphs).
 struct Branch {
   std::vector<double> fw;    // n: forward time of stage i
   std::vector<double> bw;    // n: backward time of stage i
@@ -49,7 +49,7 @@ struct Graph {
   int first_identical(int j) const;
 };
 
-// Throws InputError naming the key and index of the first violation of SPEC.md section 1
+// Throws InputError naming the key and index of the first violation of docs/model.md#graphs
 // (lengths, non-negative finite numbers, cbw[i] >= cw[i], at least one branch and one stage per
 // branch). cbw[0] is never used: x_0 is data, xbar_0 never exists.
 void validate(const Graph& graph);

@@ -1,5 +1,5 @@
 // Long branches grouped into super-stages: runs of consecutive stages that a schedule treats as
-// one stage. The grouped graph's costs bound those of every op its expansion runs (SPEC.md
+// one stage. The grouped graph's costs bound those of every op its expansion runs (docs/model.md
 // section 2), so a schedule valid for the grouped graph within M expands into one valid for the
 // original graph within M, with the same makespan. The solvers use it where the full dynamic
 // program would take too long; the result is optimal only within the grouped class.

@@ -1,5 +1,5 @@
 // Binomial checkpointing (Griewank & Walther, "Algorithm 799: Revolve", ACM TOMS 26(1), 2000):
-// the closed form of its cost, its classic action stream, and its SPEC.md schedule for a chain.
+// the closed form of its cost, its classic action stream, and its docs/model.md schedule for a chain.
 //
 // Vocabulary (the classic one): the forward has l steps; step i maps state i to state i+1, and
 // the reverse must run the adjoint of every step once, in order l-1 down to 0. c snapshots may be
@@ -83,7 +83,7 @@ class Revolve {
 // The whole stream (steps must be small enough for it to fit in memory).
 std::vector<RevolveStep> revolve_actions(std::uint64_t steps, std::uint64_t snaps);
 
-// The SPEC.md schedule of binomial checkpointing with `snaps` snapshots on a chain of L stages:
+// The docs/model.md schedule of binomial checkpointing with `snaps` snapshots on a chain of L stages:
 // snapshots are stored x_i (held plain; x_0 is the input); an advance from snapshot x_a to x_b is
 // F_ck a, F_none a+1 .. b-1; each turn at i is F_all i, B i, the first one F_all L-1, loss, B L-1;
 // takeshot and restore need no op. Its forward ops number revolve_advances(L, snaps) + L.

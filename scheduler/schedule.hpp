@@ -1,4 +1,4 @@
-// A schedule is data: the sequence of SPEC.md section 2 operations, replayable by the simulator.
+// A schedule is data: the sequence of docs/model.md#memory-and-operations operations, replayable by the simulator.
 #pragma once
 
 #include <string>
@@ -30,7 +30,7 @@ using Schedule = std::vector<Op>;
 const char* op_name(OpKind kind);  // "F_all", "F_ck", "F_none", "loss", "B", "drop"
 const char* item_name(Item item);  // "x", "xbar"
 
-// SPEC.md notation, e.g. "F_all 0 3", "loss", "drop xbar 1 2" (branch then stage).
+// docs/model.md notation, e.g. "F_all 0 3", "loss", "drop xbar 1 2" (branch then stage).
 std::string to_string(const Op& op);
 // Compact notation for people: "Fa3 Fc4 Fn5 L B5 dx3" on a chain, "Fa1.3" (branch.stage) on a join.
 std::string to_compact_string(const Schedule& schedule, bool show_branch);

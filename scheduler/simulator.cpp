@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "scheduler/op_memory.hpp"
+
 namespace rematch {
 
 bool exceeds(double peak, double limit) {
@@ -54,14 +56,12 @@ MemoryState::Step MemoryState::apply(const Op& op) {
   };
   if (op.kind == OpKind::loss) {
     if (loss_done()) return fail("loss already ran (it runs exactly once)");
-    double outputs = 0;
     for (int j = 0; j < graph_->num_branches(); ++j) {
       const int n = graph_->branches[j].stages();
       if (!holds_x(j, n) && !holds_xbar(j, n))
         return fail("loss needs x or xbar of branch " + std::to_string(j) + " at stage " + std::to_string(n));
-      outputs += graph_->branches[j].cw[n];
     }
-    step.peak = memory_ + outputs + graph_->loss.tmp;
+    step.peak = peak_while(memory_, loss_memory(*graph_));
     step.cost = graph_->loss.time;
     for (int j = 0; j < graph_->num_branches(); ++j) {
       const Branch& b = graph_->branches[j];
@@ -102,7 +102,7 @@ MemoryState::Step MemoryState::apply(const Op& op) {
     case OpKind::F_none: {
       if (!holds_x(j, i) && !holds_xbar(j, i)) return fail(std::string(op_name(op.kind)) + " needs " + input);
       const bool taped = op.kind == OpKind::F_all;
-      step.peak = memory_ + (taped ? b.cbw[i + 1] : b.cw[i + 1]) + b.ftmp[i];
+      step.peak = peak_while(memory_, stage_op_memory(b, op.kind, i));
       step.cost = b.fw[i];
       if (taped) {
         put(j, i + 1, kXbar, b.cbw[i + 1]);
@@ -119,7 +119,7 @@ MemoryState::Step MemoryState::apply(const Op& op) {
       if (!holds_y(j, i + 1)) return fail("B needs the gradient y_" + std::to_string(i + 1));
       if (!holds_xbar(j, i + 1)) return fail("B needs xbar_" + std::to_string(i + 1));
       if (!holds_x(j, i) && !holds_xbar(j, i)) return fail("B needs " + input);
-      step.peak = memory_ + b.cw[i] + b.btmp[i];
+      step.peak = peak_while(memory_, stage_op_memory(b, op.kind, i));
       step.cost = b.bw[i];
       take(j, i + 1, kY, b.cw[i + 1]);
       take(j, i + 1, kXbar, b.cbw[i + 1]);

@@ -1,4 +1,4 @@
-// The independent judge of schedules: replays SPEC.md section 2 op by op, checks every
+// The independent judge of schedules: replays docs/model.md#memory-and-operations op by op, checks every
 // requirement, and measures makespan and peak. Solvers never report their own tables' numbers;
 // what users see is what this replay measured.
 #pragma once

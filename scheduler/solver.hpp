@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <cstddef>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scheduler/graph.hpp"
@@ -25,9 +27,7 @@ class InfeasibleBudget : public InputError {
 };
 
 struct SolveOptions {
-  // "optimal", "branch-sequential" (the dynamic program alone), "persistent" (rotor's persistent
-  // program: no early drops, branch-sequential for joins), "even-split" (each branch as its own
-  // chain within 1/k of the budget), "store-all", "recompute-all", "segments:N", "sqrt", "revolve".
+  // A name of the registry (solvers()).
   std::string solver = "optimal";
   // Memory resolution of the dynamic program: 0 picks it (unit resolution for integer sizes when
   // the tables fit in table_budget_bytes, else the finest slot count that fits).
@@ -37,7 +37,7 @@ struct SolveOptions {
   std::size_t certify_states = 1'000'000;
   // Table-fill work (cell updates, about (stages + branches)^3 / 6 x slots per forward order) above
   // which runs of consecutive stages are solved as one stage (grouping.hpp; "exact": false). The
-  // default lets a 200-stage chain at 4096 slots (about 12 s on two Zen 3 vCPUs) run in full.
+  // default lets a 200-stage chain at 4096 slots (about 12 s on two AMD EPYC Zen 3 vCPUs) run in full.
   double work_limit = 6e9;
   // When set, another thread may store true to stop the solve: it then throws Cancelled
   // (cancel.hpp) at its next table row.
@@ -46,7 +46,7 @@ struct SolveOptions {
 
 struct Solution {
   std::string solver;
-  bool exact = false;      // proven optimal over every SPEC op sequence
+  bool exact = false;      // proven optimal over every docs/model.md op sequence
   double memory_limit = 0;
   Schedule ops;
   double makespan = 0;     // measured by the simulator on `ops`
@@ -63,7 +63,18 @@ Solution solve(const Graph& graph, double memory_limit, const SolveOptions& opti
 // exhaustive search can certify it, else the least budget of the dynamic program's class).
 double min_feasible_memory(const Graph& graph, const SolveOptions& options = {});
 
-// Names accepted by SolveOptions::solver, for help texts.
+// One solver of the registry. solve() validates the graph and the budget, then runs the entry
+// that SolveOptions::solver names.
+struct SolverEntry {
+  std::string_view name;         // "segments:N" stands for segments:1, segments:2, ...
+  std::string_view description;  // one line, for help texts and docs
+  Solution (*run)(const Graph& graph, double memory_limit, const SolveOptions& options);
+};
+
+// The registry, in the order help texts list it.
+std::span<const SolverEntry> solvers();
+
+// The registry's names, for help texts.
 std::vector<std::string> solver_names();
 
 }  // namespace rematch

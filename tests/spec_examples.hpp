@@ -1,11 +1,11 @@
-// Graphs given in SPEC.md, shared by the test suites that check against SPEC's published figures.
+// Graphs given in docs/model.md, shared by the test suites that check against the model's published figures.
 #pragma once
 
 #include "scheduler/graph.hpp"
 
 namespace rematch::testing {
 
-// SPEC.md section 4, chain A: six unit stages, xbar twice the size of x; least feasible budget 6.
+// docs/model.md#a-worked-example, chain A: six unit stages, xbar twice the size of x; least feasible budget 6.
 inline Graph spec_chain_a() {
   Branch b;
   b.fw = {1, 1, 1, 1, 1, 1};

@@ -6,7 +6,7 @@
 #                                           # trained; then store-all under the same limit must
 #                                           # fail cleanly (about 5 minutes on an idle machine)
 #   SCALE=ram bash bench/beyond_ram/run.sh  # a siamese MLP whose store-all activations exceed
-#                                           # this machine's 24 GiB, trained for 2 steps in 4 GiB
+#                                           # a 24 GiB host's memory, trained for 2 steps in 4 GiB
 #
 # Writes into bench/results/beyond_ram[-ram]/: rematch.json (the training report), time.txt
 # (/usr/bin/time -v), train.txt (its output), and for the demo graph.json (the profiled model)
@@ -38,7 +38,7 @@ steps=${STEPS:-6}
 out=bench/results/beyond_ram
 mkdir -p "$out"
 
-# What the model needs, measured on this machine.
+# What the model needs, measured on the host that runs this script.
 "$rematch" profile "${model[@]}" -o "$out/graph.json"
 "$rematch" info "$out/graph.json" --format json > "$out/info.json"
 store_all=$(json "$out/info.json" 'int(r["store_all_peak"])')

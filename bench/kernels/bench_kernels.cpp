@@ -1,4 +1,4 @@
-// Throughput of the BRGEMM layer kernels against this machine's measured fp32
+// Throughput of the BRGEMM layer kernels against the host's measured fp32
 // FMA peak, OpenBLAS sgemm on the same problems (im2col + sgemm for conv1d)
 // and a naive loop (small problems only).
 //

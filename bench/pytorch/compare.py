@@ -25,6 +25,13 @@ import subprocess
 import sys
 import tempfile
 
+def cpu_model():
+    """The CPU's model name and vector ISA, for the tables (results vary by host)."""
+    info = open("/proc/cpuinfo").read()
+    name = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "unknown CPU")
+    return name + (", AVX-512" if " avx512f" in info else ", AVX2" if " avx2" in info else "")
+
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MIB = 1 << 20
@@ -168,6 +175,8 @@ def main():
 
     json.dump(results, open(a.out + ".json", "w"), indent=1)
     with open(a.out + ".md", "w") as md:
+        md.write(f"Host: {cpu_model()}, {os.cpu_count()} CPUs. Command: "
+                 f"`/usr/bin/python3 bench/pytorch/compare.py {' '.join(sys.argv[1:])}`.\n\n")
         md.write(f"Throughput, store-all, {t['depth']} x {t['width']} MLP, embedding {t['embedding']}, batch {t['batch']} per branch:\n\n")
         md.write("| framework | threads | step (s) | GFLOP/s | peak RSS (MiB) |\n|---|---|---|---|---|\n")
         flops = torch_sa["gflops"] * torch_sa["step_time_s"]  # the same model's work, in GFLOP

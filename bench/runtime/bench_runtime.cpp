@@ -176,7 +176,7 @@ class Execution {
 };
 
 // One warm-up step, then `repeats` timed ones, each right after a step of `pace` (store-all):
-// this machine's speed drifts by +-10% over minutes, and a store-all step taken alongside
+// a shared cloud host's speed drifts by +-10% over minutes, and a store-all step taken alongside
 // measures the speed of the moment.
 Run execute(Setup& s, const Schedule& ops, std::size_t budget, int repeats, Execution& pace) {
   Execution execution(s, ops, budget);

@@ -1,4 +1,4 @@
-// Graph files (SPEC.md section 3): rotor's chain layout or the join layout, as JSON.
+// Graph files (docs/model.md#files): rotor's chain layout or the join layout, as JSON.
 #pragma once
 
 #include <string>

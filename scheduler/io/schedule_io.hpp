@@ -1,4 +1,4 @@
-// Schedules and solutions as JSON (SPEC.md section 3).
+// Schedules and solutions as JSON (docs/model.md#files).
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
-// Independent exhaustive reference for the scheduling model of SPEC.md (sections 1, 2, 4).
+// Independent exhaustive reference for the scheduling model of docs/model.md.
 //
-// Written from the SPEC only, sharing no code with scheduler/: tests use it to check the solvers
+// Written from the model only, sharing no code with scheduler/: tests use it to check the solvers
 // and the simulator. Everything here is exact over ALL op sequences (drops included) and meant for
 // small instances only (a state is packed into 64 bits; larger graphs throw std::invalid_argument).
 #pragma once
@@ -67,9 +67,9 @@ class ReplayError : public std::runtime_error {
   std::string rule;
 };
 
-// Replays `ops` under SPEC section 2 and returns makespan and peak (ops copied), or throws
+// Replays `ops` under docs/model.md#memory-and-operations and returns makespan and peak (ops copied), or throws
 // ReplayError. Producing an item already held is allowed and leaves it held once (memory is a set
-// of items); the op's peak is still mem + the output's size + tmp, as the SPEC table says.
+// of items); the op's peak is still mem + the output's size + tmp, as the model table says.
 Result replay(const Graph& g, const std::vector<Op>& ops, double memory_limit);
 
 // Random small instances with integer sizes and times: cw in [1, max_size], cbw[i] = cw[i] + [0,

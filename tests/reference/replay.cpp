@@ -1,4 +1,4 @@
-// An independent, literal replay of SPEC section 2, used to check the search's own output.
+// An independent, literal replay of docs/model.md#memory-and-operations, used to check the search's own output.
 // It shares no model code with state_space.hpp: items are plain per-branch flags, and the memory
 // is re-summed from them before every op.
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Tests of the exhaustive reference itself: SPEC section 4's worked example, the replay's rules,
+// Tests of the exhaustive reference itself: the worked example of docs/model.md, the replay's rules,
 // and self-consistency on random chains and join graphs.
 #include <gtest/gtest.h>
 
@@ -23,7 +23,7 @@ Graph chain_a() {
                           {1, 2, 2, 2, 2, 2, 2}, {0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0});
 }
 
-// Parses SPEC-style chain ops ("F_all 0, loss, B 5, drop x 1"): branch 0 implied.
+// Parses model-notation chain ops ("F_all 0, loss, B 5, drop x 1"): branch 0 implied.
 std::vector<Op> parse_chain_ops(const std::string& text) {
   std::vector<Op> ops;
   std::stringstream list(text);
@@ -59,7 +59,7 @@ double store_everything_budget(const Graph& g) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SPEC section 4
+// docs/model.md#a-worked-example
 
 TEST(ChainA, OptimalMakespanAtEveryBudget) {
   const Graph g = chain_a();
@@ -178,7 +178,7 @@ TEST(Replay, JoinNeedsEveryBranchOutputForLoss) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// An unpruned Dijkstra, written separately and literally from the SPEC table (no pruning at all,
+// An unpruned Dijkstra, written separately and literally from the model table (no pruning at all,
 // duplicates allowed), for tiny graphs: it checks the pruning rules of the main search.
 
 class UnprunedSearch {

@@ -1,4 +1,4 @@
-// Binomial checkpointing: closed form, action stream, SPEC.md schedules for chains.
+// Binomial checkpointing: closed form, action stream, docs/model.md schedules for chains.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -416,7 +416,7 @@ TEST(RevolveScheduleBudget, HeterogeneousChains) {
 }
 
 TEST(RevolveScheduleBudget, SpecWorkedExample) {
-  // SPEC.md section 4, chain A: least feasible budget 6, optimal makespan 27 there, which
+  // docs/model.md#a-worked-example, chain A: least feasible budget 6, optimal makespan 27 there, which
   // recompute-all (1 snapshot) reaches; with ample memory revolve stores every state.
   const Graph chain = testing::spec_chain_a();
   EXPECT_DOUBLE_EQ(revolve_min_memory(chain), 6);

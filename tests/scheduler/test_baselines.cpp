@@ -285,7 +285,7 @@ TEST(BaselinesVersusOptimal, OptimalIsNeverSlowerThanAFittingBaselineNorAboveBud
 
 // Fractional sizes, budget exactly the peak of sqrt / segments:2 (a 3-stage chain): the dynamic
 // program (certification off) rounds sizes up, no longer sees that schedule, and returns makespan
-// 36.29 where sqrt fits with 35.17. Allowed by the SPEC (exact: false, sizes rounded), but `optimal`
+// 36.29 where sqrt fits with 35.17. Allowed by the model (exact: false, sizes rounded), but `optimal`
 // could keep the best fitting baseline. See the report.
 TEST(BaselinesVersusOptimal, OptimalMatchesABaselineThatFitsExactly) {
   Branch b;

@@ -12,7 +12,7 @@
 #include "scheduler/baselines.hpp"
 #include "scheduler/simulator.hpp"
 #include "scheduler/solver.hpp"
-#include "test_scale.hpp"
+#include "tests/test_scale.hpp"
 
 namespace rematch {
 namespace {

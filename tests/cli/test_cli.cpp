@@ -1,4 +1,4 @@
-// The command-line contract (SPEC.md sections 3 and 4), checked by running the real `rematch`
+// The command-line contract (docs/model.md: files, command line, worked example), checked by running the real `rematch`
 // binary on small temporary files: outputs, exit statuses (0 ok, 1 invalid schedule, 2 budget
 // below the least feasible one, 3 bad input) and one-line error messages.
 #include <gtest/gtest.h>
@@ -30,7 +30,7 @@ constexpr const char* store_all_ops = R"({"ops": [{"op": "F_all", "stage": 0}, {
     {"op": "loss"}, {"op": "B", "stage": 5}, {"op": "B", "stage": 4}, {"op": "B", "stage": 3},
     {"op": "B", "stage": 2}, {"op": "B", "stage": 1}, {"op": "B", "stage": 0}]})";
 
-// SPEC.md section 4: optimal makespans of chain A for M = 6..15.
+// docs/model.md#a-worked-example: optimal makespans of chain A for M = 6..15.
 constexpr double chain_a_optimum[] = {27, 19, 17, 15, 15, 14, 14, 13, 13, 12};
 
 constexpr const char* small_join = R"({"join": {"branches": [
@@ -226,7 +226,7 @@ TEST_F(Cli, SolveBelowTheLeastBudgetExits2NamingIt) {
   for (const char* m : {"5", "5.5", "0", "1e-9"}) {
     const json j = expect_json_error({"solve", path("a.json"), "--memory", m}, 2);
     ASSERT_TRUE(j.contains("min_memory")) << j.dump();
-    EXPECT_EQ(j["min_memory"].get<double>(), 6) << "SPEC section 4: least feasible budget 6";
+    EXPECT_EQ(j["min_memory"].get<double>(), 6) << "docs/model.md#a-worked-example: least feasible budget 6";
     const std::string err = expect_text_error({"solve", path("a.json"), "--memory", m}, 2);
     EXPECT_MENTIONS(err, "6");
   }
@@ -407,7 +407,7 @@ TEST_F(Cli, SimulateInvalidScheduleExits1NamingTheOpIndex) {
   EXPECT_EQ(j["index"], 1);
   EXPECT_MENTIONS(j["error"].get<std::string>(), "op 1");
 
-  // The SPEC's M = 7 schedule of chain A over a budget of 6: its first op at peak 7 is B 5 (index 7).
+  // The M = 7 schedule of chain A (docs/model.md) over a budget of 6: its first op at peak 7 is B 5 (index 7).
   const std::string spec_m7 = write("m7.json", R"({"ops": [
       {"op":"F_all","stage":0},{"op":"F_none","stage":1},{"op":"F_none","stage":2},{"op":"F_all","stage":3},
       {"op":"F_none","stage":4},{"op":"F_all","stage":5},{"op":"loss"},{"op":"B","stage":5},{"op":"F_ck","stage":3},
@@ -415,7 +415,7 @@ TEST_F(Cli, SimulateInvalidScheduleExits1NamingTheOpIndex) {
       {"op":"B","stage":3},{"op":"F_all","stage":1},{"op":"drop","item":"x","stage":1},{"op":"F_all","stage":2},
       {"op":"B","stage":2},{"op":"F_all","stage":0},{"op":"B","stage":1},{"op":"B","stage":0}]})");
   j = run_json({"simulate", a, spec_m7, "--memory", "7", "--format", "json"}, 0);
-  EXPECT_EQ(j["makespan"].get<double>(), 19) << "SPEC section 4";
+  EXPECT_EQ(j["makespan"].get<double>(), 19) << "docs/model.md#a-worked-example";
   EXPECT_EQ(j["peak_memory"].get<double>(), 7);
   j = expect_json_error({"simulate", a, spec_m7, "--memory", "6"}, 1);
   ASSERT_TRUE(j["index"].is_number_integer()) << j.dump();
@@ -445,7 +445,7 @@ std::uint64_t binomial(std::uint64_t n, std::uint64_t k) {
   return r;
 }
 
-// SPEC section 3: T(L, C) = r*L - C(C+r, r-1), r the smallest with C(C+r, C) >= L; T(1, C) = 0.
+// docs/model.md#files: T(L, C) = r*L - C(C+r, r-1), r the smallest with C(C+r, C) >= L; T(1, C) = 0.
 std::uint64_t closed_form(std::uint64_t l, std::uint64_t c) {
   if (l == 1) return 0;
   std::uint64_t r = 0;

@@ -1,4 +1,4 @@
-// Graph and schedule files (SPEC.md section 3): both graph layouts, every error naming its key and
+// Graph and schedule files (docs/model.md#files): both graph layouts, every error naming its key and
 // index, robustness against truncated, mutated and retyped files (parse or InputError, nothing
 // else), and the graph_to_json round trip.
 #include <gtest/gtest.h>
@@ -352,7 +352,7 @@ TEST(GraphErrorsValues, CbwBelowCwNamesTheKeyAndIndex) {
   EXPECT_MENTIONS(m, "chain.cbw[2]");
   EXPECT_MENTIONS(m, "cw[2]");
   doc = chain_doc();
-  doc["chain"]["cbw"][0] = 0;  // cbw[0] = cw[0] in the SPEC
+  doc["chain"]["cbw"][0] = 0;  // cbw[0] = cw[0] in the model
   EXPECT_MENTIONS(graph_error(doc), "cbw[0]");
   doc = join_doc();
   doc["join"]["branches"][0]["cbw"][1] = 1;  // cw[1] = 2

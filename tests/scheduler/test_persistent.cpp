@@ -1,5 +1,5 @@
 // The `persistent` solver: rotor's persistent program (chain_dp.hpp, DpClass::persistent), the
-// class the optimal program extends. Checked against SPEC's published rotor makespans, the
+// class the optimal program extends. Checked against the rotor makespans of docs/model.md, the
 // independent exhaustive reference, the optimal program (a superset of its options) and the fixed
 // strategies that keep every stored item until its backward (segments, recompute-all).
 #include <gtest/gtest.h>
@@ -29,7 +29,7 @@ SolveOptions persistent() {
 }
 
 TEST(PersistentSolver, ReproducesRotorsMakespansOnSpecChainA) {
-  // SPEC.md section 4, row "rotor's persistent DP", M = 6..15.
+  // docs/model.md#a-worked-example, row "persistent", M = 6..15.
   const Graph chain_a = testing::spec_chain_a();
   const double rotor[] = {27, 20, 17, 16, 15, 15, 14, 14, 13, 12};
   for (int m = 6; m <= 15; ++m) EXPECT_EQ(solve(chain_a, m, persistent()).makespan, rotor[m - 6]) << "M = " << m;

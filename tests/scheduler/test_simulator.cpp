@@ -1,4 +1,4 @@
-// The simulator against SPEC.md section 2, op by op: requirements, peaks, what stays and what goes.
+// The simulator against docs/model.md#memory-and-operations, op by op: requirements, peaks, what stays and what goes.
 #include <gtest/gtest.h>
 
 #include "scheduler/simulator.hpp"
