@@ -1,7 +1,6 @@
 #include "autodiff/encoder.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <stdexcept>
 
 namespace rematch::autodiff {
@@ -96,7 +95,7 @@ Tensor Encoder::backward(int stage, const Tensor& x, Saved xbar, Tensor dy, bool
 Gradients Encoder::make_gradients(kernels::Allocator& allocator) const {
   Gradients grads(layers_.size());
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    for (const Tensor& p : layers_[l]->parameters()) grads[l].emplace_back(p.shape, false, allocator);
+    for (const Tensor* p : layers_[l]->parameters()) grads[l].emplace_back(p->shape, false, allocator);
   }
   return grads;
 }
@@ -104,7 +103,7 @@ Gradients Encoder::make_gradients(kernels::Allocator& allocator) const {
 std::vector<Tensor*> Encoder::parameters() {
   std::vector<Tensor*> out;
   for (auto& layer : layers_) {
-    for (Tensor& p : layer->parameters()) out.push_back(&p);
+    for (Tensor* p : layer->parameters()) out.push_back(p);
   }
   return out;
 }
@@ -112,38 +111,18 @@ std::vector<Tensor*> Encoder::parameters() {
 std::size_t Encoder::parameter_bytes() const {
   std::size_t total = 0;
   for (const auto& layer : layers_) {
-    for (const Tensor& p : layer->parameters()) total += p.data.bytes();
+    for (const Tensor* p : layer->parameters()) total += p->data.bytes();
   }
   return total;
 }
 
-namespace {
-// splitmix64: a counter-based generator, so each value depends only on (seed, index).
-std::uint64_t mix(std::uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-}  // namespace
-
 void Encoder::initialize(std::uint64_t seed) {
-  std::uint64_t stream = mix(seed);
-  for (auto& layer : layers_) {
-    std::span<Tensor> params = layer->parameters();
-    if (params.empty()) continue;
-    // He (Kaiming) uniform for the weights; biases (the later parameters) start at zero.
-    const double bound = std::sqrt(6.0 / double(layer->fan_in()));
-    stream = mix(stream);
-    Tensor& w = params[0];
-    std::vector<float> plain(std::size_t(w.shape.rows * w.shape.cols));
-    for (std::size_t i = 0; i < plain.size(); ++i) {
-      const double unit = double(mix(stream ^ mix(i)) >> 11) * 0x1.0p-53;  // [0, 1)
-      plain[i] = float((2 * unit - 1) * bound);
-    }
-    kernels::pack_into(plain, w);
-    for (Tensor& bias : params.subspan(1)) std::fill(bias.data.span().begin(), bias.data.span().end(), 0.0f);
-  }
+  std::uint64_t stream = splitmix(seed);
+  for (auto& layer : layers_) layer->initialize(stream);
+}
+
+void Encoder::set_step(std::int64_t step) {
+  for (auto& layer : layers_) layer->set_step(step);
 }
 
 void Encoder::set_scratch_allocator(kernels::Allocator* allocator) {

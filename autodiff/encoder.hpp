@@ -58,6 +58,8 @@ class Encoder {
   // counter-based: the same seed gives the same weights on every machine and thread count.
   void initialize(std::uint64_t seed);
   void set_scratch_allocator(kernels::Allocator* allocator);
+  // Layer::set_step on every layer.
+  void set_step(std::int64_t step);
 
   double forward_flops(int stage) const;
   double backward_flops(int stage) const;  // data and weight gradients

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "kernels/cost.hpp"
 #include "kernels/tensor.hpp"
@@ -17,6 +18,10 @@ using kernels::BlockShape;
 
 // A plain row-major rows x cols matrix as a single block.
 BlockShape plain_shape(std::int64_t rows, std::int64_t cols);
+
+// splitmix64: a counter-based generator step, so a value depends only on (seed, index); the
+// weight initialisation and the dropout keys are drawn with it.
+std::uint64_t splitmix(std::uint64_t z);
 
 class Layer {
  public:
@@ -35,9 +40,17 @@ class Layer {
   virtual void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                         std::span<Tensor> grads) = 0;
 
-  // The layer's trainable tensors, the weight first, then the bias if any; empty for
-  // parameter-free layers.
-  virtual std::span<Tensor> parameters() { return {}; }
+  // The layer's trainable tensors, the weight first, then the bias if any (a block: its inner
+  // layers' tensors in layer order); empty for parameter-free layers.
+  virtual std::vector<Tensor*> parameters() { return {}; }
+  // Draws the layer's initial parameters from the counter-based stream (advancing it): He
+  // uniform weights (fan_in()), zero biases, unless the layer knows better (layer norm: 1, 0).
+  virtual void initialize(std::uint64_t& stream);
+  // The training step the next passes belong to, or kInference (layers act as at evaluation:
+  // dropout passes its input through). Dropout masks are keyed on it, so a recomputed forward
+  // of the same step reproduces the same mask.
+  static constexpr std::int64_t kInference = -1;
+  virtual void set_step(std::int64_t) {}
   // Inputs each output reads (the weight initialisation's scale).
   virtual std::int64_t fan_in() const { return 0; }
   // Where the kernels take their per-pass scratch (see kernels::Fc::set_scratch_allocator).

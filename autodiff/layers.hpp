@@ -1,4 +1,5 @@
-// The layers the model zoo builds encoders from, each a thin adapter of one kernel.
+// The layers encoders are built from, each a thin adapter of one kernel, and the residual block
+// (a list of layers with a skip connection around it).
 #pragma once
 
 #include <memory>
@@ -11,6 +12,8 @@
 
 namespace rematch::autodiff {
 
+std::vector<Tensor*> pointers(std::vector<Tensor>& tensors);
+
 // Fully connected, x: n x c (blocked) -> n x k (blocked), bias and optional fused ReLU.
 class FcLayer final : public Layer {
  public:
@@ -22,7 +25,7 @@ class FcLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
-  std::span<Tensor> parameters() override { return params_; }
+  std::vector<Tensor*> parameters() override { return pointers(params_); }
   std::int64_t fan_in() const override { return fc_.desc().c; }
   void set_scratch_allocator(kernels::Allocator* a) override { fc_.set_scratch_allocator(a); }
 
@@ -42,7 +45,7 @@ class Conv1dLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
-  std::span<Tensor> parameters() override { return params_; }
+  std::vector<Tensor*> parameters() override { return pointers(params_); }
   std::int64_t fan_in() const override { return conv_.desc().c * conv_.desc().taps; }
   void set_scratch_allocator(kernels::Allocator* a) override { conv_.set_scratch_allocator(a); }
 
@@ -68,6 +71,95 @@ class ReluLayer final : public Layer {
   BlockShape shape_;
 };
 
+// GELU (tanh approximation) on any tensor; its backward reads x.
+class GeluLayer final : public Layer {
+ public:
+  explicit GeluLayer(const BlockShape& shape) : shape_(shape) {}
+  std::string name() const override { return "gelu"; }
+  const BlockShape& input_shape() const override { return shape_; }
+  const BlockShape& output_shape() const override { return shape_; }
+  kernels::LayerCost cost() const override { return kernels::gelu_cost(shape_.elems()); }
+  void forward(const Tensor& x, Tensor& y) override;
+  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
+                std::span<Tensor> grads) override;
+
+ private:
+  BlockShape shape_;
+};
+
+// Layer norm over the features of each sample (every value of a row of the tensor), with a
+// learned scale (the weight, starting at 1) and shift (the bias, starting at 0). The backward
+// recomputes the row statistics from x instead of keeping them: the layer object is shared by
+// the branches of a siamese model, so nothing of one pass may outlive it.
+class LayerNormLayer final : public Layer {
+ public:
+  LayerNormLayer(const BlockShape& shape, float eps, kernels::Allocator& parameters);
+  std::string name() const override { return "layer-norm"; }
+  const BlockShape& input_shape() const override { return shape_; }
+  const BlockShape& output_shape() const override { return shape_; }
+  kernels::LayerCost cost() const override;
+  void forward(const Tensor& x, Tensor& y) override;
+  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
+                std::span<Tensor> grads) override;
+  std::vector<Tensor*> parameters() override { return pointers(params_); }
+  void initialize(std::uint64_t& stream) override;
+  void set_scratch_allocator(kernels::Allocator* a) override { scratch_ = a; }
+
+ private:
+  BlockShape shape_;
+  float eps_;
+  std::vector<Tensor> params_;  // gamma, beta (1 x features each)
+  kernels::Allocator* scratch_ = nullptr;
+};
+
+// Inverted dropout (kept values scaled by 1 / (1 - p)). The mask of step s is a counter-based
+// hash of (key, s, element index), so a recomputed forward and the backward regenerate it and
+// nothing is saved; `key` tells the model's dropout layers apart. Branches sharing the layer
+// share the step's mask. Under Layer::kInference it passes its input through.
+class DropoutLayer final : public Layer {
+ public:
+  DropoutLayer(const BlockShape& shape, float p, std::uint64_t key);
+  std::string name() const override;
+  const BlockShape& input_shape() const override { return shape_; }
+  const BlockShape& output_shape() const override { return shape_; }
+  kernels::LayerCost cost() const override { return kernels::dropout_cost(shape_.elems()); }
+  void forward(const Tensor& x, Tensor& y) override;
+  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
+                std::span<Tensor> grads) override;
+  void set_step(std::int64_t step) override { step_ = step; }
+
+ private:
+  kernels::DropoutDesc desc() const;
+  BlockShape shape_;
+  float p_;
+  std::uint64_t key_;
+  std::int64_t step_ = 0;
+};
+
+// y = x + f(x), f a chain of layers from x's shape back to it. It keeps only x: its backward
+// recomputes f's inner outputs (from the scratch allocator, as transient memory), so its cost
+// counts f's forward twice. A residual block is one layer, hence always inside one stage.
+class ResidualLayer final : public Layer {
+ public:
+  explicit ResidualLayer(std::vector<std::unique_ptr<Layer>> body);  // throws unless f chains
+  std::string name() const override;
+  const BlockShape& input_shape() const override { return body_.front()->input_shape(); }
+  const BlockShape& output_shape() const override { return body_.front()->input_shape(); }
+  kernels::LayerCost cost() const override;
+  void forward(const Tensor& x, Tensor& y) override;
+  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
+                std::span<Tensor> grads) override;
+  std::vector<Tensor*> parameters() override;
+  void initialize(std::uint64_t& stream) override;
+  void set_step(std::int64_t step) override;
+  void set_scratch_allocator(kernels::Allocator* a) override;
+
+ private:
+  kernels::Allocator& scratch() const;
+  std::vector<std::unique_ptr<Layer>> body_;
+  kernels::Allocator* scratch_ = nullptr;
+};
+
 // Max or average pooling over the width of an NCW tensor.
 class Pool1dLayer final : public Layer {
  public:
@@ -85,8 +177,8 @@ class Pool1dLayer final : public Layer {
   BlockShape in_, out_;
 };
 
-// Layout change: the plain n x features matrix (an NCW tensor read as n x (c * w), or raw input
-// rows) into the blocked layout an FcLayer reads. No arithmetic.
+// Layout change (the model file's `flatten`): the plain n x features matrix (an NCW tensor read
+// as n x (c * w), or raw input rows) into the blocked layout an FcLayer reads. No arithmetic.
 class ToBlockedLayer final : public Layer {
  public:
   explicit ToBlockedLayer(const BlockShape& blocked);

@@ -42,4 +42,8 @@ void JoinModel::set_scratch_allocator(kernels::Allocator* allocator) {
   for (auto& e : encoders_) e->set_scratch_allocator(allocator);
 }
 
+void JoinModel::set_step(std::int64_t step) {
+  for (auto& e : encoders_) e->set_step(step);
+}
+
 }  // namespace rematch::autodiff

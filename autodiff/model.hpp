@@ -30,6 +30,8 @@ class JoinModel {
 
   std::size_t parameter_bytes() const;
   void set_scratch_allocator(kernels::Allocator* allocator);
+  // Layer::set_step on every encoder's layers.
+  void set_step(std::int64_t step);
 
  private:
   std::string name_;

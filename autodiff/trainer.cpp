@@ -65,6 +65,7 @@ std::vector<Tensor> Trainer::load_inputs(Batch& batch) {
 
 StepResult Trainer::step(Batch batch) {
   model_.loss().set_targets(std::move(batch.targets));
+  model_.set_step(steps_++);
   StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_);
   // Shared encoders: sum the branches' gradients in branch order (fixed, schedule-independent).
   for (int e = 0; e < model_.encoders(); ++e) {
@@ -101,6 +102,7 @@ std::vector<float> Trainer::embed(int branch, std::span<const float> inputs) {
     throw std::invalid_argument("embed: expected " + std::to_string(in.rows * in.cols) + " values");
   }
   model_.set_scratch_allocator(&activations_);
+  model_.set_step(Layer::kInference);
   Tensor x(in, false, activations_);
   kernels::pack_into(inputs, x);
   for (int i = 0; i < encoder.stages(); ++i) x = encoder.forward(i, x, activations_);

@@ -69,6 +69,7 @@ class Trainer {
   Executor executor_;
   std::vector<Gradients> grads_;  // per branch
   std::vector<Optimizer> optimizers_;  // per encoder
+  std::int64_t steps_ = 0;             // steps taken: the dropout masks' step key
 };
 
 }  // namespace rematch::autodiff

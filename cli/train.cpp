@@ -13,6 +13,7 @@
 #include "autodiff/profiler.hpp"
 #include "cli/memory_size.hpp"
 #include "models/checkpoint.hpp"
+#include "models/model_file.hpp"
 #include "scheduler/io/graph_io.hpp"
 
 namespace rematch::cli {
@@ -143,7 +144,8 @@ int train(const TrainArgs& args) {
 void add_model_options(CLI::App* cmd, models::ModelConfig& m) {
   std::string names;
   for (const auto& n : models::model_names()) names += (names.empty() ? "" : " | ") + n;
-  cmd->add_option("--model", m.model, names)->capture_default_str();
+  cmd->add_option("--model", m.model, names + " | a model file (FILE.json, docs/model-files.md)")
+      ->capture_default_str();
   cmd->add_option("--depth", m.depth, "layers per encoder")->capture_default_str();
   cmd->add_option("--width", m.width, "hidden features (MLP) or channels (conv)")->capture_default_str();
   cmd->add_option("--batch", m.batch, "samples per branch and step")->capture_default_str();
@@ -196,7 +198,7 @@ int run_train(TrainArgs args) {
 int run_profile(const models::ModelConfig& model, const std::string& out_path) {
   try {
     autodiff::Arena parameters("parameters");
-    auto m = models::build_model(model, parameters);
+    auto m = models::build(models::load_model(model.model, model), model.batch, model.seed, parameters);
     const Graph graph = autodiff::profile(*m);
     std::ofstream out(out_path);
     out << graph_to_json(graph, false) << "\n";

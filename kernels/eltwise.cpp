@@ -33,6 +33,22 @@ void check_ncw(std::size_t size, std::int64_t n, std::int64_t c, std::int64_t w,
   same_size(size, static_cast<std::size_t>(n * c * w), what);
 }
 
+// Mean and 1 / sqrt(var + eps) of logical row r, accumulated in double in column order.
+void row_stats(const BlockedMatrix& x, std::int64_t r, float eps, float& mean, float& rstd) {
+  const BlockShape& s = x.shape;
+  const std::int64_t rb = r / s.brow, i = r % s.brow;
+  double sum = 0.0, sq = 0.0;
+  for (std::int64_t c = 0; c < s.cols; ++c) {
+    const double v = x.block(rb, c / s.bcol)[i * s.bcol + c % s.bcol];
+    sum += v;
+    sq += v * v;
+  }
+  const double m = sum / double(s.cols);
+  const double var = std::max(sq / double(s.cols) - m * m, 0.0);
+  mean = static_cast<float>(m);
+  rstd = static_cast<float>(1.0 / std::sqrt(var + eps));
+}
+
 }  // namespace
 
 void relu_forward(std::span<const float> x, std::span<float> y) {
@@ -157,17 +173,8 @@ void layer_norm_forward(const BlockedMatrix& x, std::span<const float> gamma,
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < s.rows; ++r) {
     const std::int64_t rb = r / s.brow, i = r % s.brow;
-    double sum = 0.0, sq = 0.0;
-    for (std::int64_t c = 0; c < s.cols; ++c) {
-      const double v = x.block(rb, c / s.bcol)[i * s.bcol + c % s.bcol];
-      sum += v;
-      sq += v * v;
-    }
-    const double m = sum / double(s.cols);
-    const double var = std::max(sq / double(s.cols) - m * m, 0.0);
-    const float rs = static_cast<float>(1.0 / std::sqrt(var + eps));
-    mean[r] = static_cast<float>(m);
-    rstd[r] = rs;
+    row_stats(x, r, eps, mean[r], rstd[r]);
+    const float rs = rstd[r];
     for (std::int64_t c = 0; c < s.cols; ++c) {
       const std::int64_t at = i * s.bcol + c % s.bcol;
       const float xhat = (x.block(rb, c / s.bcol)[at] - mean[r]) * rs;
@@ -220,6 +227,23 @@ void layer_norm_backward(const BlockedMatrix& x, const BlockedMatrix& dy,
     dbeta[c] = static_cast<float>(db);
   }
 }
+
+void layer_norm_stats(const BlockedMatrix& x, float eps, std::span<float> mean,
+                      std::span<float> rstd) {
+  require(eps > 0.0f, "layer_norm_stats: eps must be positive");
+  same_size(mean.size(), static_cast<std::size_t>(x.shape.rows), "layer_norm_stats: mean");
+  same_size(rstd.size(), static_cast<std::size_t>(x.shape.rows), "layer_norm_stats: rstd");
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < x.shape.rows; ++r) row_stats(x, r, eps, mean[r], rstd[r]);
+}
+
+void add_into(std::span<const float> x, std::span<float> y) {
+  same_size(x.size(), y.size(), "add_into");
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < ssize(x); ++i) y[i] += x[i];
+}
+
+LayerCost add_cost(std::int64_t elems) { return {double(elems), 0, 0, 0}; }
 
 LayerCost layer_norm_cost(std::int64_t rows, std::int64_t cols) {
   const double e = double(rows) * double(cols);

@@ -49,8 +49,14 @@ void layer_norm_backward(const BlockedMatrix& x, const BlockedMatrix& dy,
                          std::span<const float> gamma, std::span<const float> mean,
                          std::span<const float> rstd, BlockedMatrix& dx, std::span<float> dgamma,
                          std::span<float> dbeta);
+// The per-row mean and rstd layer_norm_forward writes, alone: a backward that keeps only x
+// recomputes them.
+void layer_norm_stats(const BlockedMatrix& x, float eps, std::span<float> mean, std::span<float> rstd);
 LayerCost layer_norm_cost(std::int64_t rows, std::int64_t cols);
+LayerCost add_cost(std::int64_t elems);
 
+// y += x (the skip connection of a residual block).
+void add_into(std::span<const float> x, std::span<float> y);
 // Dropout with a counter-based mask: element i is kept iff hash(seed, i) >= p,
 // so the mask depends only on (seed, p, i). Backward and recomputation regenerate
 // it instead of storing it, and it does not depend on the thread count.

@@ -9,7 +9,9 @@ namespace {
 
 std::int64_t padded(std::int64_t dim, std::int64_t block) { return (dim + block - 1) / block * block; }
 
-FcDesc checked(const FcDesc& d) {
+}  // namespace
+
+FcDesc fc_blocking(const FcDesc& d) {
   require(d.n > 0 && d.c > 0 && d.k > 0,
           "Fc: n, c, k must be positive, got " + std::to_string(d.n) + ", " +
               std::to_string(d.c) + ", " + std::to_string(d.k));
@@ -28,10 +30,8 @@ FcDesc checked(const FcDesc& d) {
   return out;
 }
 
-}  // namespace
-
 Fc::Fc(const FcDesc& desc)
-    : d_(checked(desc)),
+    : d_(fc_blocking(desc)),
       x_{d_.n, d_.c, d_.bn, d_.bc, false},
       w_{d_.c, d_.k, d_.bc, d_.bk, true},
       y_{d_.n, d_.k, d_.bn, d_.bk, false},

@@ -34,6 +34,10 @@ struct FcDesc {
   Precision precision = Precision::fp32;
 };
 
+// The descriptor with the block sizes an Fc of it uses (validated): x is n x c in bn x bc blocks,
+// y n x k in bn x bk blocks. Features blocked this way chain from one Fc into the next.
+FcDesc fc_blocking(const FcDesc& d);
+
 class Fc {
  public:
   explicit Fc(const FcDesc& d);  // validates and JITs all kernels

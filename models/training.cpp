@@ -1,13 +1,34 @@
 #include "models/training.hpp"
 
+#include <algorithm>
+
 #include "models/checkpoint.hpp"
 #include "models/data/metrics.hpp"
 
 namespace rematch::models {
 namespace {
 
-std::unique_ptr<autodiff::JoinModel> built(const TrainConfig& c, autodiff::Arena& parameters) {
-  auto model = build_model(c.model, parameters);
+// Fashion-MNIST images feed a branch reading 784 features (the pixels row by row) or a
+// sequence of the 28 rows (28 channels x 28).
+std::vector<InputLayout> fashion_layouts(const ModelDescription& m) {
+  std::vector<InputLayout> out;
+  for (int j = 0; j < int(m.branches.size()); ++j) {
+    const TensorDims in = m.input(j);
+    if (in == TensorDims{.features = kImageSide * kImageSide}) {
+      out.push_back(InputLayout::pixels);
+    } else if (in == TensorDims{.channels = kImageSide, .length = kImageSide}) {
+      out.push_back(InputLayout::rows_as_sequence);
+    } else {
+      throw ModelFileError(m.source + ": branches[" + std::to_string(j) + "].input: Fashion-MNIST " +
+                           "supplies 784 features or 28 channels x 28, the model reads " + to_string(in));
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<autodiff::JoinModel> built(const TrainConfig& c, const ModelDescription& m,
+                                           autodiff::Arena& parameters) {
+  auto model = build(m, c.model.batch, c.model.seed, parameters);
   if (!c.resume.empty()) load_weights(c.resume, c.model, *model);
   return model;
 }
@@ -26,7 +47,9 @@ std::unique_ptr<autodiff::Trainer> planned(const TrainConfig& c, autodiff::JoinM
 
 TrainingSession::TrainingSession(const TrainConfig& config)
     : config_(config),
-      model_(built(config, parameters_)),
+      description_(load_model(config.model.model, config.model)),
+      layouts_(fashion_layouts(description_)),
+      model_(built(config, description_, parameters_)),
       trainer_(planned(config, *model_, parameters_)),
       train_(data::load_fashion_mnist(config.data_dir, data::Split::train)),
       test_(data::load_fashion_mnist(config.data_dir, data::Split::test)),
@@ -43,16 +66,22 @@ TrainingSession::TrainingSession(const TrainConfig& config)
 autodiff::Batch TrainingSession::next_batch() {
   const ModelConfig& c = config_.model;
   autodiff::Batch batch;
-  if (model_->branches() == 3) {
+  if (description_.task == Task::triplets) {
     data::TripletBatch t = sampler_.triplets(c.batch);
+    int j = 0;
     for (auto* images : {&t.anchor, &t.positive, &t.negative}) {
-      batch.inputs.push_back(to_input(InputLayout::pixels, std::move(*images), c.batch));
+      batch.inputs.push_back(to_input(layouts_[j++], std::move(*images), c.batch));
     }
     return batch;
   }
   data::PairBatch p = sampler_.pairs(c.batch);
-  batch.inputs.push_back(to_input(input_layout(c, 0), std::move(p.left), c.batch));
-  batch.inputs.push_back(to_input(input_layout(c, 1), std::move(p.right), c.batch));
+  if (description_.task == Task::classifier) {
+    for (std::int64_t s : p.left_index) batch.targets.push_back(float(train_.labels[s]));
+    batch.inputs.push_back(to_input(layouts_[0], std::move(p.left), c.batch));
+    return batch;
+  }
+  batch.inputs.push_back(to_input(layouts_[0], std::move(p.left), c.batch));
+  batch.inputs.push_back(to_input(layouts_[1], std::move(p.right), c.batch));
   batch.targets = p.similar;
   if (model_->loss().kind() == autodiff::LossKind::cosine) {
     for (float& t : batch.targets) t = t > 0 ? 1.0f : -1.0f;
@@ -67,14 +96,15 @@ Evaluation TrainingSession::evaluate() {
   // Fixed pairs of the test set: the same seed every evaluation, so runs compare.
   data::Sampler sampler(test_, config_.data_seed + 1);
   // A pair's right side goes through the second encoder (cross-modal) or the shared one.
+  if (description_.task == Task::classifier) return evaluate_classifier(sampler);
   const int right_branch = model_->branches() == 3 ? 0 : 1;
   std::vector<float> distances, similar;
   for (int b = 0; b < config_.eval_batches; ++b) {
     data::PairBatch p = sampler.pairs(c.batch);
-    const auto left = trainer_->embed(0, to_input(input_layout(c, 0), std::move(p.left), c.batch));
+    const auto left = trainer_->embed(0, to_input(layouts_[0], std::move(p.left), c.batch));
     const auto right = trainer_->embed(
-        right_branch, to_input(input_layout(c, right_branch), std::move(p.right), c.batch));
-    const auto d = model_->loss().distances(left, right, c.embedding);
+        right_branch, to_input(layouts_[right_branch], std::move(p.right), c.batch));
+    const auto d = model_->loss().distances(left, right, description_.embedding().features);
     distances.insert(distances.end(), d.begin(), d.end());
     similar.insert(similar.end(), p.similar.begin(), p.similar.end());
   }
@@ -84,6 +114,26 @@ Evaluation TrainingSession::evaluate() {
   const data::Verification v = data::best_threshold_accuracy(distances, similar);
   e.accuracy = v.accuracy;
   e.threshold = v.threshold;
+  return e;
+}
+
+Evaluation TrainingSession::evaluate_classifier(data::Sampler& sampler) {
+  const ModelConfig& c = config_.model;
+  const std::int64_t classes = description_.classes;
+  std::int64_t correct = 0, total = 0;
+  for (int b = 0; b < config_.eval_batches; ++b) {
+    data::PairBatch p = sampler.pairs(c.batch);
+    const auto logits = trainer_->embed(0, to_input(layouts_[0], std::move(p.left), c.batch));
+    for (std::int64_t s = 0; s < c.batch; ++s) {
+      const float* row = logits.data() + s * classes;
+      const auto top = std::max_element(row, row + classes) - row;
+      correct += top == test_.labels[p.left_index[s]];
+      ++total;
+    }
+  }
+  Evaluation e;
+  e.pairs = total;
+  e.accuracy = total > 0 ? double(correct) / double(total) : 0.0;
   return e;
 }
 

@@ -1,4 +1,4 @@
-// A training run of a zoo model on Fashion-MNIST within a memory budget: what `rematch train`
+// A training run of a zoo model or a model file on Fashion-MNIST within a memory budget: what `rematch train`
 // drives. The session profiles the model, plans the schedule for the budget (refusing an
 // infeasible one with the least feasible budget before anything trains), samples seeded pair or
 // triplet batches, steps, evaluates on the test set, and saves or resumes weights.
@@ -13,12 +13,13 @@
 #include "autodiff/trainer.hpp"
 #include "models/data/fashion_mnist.hpp"
 #include "models/data/sampling.hpp"
+#include "models/model_file.hpp"
 #include "models/zoo.hpp"
 
 namespace rematch::models {
 
 struct TrainConfig {
-  ModelConfig model;
+  ModelConfig model;       // model.model: a zoo name (sized by the other fields) or a model file
   std::size_t memory = 0;  // activation budget, bytes
   std::string solver = "optimal";
   autodiff::OptimizerConfig optimizer;
@@ -30,10 +31,10 @@ struct TrainConfig {
 };
 
 struct Evaluation {
-  double auc = 0;       // ROC AUC of pair distances (same class = positive)
-  double accuracy = 0;  // verification accuracy at the best distance threshold
+  double auc = 0;       // ROC AUC of pair distances (same class = positive); 0 for a classifier
+  double accuracy = 0;  // verification accuracy at the best distance threshold, or top-1 accuracy
   double threshold = 0;
-  std::int64_t pairs = 0;
+  std::int64_t pairs = 0;  // pairs scored, or samples classified
 };
 
 class TrainingSession {
@@ -43,6 +44,7 @@ class TrainingSession {
 
   const autodiff::Trainer& trainer() const { return *trainer_; }
   autodiff::JoinModel& model() { return *model_; }
+  const ModelDescription& description() const { return description_; }
   const Graph& graph() const { return trainer_->graph(); }
   const Solution& plan() const { return trainer_->plan(); }
   std::size_t parameter_bytes() { return parameters_.in_use(); }
@@ -59,10 +61,13 @@ class TrainingSession {
 
  private:
   autodiff::Batch next_batch();
+  Evaluation evaluate_classifier(data::Sampler& sampler);
 
   // In construction order: the plan is made (and an infeasible budget refused) before the
   // data is read.
   TrainConfig config_;
+  ModelDescription description_;
+  std::vector<InputLayout> layouts_;  // per branch: how an image becomes its input
   autodiff::Arena parameters_{"parameters"};
   std::unique_ptr<autodiff::JoinModel> model_;
   std::unique_ptr<autodiff::Trainer> trainer_;

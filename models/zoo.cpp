@@ -2,73 +2,57 @@
 
 #include <stdexcept>
 
-#include "autodiff/layers.hpp"
+#include "models/model_file.hpp"
 
 namespace rematch::models {
 namespace {
 
-using autodiff::Encoder;
-using autodiff::Layer;
+using nlohmann::json;
 constexpr std::int64_t kPixels = kImageSide * kImageSide;
 
 bool is_conv_branch(const ModelConfig& c, int branch) {
   return c.model == "siamese-conv" || (c.model == "cross-modal" && branch == 1);
 }
 
-std::unique_ptr<Layer> fc(const ModelConfig& c, std::int64_t in, std::int64_t out, bool relu,
-                          kernels::Allocator& parameters) {
-  kernels::FcDesc d;
-  d.n = c.batch;
-  d.c = in;
-  d.k = out;
-  d.activation = relu ? kernels::Activation::relu : kernels::Activation::none;
-  return std::make_unique<autodiff::FcLayer>(d, parameters);
+json linear(std::int64_t out, bool relu) {
+  return {{"type", "linear"}, {"out", out}, {"activation", relu ? "relu" : "none"}};
 }
 
-// Units (one or two layers each) into stages of layers_per_stage units.
-std::unique_ptr<Encoder> assemble(const std::string& name, const ModelConfig& c,
-                                  std::vector<std::vector<std::unique_ptr<Layer>>> units) {
-  std::vector<std::unique_ptr<Layer>> layers;
-  std::vector<int> stage_ends;
-  for (std::size_t u = 0; u < units.size(); ++u) {
-    for (auto& layer : units[u]) layers.push_back(std::move(layer));
-    if ((u + 1) % std::size_t(c.layers_per_stage) == 0 || u + 1 == units.size()) {
-      stage_ends.push_back(static_cast<int>(layers.size()));
+json mlp_encoder(const ModelConfig& c) {
+  json layers = json::array();
+  for (int l = 0; l < c.depth; ++l) {
+    const bool last = l + 1 == c.depth;
+    layers.push_back(linear(last ? c.embedding : c.width, !last));
+  }
+  return {{"layers_per_stage", c.layers_per_stage}, {"layers", layers}};
+}
+
+// Units (a conv1d and its ReLU; the flatten and the projection) grouped layers_per_stage to a stage.
+json conv_encoder(const ModelConfig& c) {
+  json layers = json::array(), stages = json::array();
+  const int units = c.depth;
+  int in_stage = 0;
+  for (int u = 0; u < units; ++u) {
+    if (u + 1 < units) {
+      layers.push_back({{"type", "conv1d"}, {"out", c.width}, {"taps", 3},
+                        {"dilation", std::int64_t{1} << (u % 4)}, {"padding", "same"}});
+      layers.push_back({{"type", "relu"}});
+    } else {
+      layers.push_back({{"type", "flatten"}});
+      layers.push_back(linear(c.embedding, false));
+    }
+    in_stage += 2;
+    if ((u + 1) % c.layers_per_stage == 0 || u + 1 == units) {
+      stages.push_back(in_stage);
+      in_stage = 0;
     }
   }
-  return std::make_unique<Encoder>(name, std::move(layers), std::move(stage_ends));
+  return {{"stages", stages}, {"layers", layers}};
 }
 
-std::unique_ptr<Encoder> mlp_encoder(const ModelConfig& c, kernels::Allocator& parameters) {
-  std::vector<std::vector<std::unique_ptr<Layer>>> units;
-  for (int l = 0; l < c.depth; ++l) {
-    const std::int64_t in = l == 0 ? kPixels : c.width;
-    const bool last = l + 1 == c.depth;
-    units.emplace_back();
-    units.back().push_back(fc(c, in, last ? c.embedding : c.width, !last, parameters));
-  }
-  return assemble("mlp", c, std::move(units));
-}
-
-std::unique_ptr<Encoder> conv_encoder(const ModelConfig& c, kernels::Allocator& parameters) {
-  std::vector<std::vector<std::unique_ptr<Layer>>> units;
-  for (int l = 0; l + 1 < c.depth; ++l) {
-    kernels::Conv1dDesc d;
-    d.n = c.batch;
-    d.c = l == 0 ? kImageSide : c.width;
-    d.k = c.width;
-    d.width = kImageSide;
-    d.taps = 3;
-    d.dilation = std::int64_t{1} << (l % 4);
-    units.emplace_back();
-    units.back().push_back(std::make_unique<autodiff::Conv1dLayer>(d, parameters));
-    units.back().push_back(std::make_unique<autodiff::ReluLayer>(units.back()[0]->output_shape()));
-  }
-  auto projection = fc(c, c.width * kImageSide, c.embedding, false, parameters);
-  units.emplace_back();
-  units.back().push_back(std::make_unique<autodiff::ToBlockedLayer>(projection->input_shape()));
-  units.back().push_back(std::move(projection));
-  return assemble("conv1d", c, std::move(units));
+json input_of(const ModelConfig& c, int branch) {
+  if (is_conv_branch(c, branch)) return {{"channels", kImageSide}, {"length", kImageSide}};
+  return {{"features", kPixels}};
 }
 
 }  // namespace
@@ -99,33 +83,37 @@ void validate(const ModelConfig& c) {
 
 std::unique_ptr<autodiff::JoinModel> build_model(const ModelConfig& c,
                                                  kernels::Allocator& parameters) {
-  validate(c);
-  std::vector<std::unique_ptr<Encoder>> encoders;
-  std::vector<int> branch_encoder;
-  autodiff::LossKind loss = autodiff::LossKind::contrastive;
-  if (c.model == "siamese-mlp") {
-    encoders.push_back(mlp_encoder(c, parameters));
-    branch_encoder = {0, 0};
-  } else if (c.model == "siamese-conv") {
-    encoders.push_back(conv_encoder(c, parameters));
-    branch_encoder = {0, 0};
-  } else if (c.model == "triplet-mlp") {
-    encoders.push_back(mlp_encoder(c, parameters));
-    branch_encoder = {0, 0, 0};
-    loss = autodiff::LossKind::triplet;
-  } else {
-    encoders.push_back(mlp_encoder(c, parameters));
-    encoders.push_back(conv_encoder(c, parameters));
-    branch_encoder = {0, 1};
-    loss = autodiff::LossKind::cosine;
-  }
-  for (std::size_t e = 0; e < encoders.size(); ++e) encoders[e]->initialize(c.seed * 1000 + e);
-  return std::make_unique<autodiff::JoinModel>(c.model, std::move(encoders), branch_encoder,
-                                               autodiff::LossHead(loss, c.margin));
+  return build(parse_model_document(zoo_document(c), "zoo:" + c.model), c.batch, c.seed, parameters);
 }
 
-InputLayout input_layout(const ModelConfig& c, int branch) {
-  return is_conv_branch(c, branch) ? InputLayout::rows_as_sequence : InputLayout::pixels;
+json zoo_document(const ModelConfig& c) {
+  validate(c);
+  json doc;
+  doc["name"] = c.model;
+  std::vector<std::string> names = {"left", "right"};
+  std::string loss = "contrastive";
+  const std::string encoder = c.model == "siamese-conv" ? "conv1d" : "mlp";
+  if (c.model == "siamese-mlp" || c.model == "siamese-conv") {
+    doc["encoders"][encoder] = encoder == "mlp" ? mlp_encoder(c) : conv_encoder(c);
+  } else if (c.model == "triplet-mlp") {
+    names = {"anchor", "positive", "negative"};
+    loss = "triplet_margin";
+    doc["encoders"]["mlp"] = mlp_encoder(c);
+  } else {
+    names = {"pixels", "rows"};
+    loss = "cosine_embedding";
+    doc["encoders"]["mlp"] = mlp_encoder(c);
+    doc["encoders"]["conv1d"] = conv_encoder(c);
+  }
+  json branches = json::array();
+  for (int j = 0; j < int(names.size()); ++j) {
+    const bool conv = is_conv_branch(c, j);
+    branches.push_back({{"name", names[j]}, {"input", input_of(c, j)},
+                        {"encoder", conv ? "conv1d" : "mlp"}});
+  }
+  doc["branches"] = branches;
+  doc["loss"] = {{"type", loss}, {"margin", double(c.margin)}};
+  return doc;
 }
 
 std::vector<float> to_input(InputLayout layout, std::vector<float> images, std::int64_t n) {

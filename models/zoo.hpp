@@ -1,5 +1,5 @@
-// The model zoo: siamese, triplet and cross-modal networks over 28 x 28 images, built from the
-// autodiff layers as join models the scheduler can plan and the runtime can execute.
+// The model zoo: siamese, triplet and cross-modal networks over 28 x 28 images, shortcuts for
+// model files (model_file.hpp; examples/models/ holds them at the default sizes).
 //
 //   siamese-mlp   2 branches, one shared MLP encoder, contrastive loss
 //   siamese-conv  2 branches, one shared dilated-conv1d encoder, contrastive loss
@@ -40,14 +40,14 @@ std::vector<std::string> model_names();
 // Throws std::invalid_argument naming the offending field.
 void validate(const ModelConfig& config);
 
-// Weights (and nothing else) are allocated from `parameters`.
+// The zoo model's model file (model_file.hpp: zoo_document) parsed and built: weights (and
+// nothing else) are allocated from `parameters`.
 std::unique_ptr<autodiff::JoinModel> build_model(const ModelConfig& config,
                                                  kernels::Allocator& parameters);
 
-// How branch `branch` reads an image: its pixels row by row (MLP), or as a sequence of rows,
-// NCW with the 28 pixels of a row as channels (conv).
+// How a branch reads an image: its pixels row by row (784 features), or as a sequence of rows,
+// NCW with the 28 pixels of a row as channels (28 channels x 28).
 enum class InputLayout { pixels, rows_as_sequence };
-InputLayout input_layout(const ModelConfig& config, int branch);
 // images: n x 784 row-major pixels -> n rows of the branch's plain input layout (taken over
 // without a copy for the pixel layout).
 std::vector<float> to_input(InputLayout layout, std::vector<float> images, std::int64_t n);
