@@ -101,14 +101,19 @@ int train(const TrainArgs& args) {
   models::Evaluation eval;
   if (!args.no_eval) {
     eval = session.evaluate();
-    std::cout << "test       " << eval.pairs << " pairs: ROC AUC " << eval.auc << ", verification accuracy "
-              << eval.accuracy << " at distance " << eval.threshold << "\n";
+    if (session.description().task == models::Task::classifier) {
+      std::cout << "test       " << eval.pairs << " samples: top-1 accuracy " << eval.accuracy << "\n";
+    } else {
+      std::cout << "test       " << eval.pairs << " pairs: ROC AUC " << eval.auc << ", verification accuracy "
+                << eval.accuracy << " at distance " << eval.threshold << "\n";
+    }
   }
   double total = 0;
   for (double t : times) total += t;
   const std::size_t rss = peak_rss_bytes();
   std::cout << "peak RSS   " << format_bytes(double(rss)) << "\n";
   if (!args.report.empty()) {
+    const bool classifier = session.description().task == models::Task::classifier;
     const double steps = double(times.size());
     write_report(args.report,
                  json{{"model", config.model.model},
@@ -132,8 +137,8 @@ int train(const TrainArgs& args) {
                       {"gflops", total > 0 ? steps * session.step_flops() / total * 1e-9 : 0.0},
                       {"first_loss", first_loss},
                       {"last_loss", last_loss},
-                      {"test_metric", args.no_eval ? json(nullptr) : json(eval.auc)},
-                      {"test_metric_name", "roc_auc"},
+                      {"test_metric", args.no_eval ? json(nullptr) : json(classifier ? eval.accuracy : eval.auc)},
+                      {"test_metric_name", classifier ? "top1_accuracy" : "roc_auc"},
                       {"test_accuracy", args.no_eval ? json(nullptr) : json(eval.accuracy)}});
   }
   return 0;

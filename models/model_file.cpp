@@ -74,7 +74,7 @@ class Reader {
     const std::string range = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
     if (j.is_number_unsigned()) {
       const auto u = j.get<std::uint64_t>();
-      if (u > std::uint64_t(hi)) fail(path, "expected " + range + ", got " + std::to_string(u));
+      if (u > std::uint64_t(hi) || std::int64_t(u) < lo) fail(path, "expected " + range + ", got " + std::to_string(u));
       return std::int64_t(u);
     }
     if (!j.is_number_integer()) fail(path, "expected " + range + ", got " + type_name(j));

@@ -13,10 +13,6 @@ using autodiff::Encoder;
 using autodiff::Layer;
 constexpr std::int64_t kPixels = kImageSide * kImageSide;
 
-bool is_conv_branch(const ModelConfig& c, int branch) {
-  return c.model == "siamese-conv" || (c.model == "cross-modal" && branch == 1);
-}
-
 std::unique_ptr<Layer> fc(const ModelConfig& c, std::int64_t in, std::int64_t out, bool relu,
                           kernels::Allocator& parameters) {
   kernels::FcDesc d;
