@@ -115,9 +115,9 @@ int run_evaluate(const ApplyArgs& a) {
     const data::DataFiles files = data_files(a.data);
     if (files.arrays.empty()) throw InputError("give --data and --labels, --pairs and --labels, or --triplets");
     const data::Source source = data::Source::open(files, d.task == models::Task::classifier ? d.classes : 0);
-    const auto layouts = models::input_layouts(d, source, false);
+    const auto feeds = models::input_feeds(d, source, false);
     const models::Evaluation e = models::evaluate(
-        d, inference.model(), layouts, source, inference.batch(), 0, 8,
+        d, inference.model(), feeds, source, inference.batch(), 0, 8,
         [&](int branch, std::span<const float> inputs) { return inference.embed(branch, inputs); });
     std::cout << evaluation_line(d, e) << "\n";
     return 0;

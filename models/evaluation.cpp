@@ -7,18 +7,15 @@
 namespace rematch::models {
 namespace {
 
-// Which source array branch j reads: the one sample of a labelled set, else its own.
-int array_of(const data::Source& s, int branch) { return s.layout() == data::Layout::labelled ? 0 : branch; }
-
 // Rows [begin, begin + batch) of array k, the last rows repeated past the end (their outputs
 // are dropped), converted for branch j.
-std::vector<float> rows(const data::Source& s, int k, std::int64_t begin, std::int64_t batch, InputLayout layout) {
+std::vector<float> rows(const data::Source& s, int k, std::int64_t begin, std::int64_t batch, const InputFeed& feed) {
   const data::Rows& a = s.array(k);
   std::vector<float> out(std::size_t(batch * a.sample_size()));
   for (std::int64_t r = 0; r < batch; ++r) {
     a.read(std::min(begin + r, s.samples() - 1), out.data() + r * a.sample_size());
   }
-  return to_input(layout, std::move(out), batch);
+  return fed(feed, std::move(out), batch);
 }
 
 Evaluation scored(std::vector<float> distances, std::vector<float> similar) {
@@ -33,12 +30,16 @@ Evaluation scored(std::vector<float> distances, std::vector<float> similar) {
 
 }  // namespace
 
+std::vector<float> fed(const InputFeed& feed, std::vector<float> samples, std::int64_t n) {
+  return feed ? to_input(*feed, std::move(samples), n) : samples;
+}
+
 std::vector<std::int64_t> input_shape(const TensorDims& d) {
   if (d.is_sequence()) return {d.channels, d.length};
   return {d.features};
 }
 
-std::vector<InputLayout> input_layouts(const ModelDescription& m, const data::Source& source, bool fashion) {
+std::vector<InputFeed> input_feeds(const ModelDescription& m, const data::Source& source, bool fashion) {
   const data::Layout l = source.layout();
   const bool ok = m.task == Task::classifier ? l == data::Layout::labelled
                   : m.task == Task::triplets ? l != data::Layout::pairs
@@ -50,7 +51,7 @@ std::vector<InputLayout> input_layouts(const ModelDescription& m, const data::So
   if (m.task == Task::pairs && l == data::Layout::triplets && m.encoders.size() > 1) {
     throw data::DataError("a pair model with two encoders reads explicit pairs, not triplets");
   }
-  std::vector<InputLayout> out;
+  std::vector<InputFeed> out;
   for (int j = 0; j < int(m.branches.size()); ++j) {
     const TensorDims in = m.input(j);
     if (fashion) {
@@ -68,19 +69,19 @@ std::vector<InputLayout> input_layouts(const ModelDescription& m, const data::So
     const int k = l == data::Layout::labelled ? 0 : std::min(j, source.arrays() - 1);
     source.require_shape(k, input_shape(in));
     if (l == data::Layout::triplets && m.task == Task::pairs) source.require_shape(2, input_shape(in));
-    out.push_back(InputLayout::pixels);
+    out.push_back(std::nullopt);
   }
   return out;
 }
 
-Evaluation evaluate(const ModelDescription& d, const autodiff::JoinModel& model, const std::vector<InputLayout>& layouts,
+Evaluation evaluate(const ModelDescription& d, const autodiff::JoinModel& model, const std::vector<InputFeed>& feeds,
                     const data::Source& test, std::int64_t batch, int batches, std::uint64_t seed,
                     const EmbedFn& embed) {
   const std::int64_t n = batches > 0 ? std::min(test.samples(), batches * batch) : test.samples();
   if (d.task == Task::classifier) {
     std::int64_t correct = 0;
     for (std::int64_t begin = 0; begin < n; begin += batch) {
-      const auto logits = embed(0, rows(test, 0, begin, batch, layouts[0]));
+      const auto logits = embed(0, rows(test, 0, begin, batch, feeds[0]));
       for (std::int64_t s = 0; s < std::min(batch, n - begin); ++s) {
         const float* row = logits.data() + s * d.classes;
         correct += std::max_element(row, row + d.classes) - row == test.labels()[std::size_t(begin + s)];
@@ -102,22 +103,22 @@ Evaluation evaluate(const ModelDescription& d, const autodiff::JoinModel& model,
     const std::int64_t count = batches > 0 ? batches : (test.samples() + batch - 1) / batch;
     for (std::int64_t b = 0; b < count; ++b) {
       data::PairBatch p = sampler.pairs(batch);
-      const auto left = embed(0, to_input(layouts[0], std::move(p.left), batch));
-      const auto right = embed(right_branch, to_input(layouts[right_branch], std::move(p.right), batch));
+      const auto left = embed(0, fed(feeds[0], std::move(p.left), batch));
+      const auto right = embed(right_branch, fed(feeds[right_branch], std::move(p.right), batch));
       add(left, right, p.similar, batch);
     }
     return scored(std::move(distances), std::move(similar));
   }
   for (std::int64_t begin = 0; begin < n; begin += batch) {
     const std::int64_t keep = std::min(batch, n - begin);
-    const auto left = embed(0, rows(test, 0, begin, batch, layouts[0]));
+    const auto left = embed(0, rows(test, 0, begin, batch, feeds[0]));
     if (test.layout() == data::Layout::pairs) {
       std::vector<float> same(static_cast<std::size_t>(keep));
       for (std::int64_t s = 0; s < keep; ++s) same[std::size_t(s)] = float(test.labels()[std::size_t(begin + s)]);
-      add(left, embed(right_branch, rows(test, 1, begin, batch, layouts[right_branch])), same, keep);
+      add(left, embed(right_branch, rows(test, 1, begin, batch, feeds[right_branch])), same, keep);
     } else {  // triplets: (anchor, positive) similar, (anchor, negative) not
-      add(left, embed(right_branch, rows(test, 1, begin, batch, layouts[right_branch])), std::vector<float>(std::size_t(keep), 1.0f), keep);
-      add(left, embed(right_branch, rows(test, 2, begin, batch, layouts[right_branch])), std::vector<float>(std::size_t(keep), 0.0f), keep);
+      add(left, embed(right_branch, rows(test, 1, begin, batch, feeds[right_branch])), std::vector<float>(std::size_t(keep), 1.0f), keep);
+      add(left, embed(right_branch, rows(test, 2, begin, batch, feeds[right_branch])), std::vector<float>(std::size_t(keep), 0.0f), keep);
     }
   }
   return scored(std::move(distances), std::move(similar));

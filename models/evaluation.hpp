@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -29,11 +30,16 @@ struct Evaluation {
 // The sample shape a branch reads: (features,) or (channels, length).
 std::vector<std::int64_t> input_shape(const TensorDims& dims);
 
-// Per branch, how a batch of `source`'s samples becomes its input. `fashion`: the source is
-// Fashion-MNIST's images; otherwise the .npy arrays the branches read must have their input's
-// shape (DataError naming the file otherwise), and the layout is the identity (pixels).
-// Also refuses a layout the task cannot use (a classifier on pairs, a triplet model on pairs).
-std::vector<InputLayout> input_layouts(const ModelDescription& model, const data::Source& source, bool fashion);
+// How a batch of samples becomes a branch's input: a Fashion-MNIST image layout (to_input), or
+// none: the samples as stored.
+using InputFeed = std::optional<InputLayout>;
+std::vector<float> fed(const InputFeed& feed, std::vector<float> samples, std::int64_t n);
+
+// Per branch, the feed of `source`'s samples. `fashion`: the source is Fashion-MNIST's images;
+// otherwise the .npy arrays the branches read must have their input's shape (DataError naming
+// the file otherwise). Also refuses a layout the task cannot use (a classifier on pairs, a
+// triplet model on pairs).
+std::vector<InputFeed> input_feeds(const ModelDescription& model, const data::Source& source, bool fashion);
 
 // Branch `branch`'s encoder on exactly `batch` rows of input: its output rows.
 using EmbedFn = std::function<std::vector<float>(int branch, std::span<const float> inputs)>;
@@ -42,7 +48,7 @@ using EmbedFn = std::function<std::vector<float>(int branch, std::span<const flo
 // pairs sampled by class with `seed` (batches <= 0: as many pairs as samples). Explicit pairs or triplets, and classifiers: the rows in
 // file order, all of them, or the first batches * batch when batches > 0.
 Evaluation evaluate(const ModelDescription& description, const autodiff::JoinModel& model,
-                    const std::vector<InputLayout>& layouts, const data::Source& test, std::int64_t batch,
+                    const std::vector<InputFeed>& feeds, const data::Source& test, std::int64_t batch,
                     int batches, std::uint64_t seed, const EmbedFn& embed);
 
 }  // namespace rematch::models

@@ -56,9 +56,9 @@ TrainingSession::TrainingSession(const TrainConfig& config)
       trainer_(planned(config, *model_, parameters_)),
       train_(training_source(config, description_)),
       test_(held_out(config, description_)),
-      layouts_(input_layouts(description_, train_, fashion(config))),
+      feeds_(input_feeds(description_, train_, fashion(config))),
       batches_(train_, config.data_seed) {
-  if (test_) input_layouts(description_, *test_, fashion(config));
+  if (test_) input_feeds(description_, *test_, fashion(config));
   for (int j = 0; j < model_->branches(); ++j) {
     const autodiff::Encoder& e = model_->encoder_of(j);
     for (int i = 0; i < e.stages(); ++i) step_flops_ += e.forward_flops(i) + e.backward_flops(i);
@@ -73,7 +73,7 @@ autodiff::Batch TrainingSession::next_batch() {
   autodiff::Batch batch;
   if (description_.task == Task::classifier) {
     data::ClassBatch c = batches_.classes(n);
-    batch.inputs.push_back(to_input(layouts_[0], std::move(c.samples), n));
+    batch.inputs.push_back(fed(feeds_[0], std::move(c.samples), n));
     batch.targets.assign(c.labels.begin(), c.labels.end());
     return batch;
   }
@@ -81,13 +81,13 @@ autodiff::Batch TrainingSession::next_batch() {
     data::TripletBatch t = batches_.triplets(n);
     int j = 0;
     for (auto* samples : {&t.anchor, &t.positive, &t.negative}) {
-      batch.inputs.push_back(to_input(layouts_[std::size_t(j++)], std::move(*samples), n));
+      batch.inputs.push_back(fed(feeds_[std::size_t(j++)], std::move(*samples), n));
     }
     return batch;
   }
   data::PairBatch p = batches_.pairs(n);
-  batch.inputs.push_back(to_input(layouts_[0], std::move(p.left), n));
-  batch.inputs.push_back(to_input(layouts_[1], std::move(p.right), n));
+  batch.inputs.push_back(fed(feeds_[0], std::move(p.left), n));
+  batch.inputs.push_back(fed(feeds_[1], std::move(p.right), n));
   batch.targets = p.similar;
   if (model_->loss().kind() == autodiff::LossKind::cosine) {
     for (float& t : batch.targets) t = t > 0 ? 1.0f : -1.0f;
@@ -99,7 +99,7 @@ autodiff::StepResult TrainingSession::step() { return trainer_->step(next_batch(
 
 Evaluation TrainingSession::evaluate() {
   // Fixed pairs of the held-out set: the same seed every evaluation, so runs compare.
-  return models::evaluate(description_, *model_, layouts_, *test_, config_.model.batch, config_.eval_batches,
+  return models::evaluate(description_, *model_, feeds_, *test_, config_.model.batch, config_.eval_batches,
                           config_.data_seed + 1,
                           [&](int branch, std::span<const float> inputs) { return trainer_->embed(branch, inputs); });
 }

@@ -73,7 +73,7 @@ class TrainingSession {
   std::unique_ptr<autodiff::Trainer> trainer_;
   data::Source train_;
   std::optional<data::Source> test_;
-  std::vector<InputLayout> layouts_;  // per branch: how a sample becomes its input
+  std::vector<InputFeed> feeds_;  // per branch: how a sample becomes its input
   data::Batches batches_;
   double step_flops_ = 0, store_all_makespan_ = 0, store_all_peak_ = 0;
 };
