@@ -60,9 +60,12 @@ int train(const TrainArgs& args) {
   config.data = data_files(args.data);
   config.test = data_files(args.test, "test-");
 
-  std::cout << "model      " << config.model.model << ": depth " << config.model.depth << ", width "
-            << config.model.width << ", embedding " << config.model.embedding << ", batch "
-            << config.model.batch << " per branch\n"
+  std::cout << "model      " << config.model.model;
+  if (models::is_zoo_name(config.model.model)) {
+    std::cout << ": depth " << config.model.depth << ", width " << config.model.width << ", embedding "
+              << config.model.embedding;
+  }
+  std::cout << ", batch " << config.model.batch << " per branch\n"
             << "profiling and planning for " << format_bytes(double(config.memory)) << " ...\n"
             << std::flush;
   models::TrainingSession session(config);

@@ -573,7 +573,15 @@ bool is_zoo_name(const std::string& name) {
 }
 
 ModelDescription load_model(const std::string& zoo_name_or_file, const ModelConfig& zoo_sizes) {
-  if (!is_zoo_name(zoo_name_or_file)) return parse_model_file(zoo_name_or_file);
+  if (!is_zoo_name(zoo_name_or_file)) {
+    if (!std::ifstream(zoo_name_or_file)) {
+      std::string list;
+      for (const auto& z : model_names()) list += z + ", ";
+      throw ModelFileError("unknown model '" + zoo_name_or_file + "' (expected one of " + list +
+                           "or a readable model file)");
+    }
+    return parse_model_file(zoo_name_or_file);
+  }
   ModelConfig c = zoo_sizes;
   c.model = zoo_name_or_file;
   return parse_model_document(zoo_document(c), "zoo:" + c.model);

@@ -528,6 +528,36 @@ TEST_F(Cli, TrainRejectsAnUnknownModelAndAMissingWeightFile) {
   EXPECT_NE(r.err.find("cannot open"), std::string::npos) << r.err;
 }
 
+TEST_F(Cli, TrainRefusesABadModelFileNamingTheFileAndTheKeyPath) {
+  {
+    std::ofstream(path("net.json")) << R"({"branches": [{"input": {"features": 784}, "encoder": "e"}],
+      "encoders": {"e": {"layers": [{"type": "linear", "out": 10, "activation": "tanh"}]}},
+      "loss": {"type": "softmax_cross_entropy"}})";
+  }
+  const Output r = run({"train", "--model", path("net.json"), "--memory", "1GiB", "--steps", "1"});
+  EXPECT_EQ(r.status, 3);
+  EXPECT_NE(r.err.find(path("net.json") + ": encoders.e.layers[0].activation: expected 'none' or 'relu'"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+}
+
+TEST_F(Cli, TrainsAModelFileReadingTheImageAsASequence) {
+  {
+    std::ofstream(path("net.json")) << R"({"branches": [{"input": {"channels": 28, "length": 28}, "encoder": "e"}],
+      "encoders": {"e": {"layers": [{"type": "conv1d", "out": 8, "taps": 3}, {"type": "relu"},
+        {"type": "max_pool1d", "window": 4}, {"type": "flatten"}, {"type": "linear", "out": 10}]}},
+      "loss": {"type": "softmax_cross_entropy"}})";
+  }
+  const Output r = run({"train", "--model", path("net.json"), "--batch", "8", "--memory", "64MiB",
+                        "--steps", "2", "--eval-batches", "1", "--profile-repeats", "1",
+                        "--report", path("report.json")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json report = json::parse(slurp(path("report.json")));
+  EXPECT_EQ(report["test_metric_name"], "top1_accuracy");
+  EXPECT_EQ(report["steps"], 2);
+}
+
 TEST_F(Cli, ProfileWritesAGraphThatSolveAccepts) {
   const Output p = run({"profile", "--model", "cross-modal", "--depth", "3", "--width", "16", "--batch", "8",
                         "-o", path("model.json")});

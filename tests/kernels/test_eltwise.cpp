@@ -103,6 +103,20 @@ TEST_P(EltwiseTest, LayerNormMatchesDefinitionAndFiniteDifferenceGradients) {
   test::expect_gradient_near(got, test::finite_difference([&](const auto& v) { return weighted(r, ln(v, gd, bd)); }, xd));
   test::expect_gradient_near(dg, test::finite_difference([&](const auto& v) { return weighted(r, ln(xd, v, bd)); }, gd));
   test::expect_gradient_near(dbeta, test::finite_difference([&](const auto& v) { return weighted(r, ln(xd, gd, v)); }, bd));
+  // The statistics alone, as a backward that kept only x recomputes them: bitwise the forward's.
+  std::vector<float> mean2(rows), rstd2(rows);
+  layer_norm_stats(xb, eps, mean2, rstd2);
+  EXPECT_EQ(mean2, mean);
+  EXPECT_EQ(rstd2, rstd);
+}
+
+TEST_P(EltwiseTest, AddIntoIsTheElementwiseSum) {
+  const auto x = random_vector(1001, 3), y0 = random_vector(1001, 4);
+  std::vector<float> y = y0;
+  add_into(x, y);
+  for (std::size_t i = 0; i < y.size(); ++i) EXPECT_EQ(y[i], y0[i] + x[i]);
+  std::vector<float> short_y(3);
+  EXPECT_THROW(add_into(x, short_y), std::invalid_argument);
 }
 
 TEST_P(EltwiseTest, DropoutMaskIsReproducibleFromSeedAndKeepsExpectedFraction) {
