@@ -14,6 +14,7 @@
 #include "cli/apply.hpp"
 #include "cli/memory_size.hpp"
 #include "models/checkpoint.hpp"
+#include "models/data/atomic_file.hpp"
 #include "models/model_file.hpp"
 #include "scheduler/io/graph_io.hpp"
 
@@ -57,6 +58,8 @@ int train(const TrainArgs& args) {
                         : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
                                                                                           : 0.05f;
   if (args.steps < 0) throw InputError("--steps must be non-negative");
+  // An unwritable --checkpoint is found now, not after the training it would save.
+  if (!args.checkpoint.empty()) data::AtomicFile probe(args.checkpoint);
   config.data = data_files(args.data);
   config.test = data_files(args.test, "test-");
 

@@ -206,3 +206,9 @@ def test_a_data_file_larger_than_the_address_space_limit_trains_to_a_falling_los
     losses = [float(m) for m in re.findall(r"^step \d+/30\s+loss ([0-9.]+)", r.stdout, re.M)]
     assert len(losses) == 30
     assert np.mean(losses[-5:]) < np.mean(losses[:5]), losses
+
+
+def test_an_unwritable_checkpoint_is_refused_before_training(files):
+    r = train(files, "--checkpoint", files / "no" / "w.npz", steps=1000)
+    assert r.returncode == 3, r.stderr
+    assert str(files / "no" / "w.npz") in r.stderr and "step" not in r.stdout
