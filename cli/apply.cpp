@@ -117,6 +117,7 @@ int run_evaluate(const ApplyArgs& a) {
     const data::Source source = data::Source::open(files, d.task == models::Task::classifier ? d.classes : 0);
     const auto feeds = models::input_feeds(d, source, false);
     const models::Evaluation e = models::evaluate(
+        // Seed 8: the pairs `rematch train` scores with its default --data-seed, so the figures compare.
         d, inference.model(), feeds, source, inference.batch(), 0, 8,
         [&](int branch, std::span<const float> inputs) { return inference.embed(branch, inputs); });
     std::cout << evaluation_line(d, e) << "\n";

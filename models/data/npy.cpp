@@ -151,12 +151,6 @@ class HeaderParser {
   std::size_t i_ = 0;
 };
 
-std::string shape_text(std::span<const std::int64_t> shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 float half_to_float(std::uint16_t h) {
   const std::uint32_t sign = std::uint32_t(h & 0x8000) << 16;
   std::uint32_t exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
@@ -190,6 +184,12 @@ std::int64_t stored_integer(const unsigned char* p) {
 }
 
 }  // namespace
+
+std::string shape_text(std::span<const std::int64_t> shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
 
 std::string dtype_name(DType t) { return info(t).name; }
 std::size_t dtype_size(DType t) { return info(t).size; }

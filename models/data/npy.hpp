@@ -52,6 +52,9 @@ using ReadAt = std::function<void(std::uint64_t offset, void* out, std::size_t n
 // begins every error message. The data must be exactly data_bytes long.
 NpyHeader read_npy_header(const ReadAt& read, std::uint64_t size, const std::string& name);
 
+// "(60000, 784)", "(10,)": a shape as numpy prints it, for messages.
+std::string shape_text(std::span<const std::int64_t> shape);
+
 // Converts `count` stored elements of type `t` to float (see the scaling above).
 void to_float(DType t, const void* stored, std::size_t count, float* out);
 

@@ -19,12 +19,6 @@ class NpyRows final : public Rows {
   NpyFile file_;
 };
 
-std::string shape_text(std::span<const std::int64_t> shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 // 0..n-1 in a seeded Fisher-Yates order (with the portable draw of the Sampler).
 std::vector<std::int64_t> shuffled(std::int64_t n, std::mt19937_64& rng) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
