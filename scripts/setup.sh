@@ -6,6 +6,7 @@ packages=(
   libboost-dev libcli11-dev libgtest-dev nlohmann-json3-dev
   libxsmm-dev libopenblas-dev zlib1g-dev
   dataset-fashion-mnist time python3
+  python3-numpy python3-pytest  # tests: .npy/.npz read and written by numpy, CLI data tests
 )
 # --pytorch: also the PyTorch of the side-by-side benchmark (bench/pytorch/).
 if [ "${1:-}" = "--pytorch" ]; then packages+=(python3-torch); fi
