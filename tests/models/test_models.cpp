@@ -8,6 +8,7 @@
 
 #include "autodiff/arena.hpp"
 #include "models/checkpoint.hpp"
+#include "models/data/npz.hpp"
 #include "models/training.hpp"
 #include "models/zoo.hpp"
 #include "scheduler/solver.hpp"
@@ -175,6 +176,33 @@ TEST_F(WeightFile, RefusesAnotherModelACorruptFileAndForeignBytesNamingTheProble
   std::ofstream(path("junk.npz")) << "not weights at all";
   EXPECT_NE(message(path("junk.npz"), c).find("not a .npz (ZIP) file"), std::string::npos);
   EXPECT_NE(message(path("missing.npz"), c).find("cannot open"), std::string::npos);
+}
+
+TEST_F(WeightFile, RequiresExactlyTheModelsTensorsByName) {
+  autodiff::Arena params("parameters");
+  ModelConfig c = small("siamese-mlp");
+  auto model = build_model(c, params);
+  const auto names = names_of(c);
+  save_weights(path("w.npz"), names, *model);
+  data::NpzReader saved(path("w.npz"));
+  std::vector<data::NpzArray> arrays;
+  for (const std::string& n : saved.names()) arrays.push_back(saved.read(n));
+  auto refused = [&](const std::vector<data::NpzArray>& members) -> std::string {
+    data::write_npz(path("edited.npz"), members);
+    try {
+      load_weights(path("edited.npz"), names, *model);
+    } catch (const CheckpointError& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  auto missing = arrays;
+  missing.erase(missing.begin() + 1);
+  EXPECT_NE(refused(missing).find("no tensor " + names[1]), std::string::npos) << refused(missing);
+  auto extra = arrays;
+  extra.push_back({"optimizer.step", {1}, {3.0f}});
+  EXPECT_NE(refused(extra).find("tensor optimizer.step is not a parameter of this model"), std::string::npos);
+  EXPECT_EQ(refused(arrays), "accepted");
 }
 
 bool have_dataset() { return fs::exists(std::string(data::kFashionMnistDir) + "/train-images-idx3-ubyte.gz"); }
