@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "models/model_file.hpp"
+#include "tests/test_scale.hpp"
 
 namespace rematch::models {
 namespace {
@@ -103,7 +104,7 @@ TEST(ModelFileFuzz, RandomByteMutationsAreAnErrorOrAValidModel) {
   const std::string text = example("residual-conv");
   std::mt19937_64 rng(11);
   const std::string alphabet = "{}[]\":,0123456789-.eE truefalsnul\\x";
-  for (int trial = 0; trial < 3000; ++trial) {
+  for (int trial = 0; trial < 3000 / REMATCH_TEST_SCALE; ++trial) {
     std::string t = text;
     const int edits = 1 + int(rng() % 4);
     for (int e = 0; e < edits; ++e) {
