@@ -15,6 +15,7 @@
 #include "scheduler/simulator.hpp"
 #include "scheduler/solver.hpp"
 #ifdef REMATCH_HAS_RUNTIME
+#include "cli/apply.hpp"
 #include "cli/train.hpp"
 #endif
 
@@ -210,6 +211,12 @@ int main(int argc, char** argv) {
   auto* profile_cmd = app.add_subcommand("profile", "measure a zoo model on this host and write its graph JSON");
   cli::add_model_options(profile_cmd, profile_model);
   profile_cmd->add_option("--output,-o", profile_out, "graph JSON file to write")->required();
+  cli::ApplyArgs embed_args, evaluate_args;
+  cli::add_embed_options(app.add_subcommand("embed", "a trained encoder applied to an .npy file, embeddings written as .npy"),
+                         embed_args);
+  cli::add_evaluate_options(
+      app.add_subcommand("evaluate", "a trained model scored on held-out .npy data (ROC AUC and accuracy, or top-1)"),
+      evaluate_args);
 #endif
 
   try {
@@ -226,6 +233,8 @@ int main(int argc, char** argv) {
 #ifdef REMATCH_HAS_RUNTIME
   if (*train_cmd) return cli::run_train(train_args);
   if (*profile_cmd) return cli::run_profile(profile_model, profile_out);
+  if (app.got_subcommand("embed")) return cli::run_embed(embed_args);
+  if (app.got_subcommand("evaluate")) return cli::run_evaluate(evaluate_args);
 #endif
   try {
     if (*solve_cmd) return run_solve(common, graph_path, memory, options, plot);

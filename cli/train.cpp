@@ -11,9 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include "autodiff/profiler.hpp"
+#include "cli/apply.hpp"
 #include "cli/memory_size.hpp"
 #include "cli/report.hpp"
 #include "models/checkpoint.hpp"
+#include "models/data/atomic_file.hpp"
 #include "models/model_file.hpp"
 #include "scheduler/io/graph_io.hpp"
 
@@ -57,6 +59,10 @@ int train(const TrainArgs& args) {
                         : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
                                                                                           : 0.05f;
   if (args.steps < 0) throw InputError("--steps must be non-negative");
+  // An unwritable --checkpoint is found now, not after the training it would save.
+  if (!args.checkpoint.empty()) data::AtomicFile probe(args.checkpoint);
+  config.data = data_files(args.data);
+  config.test = data_files(args.test, "test-");
 
   std::cout << "model      " << config.model.model;
   if (models::is_zoo_name(config.model.model)) {
@@ -103,14 +109,12 @@ int train(const TrainArgs& args) {
     std::cout << "weights    saved to " << args.checkpoint << "\n";
   }
   models::Evaluation eval;
-  if (!args.no_eval) {
+  const bool evaluated = !args.no_eval && session.has_test_set();
+  if (!args.no_eval && !session.has_test_set()) {
+    std::cout << "test       no held-out set (--test-data, --test-pairs, --test-triplets or --split)\n";
+  } else if (evaluated) {
     eval = session.evaluate();
-    if (session.description().task == models::Task::classifier) {
-      std::cout << "test       " << eval.pairs << " samples: top-1 accuracy " << eval.accuracy << "\n";
-    } else {
-      std::cout << "test       " << eval.pairs << " pairs: ROC AUC " << eval.auc << ", verification accuracy "
-                << eval.accuracy << " at distance " << eval.threshold << "\n";
-    }
+    std::cout << "test       " << evaluation_line(session.description(), eval) << "\n";
   }
   double total = 0;
   for (double t : times) total += t;
@@ -141,9 +145,9 @@ int train(const TrainArgs& args) {
                       {"gflops", total > 0 ? steps * session.step_flops() / total * 1e-9 : 0.0},
                       {"first_loss", first_loss},
                       {"last_loss", last_loss},
-                      {"test_metric", args.no_eval ? json(nullptr) : json(classifier ? eval.accuracy : eval.auc)},
+                      {"test_metric", !evaluated ? json(nullptr) : json(classifier ? eval.accuracy : eval.auc)},
                       {"test_metric_name", classifier ? "top1_accuracy" : "roc_auc"},
-                      {"test_accuracy", args.no_eval ? json(nullptr) : json(eval.accuracy)}});
+                      {"test_accuracy", !evaluated ? json(nullptr) : json(eval.accuracy)}});
   }
   return 0;
 }
@@ -178,9 +182,14 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--checkpoint-every", a.checkpoint_every, "also every N steps");
   cmd->add_option("--resume", a.config.resume, "start from these weights");
   cmd->add_option("--report", a.report, "write a JSON summary");
-  cmd->add_option("--data", a.config.data_dir, "Fashion-MNIST directory")->capture_default_str();
+  cmd->add_option("--fashion-mnist", a.config.data_dir, "Fashion-MNIST directory (without --data, --pairs, --triplets)")
+      ->capture_default_str();
+  add_data_options(cmd, a.data);
+  add_data_options(cmd, a.test, "test-");
+  cmd->add_option("--split", a.config.split, "hold out this fraction of the data for the metrics")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--data-seed", a.config.data_seed, "pair sampling seed")->capture_default_str();
-  cmd->add_option("--eval-batches", a.config.eval_batches, "test batches for the metrics")
+  cmd->add_option("--eval-batches", a.config.eval_batches, "held-out batches for the metrics")
       ->capture_default_str();
   cmd->add_flag("--no-eval", a.no_eval, "skip the test-set evaluation");
   cmd->add_option("--profile-repeats", a.config.profile.repeats, "timed profiling sweeps (after one warm-up)")

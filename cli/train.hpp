@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/data_options.hpp"
 #include "models/training.hpp"
 
 namespace rematch::cli {
@@ -19,6 +20,7 @@ struct TrainArgs {
   int checkpoint_every = 0;
   std::string report;      // JSON summary
   bool no_eval = false;
+  DataArgs data, test;  // .npy files (cli/data_options.hpp)
 };
 
 // Registers the model options (--model --depth --width --batch ...) on `cmd`.

@@ -1,18 +1,21 @@
-// A training run of a zoo model or a model file on Fashion-MNIST within a memory budget: what `rematch train`
+// A training run of a zoo model or a model file within a memory budget: what `rematch train`
 // drives. The session profiles the model, plans the schedule for the budget (refusing an
-// infeasible one with the least feasible budget before anything trains), samples seeded pair or
-// triplet batches, steps, evaluates on the test set, and saves or resumes weights.
+// infeasible one with the least feasible budget before anything trains), opens the data
+// (Fashion-MNIST, or .npy files in one of the layouts of models/data/source.hpp), draws seeded
+// batches, steps, evaluates on the held-out set, and saves or resumes weights (.npz).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "autodiff/trainer.hpp"
 #include "models/data/fashion_mnist.hpp"
-#include "models/data/sampling.hpp"
+#include "models/data/source.hpp"
+#include "models/evaluation.hpp"
 #include "models/model_file.hpp"
 #include "models/zoo.hpp"
 
@@ -23,23 +26,20 @@ struct TrainConfig {
   std::size_t memory = 0;  // activation budget, bytes
   std::string solver = "optimal";
   autodiff::OptimizerConfig optimizer;
-  std::string data_dir = data::kFashionMnistDir;
+  std::string data_dir = data::kFashionMnistDir;  // Fashion-MNIST, used when `data` names no files
+  data::DataFiles data;    // training samples (.npy); none: Fashion-MNIST's training set
+  data::DataFiles test;    // held-out samples; none: Fashion-MNIST's test set, or `split`
+  double split = 0;        // > 0: hold out this fraction of `data` instead
   std::uint64_t data_seed = 7;
-  int eval_batches = 4;    // test batches of model.batch pairs for the verification metrics
+  int eval_batches = 4;    // held-out batches of model.batch for the metrics
   autodiff::ProfileOptions profile;
   std::string resume;      // weight file to start from
 };
 
-struct Evaluation {
-  double auc = 0;       // ROC AUC of pair distances (same class = positive); 0 for a classifier
-  double accuracy = 0;  // verification accuracy at the best distance threshold, or top-1 accuracy
-  double threshold = 0;
-  std::int64_t pairs = 0;  // pairs scored, or samples classified
-};
-
 class TrainingSession {
  public:
-  // Throws InfeasibleBudget, data::DataError, CheckpointError or std::invalid_argument.
+  // Throws InfeasibleBudget, data::DataError, CheckpointError, ModelFileError or
+  // std::invalid_argument.
   explicit TrainingSession(const TrainConfig& config);
 
   const autodiff::Trainer& trainer() const { return *trainer_; }
@@ -54,25 +54,27 @@ class TrainingSession {
   // Store-all's makespan and peak on the profiled graph, for overhead figures.
   double store_all_makespan() const { return store_all_makespan_; }
   double store_all_peak() const { return store_all_peak_; }
+  bool has_test_set() const { return test_.has_value(); }
 
   autodiff::StepResult step();
-  Evaluation evaluate();
+  Evaluation evaluate();  // on the held-out set (has_test_set())
   void save(const std::string& path);
 
  private:
   autodiff::Batch next_batch();
-  Evaluation evaluate_classifier(data::Sampler& sampler);
 
   // In construction order: the plan is made (and an infeasible budget refused) before the
   // data is read.
   TrainConfig config_;
   ModelDescription description_;
-  std::vector<InputLayout> layouts_;  // per branch: how an image becomes its input
+  std::vector<std::string> names_;  // of the parameter tensors, in the weight files
   autodiff::Arena parameters_{"parameters"};
   std::unique_ptr<autodiff::JoinModel> model_;
   std::unique_ptr<autodiff::Trainer> trainer_;
-  data::Dataset train_, test_;
-  data::Sampler sampler_;
+  data::Source train_;
+  std::optional<data::Source> test_;
+  std::vector<InputFeed> feeds_;  // per branch: how a sample becomes its input
+  data::Batches batches_;
   double step_flops_ = 0, store_all_makespan_ = 0, store_all_peak_ = 0;
 };
 

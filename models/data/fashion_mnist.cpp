@@ -144,4 +144,9 @@ Dataset load_fashion_mnist(const std::string& dir, Split split) {
                        (base / (prefix + "-labels-idx1-ubyte.gz")).string());
 }
 
+void Dataset::read(std::int64_t i, float* out) const {
+  const std::uint8_t* p = image(i);
+  for (std::int64_t k = 0; k < image_size(); ++k) out[k] = intensity(p[k]);
+}
+
 }  // namespace rematch::data

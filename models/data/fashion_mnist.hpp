@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "models/data/rows.hpp"
+
 namespace rematch::data {
 
 class DataError : public std::runtime_error {
@@ -23,7 +25,7 @@ inline constexpr std::uint32_t kIdxLabelsMagic = 0x00000801;  // unsigned byte, 
 // Where Debian's dataset-fashion-mnist package installs the four files.
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
-struct Dataset {
+struct Dataset final : Rows {
   std::int64_t count = 0, rows = 0, cols = 0;
   // count x rows x cols, row-major, as stored (0..255): a quarter of the memory of floats, which
   // matters when the process runs under a memory limit (bench/beyond_ram).
@@ -31,6 +33,9 @@ struct Dataset {
   std::vector<std::int32_t> labels;  // count class indices (0..255 as stored in IDX)
 
   std::int64_t image_size() const { return rows * cols; }
+  std::int64_t samples() const override { return count; }
+  std::vector<std::int64_t> sample_shape() const override { return {rows * cols}; }
+  void read(std::int64_t i, float* out) const override;
   const std::uint8_t* image(std::int64_t i) const { return pixels.data() + i * image_size(); }
   // Pixel value as the models read it, in [0, 1].
   static float intensity(std::uint8_t p) { return static_cast<float>(p) / 255.0f; }

@@ -40,10 +40,22 @@ ClassIndex::ClassIndex(std::span<const std::int32_t> labels) : position_(labels.
   nonempty_ = std::ranges::count_if(members_, [](const auto& m) { return !m.empty(); });
 }
 
-Sampler::Sampler(const Dataset& data, std::uint64_t seed) : data_(data), index_(data.labels), rng_(seed) {
+namespace {
+
+const Dataset& checked(const Dataset& data) {
   require(std::ssize(data.labels) == data.count && data.rows > 0 && data.cols > 0 &&
               std::ssize(data.pixels) == data.count * data.image_size(),
           "dataset sizes disagree (count, rows, cols, images, labels)");
+  return data;
+}
+
+}  // namespace
+
+Sampler::Sampler(const Dataset& data, std::uint64_t seed) : Sampler(checked(data), data.labels, seed) {}
+
+Sampler::Sampler(const Rows& rows, std::span<const std::int32_t> labels, std::uint64_t seed)
+    : rows_(rows), labels_(labels), index_(labels), rng_(seed) {
+  require(std::ssize(labels) == rows.samples() && rows.sample_size() > 0, "samples and labels disagree in number");
   for (std::int32_t l = 0; l < index_.label_slots(); ++l) {
     const std::int64_t n = std::ssize(index_.members(l));
     if (n >= 2) pairable_ += n;
@@ -61,7 +73,7 @@ std::int64_t Sampler::draw_anchor_with_partner() {
 }
 
 std::int64_t Sampler::draw_positive(std::int64_t anchor) {
-  const auto& m = index_.members(data_.labels[static_cast<std::size_t>(anchor)]);
+  const auto& m = index_.members(labels_[static_cast<std::size_t>(anchor)]);
   // Draw among the other members: skip over the anchor's own slot.
   auto r = static_cast<std::int64_t>(uniform_below(rng_, m.size() - 1));
   if (r >= index_.position(anchor)) ++r;
@@ -69,7 +81,7 @@ std::int64_t Sampler::draw_positive(std::int64_t anchor) {
 }
 
 std::int64_t Sampler::draw_negative(std::int64_t anchor) {
-  const std::int32_t own = data_.labels[static_cast<std::size_t>(anchor)];
+  const std::int32_t own = labels_[static_cast<std::size_t>(anchor)];
   const std::int64_t others = index_.samples() - std::ssize(index_.members(own));
   auto r = static_cast<std::int64_t>(uniform_below(rng_, static_cast<std::uint64_t>(others)));
   for (std::int32_t l = 0;; ++l) {
@@ -81,8 +93,9 @@ std::int64_t Sampler::draw_negative(std::int64_t anchor) {
 }
 
 void Sampler::copy_image(std::int64_t sample, std::vector<float>& out) {
-  const std::uint8_t* image = data_.image(sample);
-  for (std::int64_t p = 0; p < data_.image_size(); ++p) out.push_back(Dataset::intensity(image[p]));
+  const std::size_t at = out.size();
+  out.resize(at + static_cast<std::size_t>(rows_.sample_size()));
+  rows_.read(sample, out.data() + at);
 }
 
 PairBatch Sampler::pairs(std::int64_t batch, double similar_fraction) {
@@ -94,7 +107,7 @@ PairBatch Sampler::pairs(std::int64_t batch, double similar_fraction) {
 
   PairBatch b;
   b.batch = batch;
-  b.dim = data_.image_size();
+  b.dim = rows_.sample_size();
   b.similar.assign(static_cast<std::size_t>(batch), 0.0f);
   std::fill_n(b.similar.begin(), n_similar, 1.0f);
   for (std::int64_t i = batch - 1; i > 0; --i) {  // Fisher-Yates, with our portable draw
@@ -127,7 +140,7 @@ TripletBatch Sampler::triplets(std::int64_t batch) {
 
   TripletBatch b;
   b.batch = batch;
-  b.dim = data_.image_size();
+  b.dim = rows_.sample_size();
   for (auto* v : {&b.anchor, &b.positive, &b.negative}) v->reserve(static_cast<std::size_t>(batch * b.dim));
   for (std::int64_t i = 0; i < batch; ++i) {
     const std::int64_t a = draw_anchor_with_partner();

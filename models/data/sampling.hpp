@@ -34,8 +34,8 @@ class ClassIndex {
   std::int64_t samples_ = 0, nonempty_ = 0;
 };
 
-// Images are row-major batch x dim (dim = rows * cols); the index vectors say
-// which dataset samples were used, so callers can look up labels.
+// Samples are row-major batch x dim (dim = the sample size); the index vectors
+// say which samples were used, so callers can look up labels.
 struct PairBatch {
   std::int64_t batch = 0, dim = 0;
   std::vector<float> left, right;
@@ -49,10 +49,12 @@ struct TripletBatch {
   std::vector<std::int64_t> anchor_index, positive_index, negative_index;
 };
 
-// Holds the RNG state, so successive calls give fresh batches. Keeps a
-// reference to the dataset, which must outlive it.
+// Holds the RNG state, so successive calls give fresh batches. Keeps references
+// to the samples and labels, which must outlive it.
 class Sampler {
  public:
+  // labels: one class per sample, each >= 0.
+  Sampler(const Rows& rows, std::span<const std::int32_t> labels, std::uint64_t seed);
   Sampler(const Dataset& data, std::uint64_t seed);
   Sampler(Dataset&&, std::uint64_t) = delete;  // would dangle
 
@@ -70,7 +72,8 @@ class Sampler {
   std::int64_t draw_negative(std::int64_t anchor);
   void copy_image(std::int64_t sample, std::vector<float>& out);
 
-  const Dataset& data_;
+  const Rows& rows_;
+  std::span<const std::int32_t> labels_;
   ClassIndex index_;
   std::int64_t pairable_ = 0;  // samples whose class has at least two members
   std::mt19937_64 rng_;

@@ -8,6 +8,7 @@
 
 #include "autodiff/arena.hpp"
 #include "models/checkpoint.hpp"
+#include "models/data/npz.hpp"
 #include "models/training.hpp"
 #include "models/zoo.hpp"
 #include "scheduler/solver.hpp"
@@ -116,48 +117,92 @@ std::vector<float> flat_weights(autodiff::JoinModel& m) {
   return out;
 }
 
+std::vector<std::string> names_of(const ModelConfig& c) { return parameter_names(load_model(c.model, c)); }
+
 TEST_F(WeightFile, RoundTripsEveryParameterAndLeavesNoTemporaryFile) {
   autodiff::Arena params("parameters");
   ModelConfig c = small("cross-modal");
   auto saved = build_model(c, params);
-  save_weights(path("w.bin"), c, *saved);
-  EXPECT_FALSE(fs::exists(path("w.bin.tmp")));
+  save_weights(path("w.npz"), names_of(c), *saved);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1) << "no temporary left";
   ModelConfig other_seed = c;
   other_seed.seed = 99;
   auto loaded = build_model(other_seed, params);
   ASSERT_NE(flat_weights(*loaded), flat_weights(*saved));
-  load_weights(path("w.bin"), c, *loaded);
+  load_weights(path("w.npz"), names_of(c), *loaded);
   EXPECT_EQ(flat_weights(*loaded), flat_weights(*saved));
 }
 
-TEST_F(WeightFile, RefusesAnotherModelATruncatedFileAndForeignBytesNamingTheProblem) {
+TEST_F(WeightFile, RefusesAnotherModelACorruptFileAndForeignBytesNamingTheProblem) {
   autodiff::Arena params("parameters");
   ModelConfig c = small("siamese-mlp");
   auto model = build_model(c, params);
-  save_weights(path("w.bin"), c, *model);
+  save_weights(path("w.npz"), names_of(c), *model);
   auto message = [&](const std::string& file, const ModelConfig& config) -> std::string {
     auto m = build_model(config, params);
+    const auto before = flat_weights(*m);
     try {
-      load_weights(file, config, *m);
+      load_weights(file, names_of(config), *m);
     } catch (const CheckpointError& e) {
+      EXPECT_EQ(flat_weights(*m), before) << "a refused file leaves the weights as they were";
       return e.what();
     }
     return "accepted";
   };
   ModelConfig wider = c;
   wider.width = 32;
-  EXPECT_NE(message(path("w.bin"), wider).find("width 24, this model has 32"), std::string::npos);
-  ModelConfig triplet = c;
-  triplet.model = "triplet-mlp";
-  EXPECT_NE(message(path("w.bin"), triplet).find("model siamese-mlp"), std::string::npos);
+  EXPECT_NE(message(path("w.npz"), wider).find("tensor encoders.mlp.layers.0.weight is 784 x 24, the model's is 784 x 32"),
+            std::string::npos)
+      << message(path("w.npz"), wider);
+  ModelConfig deeper = c;
+  deeper.depth = c.depth + 1;
+  EXPECT_NE(message(path("w.npz"), deeper).find("weights " + path("w.npz") + ": "), std::string::npos);
+  ModelConfig shallower = c;
+  shallower.depth = c.depth - 1;
+  EXPECT_NE(message(path("w.npz"), shallower).find("weights " + path("w.npz") + ": "), std::string::npos);
 
-  const auto size = fs::file_size(path("w.bin"));
-  fs::copy_file(path("w.bin"), path("cut.bin"));
-  fs::resize_file(path("cut.bin"), size - 10);
-  EXPECT_NE(message(path("cut.bin"), c).find("truncated"), std::string::npos);
-  std::ofstream(path("junk.bin")) << "not weights at all";
-  EXPECT_NE(message(path("junk.bin"), c).find("not a rematch weight file"), std::string::npos);
-  EXPECT_NE(message(path("missing.bin"), c).find("cannot open"), std::string::npos);
+  const auto size = fs::file_size(path("w.npz"));
+  fs::copy_file(path("w.npz"), path("cut.npz"));
+  fs::resize_file(path("cut.npz"), size - 10);
+  EXPECT_NE(message(path("cut.npz"), c).find("cut.npz"), std::string::npos);
+  std::string bytes;
+  {
+    std::ifstream in(path("w.npz"), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes[bytes.find("\x93NUMPY") + 200] ^= 1;  // one bit of the first tensor's values
+  std::ofstream(path("flip.npz"), std::ios::binary) << bytes;
+  EXPECT_NE(message(path("flip.npz"), c).find("CRC-32 mismatch"), std::string::npos);
+  std::ofstream(path("junk.npz")) << "not weights at all";
+  EXPECT_NE(message(path("junk.npz"), c).find("not a .npz (ZIP) file"), std::string::npos);
+  EXPECT_NE(message(path("missing.npz"), c).find("cannot open"), std::string::npos);
+}
+
+TEST_F(WeightFile, RequiresExactlyTheModelsTensorsByName) {
+  autodiff::Arena params("parameters");
+  ModelConfig c = small("siamese-mlp");
+  auto model = build_model(c, params);
+  const auto names = names_of(c);
+  save_weights(path("w.npz"), names, *model);
+  data::NpzReader saved(path("w.npz"));
+  std::vector<data::NpzArray> arrays;
+  for (const std::string& n : saved.names()) arrays.push_back(saved.read(n));
+  auto refused = [&](const std::vector<data::NpzArray>& members) -> std::string {
+    data::write_npz(path("edited.npz"), members);
+    try {
+      load_weights(path("edited.npz"), names, *model);
+    } catch (const CheckpointError& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  auto missing = arrays;
+  missing.erase(missing.begin() + 1);
+  EXPECT_NE(refused(missing).find("no tensor " + names[1]), std::string::npos) << refused(missing);
+  auto extra = arrays;
+  extra.push_back({"optimizer.step", {1}, {3.0f}});
+  EXPECT_NE(refused(extra).find("tensor optimizer.step is not a parameter of this model"), std::string::npos);
+  EXPECT_EQ(refused(arrays), "accepted");
 }
 
 bool have_dataset() { return fs::exists(std::string(data::kFashionMnistDir) + "/train-images-idx3-ubyte.gz"); }
