@@ -459,6 +459,18 @@ std::vector<std::string> solver_names() {
   return {"optimal", "branch-sequential", "persistent", "even-split", "store-all", "recompute-all", "segments:N", "sqrt", "revolve"};
 }
 
+SharedFill shared_fill(const Graph& graph, double memory_limit, const SolveOptions& options) {
+  validate(graph);
+  check_budget(memory_limit);
+  const bool nested_only = options.solver == "branch-sequential" || options.solver == "persistent" ||
+                           (options.solver == "optimal" && graph.is_chain() && !can_certify(graph, options));
+  if (!nested_only || options.slots > 0) return {};
+  const DpClass kind = program_class(options.solver);
+  const std::optional<Resolution> res = resolution_for(graph, memory_limit, options, nested_table_bytes(kind));
+  if (!res || !res->unit || group_count(graph, res->slots, options, kind) > 0) return {};
+  return {true, res->slot, kind, least_memory_order(graph, kind).second};
+}
+
 double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
   validate(graph);
   const double dp_least = program_min_memory(graph, options);
