@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <sstream>
 
 #include "scheduler/baselines.hpp"
 #include "scheduler/join_dp.hpp"
@@ -11,6 +12,13 @@
 
 namespace rematch {
 namespace {
+
+std::string number(double value) {
+  std::ostringstream text;
+  text.precision(15);
+  text << value;
+  return text.str();
+}
 
 CurvePoint point(const Curve& curve, double budget, double makespan, bool certified) {
   const double base = curve.store_all_makespan;
@@ -86,8 +94,26 @@ Curve time_memory_curve(const Graph& graph, const CurveOptions& options) {
   if (fill.applies) {
     read_off_fill(graph, fill, curve, options.solve);
     curve.complete = true;
-    curve.method = "one table fill per forward order at the store-all peak, unit " + std::to_string(fill.unit) +
+    curve.method = "one table fill per forward order at the store-all peak, unit " + number(fill.unit) +
                    ": every budget step";
+    return curve;
+  }
+  // Budgets whose makespan is that of the unit budget below them (sizes multiples of the unit, and
+  // no member of the portfolio rounds a share of the budget: chains, or the nested classes alone).
+  const bool floors = fill.unit > 0 && (graph.is_chain() || solver == "branch-sequential" || solver == "persistent");
+  const double steps = fill.unit > 0 ? std::round((curve.store_all_peak - curve.least) / fill.unit) : 0;
+  if (floors && steps + 1 <= options.samples) {
+    for (double t = 0; t <= steps; ++t) {
+      const double budget = curve.least + t * fill.unit;
+      const Solution s = solve(graph, budget, options.solve);
+      if (curve.points.empty() || t == steps || s.makespan < curve.points.back().makespan ||
+          s.exact != curve.points.back().certified)
+        curve.points.push_back(point(curve, budget, s.makespan, s.exact));
+    }
+    curve.solves = static_cast<int>(steps) + 1;
+    curve.complete = true;
+    curve.method = "solved at every budget step of unit " + number(fill.unit) +
+                   " (the solver's portfolio depends on the budget)";
     return curve;
   }
   const int n = curve.least < curve.store_all_peak ? options.samples : 1;

@@ -5,12 +5,14 @@
 //   for (const rematch::CurvePoint& p : c.points) plot(p.budget, p.overhead_pct);
 //
 // Each point is what solve(graph, point.budget, options) returns (its makespan and its `exact`).
-// Where the dynamic program alone decides the makespan at a resolution shared by every budget
+// Where the dynamic program alone decides the makespan at a unit shared by every budget
 // (solver.hpp: shared_fill), one table fill per forward order at the store-all peak gives every
-// budget: the curve is then complete, listing each budget at which the makespan drops. Otherwise
-// (certified small graphs, joins under `optimal`, whose portfolio members depend on the budget,
-// real sizes, whose resolution is a fraction of each budget) it samples budgets evenly and solves
-// at each one.
+// budget. Where the portfolio adds members that depend on the budget (certification, the
+// interleaved program and the even split of joins under `optimal`) but sizes are integers, the
+// curve solves at every unit budget when there are at most `samples` of them. Either way it is
+// complete: it lists each budget at which the makespan drops (or certification changes). Otherwise
+// (real sizes, whose resolution is a fraction of each budget; too many unit budgets; joins whose
+// even split rounds a share of the budget) it solves at `samples` evenly spaced budgets.
 #pragma once
 
 #include <string>
@@ -33,9 +35,9 @@ struct Curve {
   double least = 0;              // least feasible budget of the solver
   double store_all_peak = 0;
   double store_all_makespan = 0;
-  // Budgets ascending. Complete: the makespan at any budget is that of the last point at or below
-  // it (points are where it drops, the least budget first, the store-all peak last). Sampled:
-  // only the listed budgets are known.
+  // Budgets ascending, the least budget first and the store-all peak last. Complete: the makespan
+  // at any budget is that of the last point at or below it. Sampled: only the listed budgets are
+  // known.
   std::vector<CurvePoint> points;
   bool complete = false;
   int table_fills = 0;           // complete: the program's table fills (one per forward order)
@@ -45,7 +47,7 @@ struct Curve {
 
 struct CurveOptions {
   SolveOptions solve;
-  int samples = 64;  // budgets solved when the curve cannot be read off one fill (>= 2)
+  int samples = 64;  // most budgets solved when the curve cannot be read off one fill (>= 2)
 };
 
 // Throws InputError for a bad graph, options or a solver that does not adapt to the budget

@@ -462,12 +462,13 @@ std::vector<std::string> solver_names() {
 SharedFill shared_fill(const Graph& graph, double memory_limit, const SolveOptions& options) {
   validate(graph);
   check_budget(memory_limit);
-  const bool nested_only = options.solver == "branch-sequential" || options.solver == "persistent" ||
-                           (options.solver == "optimal" && graph.is_chain() && !can_certify(graph, options));
-  if (!nested_only || options.slots > 0) return {};
+  if (options.slots > 0) return {};
   const DpClass kind = program_class(options.solver);
   const std::optional<Resolution> res = resolution_for(graph, memory_limit, options, nested_table_bytes(kind));
-  if (!res || !res->unit || group_count(graph, res->slots, options, kind) > 0) return {};
+  if (!res || !res->unit) return {};
+  const bool nested_only = options.solver == "branch-sequential" || options.solver == "persistent" ||
+                           (options.solver == "optimal" && graph.is_chain() && !can_certify(graph, options));
+  if (!nested_only || group_count(graph, res->slots, options, kind) > 0) return {false, res->slot, kind, 0};
   return {true, res->slot, kind, least_memory_order(graph, kind).second};
 }
 

@@ -60,15 +60,15 @@ Solution solve(const Graph& graph, double memory_limit, const SolveOptions& opti
 double min_feasible_memory(const Graph& graph, const SolveOptions& options = {});
 
 // Whether one table fill of the nested program at `memory_limit` gives solve()'s makespan at every
-// budget up to it (curve.hpp reads them all off it): true when solve() indexes the tables by the
-// same unit at all those budgets (integer sizes, tables that fit at memory_limit), runs the
+// budget up to it (curve.hpp reads them all off it): `applies` when solve() indexes the tables by
+// the same unit at all those budgets (integer sizes, tables that fit at memory_limit), runs the
 // program in full (no grouping) and nothing else of its portfolio depends on the budget (the
 // solver is branch-sequential or persistent, or optimal on a chain without certification).
 struct SharedFill {
   bool applies = false;
-  double unit = 0;                         // every budget is floored to a multiple of it
-  DpClass kind = DpClass::with_drops;      // the program's class
-  double least = 0;                        // the least budget solve() accepts with this solver
+  double unit = 0;                     // > 0: the nested tables' unit at every budget up to memory_limit
+  DpClass kind = DpClass::with_drops;  // the program's class
+  double least = 0;                    // when it applies: the least budget solve() accepts
 };
 SharedFill shared_fill(const Graph& graph, double memory_limit, const SolveOptions& options = {});
 
