@@ -508,6 +508,80 @@ TEST_F(Cli, HelpExitsZero) {
   EXPECT_MENTIONS(r.out, "--solver");
 }
 
+// ------------------------------------------------------------------------------------------------
+// curve
+TEST_F(Cli, CurveListsTheOptimalMakespanAtEveryBudgetStepOfChainA) {
+  const json j = run_json({"curve", path("a.json"), "--format", "json"}, 0);
+  EXPECT_EQ(j["least_budget"], 6);
+  EXPECT_EQ(j["store_all_peak"], 15);
+  EXPECT_EQ(j["store_all_makespan"], 12);
+  EXPECT_TRUE(j["complete"].get<bool>());
+  // Each budget 6..15 reads the last point at or below it: SPEC section 4's optimum.
+  const json& points = j["points"];
+  ASSERT_FALSE(points.empty());
+  std::size_t p = 0;
+  for (int m = 6; m <= 15; ++m) {
+    while (p + 1 < points.size() && points[p + 1]["budget"].get<double>() <= m) ++p;
+    EXPECT_EQ(points[p]["makespan"].get<double>(), chain_a_optimum[m - 6]) << "M = " << m;
+    EXPECT_TRUE(points[p]["certified"].get<bool>());
+    EXPECT_NEAR(points[p]["overhead_pct"].get<double>(), 100 * (chain_a_optimum[m - 6] / 12 - 1), 1e-9);
+  }
+  bool sqrt = false;
+  int revolve = 0;
+  for (const json& b : j["baselines"]) {
+    sqrt |= b["name"] == "sqrt";
+    revolve += b["name"].get<std::string>().rfind("revolve:", 0) == 0;
+  }
+  EXPECT_TRUE(sqrt);
+  EXPECT_EQ(revolve, 5) << "chain A is homogeneous: revolve with 1 to L-1 snapshots";
+  const Output text = run({"curve", path("a.json")});
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_MENTIONS(text.out, "overhead %");
+  EXPECT_MENTIONS(text.out, "certified");
+}
+
+TEST_F(Cli, CurveSamplesAJoinUnderOptimalReadsOneFillPerOrderUnderBranchSequentialAndPlots) {
+  const json sampled = run_json({"curve", path("join.json"), "--samples", "5", "--format", "json"}, 0);
+  EXPECT_FALSE(sampled["complete"].get<bool>());
+  EXPECT_EQ(sampled["points"].size(), 5u);
+  EXPECT_EQ(sampled["solves"], 5);
+  const json one_fill = run_json({"curve", path("join.json"), "--solver", "branch-sequential", "--format", "json"}, 0);
+  EXPECT_TRUE(one_fill["complete"].get<bool>());
+  EXPECT_EQ(one_fill["table_fills"], 3) << "three distinct forward orders (a branch and two copies), one fill each";
+  const std::string svg = path("curve.svg");
+  const Output r = run({"curve", path("join.json"), "--plot", svg});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string text = slurp(svg);
+  EXPECT_EQ(text.rfind("<svg", 0), 0u);
+  EXPECT_MENTIONS(text, "segments:2");
+  EXPECT_MENTIONS(text, "</svg>");
+  EXPECT_FALSE(fs::exists(svg + ".tmp"));
+}
+
+TEST_F(Cli, CurveDrawsRevolveOnHomogeneousChainsOnly) {
+  const std::string chain = write("h.json", R"({"chain": {"fw": [1,1,2,1,1], "bw": [2,2,2,2,2,0],
+    "cw": [1,1,1,1,1,1], "cbw": [1,2,2,2,2,2], "ftmp": [0,0,0,0,0], "btmp": [0,0,0,0,0,0]}})");
+  const json j = run_json({"curve", chain, "--format", "json"}, 0);
+  int revolve = 0;
+  for (const json& b : j["baselines"]) revolve += b["name"].get<std::string>().rfind("revolve:", 0) == 0;
+  EXPECT_EQ(revolve, 0) << "stage 2 is slower: revolve's snapshots are not optimal there";
+}
+
+TEST_F(Cli, CurveRejectsBadInputWithExit3) {
+  const std::string a = path("a.json");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"curve", path("missing.json")},
+           {"curve", write("bad.json", R"({"chain": {"fw": [1]}})")},
+           {"curve", a, "--solver", "store-all"},
+           {"curve", a, "--solver", "fastest"},
+           {"curve", a, "--samples", "1"},
+           {"curve"}}) {
+    expect_text_error(args, 3);
+    expect_json_error(args, 3);
+  }
+  expect_text_error({"curve", a, "--plot", path("no/such/dir/c.svg")}, 3);
+}
+
 #ifdef REMATCH_HAS_RUNTIME
 // `rematch train` refuses what it cannot do before training, with the number users need.
 TEST_F(Cli, TrainRefusesABudgetBelowTheLeastFeasibleOneWithThatNumber) {
