@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "autodiff/profiler.hpp"
+#include "cli/curve.hpp"
 #include "cli/memory_size.hpp"
+#include "models/budget.hpp"
 #include "models/checkpoint.hpp"
 #include "scheduler/io/graph_io.hpp"
 
@@ -46,15 +48,30 @@ void write_report(const std::string& path, const json& report) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw InputError("cannot write report '" + path + "'");
 }
 
+models::Budget budget_of(const TrainArgs& args) {
+  if (args.memory.empty() && args.max_overhead.empty())
+    throw InputError("--memory (bytes, a share such as 60%, or auto) or --max-overhead is required");
+  models::Budget budget = args.memory.empty() ? models::Budget::automatic()
+                                               : models::parse_budget(args.memory, "--memory", [](const std::string& t) {
+                                                   return parse_memory_size(t, "--memory");
+                                                 });
+  if (!args.max_overhead.empty()) budget.max_overhead_pct = models::parse_percent(args.max_overhead, "--max-overhead");
+  return budget;
+}
+
 int train(const TrainArgs& args) {
   models::TrainConfig config = args.config;
-  config.memory = std::size_t(parse_memory_size(args.memory, "--memory"));
   config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
   if (args.lr < 0) throw InputError("--lr must be positive");
   config.optimizer.lr = args.lr > 0 ? args.lr
                         : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
                                                                                           : 0.05f;
   if (args.steps < 0) throw InputError("--steps must be non-negative");
+  const models::BudgetChoice budget = models::choose_budget(config, budget_of(args), args.show_curve);
+  config.memory = budget.bytes;
+  for (const std::string& line : budget.lines) std::cout << line << "\n";
+  if (budget.curve) std::cout << "time-memory curve of the profiled model (bytes, seconds)\n" << curve_text(*budget.curve);
+  if (args.plan_only && args.show_curve) return 0;
 
   std::cout << "model      " << config.model.model << ": depth " << config.model.depth << ", width "
             << config.model.width << ", embedding " << config.model.embedding << ", batch "
@@ -71,6 +88,7 @@ int train(const TrainArgs& args) {
             << format_bytes(double(config.memory)) << " (store-all needs "
             << format_bytes(session.store_all_peak()) << "); weights, gradients and optimizer state "
             << format_bytes(double(session.parameter_bytes())) << "\n";
+  if (args.plan_only) return 0;
 
   const bool tty = isatty(STDOUT_FILENO);
   std::vector<double> times;
@@ -156,7 +174,10 @@ void add_model_options(CLI::App* cmd, models::ModelConfig& m) {
 
 void add_train_options(CLI::App* cmd, TrainArgs& a) {
   add_model_options(cmd, a.config.model);
-  cmd->add_option("--memory,-m", a.memory, "activation budget (e.g. 2GiB)")->required();
+  cmd->add_option("--memory,-m", a.memory, "activation budget: bytes (2GiB), a share of what is free (60%), or auto");
+  cmd->add_option("--max-overhead", a.max_overhead, "the least budget whose predicted recompute overhead is at most this (10%)");
+  cmd->add_flag("--plan-only", a.plan_only, "profile and plan, print the plan, do not train");
+  cmd->add_flag("--curve", a.show_curve, "print the time-memory curve of the profiled model (with --plan-only: only it)");
   cmd->add_option("--steps", a.steps, "training steps")->capture_default_str();
   cmd->add_option("--solver", a.config.solver, "optimal | persistent | store-all | segments:N | sqrt | recompute-all")
       ->capture_default_str();
@@ -185,6 +206,8 @@ int run_train(TrainArgs args) {
                                       format_bytes(e.min_memory) + " = " +
                                       std::to_string(std::size_t(e.min_memory)) + " bytes)");
   } catch (const autodiff::ArenaExhausted& e) {
+    return error(exit_out_of_memory, e.what());
+  } catch (const models::NoRoom& e) {
     return error(exit_out_of_memory, e.what());
   } catch (const std::bad_alloc&) {
     return error(exit_out_of_memory, "out of memory (is the process memory limit below what the plan needs?)");

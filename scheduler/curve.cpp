@@ -22,7 +22,8 @@ std::string number(double value) {
 
 CurvePoint point(const Curve& curve, double budget, double makespan, bool certified) {
   const double base = curve.store_all_makespan;
-  return {budget, makespan, base > 0 ? 100.0 * (makespan / base - 1) : 0.0, certified};
+  // No schedule beats store-all: a value below it differs by the order of the sums only.
+  return {budget, makespan, base > 0 ? std::max(0.0, 100.0 * (makespan / base - 1)) : 0.0, certified};
 }
 
 // The least budget solve() accepts: what it names when refusing budget 0.
@@ -98,20 +99,22 @@ Curve time_memory_curve(const Graph& graph, const CurveOptions& options) {
                    ": every budget step";
     return curve;
   }
-  // Budgets whose makespan is that of the unit budget below them (sizes multiples of the unit, and
-  // no member of the portfolio rounds a share of the budget: chains, or the nested classes alone).
-  const bool floors = fill.unit > 0 && (graph.is_chain() || solver == "branch-sequential" || solver == "persistent");
+  // With integer sizes every unit budget is solved when there are at most `samples` of them. The
+  // curve is then complete where each budget's makespan is that of the unit budget below it:
+  // sizes are multiples of the unit and no member of the portfolio rounds a share of the budget
+  // (chains, or the nested classes alone; the even split of joins solves each branch in 1/k).
+  const bool floors = graph.is_chain() || solver == "branch-sequential" || solver == "persistent";
   const double steps = fill.unit > 0 ? std::round((curve.store_all_peak - curve.least) / fill.unit) : 0;
-  if (floors && steps + 1 <= options.samples) {
+  if (fill.unit > 0 && steps + 1 <= options.samples) {
     for (double t = 0; t <= steps; ++t) {
       const double budget = curve.least + t * fill.unit;
       const Solution s = solve(graph, budget, options.solve);
-      if (curve.points.empty() || t == steps || s.makespan < curve.points.back().makespan ||
+      if (!floors || curve.points.empty() || t == steps || s.makespan < curve.points.back().makespan ||
           s.exact != curve.points.back().certified)
         curve.points.push_back(point(curve, budget, s.makespan, s.exact));
     }
     curve.solves = static_cast<int>(steps) + 1;
-    curve.complete = true;
+    curve.complete = floors;
     curve.method = "solved at every budget step of unit " + number(fill.unit) +
                    " (the solver's portfolio depends on the budget)";
     return curve;

@@ -9,10 +9,11 @@
 // (solver.hpp: shared_fill), one table fill per forward order at the store-all peak gives every
 // budget. Where the portfolio adds members that depend on the budget (certification, the
 // interleaved program and the even split of joins under `optimal`) but sizes are integers, the
-// curve solves at every unit budget when there are at most `samples` of them. Either way it is
-// complete: it lists each budget at which the makespan drops (or certification changes). Otherwise
-// (real sizes, whose resolution is a fraction of each budget; too many unit budgets; joins whose
-// even split rounds a share of the budget) it solves at `samples` evenly spaced budgets.
+// curve solves at every unit budget when there are at most `samples` of them. The curve is
+// complete (it lists each budget at which the makespan drops or certification changes) in the
+// first case, and in the second for chains and the nested classes. Otherwise (real sizes, whose
+// resolution is a fraction of each budget, or too many unit budgets) it solves at `samples`
+// evenly spaced budgets.
 #pragma once
 
 #include <string>
