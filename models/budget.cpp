@@ -199,7 +199,9 @@ BudgetChoice choose_budget(const TrainConfig& config, const Budget& budget, bool
     if (p.overhead_pct <= *budget.max_overhead_pct) {
       choice.bytes = std::size_t(std::ceil(p.budget));
       choice.lines.push_back(line("least budget within " + percent(*budget.max_overhead_pct) + " overhead",
-                                  double(choice.bytes), "(curve: predicted overhead " + percent(p.overhead_pct) + ")"));
+                                  double(choice.bytes), "(" + std::to_string(choice.bytes) +
+                                                            " bytes; curve: predicted overhead " +
+                                                            percent(p.overhead_pct) + ")"));
       return choice;
     }
   }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -83,9 +84,10 @@ class Cli : public ::testing::Test {
     return path(name);
   }
 
-  Output run(const std::vector<std::string>& args) const {
-    std::string command = quote(REMATCH_CLI);
-    for (const std::string& a : args) command += " " + quote(a);
+  // `args` after the rematch binary, or (prefix_binary = false) the whole command line.
+  Output run(const std::vector<std::string>& args, bool prefix_binary = true) const {
+    std::string command = prefix_binary ? quote(REMATCH_CLI) : "";
+    for (const std::string& a : args) command += (command.empty() ? "" : " ") + quote(a);
     command += " > " + quote(path("stdout")) + " 2> " + quote(path("stderr")) + " < /dev/null";
     const int raw = std::system(command.c_str());
     Output r;
@@ -590,6 +592,86 @@ TEST_F(Cli, TrainRefusesABudgetBelowTheLeastFeasibleOneWithThatNumber) {
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("least feasible budget"), std::string::npos) << r.err;
   EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+}
+
+// `--memory auto` under an address-space limit: the budget stays inside it and so does the run.
+TEST_F(Cli, TrainMemoryAutoUnderRlimitAsPicksABudgetInsideTheLimitAndTrains) {
+  const std::string limit = "800000000";
+  const Output r = run({"prlimit", "--as=" + limit, REMATCH_CLI, "train", "--depth", "4", "--width", "64", "--batch",
+                        "32", "--memory", "auto", "--steps", "2", "--no-eval", "--report", path("r.json")},
+                       false);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  for (const char* term : {"RLIMIT_AS less mapped", "weights", "gradients", "optimizer state", "data reader buffers",
+                           "kernel scratch", "margin", "= activations"})
+    EXPECT_MENTIONS(r.out, term);
+  const json report = json::parse(slurp(path("r.json")));
+  EXPECT_GT(report["budget"].get<double>(), 0);
+  EXPECT_LT(report["budget"].get<double>(), std::stod(limit));
+  EXPECT_LT(report["peak_rss"].get<double>(), std::stod(limit));
+  EXPECT_EQ(report["steps"], 2);
+}
+
+TEST_F(Cli, TrainMemoryAutoWithNoRoomRefusesWithTheFiguresExit4) {
+  const Output r = run({"prlimit", "--as=300000000", REMATCH_CLI, "train", "--depth", "4", "--width", "64", "--batch",
+                        "32", "--memory", "auto", "--steps", "1"},
+                       false);
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_MENTIONS(r.err, "no memory left for activations");
+  EXPECT_MENTIONS(r.err, "margin");
+}
+
+// The budget --max-overhead picks is the least budget of the printed curve within the bound.
+TEST_F(Cli, TrainMaxOverheadPicksTheLeastBudgetOnTheCurveOrRefusesWithTheLeastAchievable) {
+  const std::vector<std::string> model = {"train", "--depth", "4", "--width", "64", "--batch", "32", "--plan-only",
+                                          "--curve", "--profile-repeats", "1"};
+  std::vector<std::string> args = model;
+  for (const char* a : {"--max-overhead", "5%"}) args.push_back(a);
+  const Output r = run(args);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  // The table: budget, makespan, overhead %, yes|no.
+  std::istringstream lines(r.out);
+  std::string line;
+  double first_within = -1, least = -1, least_overhead = 0;
+  long long chosen = -1;
+  while (std::getline(lines, line)) {
+    if (const auto at = line.find("least budget within"); at != std::string::npos) {
+      const auto open = line.find('(', at);
+      ASSERT_NE(open, std::string::npos) << line;
+      chosen = std::stoll(line.substr(open + 1));
+    }
+    std::istringstream row(line);
+    double budget = 0, makespan = 0, overhead = 0;
+    std::string certified;
+    if (row >> budget >> makespan >> overhead >> certified && (certified == "yes" || certified == "no")) {
+      if (least < 0) least = budget, least_overhead = overhead;
+      if (first_within < 0 && overhead <= 5) first_within = budget;
+    }
+  }
+  ASSERT_GE(first_within, 0) << r.out;
+  EXPECT_EQ(chosen, static_cast<long long>(std::ceil(first_within))) << r.out;
+  if (least_overhead > 0.5) {
+    // At the least budget with a bound below its overhead: refused, naming the least achievable.
+    args = model;
+    for (const std::string& a : {std::string("--memory"), std::to_string(static_cast<long long>(least)),
+                                 std::string("--max-overhead"), std::string("0.1%")})
+      args.push_back(a);
+    const Output refused = run(args);
+    EXPECT_EQ(refused.status, 2) << refused.out << refused.err;
+    EXPECT_MENTIONS(refused.err, "least achievable");
+  }
+  args = model;
+  for (const char* a : {"--memory", "1KiB", "--max-overhead", "10%"}) args.push_back(a);
+  EXPECT_EQ(run(args).status, 2);
+  args = model;
+  for (const char* a : {"--max-overhead", "ten"}) args.push_back(a);
+  EXPECT_EQ(run(args).status, 3);
+  for (const char* share : {"0%", "120%", "x%"}) {
+    args = model;
+    args.push_back("--memory");
+    args.push_back(share);
+    EXPECT_EQ(run(args).status, 3) << share;
+  }
 }
 
 TEST_F(Cli, TrainRejectsAnUnknownModelAndAMissingWeightFile) {
