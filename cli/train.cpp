@@ -70,7 +70,7 @@ int train(const TrainArgs& args) {
   const models::BudgetChoice budget = models::choose_budget(config, budget_of(args), args.show_curve);
   config.memory = budget.bytes;
   for (const std::string& line : budget.lines) std::cout << line << "\n";
-  if (budget.curve) std::cout << "time-memory curve of the profiled model (bytes, seconds)\n" << curve_text(*budget.curve);
+  if (args.show_curve) std::cout << "time-memory curve of the profiled model (bytes, seconds)\n" << curve_text(*budget.curve);
   if (args.plan_only && args.show_curve) return 0;
 
   std::cout << "model      " << config.model.model << ": depth " << config.model.depth << ", width "
