@@ -611,6 +611,14 @@ TEST_F(Cli, TrainMemoryAutoUnderRlimitAsPicksABudgetInsideTheLimitAndTrains) {
   EXPECT_EQ(report["steps"], 2);
 }
 
+TEST_F(Cli, TrainMemoryShareTakesThatShareOfWhatIsLeft) {
+  const Output r = run({"train", "--depth", "4", "--width", "64", "--batch", "32", "--memory", "50%", "--plan-only"});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_MENTIONS(r.out, "= activations (50.00 % of what is left)");
+  EXPECT_MENTIONS(r.out, "MemAvailable");
+  EXPECT_EQ(r.out.find("step 1/"), std::string::npos) << "--plan-only does not train";
+}
+
 TEST_F(Cli, TrainMemoryAutoWithNoRoomRefusesWithTheFiguresExit4) {
   const Output r = run({"prlimit", "--as=300000000", REMATCH_CLI, "train", "--depth", "4", "--width", "64", "--batch",
                         "32", "--memory", "auto", "--steps", "1"},
