@@ -41,21 +41,26 @@ void expect_complete_curve_matches(const Graph& graph, const CurveOptions& optio
   const Curve curve = time_memory_curve(graph, options);
   ASSERT_TRUE(curve.complete) << what;
   ASSERT_FALSE(curve.points.empty()) << what;
-  if (curve.solves == 0) EXPECT_EQ(curve.table_fills, int(distinct_branch_orders(graph).size())) << what;
+  if (curve.solves == 0) {
+    EXPECT_EQ(curve.table_fills, int(distinct_branch_orders(graph).size())) << what;
+  }
   EXPECT_EQ(curve.points.front().budget, curve.least) << what;
   EXPECT_EQ(curve.points.back().budget, curve.store_all_peak) << what;
   EXPECT_EQ(curve.points.back().makespan, curve.store_all_makespan) << what;
-  if (curve.least >= 1) EXPECT_THROW(solve(graph, curve.least - 1, options.solve), InfeasibleBudget) << what;
+  if (curve.least >= 1) {
+    EXPECT_THROW(solve(graph, curve.least - 1, options.solve), InfeasibleBudget) << what;
+  }
   std::size_t p = 0;
   for (double b = curve.least; b <= curve.store_all_peak; b += 1) {
     while (p + 1 < curve.points.size() && curve.points[p + 1].budget <= b) ++p;
     const Solution s = solve(graph, b, options.solve);
     EXPECT_EQ(curve.points[p].makespan, s.makespan) << what << " at budget " << b;
     EXPECT_EQ(curve.points[p].certified, s.exact) << what << " at budget " << b;
-    if (p > 0)  // a point is a drop, or the store-all budget where solve certifies
+    if (p > 0) {  // a point is a drop, or where solve's certification changes
       EXPECT_TRUE(curve.points[p].makespan < curve.points[p - 1].makespan ||
-                  (curve.points[p].certified && !curve.points[p - 1].certified))
+                  curve.points[p].certified != curve.points[p - 1].certified)
           << what;
+    }
   }
 }
 
@@ -140,7 +145,9 @@ TEST(TimeMemoryCurve, LeastBudgetWithinAnOverheadIsTheFirstPointThatFits) {
     ASSERT_NE(p, nullptr) << bound;  // store-all has overhead 0
     EXPECT_LE(p->overhead_pct, bound);
     for (const CurvePoint& q : curve.points)
-      if (q.budget < p->budget) EXPECT_GT(q.overhead_pct, bound);
+      if (q.budget < p->budget) {
+        EXPECT_GT(q.overhead_pct, bound);
+      }
   }
   EXPECT_EQ(least_budget_within(curve, -1), nullptr);
 }
