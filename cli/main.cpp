@@ -7,6 +7,7 @@
 #include <new>
 #include <nlohmann/json.hpp>
 
+#include "cli/curve.hpp"
 #include "cli/memory_size.hpp"
 #include "cli/report.hpp"
 #include "scheduler/io/graph_io.hpp"
@@ -202,6 +203,11 @@ int main(int argc, char** argv) {
   info_cmd->add_option("graph", graph_path, "graph JSON file")->required();
   add_format(info_cmd);
 
+  cli::CurveArgs curve_args;
+  auto* curve_cmd = app.add_subcommand("curve", "the least makespan at every budget from the least feasible to store-all's peak");
+  cli::add_curve_options(curve_cmd, curve_args);
+  add_format(curve_cmd);
+
 #ifdef REMATCH_HAS_RUNTIME
   cli::TrainArgs train_args;
   auto* train_cmd = app.add_subcommand("train", "train a zoo model on Fashion-MNIST within a memory budget");
@@ -240,6 +246,7 @@ int main(int argc, char** argv) {
     if (*solve_cmd) return run_solve(common, graph_path, memory, options, plot);
     if (*simulate_cmd) return run_simulate(common, graph_path, schedule_path, memory);
     if (*revolve_cmd) return run_revolve(common, steps, snaps);
+    if (*curve_cmd) return cli::run_curve(curve_args, common.json());
     return run_info(common, graph_path);
   } catch (const InfeasibleBudget& e) {
     return fail(common, exit_infeasible, e.what(), {{"min_memory", e.min_memory}});

@@ -12,8 +12,10 @@
 
 #include "autodiff/profiler.hpp"
 #include "cli/apply.hpp"
+#include "cli/curve.hpp"
 #include "cli/memory_size.hpp"
 #include "cli/report.hpp"
+#include "models/budget.hpp"
 #include "models/checkpoint.hpp"
 #include "models/data/atomic_file.hpp"
 #include "models/model_file.hpp"
@@ -50,9 +52,19 @@ void write_report(const std::string& path, const json& report) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw InputError("cannot write report '" + path + "'");
 }
 
+models::Budget budget_of(const TrainArgs& args) {
+  if (args.memory.empty() && args.max_overhead.empty())
+    throw InputError("--memory (bytes, a share such as 60%, or auto) or --max-overhead is required");
+  models::Budget budget = args.memory.empty() ? models::Budget::automatic()
+                                               : models::parse_budget(args.memory, "--memory", [](const std::string& t) {
+                                                   return parse_memory_size(t, "--memory");
+                                                 });
+  if (!args.max_overhead.empty()) budget.max_overhead_pct = models::parse_percent(args.max_overhead, "--max-overhead");
+  return budget;
+}
+
 int train(const TrainArgs& args) {
   models::TrainConfig config = args.config;
-  config.memory = std::size_t(parse_memory_size(args.memory, "--memory"));
   config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
   if (args.lr < 0) throw InputError("--lr must be positive");
   config.optimizer.lr = args.lr > 0 ? args.lr
@@ -63,6 +75,11 @@ int train(const TrainArgs& args) {
   if (!args.checkpoint.empty()) data::AtomicFile probe(args.checkpoint);
   config.data = data_files(args.data);
   config.test = data_files(args.test, "test-");
+  const models::BudgetChoice budget = models::choose_budget(config, budget_of(args), args.show_curve);
+  config.memory = budget.bytes;
+  for (const std::string& line : budget.lines) std::cout << line << "\n";
+  if (args.show_curve) std::cout << "time-memory curve of the profiled model (bytes, seconds)\n" << curve_text(*budget.curve);
+  if (args.plan_only && args.show_curve) return 0;
 
   std::cout << "model      " << config.model.model;
   if (models::is_zoo_name(config.model.model)) {
@@ -82,6 +99,7 @@ int train(const TrainArgs& args) {
             << format_bytes(double(config.memory)) << " (store-all needs "
             << format_bytes(session.store_all_peak()) << "); weights, gradients and optimizer state "
             << format_bytes(double(session.parameter_bytes())) << "\n";
+  if (args.plan_only) return 0;
 
   const bool tty = isatty(STDOUT_FILENO);
   std::vector<double> times;
@@ -171,7 +189,10 @@ void add_model_options(CLI::App* cmd, models::ModelConfig& m) {
 
 void add_train_options(CLI::App* cmd, TrainArgs& a) {
   add_model_options(cmd, a.config.model);
-  cmd->add_option("--memory,-m", a.memory, "activation budget (e.g. 2GiB)")->required();
+  cmd->add_option("--memory,-m", a.memory, "activation budget: bytes (2GiB), a share of what is free (60%), or auto");
+  cmd->add_option("--max-overhead", a.max_overhead, "the least budget whose predicted recompute overhead is at most this (10%)");
+  cmd->add_flag("--plan-only", a.plan_only, "profile and plan, print the plan, do not train");
+  cmd->add_flag("--curve", a.show_curve, "print the time-memory curve of the profiled model (with --plan-only: only it)");
   cmd->add_option("--steps", a.steps, "training steps")->capture_default_str();
   cmd->add_option("--solver", a.config.solver, solver_choices())
       ->capture_default_str();
@@ -205,6 +226,8 @@ int run_train(TrainArgs args) {
                                       format_bytes(e.min_memory) + " = " +
                                       std::to_string(std::size_t(e.min_memory)) + " bytes)");
   } catch (const autodiff::ArenaExhausted& e) {
+    return error(exit_out_of_memory, e.what());
+  } catch (const models::NoRoom& e) {
     return error(exit_out_of_memory, e.what());
   } catch (const std::bad_alloc&) {
     return error(exit_out_of_memory, "out of memory (is the process memory limit below what the plan needs?)");

@@ -12,7 +12,10 @@ namespace rematch::cli {
 
 struct TrainArgs {
   models::TrainConfig config;
-  std::string memory;  // budget as written ("2GiB")
+  std::string memory;  // budget as written ("2GiB", "60%", "auto")
+  std::string max_overhead;  // "10%": the least budget on the curve within this overhead
+  bool plan_only = false;    // profile and plan, print the plan (or the curve), do not train
+  bool show_curve = false;
   std::string optimizer = "adam";
   float lr = 0;  // 0: the optimizer's default (Adam 1e-3, SGD 0.05)
   int steps = 10;

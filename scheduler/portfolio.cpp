@@ -324,4 +324,15 @@ double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
   return dp_least;
 }
 
+SharedFill portfolio_shared_fill(const Graph& graph, double memory_limit, const SolveOptions& options) {
+  if (options.slots > 0) return {};
+  const DpClass kind = program_class(options.solver);
+  const std::optional<Resolution> res = resolution_for(graph, memory_limit, options, nested_table_bytes(kind));
+  if (!res || !res->unit) return {};
+  const bool nested_only = options.solver == "branch-sequential" || options.solver == "persistent" ||
+                           (options.solver == "optimal" && graph.is_chain() && !can_certify(graph, options));
+  if (!nested_only || group_count(graph, res->slots, options, kind) > 0) return {false, res->slot, kind, 0};
+  return {true, res->slot, kind, least_memory_order(graph, kind).second};
+}
+
 }  // namespace rematch

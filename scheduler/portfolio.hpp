@@ -24,6 +24,9 @@ Solution solve_portfolio(const Graph& graph, double memory_limit, const SolveOpt
 // interleaved for two branches).
 double program_min_memory(const Graph& graph, const SolveOptions& options);
 
+// shared_fill (solver.hpp) on a validated graph and budget.
+SharedFill portfolio_shared_fill(const Graph& graph, double memory_limit, const SolveOptions& options);
+
 // Each branch solved as its own chain within an even share of the budget, run side by side.
 Solution even_split(const Graph& graph, double memory_limit);
 

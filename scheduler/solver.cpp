@@ -87,6 +87,12 @@ const SolverEntry* find_solver(const std::string& name) {
 
 std::span<const SolverEntry> solvers() { return registry; }
 
+SharedFill shared_fill(const Graph& graph, double memory_limit, const SolveOptions& options) {
+  validate(graph);
+  check_budget(memory_limit);
+  return portfolio_shared_fill(graph, memory_limit, options);
+}
+
 std::vector<std::string> solver_names() {
   std::vector<std::string> names;
   for (const SolverEntry& entry : registry) names.emplace_back(entry.name);

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "scheduler/chain_dp.hpp"
 #include "scheduler/graph.hpp"
 #include "scheduler/schedule.hpp"
 
@@ -62,6 +63,19 @@ Solution solve(const Graph& graph, double memory_limit, const SolveOptions& opti
 // The least budget at which `optimal` finds a schedule (exact over all op sequences where the
 // exhaustive search can certify it, else the least budget of the dynamic program's class).
 double min_feasible_memory(const Graph& graph, const SolveOptions& options = {});
+
+// Whether one table fill of the nested program at `memory_limit` gives solve()'s makespan at every
+// budget up to it (curve.hpp reads them all off it): `applies` when solve() indexes the tables by
+// the same unit at all those budgets (integer sizes, tables that fit at memory_limit), runs the
+// program in full (no grouping) and nothing else of its portfolio depends on the budget (the
+// solver is branch-sequential or persistent, or optimal on a chain without certification).
+struct SharedFill {
+  bool applies = false;
+  double unit = 0;                     // > 0: the nested tables' unit at every budget up to memory_limit
+  DpClass kind = DpClass::with_drops;  // the program's class
+  double least = 0;                    // when it applies: the least budget solve() accepts
+};
+SharedFill shared_fill(const Graph& graph, double memory_limit, const SolveOptions& options = {});
 
 // One solver of the registry. solve() validates the graph and the budget, then runs the entry
 // that SolveOptions::solver names.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -83,9 +84,13 @@ class Cli : public ::testing::Test {
     return path(name);
   }
 
-  Output run(const std::vector<std::string>& args) const {
-    std::string command = quote(REMATCH_CLI);
-    for (const std::string& a : args) command += " " + quote(a);
+  // `args` after the rematch binary, or (prefix_binary = false) the whole command line.
+  Output run(const std::vector<std::string>& args, bool prefix_binary = true) const {
+    std::string command = prefix_binary ? quote(REMATCH_CLI) : std::string();
+    for (const std::string& a : args) {
+      if (!command.empty()) command += ' ';
+      command += quote(a);
+    }
     command += " > " + quote(path("stdout")) + " 2> " + quote(path("stderr")) + " < /dev/null";
     const int raw = std::system(command.c_str());
     Output r;
@@ -508,6 +513,80 @@ TEST_F(Cli, HelpExitsZero) {
   EXPECT_MENTIONS(r.out, "--solver");
 }
 
+// ------------------------------------------------------------------------------------------------
+// curve
+TEST_F(Cli, CurveListsTheOptimalMakespanAtEveryBudgetStepOfChainA) {
+  const json j = run_json({"curve", path("a.json"), "--format", "json"}, 0);
+  EXPECT_EQ(j["least_budget"], 6);
+  EXPECT_EQ(j["store_all_peak"], 15);
+  EXPECT_EQ(j["store_all_makespan"], 12);
+  EXPECT_TRUE(j["complete"].get<bool>());
+  // Each budget 6..15 reads the last point at or below it: SPEC section 4's optimum.
+  const json& points = j["points"];
+  ASSERT_FALSE(points.empty());
+  std::size_t p = 0;
+  for (int m = 6; m <= 15; ++m) {
+    while (p + 1 < points.size() && points[p + 1]["budget"].get<double>() <= m) ++p;
+    EXPECT_EQ(points[p]["makespan"].get<double>(), chain_a_optimum[m - 6]) << "M = " << m;
+    EXPECT_TRUE(points[p]["certified"].get<bool>());
+    EXPECT_NEAR(points[p]["overhead_pct"].get<double>(), 100 * (chain_a_optimum[m - 6] / 12 - 1), 1e-9);
+  }
+  bool sqrt = false;
+  int revolve = 0;
+  for (const json& b : j["baselines"]) {
+    sqrt |= b["name"] == "sqrt";
+    revolve += b["name"].get<std::string>().rfind("revolve:", 0) == 0;
+  }
+  EXPECT_TRUE(sqrt);
+  EXPECT_EQ(revolve, 5) << "chain A is homogeneous: revolve with 1 to L-1 snapshots";
+  const Output text = run({"curve", path("a.json")});
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_MENTIONS(text.out, "overhead %");
+  EXPECT_MENTIONS(text.out, "certified");
+}
+
+TEST_F(Cli, CurveSamplesAJoinUnderOptimalReadsOneFillPerOrderUnderBranchSequentialAndPlots) {
+  const json sampled = run_json({"curve", path("join.json"), "--samples", "5", "--format", "json"}, 0);
+  EXPECT_FALSE(sampled["complete"].get<bool>());
+  EXPECT_EQ(sampled["points"].size(), 5u);
+  EXPECT_EQ(sampled["solves"], 5);
+  const json one_fill = run_json({"curve", path("join.json"), "--solver", "branch-sequential", "--format", "json"}, 0);
+  EXPECT_TRUE(one_fill["complete"].get<bool>());
+  EXPECT_EQ(one_fill["table_fills"], 3) << "three distinct forward orders (a branch and two copies), one fill each";
+  const std::string svg = path("curve.svg");
+  const Output r = run({"curve", path("join.json"), "--plot", svg});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string text = slurp(svg);
+  EXPECT_EQ(text.rfind("<svg", 0), 0u);
+  EXPECT_MENTIONS(text, "segments:2");
+  EXPECT_MENTIONS(text, "</svg>");
+  EXPECT_FALSE(fs::exists(svg + ".tmp"));
+}
+
+TEST_F(Cli, CurveDrawsRevolveOnHomogeneousChainsOnly) {
+  const std::string chain = write("h.json", R"({"chain": {"fw": [1,1,2,1,1], "bw": [2,2,2,2,2,0],
+    "cw": [1,1,1,1,1,1], "cbw": [1,2,2,2,2,2], "ftmp": [0,0,0,0,0], "btmp": [0,0,0,0,0,0]}})");
+  const json j = run_json({"curve", chain, "--format", "json"}, 0);
+  int revolve = 0;
+  for (const json& b : j["baselines"]) revolve += b["name"].get<std::string>().rfind("revolve:", 0) == 0;
+  EXPECT_EQ(revolve, 0) << "stage 2 is slower: revolve's snapshots are not optimal there";
+}
+
+TEST_F(Cli, CurveRejectsBadInputWithExit3) {
+  const std::string a = path("a.json");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"curve", path("missing.json")},
+           {"curve", write("bad.json", R"({"chain": {"fw": [1]}})")},
+           {"curve", a, "--solver", "store-all"},
+           {"curve", a, "--solver", "fastest"},
+           {"curve", a, "--samples", "1"},
+           {"curve"}}) {
+    expect_text_error(args, 3);
+    expect_json_error(args, 3);
+  }
+  expect_text_error({"curve", a, "--plot", path("no/such/dir/c.svg")}, 3);
+}
+
 #ifdef REMATCH_HAS_RUNTIME
 // `rematch train` refuses what it cannot do before training, with the number users need.
 TEST_F(Cli, TrainRefusesABudgetBelowTheLeastFeasibleOneWithThatNumber) {
@@ -516,6 +595,102 @@ TEST_F(Cli, TrainRefusesABudgetBelowTheLeastFeasibleOneWithThatNumber) {
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("least feasible budget"), std::string::npos) << r.err;
   EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
+// `--memory auto` under an address-space limit: the budget stays inside it and so does the run.
+TEST_F(Cli, TrainMemoryAutoUnderRlimitAsPicksABudgetInsideTheLimitAndTrains) {
+  if (kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no RLIMIT_AS fits it";
+  const std::string limit = "800000000";
+  const Output r = run({"prlimit", "--as=" + limit, REMATCH_CLI, "train", "--depth", "4", "--width", "64", "--batch",
+                        "32", "--memory", "auto", "--steps", "2", "--no-eval", "--report", path("r.json")},
+                       false);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  for (const char* term : {"RLIMIT_AS less mapped", "weights", "gradients", "optimizer state", "data reader buffers",
+                           "kernel scratch", "margin", "= activations"})
+    EXPECT_MENTIONS(r.out, term);
+  const json report = json::parse(slurp(path("r.json")));
+  EXPECT_GT(report["budget"].get<double>(), 0);
+  EXPECT_LT(report["budget"].get<double>(), std::stod(limit));
+  EXPECT_LT(report["peak_rss"].get<double>(), std::stod(limit));
+  EXPECT_EQ(report["steps"], 2);
+}
+
+TEST_F(Cli, TrainMemoryShareTakesThatShareOfWhatIsLeft) {
+  const Output r = run({"train", "--depth", "4", "--width", "64", "--batch", "32", "--memory", "50%", "--plan-only"});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_MENTIONS(r.out, "= activations (50.00 % of what is left)");
+  EXPECT_MENTIONS(r.out, "MemAvailable");
+  EXPECT_EQ(r.out.find("step 1/"), std::string::npos) << "--plan-only does not train";
+}
+
+TEST_F(Cli, TrainMemoryAutoWithNoRoomRefusesWithTheFiguresExit4) {
+  if (kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no RLIMIT_AS fits it";
+  const Output r = run({"prlimit", "--as=300000000", REMATCH_CLI, "train", "--depth", "4", "--width", "64", "--batch",
+                        "32", "--memory", "auto", "--steps", "1"},
+                       false);
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_MENTIONS(r.err, "no memory left for activations");
+  EXPECT_MENTIONS(r.err, "margin");
+}
+
+// The budget --max-overhead picks is the least budget of the printed curve within the bound.
+TEST_F(Cli, TrainMaxOverheadPicksTheLeastBudgetOnTheCurveOrRefusesWithTheLeastAchievable) {
+  const std::vector<std::string> model = {"train", "--depth", "4", "--width", "64", "--batch", "32", "--plan-only",
+                                          "--curve", "--profile-repeats", "1"};
+  std::vector<std::string> args = model;
+  for (const char* a : {"--max-overhead", "5%"}) args.push_back(a);
+  const Output r = run(args);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  // The table: budget, makespan, overhead %, yes|no.
+  std::istringstream lines(r.out);
+  std::string line;
+  double first_within = -1, least = -1, least_overhead = 0;
+  long long chosen = -1;
+  while (std::getline(lines, line)) {
+    if (const auto at = line.find("least budget within"); at != std::string::npos) {
+      const auto open = line.find('(', at);
+      ASSERT_NE(open, std::string::npos) << line;
+      chosen = std::stoll(line.substr(open + 1));
+    }
+    std::istringstream row(line);
+    double budget = 0, makespan = 0, overhead = 0;
+    std::string certified;
+    if (row >> budget >> makespan >> overhead >> certified && (certified == "yes" || certified == "no")) {
+      if (least < 0) least = budget, least_overhead = overhead;
+      if (first_within < 0 && overhead <= 5) first_within = budget;
+    }
+  }
+  ASSERT_GE(first_within, 0) << r.out;
+  EXPECT_EQ(chosen, static_cast<long long>(std::ceil(first_within))) << r.out;
+  if (least_overhead > 0.5) {
+    // At the least budget with a bound below its overhead: refused, naming the least achievable.
+    args = model;
+    for (const std::string& a : {std::string("--memory"), std::to_string(static_cast<long long>(least)),
+                                 std::string("--max-overhead"), std::string("0.1%")})
+      args.push_back(a);
+    const Output refused = run(args);
+    EXPECT_EQ(refused.status, 2) << refused.out << refused.err;
+    EXPECT_MENTIONS(refused.err, "least achievable");
+  }
+  args = model;
+  for (const char* a : {"--memory", "1KiB", "--max-overhead", "10%"}) args.push_back(a);
+  EXPECT_EQ(run(args).status, 2);
+  args = model;
+  for (const char* a : {"--max-overhead", "ten"}) args.push_back(a);
+  EXPECT_EQ(run(args).status, 3);
+  for (const char* share : {"0%", "120%", "x%"}) {
+    args = model;
+    args.push_back("--memory");
+    args.push_back(share);
+    EXPECT_EQ(run(args).status, 3) << share;
+  }
 }
 
 TEST_F(Cli, TrainRejectsAnUnknownModelAndAMissingWeightFile) {
