@@ -12,6 +12,8 @@
 
 #include "autodiff/profiler.hpp"
 #include "cli/memory_size.hpp"
+#include "distributed/communicator.hpp"
+#include "distributed/ordered_sum.hpp"
 #include "models/checkpoint.hpp"
 #include "scheduler/io/graph_io.hpp"
 
@@ -31,9 +33,40 @@ std::size_t peak_rss_bytes() {
   return std::size_t(usage.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
-int error(int status, const std::string& message) {
-  std::cerr << "rematch train: " << message << "\n";
-  return status;
+// The exit status and one-line message of the exception being handled.
+distributed::Outcome current_failure() {
+  try {
+    throw;
+  } catch (const InfeasibleBudget& e) {
+    return {exit_infeasible, std::string(e.what()) + " (least feasible budget " +
+                                 format_bytes(e.min_memory) + " = " +
+                                 std::to_string(std::size_t(e.min_memory)) + " bytes)"};
+  } catch (const autodiff::ArenaExhausted& e) {
+    return {exit_out_of_memory, e.what()};
+  } catch (const std::bad_alloc&) {
+    return {exit_out_of_memory, "out of memory (is the process memory limit below what the plan needs?)"};
+  } catch (const std::exception& e) {
+    return {exit_bad_input, e.what()};
+  }
+}
+
+// A setup failure every process agreed on.
+struct AgreedFailure {
+  distributed::Outcome outcome;
+};
+
+// Runs `setup` on every process; when any of them fails, all throw the lowest failing rank's
+// error, so the job ends the same way everywhere instead of hanging in the first exchange.
+template <class F>
+void agreed(const distributed::Communicator& comm, F&& setup) {
+  distributed::Outcome local;
+  try {
+    setup();
+  } catch (...) {
+    local = current_failure();
+  }
+  const distributed::Outcome all = comm.agree(local);
+  if (all.status != 0) throw AgreedFailure{all};
 }
 
 void write_report(const std::string& path, const json& report) {
@@ -46,60 +79,88 @@ void write_report(const std::string& path, const json& report) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw InputError("cannot write report '" + path + "'");
 }
 
-int train(const TrainArgs& args) {
+int train(const TrainArgs& args, const distributed::Communicator& comm) {
+  // Progress, plan and report come from rank 0 alone.
+  if (!comm.root()) std::cout.rdbuf(nullptr);
   models::TrainConfig config = args.config;
-  config.memory = std::size_t(parse_memory_size(args.memory, "--memory"));
-  config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
-  if (args.lr < 0) throw InputError("--lr must be positive");
-  config.optimizer.lr = args.lr > 0 ? args.lr
-                        : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
-                                                                                          : 0.05f;
-  if (args.steps < 0) throw InputError("--steps must be non-negative");
-
-  std::cout << "model      " << config.model.model << ": depth " << config.model.depth << ", width "
-            << config.model.width << ", embedding " << config.model.embedding << ", batch "
-            << config.model.batch << " per branch\n"
-            << "profiling and planning for " << format_bytes(double(config.memory)) << " ...\n"
-            << std::flush;
-  models::TrainingSession session(config);
-  const Solution& plan = session.plan();
-  const double overhead = 100.0 * (plan.makespan / session.store_all_makespan() - 1);
+  std::unique_ptr<distributed::OrderedGradientSum> exchange;
+  std::unique_ptr<models::TrainingSession> session;
+  agreed(comm, [&] {
+    config.memory = std::size_t(parse_memory_size(args.memory, "--memory"));
+    config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
+    if (args.lr < 0) throw InputError("--lr must be positive");
+    config.optimizer.lr = args.lr > 0 ? args.lr
+                          : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
+                                                                                            : 0.05f;
+    if (args.steps < 0) throw InputError("--steps must be non-negative");
+    if (!(args.comm_timeout > 0)) throw InputError("--comm-timeout must be positive");
+    config.shard = comm.rank();
+    config.shards = comm.size();
+    if (comm.size() > 1) {
+      exchange = std::make_unique<distributed::OrderedGradientSum>(
+          comm, std::chrono::duration<double>(args.comm_timeout));
+      config.exchange = exchange.get();
+    }
+    std::cout << "model      " << config.model.model << ": depth " << config.model.depth << ", width "
+              << config.model.width << ", embedding " << config.model.embedding << ", batch "
+              << config.model.batch << " per branch\n"
+              << "profiling and planning for " << format_bytes(double(config.memory)) << " ...\n"
+              << std::flush;
+    session = std::make_unique<models::TrainingSession>(config);
+  });
+  const Solution& plan = session->plan();
+  const double overhead = 100.0 * (plan.makespan / session->store_all_makespan() - 1);
   std::cout << "plan       " << plan.solver << (plan.exact ? " (exact)" : "") << ", " << plan.ops.size()
-            << " ops: predicted step " << plan.makespan << " s (store-all " << session.store_all_makespan()
+            << " ops: predicted step " << plan.makespan << " s (store-all " << session->store_all_makespan()
             << " s, recompute overhead " << overhead << " %)\n"
             << "memory     predicted peak " << format_bytes(plan.peak) << " of budget "
             << format_bytes(double(config.memory)) << " (store-all needs "
-            << format_bytes(session.store_all_peak()) << "); weights, gradients and optimizer state "
-            << format_bytes(double(session.parameter_bytes())) << "\n";
+            << format_bytes(session->store_all_peak()) << "); weights, gradients and optimizer state "
+            << format_bytes(double(session->parameter_bytes())) << "\n";
+  const std::size_t exchange_bytes = session->trainer().exchange_bytes();
+  if (comm.size() > 1) {
+    std::cout << "processes  " << comm.size() << ", " << config.model.batch / comm.size()
+              << " samples of each global batch per process; gradient exchange buffers "
+              << format_bytes(double(exchange_bytes)) << " in the arena (buckets of "
+              << format_bytes(double(exchange->bucket_floats() * sizeof(float)))
+              << "), the schedule planned in the remaining "
+              << format_bytes(double(config.memory - exchange_bytes)) << "\n";
+  }
 
-  const bool tty = isatty(STDOUT_FILENO);
-  std::vector<double> times;
+  // Under mpirun the launcher forwards the output: no carriage-return overwriting.
+  const bool tty = !comm.joined() && isatty(STDOUT_FILENO);
+  const double global_flops = session->step_flops() * comm.size();
+  std::vector<double> times, exposed;
   double first_loss = 0, last_loss = 0;
   std::size_t arena_peak = 0;
   for (int s = 1; s <= args.steps; ++s) {
-    const autodiff::StepResult r = session.step();
+    const autodiff::StepResult r = session->step();
     if (s == 1) first_loss = r.loss;
     last_loss = r.loss;
     times.push_back(r.seconds);
+    exposed.push_back(r.exposed_communication);
     arena_peak = std::max(arena_peak, r.arena_peak);
     const double rate = double(config.model.batch) / r.seconds;
     char line[256];
     std::snprintf(line, sizeof line,
                   "step %d/%d  loss %.5f  %.3f s/step  %.0f samples/s  %.1f GFLOP/s  arena peak %s",
-                  s, args.steps, r.loss, r.seconds, rate, session.step_flops() / r.seconds * 1e-9,
+                  s, args.steps, r.loss, r.seconds, rate, global_flops / r.seconds * 1e-9,
                   format_bytes(double(r.arena_peak)).c_str());
-    std::cout << (tty ? "\r" : "") << line << (tty && s < args.steps ? "" : "\n") << std::flush;
-    if (!args.checkpoint.empty() && args.checkpoint_every > 0 && s % args.checkpoint_every == 0) {
-      session.save(args.checkpoint);
+    std::cout << (tty ? "\r" : "") << line;
+    if (comm.size() > 1) std::cout << "  exposed comm " << r.exposed_communication << " s";
+    std::cout << (tty && s < args.steps ? "" : "\n") << std::flush;
+    if (comm.root() && !args.checkpoint.empty() && args.checkpoint_every > 0 &&
+        s % args.checkpoint_every == 0) {
+      session->save(args.checkpoint);
     }
   }
-  if (!args.checkpoint.empty()) {
-    session.save(args.checkpoint);
+  if (comm.root() && !args.checkpoint.empty()) {
+    session->save(args.checkpoint);
     std::cout << "weights    saved to " << args.checkpoint << "\n";
   }
   models::Evaluation eval;
-  if (!args.no_eval) {
-    eval = session.evaluate();
+  if (comm.root() && !args.no_eval) {
+    eval = session->evaluate();
     std::cout << "test       " << eval.pairs << " pairs: ROC AUC " << eval.auc << ", verification accuracy "
               << eval.accuracy << " at distance " << eval.threshold << "\n";
   }
@@ -107,7 +168,7 @@ int train(const TrainArgs& args) {
   for (double t : times) total += t;
   const std::size_t rss = peak_rss_bytes();
   std::cout << "peak RSS   " << format_bytes(double(rss)) << "\n";
-  if (!args.report.empty()) {
+  if (comm.root() && !args.report.empty()) {
     const double steps = double(times.size());
     write_report(args.report,
                  json{{"model", config.model.model},
@@ -119,16 +180,19 @@ int train(const TrainArgs& args) {
                       {"budget", config.memory},
                       {"predicted_makespan", plan.makespan},
                       {"predicted_peak", plan.peak},
-                      {"store_all_makespan", session.store_all_makespan()},
-                      {"store_all_peak", session.store_all_peak()},
+                      {"store_all_makespan", session->store_all_makespan()},
+                      {"store_all_peak", session->store_all_peak()},
                       {"predicted_overhead_pct", overhead},
                       {"arena_peak", arena_peak},
-                      {"parameter_bytes", session.parameter_bytes()},
+                      {"parameter_bytes", session->parameter_bytes()},
+                      {"ranks", comm.size()},
+                      {"exchange_buffer_bytes", exchange_bytes},
+                      {"exposed_communication_seconds", exposed},
                       {"peak_rss", rss},
                       {"steps", times.size()},
                       {"step_seconds", times},
                       {"samples_per_s", total > 0 ? steps * config.model.batch / total : 0.0},
-                      {"gflops", total > 0 ? steps * session.step_flops() / total * 1e-9 : 0.0},
+                      {"gflops", total > 0 ? steps * global_flops / total * 1e-9 : 0.0},
                       {"first_loss", first_loss},
                       {"last_loss", last_loss},
                       {"test_metric", args.no_eval ? json(nullptr) : json(eval.auc)},
@@ -172,24 +236,29 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--eval-batches", a.config.eval_batches, "test batches for the metrics")
       ->capture_default_str();
   cmd->add_flag("--no-eval", a.no_eval, "skip the test-set evaluation");
+  cmd->add_option("--comm-timeout", a.comm_timeout,
+                  "under mpirun: seconds to wait for the other processes' gradients before giving up")
+      ->capture_default_str();
   cmd->add_option("--profile-repeats", a.config.profile.repeats, "timed profiling sweeps (after one warm-up)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
 }
 
 int run_train(TrainArgs args) {
+  const distributed::Communicator comm;
   try {
-    return train(args);
-  } catch (const InfeasibleBudget& e) {
-    return error(exit_infeasible, std::string(e.what()) + " (least feasible budget " +
-                                      format_bytes(e.min_memory) + " = " +
-                                      std::to_string(std::size_t(e.min_memory)) + " bytes)");
-  } catch (const autodiff::ArenaExhausted& e) {
-    return error(exit_out_of_memory, e.what());
-  } catch (const std::bad_alloc&) {
-    return error(exit_out_of_memory, "out of memory (is the process memory limit below what the plan needs?)");
-  } catch (const std::exception& e) {
-    return error(exit_bad_input, e.what());
+    return train(args, comm);
+  } catch (const AgreedFailure& e) {
+    if (comm.root()) std::cerr << "rematch train: " << e.outcome.message << "\n";
+    return e.outcome.status;
+  } catch (...) {
+    const distributed::Outcome failure = current_failure();
+    std::cerr << "rematch train: "
+              << (comm.size() > 1 ? "rank " + std::to_string(comm.rank()) + ": " : "")
+              << failure.message << "\n";
+    // The other processes may be waiting for this one's gradients: end them too.
+    if (comm.size() > 1) comm.abort(failure.status);
+    return failure.status;
   }
 }
 

@@ -6,8 +6,29 @@
 namespace rematch::models {
 namespace {
 
+// The model of one process: its slice of the global batch.
+ModelConfig shard_model(const TrainConfig& c) {
+  if (c.shards < 1 || c.shard < 0 || c.shard >= c.shards) {
+    throw std::invalid_argument("shard " + std::to_string(c.shard) + " of " + std::to_string(c.shards));
+  }
+  if (c.model.batch % c.shards != 0) {
+    throw std::invalid_argument("--batch " + std::to_string(c.model.batch) +
+                                " is not a multiple of the " + std::to_string(c.shards) +
+                                " processes");
+  }
+  ModelConfig m = c.model;
+  m.batch /= c.shards;
+  return m;
+}
+
+// Rows [first, first + count) of a row-major matrix of `cols` columns.
+std::vector<float> rows(const std::vector<float>& m, std::int64_t cols, std::int64_t first,
+                        std::int64_t count) {
+  return {m.begin() + first * cols, m.begin() + (first + count) * cols};
+}
+
 std::unique_ptr<autodiff::JoinModel> built(const TrainConfig& c, autodiff::Arena& parameters) {
-  auto model = build_model(c.model, parameters);
+  auto model = build_model(shard_model(c), parameters);
   if (!c.resume.empty()) load_weights(c.resume, c.model, *model);
   return model;
 }
@@ -19,6 +40,7 @@ std::unique_ptr<autodiff::Trainer> planned(const TrainConfig& c, autodiff::JoinM
   options.solve.solver = c.solver;
   options.optimizer = c.optimizer;
   options.profile = c.profile;
+  options.exchange = c.exchange;
   return std::make_unique<autodiff::Trainer>(model, parameters, options);
 }
 
@@ -41,19 +63,22 @@ TrainingSession::TrainingSession(const TrainConfig& config)
 }
 
 autodiff::Batch TrainingSession::next_batch() {
+  // Every process draws the whole global batch (so the sampler's state stays that of a
+  // one-process run) and keeps its slice.
   const ModelConfig& c = config_.model;
+  const std::int64_t n = shard_rows(), first = std::int64_t(config_.shard) * n;
   autodiff::Batch batch;
   if (model_->branches() == 3) {
     data::TripletBatch t = sampler_.triplets(c.batch);
     for (auto* images : {&t.anchor, &t.positive, &t.negative}) {
-      batch.inputs.push_back(to_input(InputLayout::pixels, std::move(*images), c.batch));
+      batch.inputs.push_back(to_input(InputLayout::pixels, rows(*images, t.dim, first, n), n));
     }
     return batch;
   }
   data::PairBatch p = sampler_.pairs(c.batch);
-  batch.inputs.push_back(to_input(input_layout(c, 0), std::move(p.left), c.batch));
-  batch.inputs.push_back(to_input(input_layout(c, 1), std::move(p.right), c.batch));
-  batch.targets = p.similar;
+  batch.inputs.push_back(to_input(input_layout(c, 0), rows(p.left, p.dim, first, n), n));
+  batch.inputs.push_back(to_input(input_layout(c, 1), rows(p.right, p.dim, first, n), n));
+  batch.targets = rows(p.similar, 1, first, n);
   if (model_->loss().kind() == autodiff::LossKind::cosine) {
     for (float& t : batch.targets) t = t > 0 ? 1.0f : -1.0f;
   }
@@ -69,13 +94,19 @@ Evaluation TrainingSession::evaluate() {
   // A pair's right side goes through the second encoder (cross-modal) or the shared one.
   const int right_branch = model_->branches() == 3 ? 0 : 1;
   std::vector<float> distances, similar;
+  // The same test pairs whatever the number of processes: batches of the global size, embedded
+  // in slices of the size this process's model takes.
+  const std::int64_t n = shard_rows();
   for (int b = 0; b < config_.eval_batches; ++b) {
     data::PairBatch p = sampler.pairs(c.batch);
-    const auto left = trainer_->embed(0, to_input(input_layout(c, 0), std::move(p.left), c.batch));
-    const auto right = trainer_->embed(
-        right_branch, to_input(input_layout(c, right_branch), std::move(p.right), c.batch));
-    const auto d = model_->loss().distances(left, right, c.embedding);
-    distances.insert(distances.end(), d.begin(), d.end());
+    for (std::int64_t first = 0; first < c.batch; first += n) {
+      const auto left =
+          trainer_->embed(0, to_input(input_layout(c, 0), rows(p.left, p.dim, first, n), n));
+      const auto right = trainer_->embed(
+          right_branch, to_input(input_layout(c, right_branch), rows(p.right, p.dim, first, n), n));
+      const auto d = model_->loss().distances(left, right, c.embedding);
+      distances.insert(distances.end(), d.begin(), d.end());
+    }
     similar.insert(similar.end(), p.similar.begin(), p.similar.end());
   }
   Evaluation e;

@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libcli11-dev libgtest-dev nlohmann-json3-dev
-  libxsmm-dev libopenblas-dev zlib1g-dev
+  libxsmm-dev libopenblas-dev zlib1g-dev openmpi-bin libopenmpi-dev
   dataset-fashion-mnist time python3
 )
 # --pytorch: also the PyTorch of the side-by-side benchmark (bench/pytorch/).
