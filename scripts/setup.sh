@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libcli11-dev libgtest-dev nlohmann-json3-dev
   libxsmm-dev libopenblas-dev zlib1g-dev openmpi-bin libopenmpi-dev
-  dataset-fashion-mnist time python3
+  dataset-fashion-mnist time python3 python3-pytest
 )
 # --pytorch: also the PyTorch of the side-by-side benchmark (bench/pytorch/).
 if [ "${1:-}" = "--pytorch" ]; then packages+=(python3-torch); fi
