@@ -118,6 +118,10 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
             << format_bytes(session->store_all_peak()) << "); weights, gradients and optimizer state "
             << format_bytes(double(session->parameter_bytes())) << "\n";
   const std::size_t exchange_bytes = session->trainer().exchange_bytes();
+  std::size_t gradient_bytes = 0;  // what each process exchanges per step
+  for (int e = 0; e < session->model().encoders(); ++e) {
+    for (const autodiff::Tensor* p : session->model().encoder(e).parameters()) gradient_bytes += p->data.bytes();
+  }
   if (comm.size() > 1) {
     std::cout << "processes  " << comm.size() << ", " << config.model.batch / comm.size()
               << " samples of each global batch per process; gradient exchange buffers "
@@ -187,6 +191,7 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
                       {"parameter_bytes", session->parameter_bytes()},
                       {"ranks", comm.size()},
                       {"exchange_buffer_bytes", exchange_bytes},
+                      {"gradient_bytes", gradient_bytes},
                       {"exposed_communication_seconds", exposed},
                       {"peak_rss", rss},
                       {"steps", times.size()},
