@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <utility>
 
 namespace rematch::distributed {
@@ -86,6 +87,9 @@ void OrderedGradientSum::wait(Slot& slot) {
                                  std::to_string(int(timeout_.count())) +
                                  " s (a process died or hangs)");
     }
+    // With more processes than cores, a spinning wait would take the core from the process
+    // it waits for.
+    std::this_thread::yield();
   }
   waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
