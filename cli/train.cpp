@@ -84,7 +84,7 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
   if (!comm.root()) std::cout.rdbuf(nullptr);
   models::TrainConfig config = args.config;
   std::unique_ptr<distributed::OrderedGradientSum> exchange;
-  std::unique_ptr<models::TrainingSession> session;
+  std::unique_ptr<models::TrainingSession> started;
   agreed(comm, [&] {
     config.memory = std::size_t(parse_memory_size(args.memory, "--memory"));
     config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
@@ -106,21 +106,22 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
               << config.model.batch << " per branch\n"
               << "profiling and planning for " << format_bytes(double(config.memory)) << " ...\n"
               << std::flush;
-    session = std::make_unique<models::TrainingSession>(config);
+    started = std::make_unique<models::TrainingSession>(config);
   });
-  const Solution& plan = session->plan();
-  const double overhead = 100.0 * (plan.makespan / session->store_all_makespan() - 1);
+  models::TrainingSession& session = *started;
+  const Solution& plan = session.plan();
+  const double overhead = 100.0 * (plan.makespan / session.store_all_makespan() - 1);
   std::cout << "plan       " << plan.solver << (plan.exact ? " (exact)" : "") << ", " << plan.ops.size()
-            << " ops: predicted step " << plan.makespan << " s (store-all " << session->store_all_makespan()
+            << " ops: predicted step " << plan.makespan << " s (store-all " << session.store_all_makespan()
             << " s, recompute overhead " << overhead << " %)\n"
             << "memory     predicted peak " << format_bytes(plan.peak) << " of budget "
             << format_bytes(double(config.memory)) << " (store-all needs "
-            << format_bytes(session->store_all_peak()) << "); weights, gradients and optimizer state "
-            << format_bytes(double(session->parameter_bytes())) << "\n";
-  const std::size_t exchange_bytes = session->trainer().exchange_bytes();
+            << format_bytes(session.store_all_peak()) << "); weights, gradients and optimizer state "
+            << format_bytes(double(session.parameter_bytes())) << "\n";
+  const std::size_t exchange_bytes = session.trainer().exchange_bytes();
   std::size_t gradient_bytes = 0;  // what each process exchanges per step
-  for (int e = 0; e < session->model().encoders(); ++e) {
-    for (const autodiff::Tensor* p : session->model().encoder(e).parameters()) gradient_bytes += p->data.bytes();
+  for (int e = 0; e < session.model().encoders(); ++e) {
+    for (const autodiff::Tensor* p : session.model().encoder(e).parameters()) gradient_bytes += p->data.bytes();
   }
   if (comm.size() > 1) {
     std::cout << "processes  " << comm.size() << ", " << config.model.batch / comm.size()
@@ -133,12 +134,12 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
 
   // Under mpirun the launcher forwards the output: no carriage-return overwriting.
   const bool tty = !comm.joined() && isatty(STDOUT_FILENO);
-  const double global_flops = session->step_flops() * comm.size();
+  const double global_flops = session.step_flops() * comm.size();
   std::vector<double> times, exposed;
   double first_loss = 0, last_loss = 0;
   std::size_t arena_peak = 0;
   for (int s = 1; s <= args.steps; ++s) {
-    const autodiff::StepResult r = session->step();
+    const autodiff::StepResult r = session.step();
     if (s == 1) first_loss = r.loss;
     last_loss = r.loss;
     times.push_back(r.seconds);
@@ -155,16 +156,16 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
     std::cout << (tty && s < args.steps ? "" : "\n") << std::flush;
     if (comm.root() && !args.checkpoint.empty() && args.checkpoint_every > 0 &&
         s % args.checkpoint_every == 0) {
-      session->save(args.checkpoint);
+      session.save(args.checkpoint);
     }
   }
   if (comm.root() && !args.checkpoint.empty()) {
-    session->save(args.checkpoint);
+    session.save(args.checkpoint);
     std::cout << "weights    saved to " << args.checkpoint << "\n";
   }
   models::Evaluation eval;
   if (comm.root() && !args.no_eval) {
-    eval = session->evaluate();
+    eval = session.evaluate();
     std::cout << "test       " << eval.pairs << " pairs: ROC AUC " << eval.auc << ", verification accuracy "
               << eval.accuracy << " at distance " << eval.threshold << "\n";
   }
@@ -184,11 +185,11 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
                       {"budget", config.memory},
                       {"predicted_makespan", plan.makespan},
                       {"predicted_peak", plan.peak},
-                      {"store_all_makespan", session->store_all_makespan()},
-                      {"store_all_peak", session->store_all_peak()},
+                      {"store_all_makespan", session.store_all_makespan()},
+                      {"store_all_peak", session.store_all_peak()},
                       {"predicted_overhead_pct", overhead},
                       {"arena_peak", arena_peak},
-                      {"parameter_bytes", session->parameter_bytes()},
+                      {"parameter_bytes", session.parameter_bytes()},
                       {"ranks", comm.size()},
                       {"exchange_buffer_bytes", exchange_bytes},
                       {"gradient_bytes", gradient_bytes},
