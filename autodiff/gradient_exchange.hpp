@@ -29,11 +29,12 @@ class GradientExchange {
   virtual void stage_final(std::span<const std::span<float>> tensors) = 0;
   // Lets outstanding communication advance (called between backward ops).
   virtual void progress() = 0;
-  // Waits for every exchange of the step: each tensor now holds the mean over the processes of
-  // their values. Returns the seconds spent waiting in this step (also inside stage_final).
-  virtual double finish() = 0;
-  // The mean over the processes of a per-process scalar (the step's loss).
+  // The mean over the processes of a per-process scalar (the step's loss); called once per step,
+  // after the last stage_final and before finish.
   virtual float mean(float local) = 0;
+  // Waits for every exchange of the step: each tensor now holds the mean over the processes of
+  // their values. Returns the seconds spent waiting in this step (also in stage_final and mean).
+  virtual double finish() = 0;
 };
 
 }  // namespace rematch::autodiff

@@ -170,8 +170,8 @@ StepResult Trainer::step(Batch batch) {
   StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_, on_backward);
   if (exchange_ != nullptr) {
     const auto wait_start = std::chrono::steady_clock::now();
-    result.exposed_communication = exchange_->finish();
     result.loss = exchange_->mean(result.loss);
+    result.exposed_communication = exchange_->finish();
     result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
   }
   for (int e = 0; e < model_.encoders(); ++e) {

@@ -41,7 +41,7 @@ void OrderedGradientSum::stage_final(std::span<const std::span<float>> tensors) 
     while (done < tensor.size()) {
       Slot& slot = slots_[std::size_t(filling_)];
       if (in_flight(slot)) {
-        wait(slot);
+        wait(slot.request);
         complete(slot);
       }
       const std::size_t take = std::min(tensor.size() - done, bucket_ - slot.used);
@@ -76,11 +76,11 @@ void OrderedGradientSum::progress() {
   }
 }
 
-void OrderedGradientSum::wait(Slot& slot) {
+void OrderedGradientSum::wait(MPI_Request& request) {
   const auto start = std::chrono::steady_clock::now();
   int done = 0;
   while (true) {
-    MPI_Test(&slot.request, &done, MPI_STATUS_IGNORE);
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
     if (done) break;
     if (std::chrono::steady_clock::now() - start > timeout_) {
       throw CommunicationTimeout("no gradients from the other processes within " +
@@ -117,7 +117,7 @@ double OrderedGradientSum::finish() {
   if (slots_[std::size_t(filling_)].used > 0) launch();
   for (Slot& slot : slots_) {
     if (!in_flight(slot)) continue;
-    wait(slot);
+    wait(slot.request);
     complete(slot);
   }
   filling_ = 0;
@@ -125,8 +125,12 @@ double OrderedGradientSum::finish() {
 }
 
 float OrderedGradientSum::mean(float local) {
+  // Every stage of the step has been handed over: the last bucket goes out before this wait.
+  if (slots_[std::size_t(filling_)].used > 0) launch();
   std::vector<float> all(static_cast<std::size_t>(processes()));
-  MPI_Allgather(&local, 1, MPI_FLOAT, all.data(), 1, MPI_FLOAT, communicator_.comm());
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_Iallgather(&local, 1, MPI_FLOAT, all.data(), 1, MPI_FLOAT, communicator_.comm(), &request);
+  wait(request);
   float sum = all[0];
   for (std::size_t r = 1; r < all.size(); ++r) sum += all[r];
   return sum / float(all.size());

@@ -61,7 +61,8 @@ class OrderedGradientSum final : public autodiff::GradientExchange {
 
   std::span<float> slot_memory(int slot);
   void launch();             // gathers the filling slot and moves on to the next one
-  void wait(Slot& slot);     // blocks (counting the time) until the slot's gather is done
+  // Blocks until the request is done, counting the time; throws CommunicationTimeout.
+  void wait(MPI_Request& request);
   void complete(Slot& slot);  // rank-order sum of a gathered slot into the targets
   bool in_flight(const Slot& slot) const { return slot.request != MPI_REQUEST_NULL; }
 

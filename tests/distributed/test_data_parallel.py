@@ -130,10 +130,9 @@ def rank_pid(mpirun_pid, rank):
     return None
 
 
-def test_a_rank_killed_mid_run_ends_the_job_and_leaves_the_checkpoint_valid(tmp_path):
-    checkpoint = tmp_path / "c.w"
-    args = [*SIAMESE, *COMMON, *BUDGET, "--steps", "100000", "--checkpoint", str(checkpoint),
-            "--checkpoint-every", "1"]
+def signal_rank_1_mid_run(args, checkpoint, sig):
+    """Starts a long two-process run, sends `sig` to rank 1 once a checkpoint exists, and returns
+    the job's (status, stderr); the job must end by itself within 60 s."""
     job = subprocess.Popen([*MPIRUN, "-np", "2", REMATCH, "train", *args],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -143,11 +142,31 @@ def test_a_rank_killed_mid_run_ends_the_job_and_leaves_the_checkpoint_valid(tmp_
         assert checkpoint.exists(), "no checkpoint within 60 s"
         victim = rank_pid(job.pid, 1)
         assert victim is not None
-        os.kill(victim, signal.SIGKILL)
-        out, err = job.communicate(timeout=60)  # bounded: no hang
+        os.kill(victim, sig)
+        _, err = job.communicate(timeout=60)  # bounded: no hang
     finally:
         if job.poll() is None:
             job.kill()
-    assert job.returncode != 0
+    return job.returncode, err
+
+
+def long_run(checkpoint):
+    return [*SIAMESE, *COMMON, *BUDGET, "--steps", "100000", "--checkpoint", str(checkpoint),
+            "--checkpoint-every", "1"]
+
+
+def test_a_rank_killed_mid_run_ends_the_job_and_leaves_the_checkpoint_valid(tmp_path):
+    checkpoint = tmp_path / "c.w"
+    status, err = signal_rank_1_mid_run(long_run(checkpoint), checkpoint, signal.SIGKILL)
+    assert status != 0
     assert "rank 1" in err and "signal 9" in err, err
+    ok(train([*SIAMESE, *COMMON, *BUDGET, "--steps", "0", "--resume", str(checkpoint)]))
+
+
+def test_a_rank_that_stops_answering_ends_the_job_after_the_timeout(tmp_path):
+    checkpoint = tmp_path / "c.w"
+    args = [*long_run(checkpoint), "--comm-timeout", "3"]
+    status, err = signal_rank_1_mid_run(args, checkpoint, signal.SIGSTOP)
+    assert status == 3, err
+    assert "rematch train: rank 0: no gradients from the other processes within 3 s" in err, err
     ok(train([*SIAMESE, *COMMON, *BUDGET, "--steps", "0", "--resume", str(checkpoint)]))
