@@ -19,8 +19,8 @@ struct BranchItems {
 
 }  // namespace
 
-Executor::Executor(JoinModel& model, Graph graph, Arena& arena)
-    : model_(model), graph_(std::move(graph)), arena_(arena) {
+Executor::Executor(JoinModel& model, Graph graph, Arena& arena, std::size_t reserved)
+    : model_(model), graph_(std::move(graph)), arena_(arena), reserved_(reserved) {
   check_matches_model();
 }
 
@@ -47,7 +47,7 @@ void Executor::check_matches_model() const {
 }
 
 void Executor::check(const Schedule& schedule) const {
-  const SimulationResult r = simulate(graph_, schedule, double(arena_.budget()));
+  const SimulationResult r = simulate(graph_, schedule, double(schedule_budget()));
   if (!r.valid) {
     throw InvalidSchedule(r.bad_op < schedule.size()
                               ? "op " + std::to_string(r.bad_op) + " (" +
@@ -58,7 +58,8 @@ void Executor::check(const Schedule& schedule) const {
 }
 
 StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
-                         std::vector<Gradients>& grads) {
+                         std::vector<Gradients>& grads,
+                         const std::function<void(std::size_t)>& after_backward) {
   check(schedule);
   const int k = model_.branches();
   if (static_cast<int>(inputs.size()) != k || static_cast<int>(grads.size()) != k) {
@@ -78,7 +79,8 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
   StepResult result;
   const auto start = std::chrono::steady_clock::now();
   result.op_seconds.reserve(schedule.size());
-  for (const Op& op : schedule) {
+  for (std::size_t index = 0; index < schedule.size(); ++index) {
+    const Op& op = schedule[index];
     const auto op_start = std::chrono::steady_clock::now();
     BranchItems& b = items[op.branch];
     Encoder& encoder = model_.encoder_of(op.branch);
@@ -116,6 +118,7 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
                                      i > 0, arena_, grads[op.branch]);
         if (i > 0) b.y[i] = std::move(dx);
         b.x[i] = {};
+        if (after_backward) after_backward(index);
         break;
       }
       case OpKind::drop:

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -29,22 +30,32 @@ struct StepResult {
   double seconds = 0;          // wall time of the schedule's ops
   std::size_t arena_peak = 0;  // the arena's high-water mark during the step, bytes
   std::vector<double> op_seconds;  // wall time of each op of the schedule
+  double exposed_communication = 0;  // seconds of `seconds` spent waiting for other processes
 };
 
 class Executor {
  public:
-  // graph: the model's sizes (bytes) and times, as the profiler measured them.
-  Executor(JoinModel& model, Graph graph, Arena& arena);
+  // graph: the model's sizes (bytes) and times, as the profiler measured them. `reserved` bytes
+  // of the arena are held outside the schedule (communication buffers): schedules must fit in
+  // the rest of its budget.
+  Executor(JoinModel& model, Graph graph, Arena& arena, std::size_t reserved = 0);
 
   const Graph& graph() const { return graph_; }
   // New measurements of the same model (e.g. calibrated times); validated as in the constructor.
   void set_graph(Graph graph);
-  // Replays the schedule in the simulator with the arena's budget; throws InvalidSchedule.
+  // The budget schedules are checked against: the arena's, less the reserved bytes.
+  std::size_t schedule_budget() const {
+    return arena_.budget() > reserved_ ? arena_.budget() - reserved_ : 0;
+  }
+  std::size_t reserved() const { return reserved_; }
+  // Replays the schedule in the simulator with schedule_budget(); throws InvalidSchedule.
   void check(const Schedule& schedule) const;
   // inputs[j] = x^j_0, allocated from the arena; grads[j]: branch j's parameter gradients.
-  // Checks the schedule first: an invalid one throws before any op runs.
+  // Checks the schedule first: an invalid one throws before any op runs. after_backward(i) runs
+  // right after op i when it is a B.
   StepResult run(const Schedule& schedule, std::vector<Tensor> inputs,
-                 std::vector<Gradients>& grads);
+                 std::vector<Gradients>& grads,
+                 const std::function<void(std::size_t)>& after_backward = {});
 
  private:
   void check_matches_model() const;
@@ -52,6 +63,7 @@ class Executor {
   JoinModel& model_;
   Graph graph_;
   Arena& arena_;
+  std::size_t reserved_;
 };
 
 }  // namespace rematch::autodiff

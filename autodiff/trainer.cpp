@@ -1,15 +1,64 @@
 #include "autodiff/trainer.hpp"
 
+#include <chrono>
 #include <stdexcept>
 
 namespace rematch::autodiff {
 namespace {
 
-Solution planned(const Graph& graph, const TrainerOptions& options) {
+std::size_t exchange_floats(JoinModel& model, const GradientExchange* exchange) {
+  if (exchange == nullptr) return 0;
+  std::size_t gradient_floats = 0;
+  for (int e = 0; e < model.encoders(); ++e) {
+    for (const Tensor* p : model.encoder(e).parameters()) {
+      gradient_floats += p->data.size();
+    }
+  }
+  return exchange->buffer_floats(gradient_floats);
+}
+
+// The schedule is planned in the budget less the exchange's buffers; an infeasible budget names
+// the least one including them.
+Solution planned(const Executor& executor, const TrainerOptions& options) {
   if (options.activation_budget == 0) {
     throw InputError("trainer: the activation budget must be positive");
   }
-  return solve(graph, double(options.activation_budget), options.solve);
+  try {
+    return solve(executor.graph(), double(executor.schedule_budget()), options.solve);
+  } catch (const InfeasibleBudget& e) {
+    if (executor.reserved() == 0) throw;
+    throw InfeasibleBudget(std::string(e.what()) + " (plus " +
+                               format_bytes(double(executor.reserved())) +
+                               " of communication buffers)",
+                           e.min_memory + double(executor.reserved()));
+  }
+}
+
+// Layers [first, second) of an encoder's stage.
+std::pair<int, int> stage_layer_range(const Encoder& encoder, int stage) {
+  int first = 0;
+  for (int s = 0; s < stage; ++s) first += static_cast<int>(encoder.stage_layers(s).size());
+  return {first, first + static_cast<int>(encoder.stage_layers(stage).size())};
+}
+
+int first_branch(const JoinModel& model, int encoder) {
+  for (int j = 0; j < model.branches(); ++j) {
+    if (model.encoder_index(j) == encoder) return j;
+  }
+  throw std::logic_error("model: encoder without a branch");
+}
+
+// [encoder][stage]: the op after which that stage's weight gradients are final, i.e. the last B
+// of the stage over the branches running the encoder.
+std::vector<std::vector<std::size_t>> finalizing_ops(const Schedule& schedule, const JoinModel& model) {
+  std::vector<std::vector<std::size_t>> last(model.encoders());
+  for (int j = 0; j < model.branches(); ++j) {
+    last[model.encoder_index(j)].resize(model.encoder_of(j).stages(), 0);
+  }
+  for (std::size_t i = 0; i < schedule.size(); ++i) {
+    if (schedule[i].kind == OpKind::B) last[model.encoder_index(schedule[i].branch)][schedule[i].stage] = i;
+  }
+  return last;
 }
 
 }  // namespace
@@ -17,11 +66,17 @@ Solution planned(const Graph& graph, const TrainerOptions& options) {
 Trainer::Trainer(JoinModel& model, Arena& parameters, const TrainerOptions& options)
     : model_(model),
       parameters_(parameters),
+      exchange_(options.exchange),
       activations_("activations", options.activation_budget),
       plan_(),
-      executor_(model, profile(model, options.profile), activations_) {
-  plan_ = planned(executor_.graph(), options);
+      executor_(model, profile(model, options.profile), activations_,
+                kernels::aligned_bytes(exchange_floats(model, options.exchange), sizeof(float))) {
+  plan_ = planned(executor_, options);
   executor_.check(plan_.ops);
+  if (exchange_ != nullptr) {
+    exchange_buffer_ = kernels::AlignedBuffer<float>(exchange_floats(model, exchange_), activations_);
+    exchange_->attach(exchange_buffer_.span());
+  }
   for (int j = 0; j < model_.branches(); ++j) {
     grads_.push_back(model_.encoder_of(j).make_gradients(parameters_));
   }
@@ -38,7 +93,7 @@ void Trainer::calibrate_plan(const TrainerOptions& options) {
   }
   const StepResult timed = executor_.run(plan_.ops, std::move(inputs), grads_);
   executor_.set_graph(calibrate(executor_.graph(), model_, plan_.ops, {timed.op_seconds}));
-  plan_ = planned(executor_.graph(), options);
+  plan_ = planned(executor_, options);
   executor_.check(plan_.ops);
 }
 
@@ -63,31 +118,66 @@ std::vector<Tensor> Trainer::load_inputs(Batch& batch) {
   return inputs;
 }
 
+void Trainer::sum_branches(int encoder, int stage) {
+  const int first = first_branch(model_, encoder);
+  const auto [begin, end] = stage_layer_range(model_.encoder(encoder), stage);
+  for (int j = first + 1; j < model_.branches(); ++j) {
+    if (model_.encoder_index(j) != encoder) continue;
+    for (int l = begin; l < end; ++l) {
+      for (std::size_t p = 0; p < grads_[first][l].size(); ++p) {
+        float* total = grads_[first][l][p].data.data();
+        const float* add = grads_[j][l][p].data.data();
+        const auto n = static_cast<std::int64_t>(grads_[first][l][p].data.size());
+#pragma omp parallel for schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) total[i] += add[i];
+      }
+    }
+  }
+}
+
+std::vector<std::span<float>> Trainer::stage_gradients(int encoder, int stage) {
+  const auto [begin, end] = stage_layer_range(model_.encoder(encoder), stage);
+  std::vector<std::span<float>> out;
+  for (int l = begin; l < end; ++l) {
+    for (Tensor& g : grads_[first_branch(model_, encoder)][l]) out.push_back(g.data.span());
+  }
+  return out;
+}
+
 StepResult Trainer::step(Batch batch) {
   model_.loss().set_targets(std::move(batch.targets));
   model_.set_step(steps_++);
-  StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_);
-  // Shared encoders: sum the branches' gradients in branch order (fixed, schedule-independent).
-  for (int e = 0; e < model_.encoders(); ++e) {
-    int first = -1;
-    for (int j = 0; j < model_.branches(); ++j) {
-      if (model_.encoder_index(j) != e) continue;
-      if (first < 0) {
-        first = j;
-        continue;
-      }
-      for (std::size_t l = 0; l < grads_[first].size(); ++l) {
-        for (std::size_t p = 0; p < grads_[first][l].size(); ++p) {
-          float* total = grads_[first][l][p].data.data();
-          const float* add = grads_[j][l][p].data.data();
-          const auto n = static_cast<std::int64_t>(grads_[first][l][p].data.size());
-#pragma omp parallel for schedule(static)
-          for (std::int64_t i = 0; i < n; ++i) total[i] += add[i];
+  const auto finalizing = finalizing_ops(plan_.ops, model_);
+  std::vector<std::vector<bool>> final(finalizing.size());
+  for (std::size_t e = 0; e < finalizing.size(); ++e) final[e].assign(finalizing[e].size(), false);
+  // The exchange takes the stages in a fixed order (encoders in order, stages last to first),
+  // whatever order this process's schedule finalizes them in.
+  int next_encoder = 0, next_stage = static_cast<int>(final[0].size()) - 1;
+  auto on_backward = [&](std::size_t index) {
+    const Op& op = plan_.ops[index];
+    const int e = model_.encoder_index(op.branch);
+    if (finalizing[e][op.stage] == index) {
+      sum_branches(e, op.stage);
+      final[e][op.stage] = true;
+      while (exchange_ != nullptr && next_encoder < model_.encoders() && final[next_encoder][next_stage]) {
+        exchange_->stage_final(stage_gradients(next_encoder, next_stage));
+        if (--next_stage < 0 && ++next_encoder < model_.encoders()) {
+          next_stage = static_cast<int>(final[next_encoder].size()) - 1;
         }
       }
     }
+    if (exchange_ != nullptr) exchange_->progress();
+  };
+  StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_, on_backward);
+  if (exchange_ != nullptr) {
+    const auto wait_start = std::chrono::steady_clock::now();
+    result.loss = exchange_->mean(result.loss);
+    result.exposed_communication = exchange_->finish();
+    result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
+  }
+  for (int e = 0; e < model_.encoders(); ++e) {
     std::vector<const Tensor*> flat;
-    for (const auto& layer : grads_[first]) {
+    for (const auto& layer : grads_[first_branch(model_, e)]) {
       for (const Tensor& g : layer) flat.push_back(&g);
     }
     optimizers_[e].step(flat);

@@ -17,6 +17,7 @@
 
 #include "autodiff/arena.hpp"
 #include "autodiff/executor.hpp"
+#include "autodiff/gradient_exchange.hpp"
 #include "autodiff/model.hpp"
 #include "autodiff/optimizer.hpp"
 #include "autodiff/profiler.hpp"
@@ -32,6 +33,9 @@ struct TrainerOptions {
   // Run one step of the plan on placeholder inputs, take its measured op times as the stage
   // times (profiler.hpp: calibrate) and plan again with them.
   bool calibrate = true;
+  // Data parallelism: sums the weight gradients over the processes before each update (not
+  // owned; null for a one-process run). Its buffers are reserved in the activation arena.
+  GradientExchange* exchange = nullptr;
 };
 
 // One batch: for each branch, its input rows in the encoder's plain input layout (batch x
@@ -50,10 +54,15 @@ class Trainer {
   const Graph& graph() const { return executor_.graph(); }
   const Solution& plan() const { return plan_; }
   Arena& activations() { return activations_; }
+  // Bytes of the activation budget held by the gradient exchange's buffers (0 without one).
+  std::size_t exchange_bytes() const { return exchange_buffer_.bytes(); }
   Arena& parameters() { return parameters_; }
 
   // Forward, loss and backward by the plan, then the optimizer update. The batch is released
-  // once copied into the arena, so it does not sit beside the step's peak.
+  // once copied into the arena, so it does not sit beside the step's peak. A stage's gradients
+  // are summed over the branches sharing its encoder (in branch order) as soon as its last
+  // backward ran, and handed to the exchange then. With an exchange, the loss is the mean over
+  // the processes and `seconds` includes the wait for the last exchanges.
   StepResult step(Batch batch);
   // Branch `branch`'s encoder on a batch of inputs (no tape, no gradients): plain output rows.
   std::vector<float> embed(int branch, std::span<const float> inputs);
@@ -61,10 +70,15 @@ class Trainer {
  private:
   std::vector<Tensor> load_inputs(Batch& batch);
   void calibrate_plan(const TrainerOptions& options);
+  // The branch sum of encoder e's stage gradients, into the first branch running e.
+  void sum_branches(int encoder, int stage);
+  std::vector<std::span<float>> stage_gradients(int encoder, int stage);
 
   JoinModel& model_;
   Arena& parameters_;
+  GradientExchange* exchange_;
   Arena activations_;
+  kernels::AlignedBuffer<float> exchange_buffer_;
   Solution plan_;
   Executor executor_;
   std::vector<Gradients> grads_;  // per branch

@@ -16,6 +16,8 @@
 #include "cli/memory_size.hpp"
 #include "cli/report.hpp"
 #include "models/budget.hpp"
+#include "distributed/communicator.hpp"
+#include "distributed/ordered_sum.hpp"
 #include "models/checkpoint.hpp"
 #include "models/data/atomic_file.hpp"
 #include "models/model_file.hpp"
@@ -37,9 +39,42 @@ std::size_t peak_rss_bytes() {
   return std::size_t(usage.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
-int error(int status, const std::string& message) {
-  std::cerr << "rematch train: " << message << "\n";
-  return status;
+// The exit status and one-line message of the exception being handled.
+distributed::Outcome current_failure() {
+  try {
+    throw;
+  } catch (const InfeasibleBudget& e) {
+    return {exit_infeasible, std::string(e.what()) + " (least feasible budget " +
+                                 format_bytes(e.min_memory) + " = " +
+                                 std::to_string(std::size_t(e.min_memory)) + " bytes)"};
+  } catch (const autodiff::ArenaExhausted& e) {
+    return {exit_out_of_memory, e.what()};
+  } catch (const models::NoRoom& e) {
+    return {exit_out_of_memory, e.what()};
+  } catch (const std::bad_alloc&) {
+    return {exit_out_of_memory, "out of memory (is the process memory limit below what the plan needs?)"};
+  } catch (const std::exception& e) {
+    return {exit_bad_input, e.what()};
+  }
+}
+
+// A setup failure every process agreed on.
+struct AgreedFailure {
+  distributed::Outcome outcome;
+};
+
+// Runs `setup` on every process; when any of them fails, all throw the lowest failing rank's
+// error, so the job ends the same way everywhere instead of hanging in the first exchange.
+template <class F>
+void agreed(const distributed::Communicator& comm, F&& setup) {
+  distributed::Outcome local;
+  try {
+    setup();
+  } catch (...) {
+    local = current_failure();
+  }
+  const distributed::Outcome all = comm.agree(local);
+  if (all.status != 0) throw AgreedFailure{all};
 }
 
 void write_report(const std::string& path, const json& report) {
@@ -63,33 +98,52 @@ models::Budget budget_of(const TrainArgs& args) {
   return budget;
 }
 
-int train(const TrainArgs& args) {
+int train(const TrainArgs& args, const distributed::Communicator& comm) {
+  // Progress, plan and report come from rank 0 alone.
+  if (!comm.root()) std::cout.rdbuf(nullptr);
   models::TrainConfig config = args.config;
-  config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
-  if (args.lr < 0) throw InputError("--lr must be positive");
-  config.optimizer.lr = args.lr > 0 ? args.lr
-                        : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
-                                                                                          : 0.05f;
-  if (args.steps < 0) throw InputError("--steps must be non-negative");
-  // An unwritable --checkpoint is found now, not after the training it would save.
-  if (!args.checkpoint.empty()) data::AtomicFile probe(args.checkpoint);
-  config.data = data_files(args.data);
-  config.test = data_files(args.test, "test-");
-  const models::BudgetChoice budget = models::choose_budget(config, budget_of(args), args.show_curve);
-  config.memory = budget.bytes;
-  for (const std::string& line : budget.lines) std::cout << line << "\n";
-  if (args.show_curve) std::cout << "time-memory curve of the profiled model (bytes, seconds)\n" << curve_text(*budget.curve);
-  if (args.plan_only && args.show_curve) return 0;
-
-  std::cout << "model      " << config.model.model;
-  if (models::is_zoo_name(config.model.model)) {
-    std::cout << ": depth " << config.model.depth << ", width " << config.model.width << ", embedding "
-              << config.model.embedding;
-  }
-  std::cout << ", batch " << config.model.batch << " per branch\n"
-            << "profiling and planning for " << format_bytes(double(config.memory)) << " ...\n"
-            << std::flush;
-  models::TrainingSession session(config);
+  std::unique_ptr<distributed::OrderedGradientSum> exchange;
+  std::unique_ptr<models::TrainingSession> started;
+  bool plan_only_done = false;
+  agreed(comm, [&] {
+    config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
+    if (args.lr < 0) throw InputError("--lr must be positive");
+    config.optimizer.lr = args.lr > 0 ? args.lr
+                          : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
+                                                                                            : 0.05f;
+    if (args.steps < 0) throw InputError("--steps must be non-negative");
+    if (!(args.comm_timeout > 0)) throw InputError("--comm-timeout must be positive");
+    // An unwritable --checkpoint is found now, not after the training it would save.
+    if (!args.checkpoint.empty() && comm.root()) data::AtomicFile probe(args.checkpoint);
+    config.data = data_files(args.data);
+    config.test = data_files(args.test, "test-");
+    const models::BudgetChoice budget = models::choose_budget(config, budget_of(args), args.show_curve);
+    config.memory = budget.bytes;
+    for (const std::string& line : budget.lines) std::cout << line << "\n";
+    if (args.show_curve) std::cout << "time-memory curve of the profiled model (bytes, seconds)\n" << curve_text(*budget.curve);
+    if (args.plan_only && args.show_curve) {
+      plan_only_done = true;
+      return;
+    }
+    config.shard = comm.rank();
+    config.shards = comm.size();
+    if (comm.size() > 1) {
+      exchange = std::make_unique<distributed::OrderedGradientSum>(
+          comm, std::chrono::duration<double>(args.comm_timeout));
+      config.exchange = exchange.get();
+    }
+    std::cout << "model      " << config.model.model;
+    if (models::is_zoo_name(config.model.model)) {
+      std::cout << ": depth " << config.model.depth << ", width " << config.model.width << ", embedding "
+                << config.model.embedding;
+    }
+    std::cout << ", batch " << config.model.batch << " per branch\n"
+              << "profiling and planning for " << format_bytes(double(config.memory)) << " ...\n"
+              << std::flush;
+    started = std::make_unique<models::TrainingSession>(config);
+  });
+  if (plan_only_done) return 0;
+  models::TrainingSession& session = *started;
   const Solution& plan = session.plan();
   const double overhead = 100.0 * (plan.makespan / session.store_all_makespan() - 1);
   std::cout << "plan       " << plan.solver << (plan.exact ? " (exact)" : "") << ", " << plan.ops.size()
@@ -99,10 +153,25 @@ int train(const TrainArgs& args) {
             << format_bytes(double(config.memory)) << " (store-all needs "
             << format_bytes(session.store_all_peak()) << "); weights, gradients and optimizer state "
             << format_bytes(double(session.parameter_bytes())) << "\n";
+  const std::size_t exchange_bytes = session.trainer().exchange_bytes();
+  std::size_t gradient_bytes = 0;  // what each process exchanges per step
+  for (int e = 0; e < session.model().encoders(); ++e) {
+    for (const autodiff::Tensor* p : session.model().encoder(e).parameters()) gradient_bytes += p->data.bytes();
+  }
+  if (comm.size() > 1) {
+    std::cout << "processes  " << comm.size() << ", " << config.model.batch / comm.size()
+              << " samples of each global batch per process; gradient exchange buffers "
+              << format_bytes(double(exchange_bytes)) << " in the arena (buckets of "
+              << format_bytes(double(exchange->bucket_floats() * sizeof(float)))
+              << "), the schedule planned in the remaining "
+              << format_bytes(double(config.memory - exchange_bytes)) << "\n";
+  }
   if (args.plan_only) return 0;
 
-  const bool tty = isatty(STDOUT_FILENO);
-  std::vector<double> times;
+  // Under mpirun the launcher forwards the output: no carriage-return overwriting.
+  const bool tty = !comm.joined() && isatty(STDOUT_FILENO);
+  const double global_flops = session.step_flops() * comm.size();
+  std::vector<double> times, exposed;
   double first_loss = 0, last_loss = 0;
   std::size_t arena_peak = 0;
   for (int s = 1; s <= args.steps; ++s) {
@@ -110,24 +179,28 @@ int train(const TrainArgs& args) {
     if (s == 1) first_loss = r.loss;
     last_loss = r.loss;
     times.push_back(r.seconds);
+    exposed.push_back(r.exposed_communication);
     arena_peak = std::max(arena_peak, r.arena_peak);
     const double rate = double(config.model.batch) / r.seconds;
     char line[256];
     std::snprintf(line, sizeof line,
                   "step %d/%d  loss %.5f  %.3f s/step  %.0f samples/s  %.1f GFLOP/s  arena peak %s",
-                  s, args.steps, r.loss, r.seconds, rate, session.step_flops() / r.seconds * 1e-9,
+                  s, args.steps, r.loss, r.seconds, rate, global_flops / r.seconds * 1e-9,
                   format_bytes(double(r.arena_peak)).c_str());
-    std::cout << (tty ? "\r" : "") << line << (tty && s < args.steps ? "" : "\n") << std::flush;
-    if (!args.checkpoint.empty() && args.checkpoint_every > 0 && s % args.checkpoint_every == 0) {
+    std::cout << (tty ? "\r" : "") << line;
+    if (comm.size() > 1) std::cout << "  exposed comm " << r.exposed_communication << " s";
+    std::cout << (tty && s < args.steps ? "" : "\n") << std::flush;
+    if (comm.root() && !args.checkpoint.empty() && args.checkpoint_every > 0 &&
+        s % args.checkpoint_every == 0) {
       session.save(args.checkpoint);
     }
   }
-  if (!args.checkpoint.empty()) {
+  if (comm.root() && !args.checkpoint.empty()) {
     session.save(args.checkpoint);
     std::cout << "weights    saved to " << args.checkpoint << "\n";
   }
   models::Evaluation eval;
-  const bool evaluated = !args.no_eval && session.has_test_set();
+  const bool evaluated = comm.root() && !args.no_eval && session.has_test_set();
   if (!args.no_eval && !session.has_test_set()) {
     std::cout << "test       no held-out set (--test-data, --test-pairs, --test-triplets or --split)\n";
   } else if (evaluated) {
@@ -138,7 +211,7 @@ int train(const TrainArgs& args) {
   for (double t : times) total += t;
   const std::size_t rss = peak_rss_bytes();
   std::cout << "peak RSS   " << format_bytes(double(rss)) << "\n";
-  if (!args.report.empty()) {
+  if (comm.root() && !args.report.empty()) {
     const bool classifier = session.description().task == models::Task::classifier;
     const double steps = double(times.size());
     write_report(args.report,
@@ -156,11 +229,15 @@ int train(const TrainArgs& args) {
                       {"predicted_overhead_pct", overhead},
                       {"arena_peak", arena_peak},
                       {"parameter_bytes", session.parameter_bytes()},
+                      {"ranks", comm.size()},
+                      {"exchange_buffer_bytes", exchange_bytes},
+                      {"gradient_bytes", gradient_bytes},
+                      {"exposed_communication_seconds", exposed},
                       {"peak_rss", rss},
                       {"steps", times.size()},
                       {"step_seconds", times},
                       {"samples_per_s", total > 0 ? steps * config.model.batch / total : 0.0},
-                      {"gflops", total > 0 ? steps * session.step_flops() / total * 1e-9 : 0.0},
+                      {"gflops", total > 0 ? steps * global_flops / total * 1e-9 : 0.0},
                       {"first_loss", first_loss},
                       {"last_loss", last_loss},
                       {"test_metric", !evaluated ? json(nullptr) : json(classifier ? eval.accuracy : eval.auc)},
@@ -213,26 +290,29 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--eval-batches", a.config.eval_batches, "held-out batches for the metrics")
       ->capture_default_str();
   cmd->add_flag("--no-eval", a.no_eval, "skip the test-set evaluation");
+  cmd->add_option("--comm-timeout", a.comm_timeout,
+                  "under mpirun: seconds to wait for the other processes' gradients before giving up")
+      ->capture_default_str();
   cmd->add_option("--profile-repeats", a.config.profile.repeats, "timed profiling sweeps (after one warm-up)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
 }
 
 int run_train(TrainArgs args) {
+  const distributed::Communicator comm;
   try {
-    return train(args);
-  } catch (const InfeasibleBudget& e) {
-    return error(exit_infeasible, std::string(e.what()) + " (least feasible budget " +
-                                      format_bytes(e.min_memory) + " = " +
-                                      std::to_string(std::size_t(e.min_memory)) + " bytes)");
-  } catch (const autodiff::ArenaExhausted& e) {
-    return error(exit_out_of_memory, e.what());
-  } catch (const models::NoRoom& e) {
-    return error(exit_out_of_memory, e.what());
-  } catch (const std::bad_alloc&) {
-    return error(exit_out_of_memory, "out of memory (is the process memory limit below what the plan needs?)");
-  } catch (const std::exception& e) {
-    return error(exit_bad_input, e.what());
+    return train(args, comm);
+  } catch (const AgreedFailure& e) {
+    if (comm.root()) std::cerr << "rematch train: " << e.outcome.message << "\n";
+    return e.outcome.status;
+  } catch (...) {
+    const distributed::Outcome failure = current_failure();
+    std::cerr << "rematch train: "
+              << (comm.size() > 1 ? "rank " + std::to_string(comm.rank()) + ": " : "")
+              << failure.message << "\n";
+    // The other processes may be waiting for this one's gradients: end them too.
+    if (comm.size() > 1) comm.abort(failure.status);
+    return failure.status;
   }
 }
 

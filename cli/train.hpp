@@ -24,6 +24,7 @@ struct TrainArgs {
   std::string report;      // JSON summary
   bool no_eval = false;
   DataArgs data, test;  // .npy files (cli/data_options.hpp)
+  double comm_timeout = 300;  // seconds a process waits for the others' gradients (under mpirun)
 };
 
 // Registers the model options (--model --depth --width --batch ...) on `cmd`.
@@ -32,6 +33,9 @@ void add_train_options(CLI::App* cmd, TrainArgs& args);
 
 // Exit status as for solve: 0, 2 (budget below the least feasible one), 3 (bad input),
 // 4 (the process ran out of memory: a limit set from outside is below what the plan needs).
+// Under mpirun, data-parallel over the processes (docs/distributed.md): an error any process
+// finds while setting up ends every process with the same status, printed once by rank 0; a
+// failure later (a process dying, running out of memory) aborts the whole job.
 int run_train(TrainArgs args);
 // Profiles a zoo model on the host it runs on and writes its graph JSON (bytes, seconds).
 int run_profile(const models::ModelConfig& model, const std::string& out_path);

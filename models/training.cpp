@@ -5,9 +5,30 @@
 namespace rematch::models {
 namespace {
 
+// This process's slice of the global batch: the batch its model is built for.
+std::int64_t shard_batch(const TrainConfig& c) {
+  if (c.shards < 1 || c.shard < 0 || c.shard >= c.shards) {
+    throw std::invalid_argument("shard " + std::to_string(c.shard) + " of " + std::to_string(c.shards));
+  }
+  if (c.model.batch % c.shards != 0) {
+    throw std::invalid_argument("--batch " + std::to_string(c.model.batch) +
+                                " is not a multiple of the " + std::to_string(c.shards) +
+                                " processes");
+  }
+  return c.model.batch / c.shards;
+}
+
+// Rows [first, first + count) of a row-major matrix of `cols` columns (the matrix itself when
+// that is all of it).
+template <typename T>
+std::vector<T> rows(std::vector<T> m, std::int64_t cols, std::int64_t first, std::int64_t count) {
+  if (first == 0 && std::size_t(count * cols) == m.size()) return m;
+  return {m.begin() + first * cols, m.begin() + (first + count) * cols};
+}
+
 std::unique_ptr<autodiff::JoinModel> built(const TrainConfig& c, const ModelDescription& m,
                                            const std::vector<std::string>& names, autodiff::Arena& parameters) {
-  auto model = build(m, c.model.batch, c.model.seed, parameters);
+  auto model = build(m, shard_batch(c), c.model.seed, parameters);
   if (!c.resume.empty()) load_weights(c.resume, names, *model);
   return model;
 }
@@ -19,6 +40,7 @@ std::unique_ptr<autodiff::Trainer> planned(const TrainConfig& c, autodiff::JoinM
   options.solve.solver = c.solver;
   options.optimizer = c.optimizer;
   options.profile = c.profile;
+  options.exchange = c.exchange;
   return std::make_unique<autodiff::Trainer>(model, parameters, options);
 }
 
@@ -69,26 +91,30 @@ TrainingSession::TrainingSession(const TrainConfig& config)
 }
 
 autodiff::Batch TrainingSession::next_batch() {
-  const std::int64_t n = config_.model.batch;
+  // Every process draws the whole global batch (so the sampler's state stays that of a
+  // one-process run) and keeps its slice.
+  const std::int64_t global = config_.model.batch;
+  const std::int64_t n = shard_rows(), first = std::int64_t(config_.shard) * n;
   autodiff::Batch batch;
   if (description_.task == Task::classifier) {
-    data::ClassBatch c = batches_.classes(n);
-    batch.inputs.push_back(fed(feeds_[0], std::move(c.samples), n));
-    batch.targets.assign(c.labels.begin(), c.labels.end());
+    data::ClassBatch c = batches_.classes(global);
+    batch.inputs.push_back(fed(feeds_[0], rows(std::move(c.samples), c.dim, first, n), n));
+    const auto labels = rows(std::move(c.labels), 1, first, n);
+    batch.targets.assign(labels.begin(), labels.end());
     return batch;
   }
   if (description_.task == Task::triplets) {
-    data::TripletBatch t = batches_.triplets(n);
+    data::TripletBatch t = batches_.triplets(global);
     int j = 0;
     for (auto* samples : {&t.anchor, &t.positive, &t.negative}) {
-      batch.inputs.push_back(fed(feeds_[std::size_t(j++)], std::move(*samples), n));
+      batch.inputs.push_back(fed(feeds_[std::size_t(j++)], rows(std::move(*samples), t.dim, first, n), n));
     }
     return batch;
   }
-  data::PairBatch p = batches_.pairs(n);
-  batch.inputs.push_back(fed(feeds_[0], std::move(p.left), n));
-  batch.inputs.push_back(fed(feeds_[1], std::move(p.right), n));
-  batch.targets = p.similar;
+  data::PairBatch p = batches_.pairs(global);
+  batch.inputs.push_back(fed(feeds_[0], rows(std::move(p.left), p.dim, first, n), n));
+  batch.inputs.push_back(fed(feeds_[1], rows(std::move(p.right), p.dim, first, n), n));
+  batch.targets = rows(std::move(p.similar), 1, first, n);
   if (model_->loss().kind() == autodiff::LossKind::cosine) {
     for (float& t : batch.targets) t = t > 0 ? 1.0f : -1.0f;
   }
@@ -98,10 +124,21 @@ autodiff::Batch TrainingSession::next_batch() {
 autodiff::StepResult TrainingSession::step() { return trainer_->step(next_batch()); }
 
 Evaluation TrainingSession::evaluate() {
-  // Fixed pairs of the held-out set: the same seed every evaluation, so runs compare.
-  return models::evaluate(description_, *model_, feeds_, *test_, config_.model.batch, config_.eval_batches,
-                          config_.data_seed + 1,
-                          [&](int branch, std::span<const float> inputs) { return trainer_->embed(branch, inputs); });
+  // Fixed pairs of the held-out set: the same seed every evaluation, so runs compare, and the
+  // same whatever the number of processes: batches of the global size, embedded in slices of
+  // the size this process's model takes.
+  const std::int64_t global = config_.model.batch, n = shard_rows();
+  const EmbedFn embed = [&](int branch, std::span<const float> inputs) {
+    const std::size_t slice = inputs.size() / std::size_t(global / n);
+    std::vector<float> out;
+    for (std::size_t first = 0; first < inputs.size(); first += slice) {
+      const std::vector<float> part = trainer_->embed(branch, inputs.subspan(first, slice));
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+  };
+  return models::evaluate(description_, *model_, feeds_, *test_, global, config_.eval_batches,
+                          config_.data_seed + 1, embed);
 }
 
 void TrainingSession::save(const std::string& path) { save_weights(path, names_, *model_); }

@@ -34,6 +34,11 @@ struct TrainConfig {
   int eval_batches = 4;    // held-out batches of model.batch for the metrics
   autodiff::ProfileOptions profile;
   std::string resume;      // weight file to start from
+  // Data parallelism: this process trains on slice `shard` of `shards` equal slices of every
+  // global batch (model.batch samples, the same batches as a one-process run with the seed), and
+  // `exchange` (not owned) averages the gradients over the processes.
+  int shard = 0, shards = 1;
+  autodiff::GradientExchange* exchange = nullptr;
 };
 
 class TrainingSession {
@@ -48,8 +53,8 @@ class TrainingSession {
   const Graph& graph() const { return trainer_->graph(); }
   const Solution& plan() const { return trainer_->plan(); }
   std::size_t parameter_bytes() { return parameters_.in_use(); }
-  // Floating-point work of one step without recomputation (forward and backward of every
-  // branch): the "useful" flops that GFLOP/s figures count.
+  // Floating-point work of this process's share of a step without recomputation (forward and
+  // backward of every branch): the "useful" flops that GFLOP/s figures count.
   double step_flops() const { return step_flops_; }
   // Store-all's makespan and peak on the profiled graph, for overhead figures.
   double store_all_makespan() const { return store_all_makespan_; }
@@ -62,6 +67,7 @@ class TrainingSession {
 
  private:
   autodiff::Batch next_batch();
+  int shard_rows() const { return config_.model.batch / config_.shards; }
 
   // In construction order: the plan is made (and an infeasible budget refused) before the
   // data is read.

@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libcli11-dev libgtest-dev nlohmann-json3-dev
-  libxsmm-dev libopenblas-dev zlib1g-dev
+  libxsmm-dev libopenblas-dev zlib1g-dev openmpi-bin libopenmpi-dev
   dataset-fashion-mnist time python3
   pybind11-dev python3-pybind11 python3-dev python3-numpy python3-torch python3-pytest
 )

@@ -338,6 +338,84 @@ TEST(Calibration, StageTimesAreMediansOverEveryStepAndBranchAndSizesAreKept) {
   EXPECT_THROW(calibrate(s->graph, *s->model, plan.ops, steps), std::invalid_argument);
 }
 
+// An exchange that records what the trainer hands over and exchanges nothing.
+class RecordingExchange final : public GradientExchange {
+ public:
+  int processes() const override { return 2; }
+  std::size_t buffer_floats(std::size_t gradient_floats) const override { return gradient_floats; }
+  void attach(std::span<float> buffer) override { attached = buffer.size(); }
+  void stage_final(std::span<const std::span<float>> tensors) override {
+    for (const auto& t : tensors) handed.emplace_back(t.begin(), t.end());
+  }
+  void progress() override {}
+  double finish() override { return 0; }
+  float mean(float local) override { return local; }
+
+  std::size_t attached = 0;
+  std::vector<std::vector<float>> handed;
+};
+
+TEST(GradientExchangeHook, EachStageIsHandedOverOnceInTheFixedOrderWithItsBranchSummedFinalValues) {
+  for (Family f : {Family::chain, Family::siamese, Family::cross_modal}) {
+    auto s = make(f);
+    // The reference: store-all's per-branch gradients, summed over the branches of an encoder
+    // in branch order.
+    const Executed ref = execute(*s, solve(s->graph, 1e300, {.solver = "store-all"}).ops,
+                                 Arena::kUnlimited);
+    std::vector<std::vector<float>> expected;
+    std::size_t floats = 0;
+    for (int e = 0; e < s->model->encoders(); ++e) {
+      int first = -1;
+      for (int j = 0; j < s->model->branches() && first < 0; ++j) {
+        if (s->model->encoder_index(j) == e) first = j;
+      }
+      std::vector<int> stage_first_layer{0};
+      for (int i = 0; i < s->model->encoder(e).stages(); ++i) {
+        stage_first_layer.push_back(stage_first_layer.back() +
+                                    int(s->model->encoder(e).stage_layers(i).size()));
+      }
+      for (int i = s->model->encoder(e).stages() - 1; i >= 0; --i) {
+        for (int l = stage_first_layer[i]; l < stage_first_layer[i + 1]; ++l) {
+          for (std::size_t p = 0; p < ref.grads[first][l].size(); ++p) {
+            const auto g = ref.grads[first][l][p].data.span();
+            std::vector<float> sum(g.begin(), g.end());
+            for (int j = first + 1; j < s->model->branches(); ++j) {
+              if (s->model->encoder_index(j) != e) continue;
+              const auto add = ref.grads[j][l][p].data.span();
+              for (std::size_t k = 0; k < sum.size(); ++k) sum[k] += add[k];
+            }
+            floats += sum.size();
+            expected.push_back(std::move(sum));
+          }
+        }
+      }
+    }
+    const double least = min_feasible_memory(s->graph);
+    const std::size_t reserved = kernels::aligned_bytes(floats, sizeof(float));
+    RecordingExchange exchange;
+    TrainerOptions options;
+    options.calibrate = false;
+    options.profile.repeats = 1;
+    options.exchange = &exchange;
+    // Below the least budget plus the buffers: refused with that sum.
+    options.activation_budget = std::size_t(least) + reserved - 1;
+    try {
+      Trainer trainer(*s->model, s->params, options);
+      FAIL() << "trainer accepted a budget without room for the exchange's buffers";
+    } catch (const InfeasibleBudget& e) {
+      EXPECT_EQ(e.min_memory, least + double(reserved));
+    }
+    // At that least budget the plan recomputes, so the order of final stages is not store-all's.
+    options.activation_budget = std::size_t(least) + reserved;
+    Trainer trainer(*s->model, s->params, options);
+    EXPECT_EQ(exchange.attached, floats);
+    EXPECT_EQ(trainer.exchange_bytes(), reserved);
+    const StepResult step = trainer.step(s->batch);
+    EXPECT_LE(step.arena_peak, options.activation_budget);
+    EXPECT_EQ(exchange.handed, expected);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ScheduleIndependence,
                          ::testing::Values(Family::chain, Family::siamese, Family::cross_modal),
                          [](const auto& info) {
