@@ -3,12 +3,11 @@ one-process run on the same global batches (weights within the fp32 tolerance of
 docs/distributed.md), itself (bitwise), and the fault behaviour the CLI documents."""
 import os
 import signal
-import struct
 import subprocess
 import time
-from array import array
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REMATCH = os.environ["REMATCH_CLI"]
@@ -34,33 +33,24 @@ def ok(result):
 
 
 def weights(path):
-    """The parameter values of a weight file (models/checkpoint.hpp), concatenated."""
-    data = Path(path).read_bytes()
-    assert data[:8] == b"REMATCHW"
-    name_length = struct.unpack_from("<I", data, 12)[0]
-    offset = 16 + name_length + 32
-    values = array("f")
-    while offset < len(data):
-        rows, cols = struct.unpack_from("<qq", data, offset)
-        offset += 16
-        values.frombytes(data[offset:offset + 4 * rows * cols])
-        offset += 4 * rows * cols
-    return values
+    """The parameter values of a weight file (.npz, one array per tensor), in name order."""
+    with np.load(path) as npz:
+        return np.concatenate([npz[name].ravel() for name in sorted(npz.files)])
 
 
 def assert_close(path_a, path_b):
     a, b = weights(path_a), weights(path_b)
-    assert len(a) == len(b)
-    worst = max(abs(x - y) - (ATOL + RTOL * abs(x)) for x, y in zip(a, b))
+    assert a.shape == b.shape
+    worst = float(np.max(np.abs(a - b) - (ATOL + RTOL * np.abs(a))))
     assert worst <= 0, f"weights differ beyond {ATOL} + {RTOL} |w| by {worst}"
 
 
 @pytest.mark.parametrize("model", [SIAMESE, CROSS_MODAL], ids=["siamese", "cross_modal"])
 def test_two_processes_match_one_process_within_tolerance(tmp_path, model):
     args = [*model, *COMMON, *BUDGET, "--steps", "3"]
-    one = ok(train([*args, "--checkpoint", str(tmp_path / "one.w")]))
-    two = ok(train([*args, "--checkpoint", str(tmp_path / "two.w")], ranks=2))
-    assert_close(tmp_path / "one.w", tmp_path / "two.w")
+    one = ok(train([*args, "--checkpoint", str(tmp_path / "one.npz")]))
+    two = ok(train([*args, "--checkpoint", str(tmp_path / "two.npz")], ranks=2))
+    assert_close(tmp_path / "one.w", tmp_path / "two.npz")
     # The printed losses are the global batch's mean in both runs.
     losses = lambda out: [float(l.split()[3]) for l in out.splitlines() if l.startswith("step ")]
     assert losses(two.stdout) == pytest.approx(losses(one.stdout), rel=RTOL, abs=ATOL)
@@ -68,20 +58,20 @@ def test_two_processes_match_one_process_within_tolerance(tmp_path, model):
 
 def test_two_process_runs_give_bitwise_the_same_weights(tmp_path):
     args = [*SIAMESE, *COMMON, *BUDGET, "--steps", "3"]
-    ok(train([*args, "--checkpoint", str(tmp_path / "a.w")], ranks=2))
-    ok(train([*args, "--checkpoint", str(tmp_path / "b.w")], ranks=2))
-    assert (tmp_path / "a.w").read_bytes() == (tmp_path / "b.w").read_bytes()
+    ok(train([*args, "--checkpoint", str(tmp_path / "a.npz")], ranks=2))
+    ok(train([*args, "--checkpoint", str(tmp_path / "b.npz")], ranks=2))
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
 
 
 def test_resume_with_another_process_count(tmp_path):
     args = [*SIAMESE, *COMMON, *BUDGET]
-    ok(train([*args, "--steps", "2", "--checkpoint", str(tmp_path / "start.w")]))
-    resumed = ["--resume", str(tmp_path / "start.w")]
-    ok(train([*args, *resumed, "--steps", "2", "--checkpoint", str(tmp_path / "two.w")], ranks=2))
-    ok(train([*args, *resumed, "--steps", "2", "--checkpoint", str(tmp_path / "one.w")]))
-    assert_close(tmp_path / "one.w", tmp_path / "two.w")
+    ok(train([*args, "--steps", "2", "--checkpoint", str(tmp_path / "start.npz")]))
+    resumed = ["--resume", str(tmp_path / "start.npz")]
+    ok(train([*args, *resumed, "--steps", "2", "--checkpoint", str(tmp_path / "two.npz")], ranks=2))
+    ok(train([*args, *resumed, "--steps", "2", "--checkpoint", str(tmp_path / "one.npz")]))
+    assert_close(tmp_path / "one.w", tmp_path / "two.npz")
     # And back: two processes' weights resume in one.
-    ok(train([*args, "--resume", str(tmp_path / "two.w"), "--steps", "1"]))
+    ok(train([*args, "--resume", str(tmp_path / "two.npz"), "--steps", "1"]))
 
 
 def test_report_counts_the_processes_and_global_figures(tmp_path):
@@ -104,7 +94,7 @@ def mpmd(good, bad):
 
 @pytest.mark.parametrize(
     "fault, status, words",
-    [([*BUDGET, "--data", "/nonexistent"], 3, "/nonexistent"),
+    [([*BUDGET, "--fashion-mnist", "/nonexistent"], 3, "/nonexistent"),
      (["--memory", "16KiB"], 2, "least feasible budget")],
     ids=["missing_data", "infeasible_budget"])
 def test_bad_input_on_one_rank_ends_every_rank_with_the_same_error(fault, status, words):
