@@ -6,9 +6,6 @@ namespace rematch::autodiff {
 namespace {
 
 Solution planned(const Graph& graph, const TrainerOptions& options) {
-  if (options.activation_budget == 0) {
-    throw InputError("trainer: the activation budget must be positive");
-  }
   return solve(graph, double(options.activation_budget), options.solve);
 }
 

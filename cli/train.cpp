@@ -4,14 +4,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <new>
 #include <nlohmann/json.hpp>
 
 #include "autodiff/profiler.hpp"
+#include "cli/exit_status.hpp"
 #include "cli/memory_size.hpp"
+#include "cli/output.hpp"
 #include "models/checkpoint.hpp"
 #include "scheduler/io/graph_io.hpp"
 
@@ -20,10 +22,6 @@ namespace {
 
 using autodiff::format_bytes;
 using nlohmann::json;
-
-constexpr int exit_infeasible = 2;
-constexpr int exit_bad_input = 3;
-constexpr int exit_out_of_memory = 4;
 
 std::size_t peak_rss_bytes() {
   rusage usage{};
@@ -37,20 +35,28 @@ int error(int status, const std::string& message) {
 }
 
 void write_report(const std::string& path, const json& report) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << report.dump(2) << "\n";
-    if (!out) throw InputError("cannot write report '" + path + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw InputError("cannot write report '" + path + "'");
+  write_file_atomically(path, report.dump(2) + "\n");
+}
+
+// Numeric flags CLI11 reads as any float, "nan" and "inf" included.
+void require_finite(double value, const char* flag, bool positive) {
+  if (!std::isfinite(value)) throw InputError(std::string(flag) + " must be a finite number");
+  if (value < 0 || (positive && value == 0))
+    throw InputError(std::string(flag) + " must be " + (positive ? "positive" : "non-negative") + " (got " +
+                     std::to_string(value) + ")");
 }
 
 int train(const TrainArgs& args) {
   models::TrainConfig config = args.config;
   config.memory = std::size_t(parse_memory_size(args.memory, "--memory"));
   config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
-  if (args.lr < 0) throw InputError("--lr must be positive");
+  require_finite(args.lr, "--lr", false);  // 0: the optimizer's default
+  require_finite(config.optimizer.momentum, "--momentum", false);
+  require_finite(config.model.margin, "--margin", false);
+  if (args.checkpoint_every < 0) throw InputError("--checkpoint-every must be non-negative");
+  // Outputs written after training are checked before it starts.
+  if (!args.checkpoint.empty()) check_writable(args.checkpoint, "--checkpoint");
+  if (!args.report.empty()) check_writable(args.report, "--report");
   config.optimizer.lr = args.lr > 0 ? args.lr
                         : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
                                                                                           : 0.05f;
@@ -187,7 +193,9 @@ int run_train(TrainArgs args) {
   } catch (const autodiff::ArenaExhausted& e) {
     return error(exit_out_of_memory, e.what());
   } catch (const std::bad_alloc&) {
-    return error(exit_out_of_memory, "out of memory (is the process memory limit below what the plan needs?)");
+    throw;  // main's one handler for every command
+  } catch (const std::length_error&) {
+    throw;
   } catch (const std::exception& e) {
     return error(exit_bad_input, e.what());
   }
@@ -195,15 +203,18 @@ int run_train(TrainArgs args) {
 
 int run_profile(const models::ModelConfig& model, const std::string& out_path) {
   try {
+    check_writable(out_path, "--output");
     autodiff::Arena parameters("parameters");
     auto m = models::build_model(model, parameters);
     const Graph graph = autodiff::profile(*m);
-    std::ofstream out(out_path);
-    out << graph_to_json(graph, false) << "\n";
-    if (!out) throw InputError("cannot write '" + out_path + "'");
+    write_file_atomically(out_path, graph_to_json(graph, false) + "\n");
     std::cout << "wrote " << out_path << " (" << graph.num_branches() << " branches of "
               << graph.branches[0].stages() << " stages; sizes in bytes, times in seconds)\n";
     return 0;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::length_error&) {
+    throw;
   } catch (const std::exception& e) {
     std::cerr << "rematch profile: " << e.what() << "\n";
     return exit_bad_input;
