@@ -63,10 +63,23 @@ bool write_all(int fd, const std::string& text) {
   return true;
 }
 
+// Devices and pipes (/dev/stdout, a FIFO) are written in place: a rename would replace them.
+void write_in_place(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) cannot_write(path, std::strerror(errno));
+  const bool written = write_all(fd, text);
+  const int error = errno;
+  if (::close(fd) != 0 && written) cannot_write(path, std::strerror(errno));
+  if (!written) cannot_write(path, std::strerror(error));
+}
+
 }  // namespace
 
 void write_file_atomically(const std::string& path, const std::string& text) {
   refuse_directory(path);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return write_in_place(path, text);
   install_cleanup_handlers();
   const std::string temp = path + ".tmp";
   pending_temp.store(temp.c_str());

@@ -11,7 +11,8 @@ namespace rematch::cli {
 // InputError naming the path and the system's reason (a directory, a missing directory, no
 // permission, no space). The temporary file is removed on failure and, if the process is
 // interrupted or terminated (SIGINT, SIGTERM, SIGHUP), by a signal handler; after SIGKILL it is
-// left, and the next write of the same path replaces it.
+// left, and the next write of the same path replaces it. An existing device or pipe (/dev/stdout)
+// is written in place, with the same checks.
 void write_file_atomically(const std::string& path, const std::string& text);
 
 // Throws InputError naming `path` when a later write_file_atomically(path, ...) cannot succeed
