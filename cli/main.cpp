@@ -1,7 +1,6 @@
 // rematch: optimal recompute schedules for backpropagation under a memory budget (SPEC.md 3).
 // Exit statuses: cli/exit_status.hpp (docs/cli.md).
 #include <CLI/CLI.hpp>
-#include <fstream>
 #include <iostream>
 #include <new>
 #include <nlohmann/json.hpp>
