@@ -20,9 +20,6 @@ std::size_t exchange_floats(JoinModel& model, const GradientExchange* exchange) 
 // The schedule is planned in the budget less the exchange's buffers; an infeasible budget names
 // the least one including them.
 Solution planned(const Executor& executor, const TrainerOptions& options) {
-  if (options.activation_budget == 0) {
-    throw InputError("trainer: the activation budget must be positive");
-  }
   try {
     return solve(executor.graph(), double(executor.schedule_budget()), options.solve);
   } catch (const InfeasibleBudget& e) {

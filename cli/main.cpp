@@ -1,14 +1,14 @@
 // rematch: optimal recompute schedules for backpropagation under a memory budget (docs/model.md#files).
-// Exit status: 0 success, 1 invalid schedule (simulate), 2 budget below the least feasible one,
-// 3 bad input (usage, files, values).
+// Exit statuses: cli/exit_status.hpp (docs/cli.md).
 #include <CLI/CLI.hpp>
-#include <fstream>
 #include <iostream>
 #include <new>
 #include <nlohmann/json.hpp>
 
 #include "cli/curve.hpp"
+#include "cli/exit_status.hpp"
 #include "cli/memory_size.hpp"
+#include "cli/output.hpp"
 #include "cli/report.hpp"
 #include "scheduler/io/graph_io.hpp"
 #include "scheduler/io/schedule_io.hpp"
@@ -26,20 +26,16 @@ using namespace rematch;
 using nlohmann::json;
 using cli::parse_memory_size;
 
-constexpr int exit_invalid_schedule = 1;
-constexpr int exit_infeasible = 2;
-constexpr int exit_bad_input = 3;
+using namespace cli;
+
+// Actions revolve may print: its output grows with --steps (about 4 actions a step, 25-45 bytes
+// each), so this bounds it to about 2 GB and a few seconds.
+constexpr std::int64_t max_revolve_steps = 10'000'000;
 
 struct Common {
   std::string format = "text";
   bool json() const { return format == "json"; }
 };
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out) throw InputError("cannot write file '" + path + "'");
-}
 
 // Errors are one line whatever the input put in them (file names, option values, op names).
 std::string one_line(std::string text) {
@@ -76,7 +72,7 @@ int run_solve(const Common& common, const std::string& graph_path, const std::st
   try {
     const Solution solution = solve(graph, budget, options);
     if (!plot.empty())
-      write_file(plot, cli::svg_memory_plot(simulate(graph, solution.ops, budget), budget,
+      write_file_atomically(plot, cli::svg_memory_plot(simulate(graph, solution.ops, budget), budget,
                                             solution.solver + " schedule, " + cli::describe_graph(graph)));
     if (common.json()) {
       std::cout << solve_result_json(graph, solution) << "\n";
@@ -127,21 +123,34 @@ std::string action_text(const RevolveStep& step) {
   return text;
 }
 
+// Streams the actions (JSON too), so memory stays O(snaps) whatever --steps; stops at the first
+// failed write (a full disk, a closed pipe) rather than computing the rest.
 int run_revolve(const Common& common, std::int64_t signed_steps, std::int64_t signed_snaps) {
   if (signed_steps < 1) throw InputError("--steps must be a positive number of steps (got " + std::to_string(signed_steps) + ")");
+  if (signed_steps > max_revolve_steps)
+    throw InputError("--steps " + std::to_string(signed_steps) + " is above the limit of " +
+                     std::to_string(max_revolve_steps) + " (the output would take over 2 GB)");
   if (signed_snaps < 0) throw InputError("--snaps must be a non-negative number of snapshots (got " + std::to_string(signed_snaps) + ")");
   const auto steps = static_cast<std::uint64_t>(signed_steps), snaps = static_cast<std::uint64_t>(signed_snaps);
   const std::uint64_t advances = revolve_advances(steps, snaps);
   Revolve stream(steps, snaps);
-  if (common.json()) {
-    json actions = json::array();
-    while (auto step = stream.next()) actions.push_back({{"action", to_string(step->action)}, {"capo", step->capo}, {"check", step->check}});
-    std::cout << json{{"steps", steps}, {"snaps", snaps}, {"advances", advances}, {"actions", actions}}.dump() << "\n";
-  } else {
+  if (common.json())
+    std::cout << "{\"steps\":" << steps << ",\"snaps\":" << snaps << ",\"advances\":" << advances << ",\"actions\":[";
+  else
     std::cout << "binomial checkpointing: " << steps << " steps, " << snaps << " snapshots, " << advances
               << " forward advances\n";
-    while (auto step = stream.next()) std::cout << action_text(*step) << "\n";
+  bool first = true;
+  while (std::cout) {
+    const auto step = stream.next();
+    if (!step) break;
+    if (common.json())
+      std::cout << (first ? "{\"action\":\"" : ",{\"action\":\"") << to_string(step->action) << "\",\"capo\":" << step->capo
+                << ",\"check\":" << step->check << "}";
+    else
+      std::cout << action_text(*step) << "\n";
+    first = false;
   }
+  if (common.json()) std::cout << "]}\n";
   return 0;
 }
 
@@ -161,11 +170,30 @@ int run_info(const Common& common, const std::string& graph_path) {
   return 0;
 }
 
+
+// The subcommand named on the command line when it is none of `app`'s (CLI11 would only say that
+// one is required).
+std::string unknown_subcommand(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return {};
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    if (sub->check_name(argv[1])) return {};
+  return argv[1];
+}
+
+std::string subcommand_names(const CLI::App& app) {
+  std::string names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+  return names;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  install_out_of_memory_terminate_handler();
   CLI::App app{"rematch: optimal recompute (checkpointing) schedules under a memory budget"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("rematch ") + REMATCH_VERSION);
   Common common;
   auto add_format = [&](CLI::App* sub) {
     sub->add_option("--format", common.format, "output format")->check(CLI::IsMember({"text", "json"}));
@@ -225,37 +253,50 @@ int main(int argc, char** argv) {
       evaluate_args);
 #endif
 
+  if (const std::string name = unknown_subcommand(app, argc, argv); !name.empty())
+    return fail(common, exit_bad_input, "unknown subcommand '" + name + "' (known: " + subcommand_names(app) + "; see rematch --help)");
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     common.format = requested_format(argc, argv);
     return fail(common, exit_bad_input, std::string(e.what()) + " (see rematch --help)");
   }
   if (no_certify) options.certify_states = 0;
-#ifdef REMATCH_HAS_RUNTIME
-  if (*train_cmd) return cli::run_train(train_args);
-  if (*profile_cmd) return cli::run_profile(profile_model, profile_out);
-  if (app.got_subcommand("embed")) return cli::run_embed(embed_args);
-  if (app.got_subcommand("evaluate")) return cli::run_evaluate(evaluate_args);
-#endif
+  int status = exit_ok;
   try {
-    if (*solve_cmd) return run_solve(common, graph_path, memory, options, plot);
-    if (*simulate_cmd) return run_simulate(common, graph_path, schedule_path, memory);
-    if (*revolve_cmd) return run_revolve(common, steps, snaps);
-    if (*curve_cmd) return cli::run_curve(curve_args, common.json());
-    return run_info(common, graph_path);
+    require_stdout();
+#ifdef REMATCH_HAS_RUNTIME
+    if (*train_cmd) status = cli::run_train(train_args);
+    else if (*profile_cmd) status = cli::run_profile(profile_model, profile_out);
+    else if (app.got_subcommand("embed")) status = cli::run_embed(embed_args);
+    else if (app.got_subcommand("evaluate")) status = cli::run_evaluate(evaluate_args);
+    else
+#endif
+    if (*solve_cmd) status = run_solve(common, graph_path, memory, options, plot);
+    else if (*simulate_cmd) status = run_simulate(common, graph_path, schedule_path, memory);
+    else if (*revolve_cmd) status = run_revolve(common, steps, snaps);
+    else if (*curve_cmd) status = cli::run_curve(curve_args, common.json());
+    else status = run_info(common, graph_path);
   } catch (const InfeasibleBudget& e) {
-    return fail(common, exit_infeasible, e.what(), {{"min_memory", e.min_memory}});
+    status = fail(common, exit_infeasible, e.what(), {{"min_memory", e.min_memory}});
   } catch (const InputError& e) {
-    return fail(common, exit_bad_input, e.what());
+    status = fail(common, exit_bad_input, e.what());
   } catch (const std::bad_alloc&) {
-    return fail(common, exit_bad_input,
-                "out of memory for the dynamic program's tables: use fewer --slots, or raise the process's memory limit");
+    // Only a slot count the user forced can be blamed; the automatic one fits the table budget.
+    status = fail(common, exit_out_of_memory,
+                  std::string(out_of_memory_message) + (*solve_cmd && options.slots > 0 ? "; or use fewer --slots" : ""));
+  } catch (const std::length_error&) {  // a size beyond what any allocation could hold
+    status = fail(common, exit_out_of_memory, out_of_memory_message);
   } catch (const std::exception& e) {
-    return fail(common, exit_bad_input, std::string("internal error: ") + e.what());
+    status = fail(common, exit_bad_input, std::string("internal error: ") + e.what());
   }
+  // Everything printed is only delivered once standard output is flushed and closed. A text error
+  // is already on stderr (one line); a JSON one went to the standard output that failed.
+  if (const std::string problem = close_stdout(); !problem.empty() && (status == exit_ok || common.json())) {
+    std::cerr << "rematch: cannot write standard output: " << problem << "\n";
+    if (status == exit_ok) status = exit_bad_input;
+  }
+  return status;
 }

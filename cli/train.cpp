@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <new>
 #include <nlohmann/json.hpp>
@@ -13,13 +13,14 @@
 #include "autodiff/profiler.hpp"
 #include "cli/apply.hpp"
 #include "cli/curve.hpp"
+#include "cli/exit_status.hpp"
 #include "cli/memory_size.hpp"
+#include "cli/output.hpp"
 #include "cli/report.hpp"
-#include "models/budget.hpp"
 #include "distributed/communicator.hpp"
 #include "distributed/ordered_sum.hpp"
+#include "models/budget.hpp"
 #include "models/checkpoint.hpp"
-#include "models/data/atomic_file.hpp"
 #include "models/model_file.hpp"
 #include "scheduler/io/graph_io.hpp"
 
@@ -28,10 +29,6 @@ namespace {
 
 using autodiff::format_bytes;
 using nlohmann::json;
-
-constexpr int exit_infeasible = 2;
-constexpr int exit_bad_input = 3;
-constexpr int exit_out_of_memory = 4;
 
 std::size_t peak_rss_bytes() {
   rusage usage{};
@@ -78,13 +75,15 @@ void agreed(const distributed::Communicator& comm, F&& setup) {
 }
 
 void write_report(const std::string& path, const json& report) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << report.dump(2) << "\n";
-    if (!out) throw InputError("cannot write report '" + path + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw InputError("cannot write report '" + path + "'");
+  write_file_atomically(path, report.dump(2) + "\n");
+}
+
+// Numeric flags CLI11 reads as any float, "nan" and "inf" included.
+void require_finite(double value, const char* flag, bool positive) {
+  if (!std::isfinite(value)) throw InputError(std::string(flag) + " must be a finite number");
+  if (value < 0 || (positive && value == 0))
+    throw InputError(std::string(flag) + " must be " + (positive ? "positive" : "non-negative") + " (got " +
+                     std::to_string(value) + ")");
 }
 
 models::Budget budget_of(const TrainArgs& args) {
@@ -107,14 +106,18 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
   bool plan_only_done = false;
   agreed(comm, [&] {
     config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
-    if (args.lr < 0) throw InputError("--lr must be positive");
+    require_finite(args.lr, "--lr", false);  // 0: the optimizer's default
+    require_finite(config.optimizer.momentum, "--momentum", false);
+    require_finite(config.model.margin, "--margin", false);
+    if (args.checkpoint_every < 0) throw InputError("--checkpoint-every must be non-negative");
     config.optimizer.lr = args.lr > 0 ? args.lr
                           : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
                                                                                             : 0.05f;
     if (args.steps < 0) throw InputError("--steps must be non-negative");
     if (!(args.comm_timeout > 0)) throw InputError("--comm-timeout must be positive");
-    // An unwritable --checkpoint is found now, not after the training it would save.
-    if (!args.checkpoint.empty() && comm.root()) data::AtomicFile probe(args.checkpoint);
+    // Outputs written after training are checked before it starts (by the process that writes them).
+    if (comm.root() && !args.checkpoint.empty()) check_writable(args.checkpoint, "--checkpoint");
+    if (comm.root() && !args.report.empty()) check_writable(args.report, "--report");
     config.data = data_files(args.data);
     config.test = data_files(args.test, "test-");
     const models::BudgetChoice budget = models::choose_budget(config, budget_of(args), args.show_curve);
@@ -318,15 +321,18 @@ int run_train(TrainArgs args) {
 
 int run_profile(const models::ModelConfig& model, const std::string& out_path) {
   try {
+    check_writable(out_path, "--output");
     autodiff::Arena parameters("parameters");
     auto m = models::build(models::load_model(model.model, model), model.batch, model.seed, parameters);
     const Graph graph = autodiff::profile(*m);
-    std::ofstream out(out_path);
-    out << graph_to_json(graph, false) << "\n";
-    if (!out) throw InputError("cannot write '" + out_path + "'");
+    write_file_atomically(out_path, graph_to_json(graph, false) + "\n");
     std::cout << "wrote " << out_path << " (" << graph.num_branches() << " branches of "
               << graph.branches[0].stages() << " stages; sizes in bytes, times in seconds)\n";
     return 0;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::length_error&) {
+    throw;
   } catch (const std::exception& e) {
     std::cerr << "rematch profile: " << e.what() << "\n";
     return exit_bad_input;

@@ -49,9 +49,41 @@ struct Graph {
   int first_identical(int j) const;
 };
 
+// What a graph may hold (docs/cli.md, "Limits"). Values and sums up to max_value keep every
+// makespan and peak the solvers form finite, in their float tables too (a makespan is at most
+// stages x the sum of all times). The counts bound the work: the least-memory recursion takes
+// about orders x stages^3 steps (a 1000-stage chain's least budget and solve take tens of seconds
+// on two cores; docs/solvers.md), and the nested program has up to
+// 2^branches tables per order.
+struct GraphLimits {
+  static constexpr double max_value = 1e30;      // each number; the sum of all times; of all sizes
+  static constexpr int max_stages = 1000;        // stages of all branches together, copies included
+  static constexpr int max_branches = 8;         // branches, copies included
+  static constexpr double max_orders = 720;      // forward orders (identical branches counted once)
+  static constexpr double max_order_work = 1e9;    // orders x stages^3 (a chain of max_stages)
+};
+
+// Running totals of a graph as its branches are added, against GraphLimits: add() throws
+// InputError naming the key (under `branch_key`, e.g. "branches[2].fw"; "fw" for an empty one) and
+// the limit when a total passes it.
+class GraphTotals {
+ public:
+  void add(const Branch& branch, long long copies, const std::string& branch_key);
+  void add(const Loss& loss, const std::string& key);
+
+ private:
+  void add_sum(double& total, double value, const std::string& key, const char* what);
+  double times_ = 0, sizes_ = 0;
+  long long stages_ = 0, branches_ = 0;
+};
+
+// Forward orders of the branches worth trying: k! / (m_1! m_2! ...) for groups of m_i identical
+// branches (join_dp.hpp's distinct_branch_orders enumerates them).
+double distinct_order_count(const Graph& graph);
+
 // Throws InputError naming the key and index of the first violation of docs/model.md#graphs
 // (lengths, non-negative finite numbers, cbw[i] >= cw[i], at least one branch and one stage per
-// branch). cbw[0] is never used: x_0 is data, xbar_0 never exists.
+// branch) or of GraphLimits. cbw[0] is never used: x_0 is data, xbar_0 never exists.
 void validate(const Graph& graph);
 
 }  // namespace rematch

@@ -91,9 +91,14 @@ double computed_states(const Graph& graph) {
 }  // namespace
 
 std::size_t InterleavedJoinDp::table_bytes(const Graph& graph, int max_memory) {
-  std::size_t bytes = 0;
+  double bytes = 0;
   for_each_distinct_branch(graph, [&](const Branch& b, int) { bytes += chain_dp_table_bytes(b.stages() + 1, max_memory); });
-  return bytes + static_cast<std::size_t>(computed_states(graph)) * (max_memory + 1) * sizeof(float);
+  // V is allocated for every state (only the computed rows are touched): that is what a process
+  // memory limit on address space counts.
+  double states = 1;
+  for (const Branch& b : graph.branches) states *= 2.0 * (b.stages() + 1);
+  bytes += states * (max_memory + 1.0) * sizeof(float);
+  return bytes < 1e18 ? static_cast<std::size_t>(bytes) : std::size_t{1} << 60;
 }
 
 double InterleavedJoinDp::work(const Graph& graph, int max_memory) {

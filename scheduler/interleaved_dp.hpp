@@ -43,7 +43,8 @@ class InterleavedJoinDp {
   int least_memory() const;         // least budget (slots) with a finite value, max_memory + 1 if none
   Schedule emit(int memory) const;  // an optimal schedule of the class
 
-  // Bytes of the tables (the distinct branches' chains' and V's computed rows) at `max_memory` slots.
+  // Bytes of the tables allocated at `max_memory` slots: the distinct branches' chains', and V's rows of
+  // every state (only the computed rows are touched, but an address-space limit counts them all).
   static std::size_t table_bytes(const Graph& graph, int max_memory);
   // Budget-cells relaxed while filling V (one float add-and-min each), identical branches folded.
   static double work(const Graph& graph, int max_memory);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <new>
 
 namespace rematch::data {
 namespace {
@@ -21,6 +22,7 @@ class GzFile {
     if (!std::filesystem::exists(path_, ec)) fail("missing file");
     if (std::filesystem::is_directory(path_, ec)) fail("is a directory, not a file");
     file_ = gzopen(path_.c_str(), "rb");
+    if (file_ == nullptr && errno == ENOMEM) throw std::bad_alloc();
     if (file_ == nullptr) fail(std::string("cannot open: ") + std::strerror(errno));
     gzbuffer(file_, 1 << 17);
   }
@@ -42,7 +44,10 @@ class GzFile {
       const int got = gzread(file_, dst + done, want);
       if (got < 0) {
         int code = Z_OK;
-        fail(std::string("corrupt gzip data: ") + gzerror(file_, &code));
+        const std::string message = gzerror(file_, &code);
+        // zlib's buffers are allocated as it reads: a process limit shows up here, not as corrupt data.
+        if (code == Z_MEM_ERROR) throw std::bad_alloc();
+        fail("corrupt gzip data: " + message);
       }
       if (got == 0) break;
       done += static_cast<std::size_t>(got);

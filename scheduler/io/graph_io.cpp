@@ -12,8 +12,6 @@ namespace {
 using nlohmann::json;
 using namespace json_reader;
 
-constexpr long long max_copies = 1024;
-
 std::size_t stage_count(const json& object, const std::string& path) {
   const json& fw = member(object, "fw", path);
   if (!fw.is_array()) throw InputError(path + ".fw must be an array (got " + std::string(fw.type_name()) + ")");
@@ -46,6 +44,7 @@ Graph parse_join(const json& join) {
   const json& branches = member(join, "branches", "join");
   if (!branches.is_array() || branches.empty()) throw InputError("join.branches must be a non-empty array");
   Graph graph;
+  GraphTotals totals;  // named by the file's branch index, before copies expand
   for (std::size_t k = 0; k < branches.size(); ++k) {
     const std::string path = "join.branches[" + std::to_string(k) + "]";
     const json& object = branches[k];
@@ -65,14 +64,16 @@ Graph parse_join(const json& join) {
     long long copies = 1;
     if (object.contains("copies")) {
       copies = non_negative_integer(object["copies"], path + ".copies");
-      if (copies < 1 || copies > max_copies)
-        throw InputError(path + ".copies must be between 1 and " + std::to_string(max_copies));
+      if (copies < 1 || copies > GraphLimits::max_branches)
+        throw InputError(path + ".copies must be between 1 and " + std::to_string(GraphLimits::max_branches));
     }
+    totals.add(b, copies, path);
     for (long long c = 0; c < copies; ++c) graph.branches.push_back(b);
   }
   const json& loss = member(join, "loss", "join");
   graph.loss.time = non_negative_number(member(loss, "time", "join.loss"), "join.loss.time");
   if (loss.contains("tmp")) graph.loss.tmp = non_negative_number(loss["tmp"], "join.loss.tmp");
+  totals.add(graph.loss, "join.loss");
   return graph;
 }
 

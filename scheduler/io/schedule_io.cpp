@@ -1,5 +1,6 @@
 #include "scheduler/io/schedule_io.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -31,6 +32,8 @@ json op_to_json(const Op& op) {
 }  // namespace
 
 std::string read_text_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError("'" + path + "' is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open file '" + path + "'");
   std::ostringstream text;

@@ -123,10 +123,12 @@ TEST(GraphLayoutJoin, CopiesOneIsASingleBranchAndAOneBranchJoinIsAChain) {
   EXPECT_TRUE(g.is_chain());
 }
 
-TEST(GraphLayoutJoin, LargestCopiesAccepted) {
-  json doc = join_doc();
-  doc["join"]["branches"][1]["copies"] = 1024;
-  EXPECT_EQ(parse_graph(doc.dump()).num_branches(), 2 + 1024);
+TEST(GraphLayoutJoin, CopiesUpToTheBranchLimitAccepted) {
+  json doc = join_doc();  // branch 0 has copies 2
+  doc["join"]["branches"][1]["copies"] = GraphLimits::max_branches - 2;
+  EXPECT_EQ(parse_graph(doc.dump()).num_branches(), GraphLimits::max_branches);
+  doc["join"]["branches"][1]["copies"] = GraphLimits::max_branches - 1;
+  EXPECT_MENTIONS(graph_error(doc), "join.branches[1].copies");
 }
 
 TEST(GraphLayoutUnknownKeys, AreIgnoredAtEveryLevel) {
@@ -274,11 +276,47 @@ TEST(GraphErrorsValues, JsonHasNoNanOrInfinityLiterals) {
   }
 }
 
-TEST(GraphErrorsValues, LargestFiniteDoubleIsAccepted) {
+TEST(GraphErrorsValues, ValuesUpToTheLimitAreAcceptedAndAboveRefusedWithTheKey) {
   json doc = chain_doc();
-  doc["chain"]["fw"][1] = std::numeric_limits<double>::max();
-  doc["chain"]["cbw"][3] = 1.7976931348623157e308;
-  EXPECT_EQ(parse_graph(doc.dump()).branches[0].fw[1], std::numeric_limits<double>::max());
+  doc["chain"]["fw"][1] = GraphLimits::max_value;
+  EXPECT_EQ(parse_graph(doc.dump()).branches[0].fw[1], GraphLimits::max_value);
+  for (const char* key : {"fw", "bw", "cw", "cbw", "ftmp", "btmp"}) {
+    json bad = chain_doc();
+    bad["chain"][key][1] = std::numeric_limits<double>::max();
+    EXPECT_MENTIONS(graph_error(bad), "chain." + std::string(key) + "[1]");
+  }
+}
+
+TEST(GraphErrorsValues, SumsAboveTheLimitAreRefusedWithTheKey) {
+  json doc = chain_doc();
+  doc["chain"]["fw"][0] = GraphLimits::max_value;
+  doc["chain"]["fw"][1] = GraphLimits::max_value;
+  EXPECT_MENTIONS(graph_error(doc), "chain.fw");
+  json join = join_doc();  // branch 0 has copies 2: its sizes count twice
+  join["join"]["branches"][0]["cbw"][1] = GraphLimits::max_value * 0.6;
+  EXPECT_MENTIONS(graph_error(join), "join.branches[0].cbw");
+  join = join_doc();
+  join["join"]["branches"][0]["fw"][0] = GraphLimits::max_value / 2;
+  join["join"]["loss"]["time"] = GraphLimits::max_value;
+  EXPECT_MENTIONS(graph_error(join), "join.loss.time");
+}
+
+TEST(GraphErrorsLimits, StagesBranchesAndOrdersAboveTheLimitsAreRefused) {
+  const auto chain_of = [](int n) {
+    const std::vector<double> ones(n, 1), ones1(n + 1, 1), zeros(n, 0), zeros1(n + 1, 0);
+    return json{{"chain", {{"fw", ones}, {"bw", ones1}, {"cw", ones1}, {"cbw", ones1}, {"ftmp", zeros}, {"btmp", zeros1}}}};
+  };
+  EXPECT_EQ(parse_graph(chain_of(GraphLimits::max_stages).dump()).branches[0].stages(), GraphLimits::max_stages);
+  EXPECT_MENTIONS(graph_error(chain_of(GraphLimits::max_stages + 1)), "stages");
+  // Seven distinct one-stage branches: 5040 forward orders.
+  json join = {{"join", {{"branches", json::array()}, {"loss", {{"time", 1}}}}}};
+  for (int k = 0; k < 7; ++k)
+    join["join"]["branches"].push_back({{"fw", {k + 1}}, {"bw", {1}}, {"cw", {1, 1}}, {"cbw", {1, 1}}, {"ftmp", {0}}, {"btmp", {0}}});
+  EXPECT_MENTIONS(graph_error(join), "forward orders");
+  join["join"]["branches"].erase(6);
+  EXPECT_EQ(parse_graph(join.dump()).num_branches(), 6);
+  for (int k = 0; k < 3; ++k) join["join"]["branches"].push_back(join["join"]["branches"][0]);
+  EXPECT_MENTIONS(graph_error(join), "branches");
 }
 
 // nlohmann 3.11 does not turn 1e999 into infinity: it throws json::out_of_range (406, "number
@@ -728,13 +766,14 @@ TEST(GraphRoundTrip, RandomChainsAndJoinsWithAwkwardDoublesSurvive) {
     reference::Graph r = k % 3 == 0 ? reference::random_chain(rng, spec)
                                     : reference::random_join(rng, 1 + k % 4, k % 2 == 0, spec);
     Graph g = testing::from_reference(r);
-    // Non-integers that need all 17 digits, tiny and huge values.
+    // Non-integers that need all 17 digits, tiny and huge values (the largest sizes a graph may sum to).
+    const double huge = GraphLimits::max_value / 100;
     for (Branch& b : g.branches) {
       for (double& v : b.fw) v = v / 3.0;
       for (double& v : b.bw) v = v * 0.1 + unit(rng);
       for (std::size_t i = 0; i < b.cw.size(); ++i) {
-        b.cw[i] *= (k % 5 == 0) ? 1e300 : 1.0 / 7.0;
-        b.cbw[i] = b.cw[i] + unit(rng) * ((k % 5 == 0) ? 1e300 : 1.0);
+        b.cw[i] *= (k % 5 == 0) ? huge / 7.0 : 1.0 / 7.0;
+        b.cbw[i] = b.cw[i] + unit(rng) * ((k % 5 == 0) ? huge : 1.0);
       }
       if (!b.ftmp.empty()) b.ftmp[0] = 4.9e-324;
     }

@@ -1,0 +1,30 @@
+// Checked output for every command: files are written whole or not at all, and a failed write to
+// standard output (a full disk, a closed descriptor) is an error, never a silent success.
+#pragma once
+
+#include <string>
+
+namespace rematch::cli {
+
+// Writes `text` to `path` through a temporary file in the same directory (`path` + ".tmp"),
+// checking every write, the flush to disk and the close, then renames it over `path`. Throws
+// InputError naming the path and the system's reason (a directory, a missing directory, no
+// permission, no space). The temporary file is removed on failure and, if the process is
+// interrupted or terminated (SIGINT, SIGTERM, SIGHUP), by a signal handler; after SIGKILL it is
+// left, and the next write of the same path replaces it. An existing device or pipe (/dev/stdout)
+// is written in place, with the same checks.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+// Throws InputError naming `path` when a later write_file_atomically(path, ...) cannot succeed
+// (its directory is missing or not writable, or `path` is a directory); nothing is left behind.
+// For outputs written at the end of a long run (--checkpoint, --report), checked up front.
+void check_writable(const std::string& path, const std::string& what);
+
+// Throws InputError when standard output is closed (so nothing written there could be seen).
+void require_stdout();
+
+// Flushes and closes standard output; the reason ("No space left on device") when that fails,
+// else an empty string. Called once, after the command has written everything.
+std::string close_stdout();
+
+}  // namespace rematch::cli
