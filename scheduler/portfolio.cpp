@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "scheduler/baselines.hpp"
+#include "scheduler/cancel.hpp"
 #include "scheduler/chain_dp.hpp"
 #include "scheduler/exhaustive.hpp"
 #include "scheduler/grouping.hpp"
@@ -316,6 +317,7 @@ Solution solve_portfolio(const Graph& graph, double memory_limit, const SolveOpt
 }
 
 double min_feasible_memory(const Graph& graph, const SolveOptions& options) {
+  const CancelPoint::Scope cancel(options.cancel);
   validate(graph);
   const double dp_least = program_min_memory(graph, options);
   if (can_certify(graph, options))
