@@ -14,6 +14,36 @@ Solution planned(const Graph& graph, const TrainerOptions& options) {
 
 }  // namespace
 
+std::vector<std::vector<const Tensor*>> sum_shared_gradients(const JoinModel& model,
+                                                             std::vector<Gradients>& grads) {
+  std::vector<std::vector<const Tensor*>> out;
+  for (int e = 0; e < model.encoders(); ++e) {
+    int first = -1;
+    for (int j = 0; j < model.branches(); ++j) {
+      if (model.encoder_index(j) != e) continue;
+      if (first < 0) {
+        first = j;
+        continue;
+      }
+      for (std::size_t l = 0; l < grads[first].size(); ++l) {
+        for (std::size_t p = 0; p < grads[first][l].size(); ++p) {
+          float* total = grads[first][l][p].data.data();
+          const float* add = grads[j][l][p].data.data();
+          const auto n = static_cast<std::int64_t>(grads[first][l][p].data.size());
+#pragma omp parallel for schedule(static)
+          for (std::int64_t i = 0; i < n; ++i) total[i] += add[i];
+        }
+      }
+    }
+    std::vector<const Tensor*> flat;
+    for (const auto& layer : grads[first]) {
+      for (const Tensor& g : layer) flat.push_back(&g);
+    }
+    out.push_back(std::move(flat));
+  }
+  return out;
+}
+
 Trainer::Trainer(JoinModel& model, Arena& parameters, const TrainerOptions& options)
     : model_(model),
       parameters_(parameters),
@@ -67,31 +97,8 @@ StepResult Trainer::step(Batch batch) {
   model_.loss().set_targets(std::move(batch.targets));
   model_.set_step(steps_++);
   StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_);
-  // Shared encoders: sum the branches' gradients in branch order (fixed, schedule-independent).
-  for (int e = 0; e < model_.encoders(); ++e) {
-    int first = -1;
-    for (int j = 0; j < model_.branches(); ++j) {
-      if (model_.encoder_index(j) != e) continue;
-      if (first < 0) {
-        first = j;
-        continue;
-      }
-      for (std::size_t l = 0; l < grads_[first].size(); ++l) {
-        for (std::size_t p = 0; p < grads_[first][l].size(); ++p) {
-          float* total = grads_[first][l][p].data.data();
-          const float* add = grads_[j][l][p].data.data();
-          const auto n = static_cast<std::int64_t>(grads_[first][l][p].data.size());
-#pragma omp parallel for schedule(static)
-          for (std::int64_t i = 0; i < n; ++i) total[i] += add[i];
-        }
-      }
-    }
-    std::vector<const Tensor*> flat;
-    for (const auto& layer : grads_[first]) {
-      for (const Tensor& g : layer) flat.push_back(&g);
-    }
-    optimizers_[e].step(flat);
-  }
+  const auto flat = sum_shared_gradients(model_, grads_);
+  for (int e = 0; e < model_.encoders(); ++e) optimizers_[e].step(flat[std::size_t(e)]);
   return result;
 }
 
