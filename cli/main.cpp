@@ -220,6 +220,10 @@ int main(int argc, char** argv) {
   cli::add_evaluate_options(
       app.add_subcommand("evaluate", "a trained model scored on held-out .npy data (ROC AUC and accuracy, or top-1)"),
       evaluate_args);
+  cli::SynthArgs synth_args;
+  cli::add_synth_options(
+      app.add_subcommand("synth-sequences", "synthetic labelled sequences of varying length as ragged .npy files"),
+      synth_args);
 #endif
 
   try {
@@ -238,6 +242,7 @@ int main(int argc, char** argv) {
   if (*profile_cmd) return cli::run_profile(profile_model, profile_out);
   if (app.got_subcommand("embed")) return cli::run_embed(embed_args);
   if (app.got_subcommand("evaluate")) return cli::run_evaluate(evaluate_args);
+  if (app.got_subcommand("synth-sequences")) return cli::run_synth_sequences(synth_args);
 #endif
   try {
     if (*solve_cmd) return run_solve(common, graph_path, memory, options, plot);

@@ -58,6 +58,7 @@ int train(const TrainArgs& args) {
                         : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
                                                                                           : 0.05f;
   if (args.steps < 0) throw InputError("--steps must be non-negative");
+  if (!args.sequences.offsets.empty()) return train_sequences(args, config);
   // An unwritable --checkpoint is found now, not after the training it would save.
   if (!args.checkpoint.empty()) data::AtomicFile probe(args.checkpoint);
   config.data = data_files(args.data);
@@ -185,6 +186,7 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
       ->capture_default_str();
   add_data_options(cmd, a.data);
   add_data_options(cmd, a.test, "test-");
+  add_sequence_options(cmd, a.sequences);
   cmd->add_option("--split", a.config.split, "hold out this fraction of the data for the metrics")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--data-seed", a.config.data_seed, "pair sampling seed")->capture_default_str();

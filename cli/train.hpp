@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/data_options.hpp"
+#include "cli/train_sequences.hpp"
 #include "models/training.hpp"
 
 namespace rematch::cli {
@@ -21,6 +22,7 @@ struct TrainArgs {
   std::string report;      // JSON summary
   bool no_eval = false;
   DataArgs data, test;  // .npy files (cli/data_options.hpp)
+  SequenceArgs sequences;  // ragged sequences (cli/train_sequences.hpp)
 };
 
 // Registers the model options (--model --depth --width --batch ...) on `cmd`.

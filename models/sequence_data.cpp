@@ -1,6 +1,7 @@
 #include "models/sequence_data.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 namespace rematch::models {
@@ -179,6 +180,38 @@ SequenceBatch SequenceEpochs::load(const PlannedBatch& p) const {
     batch.lengths.push_back(std::move(lengths));
   }
   return batch;
+}
+
+std::vector<std::int64_t> batches_per_bucket(const std::vector<PlannedBatch>& epoch, int buckets) {
+  std::vector<std::int64_t> counts(std::size_t(buckets), 0);
+  for (const PlannedBatch& p : epoch) ++counts[std::size_t(p.bucket)];
+  return counts;
+}
+
+EpochPrediction predict_epoch(SequenceTrainer& trainer, const SequenceEpochs& epochs,
+                              const std::vector<PlannedBatch>& epoch, int most, int rounds) {
+  EpochPrediction p;
+  const auto counts = batches_per_bucket(epoch, trainer.buckets());
+  p.representatives = representatives(counts, epochs.edges(), most);
+  for (std::size_t b = 0; b < counts.size(); ++b) {
+    if (counts[b] > 0) p.peak = std::max(p.peak, trainer.bucket(int(b)).plan.peak);
+  }
+  std::vector<std::vector<double>> times(p.representatives.size());
+  for (int round = 0; round < rounds; ++round) {
+    for (std::size_t k = 0; k < p.representatives.size(); ++k) {
+      const int b = p.representatives[k].bucket;
+      const auto planned = std::find_if(epoch.begin(), epoch.end(), [&](const PlannedBatch& x) { return x.bucket == b; });
+      const auto start = std::chrono::steady_clock::now();
+      trainer.compute(b, epochs.load(*planned));
+      times[k].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+  }
+  for (std::size_t k = 0; k < times.size(); ++k) {
+    std::sort(times[k].begin(), times[k].end());
+    p.step_seconds.push_back(times[k][times[k].size() / 2]);
+    p.seconds += p.representatives[k].weight * p.step_seconds.back();
+  }
+  return p;
 }
 
 }  // namespace rematch::models

@@ -73,4 +73,21 @@ class SequenceEpochs {
   std::vector<std::vector<std::int64_t>> by_class_;
 };
 
+// How many of an epoch's batches fall in each bucket.
+std::vector<std::int64_t> batches_per_bucket(const std::vector<PlannedBatch>& epoch, int buckets);
+
+// The epoch's time and peak predicted before it runs: at most `most` representative buckets
+// (representatives()), each timed over `rounds` rounds (one batch of each per round, in turn, so
+// they see the caches a mixed epoch leaves; the median is kept) on a batch of the epoch itself,
+// loaded as the epoch loads it, without the optimizer update; the prediction is the
+// batch-weighted sum. The peak is the largest planned peak over the epoch's buckets.
+struct EpochPrediction {
+  std::vector<Representative> representatives;
+  std::vector<double> step_seconds;  // per representative
+  double seconds = 0;
+  double peak = 0;  // bytes
+};
+EpochPrediction predict_epoch(SequenceTrainer& trainer, const SequenceEpochs& epochs,
+                              const std::vector<PlannedBatch>& epoch, int most = 10, int rounds = 3);
+
 }  // namespace rematch::models

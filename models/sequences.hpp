@@ -78,8 +78,11 @@ struct SequenceTrainerOptions {
   std::size_t activation_budget = 0;  // bytes
   SolveOptions solve;
   autodiff::OptimizerConfig optimizer;
-  autodiff::ProfileOptions profile;   // at the fitted lengths; the others are measured once
+  autodiff::ProfileOptions profile;   // every bucket is profiled with these
   int fit_points = 3;                 // bucket lengths the times are measured and fitted at
+  // Profiles per fitted length, keeping each time's minimum: a timing is only ever lengthened by
+  // other work on the machine, and one slow stage would tilt the whole line.
+  int fit_rounds = 2;
 };
 
 // A bucket's plan, and how well the fit predicted its measured times.
