@@ -256,9 +256,11 @@ struct LayerParser {
       }
       s.out = in;
     } else {
-      r.fail(Reader::join(path, "type"),
-             "expected one of linear, conv1d, relu, gelu, layer_norm, dropout, max_pool1d, "
-             "avg_pool1d, global_avg_pool, global_max_pool, flatten, residual; got " + in_quotes(type));
+      std::string list;
+      for (int k = 0; k <= int(LayerKind::residual); ++k) {
+        list += (list.empty() ? "" : ", ") + to_string(LayerKind(k));
+      }
+      r.fail(Reader::join(path, "type"), "expected one of " + list + "; got " + in_quotes(type));
     }
     return s;
   }

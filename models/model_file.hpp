@@ -111,9 +111,10 @@ ModelDescription load_model(const std::string& zoo_name_or_file, const ModelConf
 
 // The runtime model for batches of `batch` samples per branch. Weights come from `parameters`
 // and are initialised from `seed` (encoder e from seed * 1000 + e; dropout masks are keyed on
-// seed, the layer and the step). Throws std::invalid_argument for a batch <= 0 or tensors too
-// large to address. With `lengths`, every layer with a sequence output masks the padding of
-// rows shorter than the model's length (autodiff/sequence_mask.hpp) and the model holds them.
+// seed, the layer and the step; call JoinModel::set_step(Layer::kInference) to embed without
+// dropout). Throws std::invalid_argument for a batch outside [1, 2^24]. With `lengths`, every
+// layer with a sequence output masks the padding of rows shorter than the model's length
+// (autodiff/sequence_mask.hpp) and the model holds them.
 std::unique_ptr<autodiff::JoinModel> build(const ModelDescription& model, std::int64_t batch,
                                            std::uint64_t seed, kernels::Allocator& parameters,
                                            std::shared_ptr<autodiff::SequenceLengths> lengths = {});

@@ -36,20 +36,16 @@ AtomicFile::~AtomicFile() {
 void AtomicFile::fail(const std::string& what) const { throw DataError(path_ + ": " + what); }
 
 void AtomicFile::write(const void* bytes, std::size_t n) {
-  write_at(written_, bytes, n);
-}
-
-void AtomicFile::write_at(std::uint64_t offset, const void* bytes, std::size_t n) {
   if (fd_ < 0) fail("write after commit");
   const auto* p = static_cast<const char*>(bytes);
   std::size_t done = 0;
   while (done < n) {
-    const ssize_t w = ::pwrite(fd_, p + done, n - done, static_cast<off_t>(offset + done));
+    const ssize_t w = ::write(fd_, p + done, n - done);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) fail(std::string("write failed: ") + (w < 0 ? std::strerror(errno) : "no progress"));
     done += static_cast<std::size_t>(w);
   }
-  if (offset + n > written_) written_ = offset + n;
+  written_ += n;
 }
 
 void AtomicFile::commit() {

@@ -8,7 +8,6 @@
 // named TARGET.tmpXXXXXX).
 #include <cstddef>
 #include <cstdint>
-#include <span>
 #include <string>
 
 namespace rematch::data {
@@ -21,10 +20,7 @@ class AtomicFile {
   ~AtomicFile();
 
   void write(const void* bytes, std::size_t n);
-  void write(std::span<const std::byte> bytes) { write(bytes.data(), bytes.size()); }
-  // Overwrites bytes already written (a header completed at the end).
-  void write_at(std::uint64_t offset, const void* bytes, std::size_t n);
-  std::uint64_t size() const { return written_; }
+  std::uint64_t size() const { return written_; }  // bytes written so far
   void commit();
 
   const std::string& path() const { return path_; }

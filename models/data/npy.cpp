@@ -315,11 +315,6 @@ NpyFile::NpyFile(std::string path) : path_(std::move(path)) {
   }
 }
 
-NpyFile::NpyFile(NpyFile&& other) noexcept
-    : path_(std::move(other.path_)), fd_(other.fd_), header_(std::move(other.header_)) {
-  other.fd_ = -1;
-}
-
 NpyFile::~NpyFile() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -66,8 +66,6 @@ class NpyFile {
   explicit NpyFile(std::string path);
   NpyFile(const NpyFile&) = delete;
   NpyFile& operator=(const NpyFile&) = delete;
-  NpyFile(NpyFile&& other) noexcept;
-  NpyFile& operator=(NpyFile&&) = delete;
   ~NpyFile();
 
   const std::string& path() const { return path_; }

@@ -6,15 +6,16 @@
 
 namespace rematch::data {
 
-RaggedArray::RaggedArray(const std::string& values, const std::string& offsets) : values_(values) {
-  const NpyHeader& h = values_.header();
+RaggedArray::RaggedArray(const std::string& values, const std::string& offsets)
+    : values_(std::make_unique<NpyFile>(values)) {
+  const NpyHeader& h = values_->header();
   if (h.shape.empty() || h.shape.size() > 2) {
-    values_.fail("sequence values must be (total length, channels) or (total length,), the shape is " +
+    values_->fail("sequence values must be (total length, channels) or (total length,), the shape is " +
                  shape_text(h.shape));
   }
-  require_samples(values_, {});
+  require_samples(*values_, {});
   channels_ = h.shape.size() == 2 ? h.shape[1] : 1;
-  if (channels_ <= 0) values_.fail("sequence values need at least one channel");
+  if (channels_ <= 0) values_->fail("sequence values need at least one channel");
   const std::int64_t total = h.shape[0];
   NpyFile off(offsets);
   offsets_ = off.read_labels(total == std::numeric_limits<std::int64_t>::max() ? total : total + 1);
@@ -27,7 +28,7 @@ RaggedArray::RaggedArray(const std::string& values, const std::string& offsets) 
     }
   }
   if (offsets_.back() != total) {
-    off.fail("the last offset is " + std::to_string(offsets_.back()) + ", but " + values_.path() +
+    off.fail("the last offset is " + std::to_string(offsets_.back()) + ", but " + values_->path() +
              " holds " + std::to_string(total) + " positions");
   }
 }
@@ -42,7 +43,7 @@ void RaggedArray::read(std::int64_t i, std::int64_t width, float* out) const {
   const std::int64_t len = length(i);
   if (width < len) throw DataError(path() + ": sequence " + std::to_string(i) + " is longer than " + std::to_string(width));
   std::vector<float> rows(std::size_t(len * channels_));
-  values_.read_rows(offsets_[std::size_t(i)], len, rows.data());
+  values_->read_rows(offsets_[std::size_t(i)], len, rows.data());
   for (std::int64_t c = 0; c < channels_; ++c) {
     float* line = out + c * width;
     for (std::int64_t q = 0; q < len; ++q) line[q] = rows[std::size_t(q * channels_ + c)];

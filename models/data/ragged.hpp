@@ -7,6 +7,7 @@
 // Sequences are read from the values file on demand, never the whole file; the offsets are
 // held in memory. See docs/sequences.md.
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,7 +21,7 @@ class RaggedArray {
   // Opens and checks both files; throws DataError naming the file and the problem.
   RaggedArray(const std::string& values, const std::string& offsets);
 
-  const std::string& path() const { return values_.path(); }
+  const std::string& path() const { return values_->path(); }
   std::int64_t sequences() const { return std::int64_t(offsets_.size()) - 1; }
   std::int64_t channels() const { return channels_; }
   std::int64_t length(std::int64_t i) const { return offsets_[std::size_t(i + 1)] - offsets_[std::size_t(i)]; }
@@ -31,7 +32,7 @@ class RaggedArray {
   void read(std::int64_t i, std::int64_t width, float* out) const;
 
  private:
-  NpyFile values_;
+  std::unique_ptr<NpyFile> values_;  // held by pointer: a RaggedArray moves, an NpyFile does not
   std::int64_t channels_ = 1;
   std::vector<std::int64_t> offsets_;
 };

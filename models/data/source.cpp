@@ -97,10 +97,6 @@ Source Source::labelled(std::shared_ptr<const Dataset> data) {
   return s;
 }
 
-std::int64_t Source::classes() const {
-  return labels_.empty() ? 0 : std::int64_t(*std::ranges::max_element(labels_)) + 1;
-}
-
 void Source::require_shape(int k, std::span<const std::int64_t> shape) const {
   const auto have = arrays_[std::size_t(k)]->sample_shape();
   if (!std::ranges::equal(have, shape)) {

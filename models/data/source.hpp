@@ -48,7 +48,6 @@ class Source {
   int arrays() const { return static_cast<int>(arrays_.size()); }
   const Rows& array(int k) const { return *arrays_[std::size_t(k)]; }
   std::span<const std::int32_t> labels() const { return labels_; }
-  std::int64_t classes() const;  // labelled: the largest label + 1
 
   // Requires array k's samples to have `shape` (the input of the branch that reads it).
   void require_shape(int k, std::span<const std::int64_t> shape) const;

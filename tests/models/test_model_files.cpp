@@ -275,9 +275,9 @@ TEST(Dropout, MasksDependOnTheStepAndInferencePassesThrough) {
   auto s = make(kGeluMlp);
   auto embed = [&](std::int64_t step) {
     s->model->set_step(step);
+    autodiff::Arena a("a");  // before x, which ends up holding its memory
     autodiff::Tensor x(s->model->encoder_of(0).input_shape(0));
     kernels::pack_into(s->batch.inputs[0], x);
-    autodiff::Arena a("a");
     for (int i = 0; i < s->model->encoder_of(0).stages(); ++i) x = s->model->encoder_of(0).forward(i, x, a);
     std::vector<float> out(std::size_t(x.shape.rows * x.shape.cols));
     kernels::unpack(x, out);
@@ -298,6 +298,8 @@ TEST(ParameterNames, OnePerTensorNamedAfterTheFilesLayers) {
   EXPECT_EQ(names[2], "encoders.mlp.layers.2.weight");  // layer norm scale
   EXPECT_EQ(names[4], "encoders.mlp.layers.4.body.0.weight");
   EXPECT_EQ(names.back(), "encoders.mlp.layers.8.bias");
+  EXPECT_THROW(build(m, 0, 1, params), std::invalid_argument);
+  EXPECT_THROW(build(m, std::int64_t{1} << 40, 1, params), std::invalid_argument);
 }
 
 std::string error_of(const std::string& doc) {
