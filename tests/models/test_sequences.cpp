@@ -126,6 +126,26 @@ TEST_P(PaddedBucketGradients, EqualTheUnpaddedSequencesRunOneByOne) {
   }
 }
 
+TEST_P(PaddedBucketGradients, EmbeddingsOfPaddedRowsEqualTheUnpaddedSequences) {
+  const json doc = classifier(GetParam());
+  const std::vector<std::int64_t> lengths = {9, 30, 2, 17};
+  const std::int64_t width = 32;
+  const SequenceBatch batch = padded({lengths}, width, 5);
+  SequenceTrainer bucket(doc, "test", {width}, 4, 3, options(std::size_t(1) << 30));
+  const std::vector<float> together = bucket.embed(0, 0, batch.inputs[0], lengths);
+  ASSERT_EQ(together.size(), 16u);
+  for (std::size_t r = 0; r < lengths.size(); ++r) {
+    SequenceTrainer alone(doc, "test", {lengths[r]}, 1, 3, options(std::size_t(1) << 30));
+    std::vector<float> one(std::size_t(3 * lengths[r]));
+    for (int c = 0; c < 3; ++c) {
+      std::copy_n(batch.inputs[0].begin() + std::ptrdiff_t((r * 3 + std::size_t(c)) * std::size_t(width)), lengths[r],
+                  one.begin() + c * lengths[r]);
+    }
+    const std::vector<float> e = alone.embed(0, 0, one, {lengths[r]});
+    for (std::size_t k = 0; k < e.size(); ++k) EXPECT_NEAR(together[r * 4 + k], e[k], 1e-5f * (1 + std::abs(e[k])));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Pools, PaddedBucketGradients, ::testing::Values("global_avg_pool", "global_max_pool"));
 
 TEST(BucketSchedules, GradientsBitwiseEqualStoreAllUnderEveryBucketsSchedule) {
