@@ -36,7 +36,7 @@ using nlohmann::json;
 
 struct Options {
   std::string json_path;
-  std::int64_t sequences = 384, batch = 8, channels = 4, min_length = 32, max_length = 1024, width = 32;
+  std::int64_t sequences = 2048, batch = 8, channels = 4, min_length = 32, max_length = 1024, width = 32;
   int buckets = 8;
   double budget_factor = 1.3;
   std::uint64_t seed = 1;
