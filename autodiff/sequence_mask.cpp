@@ -44,14 +44,19 @@ void MaskedLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor*
   inner_->backward(x, y, dy, dx, grads);
 }
 
-GlobalPoolLayer::GlobalPoolLayer(GlobalPoolKind kind, std::int64_t n, std::int64_t channels,
-                                 std::int64_t width, std::shared_ptr<const SequenceLengths> lengths)
+GlobalPoolLayer::GlobalPoolLayer(GlobalPoolKind kind, const BlockShape& out, std::int64_t width,
+                                 std::shared_ptr<const SequenceLengths> lengths)
     : kind_(kind),
-      channels_(channels),
+      channels_(out.cols),
       width_(width),
-      in_(plain_shape(n, channels * width)),
-      out_(plain_shape(n, channels)),
+      in_(plain_shape(out.rows, out.cols * width)),
+      out_(out),
       lengths_(std::move(lengths)) {}
+
+std::int64_t GlobalPoolLayer::at(std::int64_t row, std::int64_t channel) const {
+  return out_.block_offset(row / out_.brow, channel / out_.bcol) + (row % out_.brow) * out_.bcol +
+         channel % out_.bcol;
+}
 
 std::string GlobalPoolLayer::name() const {
   return kind_ == GlobalPoolKind::avg ? "global-avg-pool" : "global-max-pool";
@@ -72,11 +77,11 @@ void GlobalPoolLayer::forward(const Tensor& x, Tensor& y) {
     for (std::int64_t c = 0; c < channels_; ++c) {
       const float* line = xv + r * in_.cols + c * width_;
       if (kind_ == GlobalPoolKind::max) {
-        yv[r * channels_ + c] = *std::max_element(line, line + real);
+        yv[at(r, c)] = *std::max_element(line, line + real);
       } else {
         float sum = 0;
         for (std::int64_t q = 0; q < real; ++q) sum += line[q];
-        yv[r * channels_ + c] = sum / float(real);
+        yv[at(r, c)] = sum / float(real);
       }
     }
   }
@@ -95,7 +100,7 @@ void GlobalPoolLayer::backward(const Tensor& x, const Tensor&, Tensor& dy, Tenso
     for (std::int64_t c = 0; c < channels_; ++c) {
       float* line = d + r * in_.cols + c * width_;
       std::fill(line, line + width_, 0.0f);
-      const float gc = g[r * channels_ + c];
+      const float gc = g[at(r, c)];
       if (kind_ == GlobalPoolKind::max) {
         const float* xl = xv + r * in_.cols + c * width_;
         line[std::max_element(xl, xl + real) - xl] = gc;

@@ -57,10 +57,11 @@ class MaskedLayer final : public Layer {
 
 enum class GlobalPoolKind { avg, max };
 
-// NCW (n x channels * width, plain) -> n x channels (plain) over each row's real positions.
+// NCW (n x channels * width, plain) -> n x channels features, in the layout `out` (n rows,
+// channels columns; blocked as the feature layer after it reads), over each row's real positions.
 class GlobalPoolLayer final : public Layer {
  public:
-  GlobalPoolLayer(GlobalPoolKind kind, std::int64_t n, std::int64_t channels, std::int64_t width,
+  GlobalPoolLayer(GlobalPoolKind kind, const BlockShape& out, std::int64_t width,
                   std::shared_ptr<const SequenceLengths> lengths);
   std::string name() const override;
   const BlockShape& input_shape() const override { return in_; }
@@ -71,6 +72,7 @@ class GlobalPoolLayer final : public Layer {
                 std::span<Tensor> grads) override;
 
  private:
+  std::int64_t at(std::int64_t row, std::int64_t channel) const;  // index into the output
   GlobalPoolKind kind_;
   std::int64_t channels_, width_;
   BlockShape in_, out_;

@@ -406,7 +406,7 @@ struct Builder {
         auto all = lengths ? lengths : std::make_shared<autodiff::SequenceLengths>();
         return std::make_unique<autodiff::GlobalPoolLayer>(
             s.kind == LayerKind::global_avg_pool ? autodiff::GlobalPoolKind::avg : autodiff::GlobalPoolKind::max,
-            n, s.in.channels, s.in.length, std::move(all));
+            runtime_shape(s.out, n), s.in.length, std::move(all));
       }
       case LayerKind::flatten: return std::make_unique<autodiff::ToBlockedLayer>(runtime_shape(s.out, n));
       case LayerKind::residual: return std::make_unique<autodiff::ResidualLayer>(layers(s.body));

@@ -146,6 +146,34 @@ TEST_P(PaddedBucketGradients, EmbeddingsOfPaddedRowsEqualTheUnpaddedSequences) {
   }
 }
 
+TEST_P(PaddedBucketGradients, EmbeddingsOfALargeBatchInTheBlockedLayoutEqualTheRowsAlone) {
+  const json doc = classifier(GetParam());
+  const std::int64_t n = 256, width = 20;
+  std::vector<std::int64_t> lengths;
+  for (std::int64_t r = 0; r < n; ++r) lengths.push_back(1 + (r * 7) % width);
+  const SequenceBatch batch = padded({lengths}, width, 9);
+  SequenceTrainer bucket(doc, "test", {width}, n, 3, options(std::size_t(1) << 30));
+  // The pool writes the blocked layout its linear layer reads: more than one row block here.
+  const autodiff::Encoder& e = bucket.model(0).encoder(0);
+  const autodiff::BlockShape& pooled = e.output_shape(e.stages() - 2);
+  ASSERT_EQ(pooled.cols, 8);
+  ASSERT_LT(pooled.brow, n);
+  const std::vector<float> together = bucket.embed(0, 0, batch.inputs[0], lengths);
+  for (std::int64_t r : {0, 77, 255}) {
+    SequenceTrainer alone(doc, "test", {lengths[std::size_t(r)]}, 1, 3, options(std::size_t(1) << 30));
+    const std::int64_t l = lengths[std::size_t(r)];
+    std::vector<float> one(std::size_t(3 * l));
+    for (int c = 0; c < 3; ++c) {
+      std::copy_n(batch.inputs[0].begin() + std::ptrdiff_t((std::size_t(r) * 3 + std::size_t(c)) * std::size_t(width)), l,
+                  one.begin() + c * l);
+    }
+    const std::vector<float> e1 = alone.embed(0, 0, one, {l});
+    for (std::size_t k = 0; k < e1.size(); ++k) {
+      EXPECT_NEAR(together[std::size_t(r) * 4 + k], e1[k], 1e-5f * (1 + std::abs(e1[k]))) << "row " << r;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Pools, PaddedBucketGradients, ::testing::Values("global_avg_pool", "global_max_pool"));
 
 TEST(BucketSchedules, GradientsBitwiseEqualStoreAllUnderEveryBucketsSchedule) {
