@@ -83,6 +83,7 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
     const Op& op = schedule[index];
     const auto op_start = std::chrono::steady_clock::now();
     BranchItems& b = items[op.branch];
+    model_.select_branch(op.branch);
     Encoder& encoder = model_.encoder_of(op.branch);
     const int i = op.stage;
     switch (op.kind) {

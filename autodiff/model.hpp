@@ -9,6 +9,7 @@
 
 #include "autodiff/encoder.hpp"
 #include "autodiff/loss_head.hpp"
+#include "autodiff/sequence_mask.hpp"
 
 namespace rematch::autodiff {
 
@@ -32,12 +33,20 @@ class JoinModel {
   void set_scratch_allocator(kernels::Allocator* allocator);
   // Layer::set_step on every encoder's layers.
   void set_step(std::int64_t step);
+  // Models of varying-length sequences (autodiff/sequence_mask.hpp): the per-branch lengths
+  // their masking layers read. select_branch names the branch whose op runs next.
+  void set_lengths(std::shared_ptr<SequenceLengths> lengths) { lengths_ = std::move(lengths); }
+  SequenceLengths* lengths() { return lengths_.get(); }
+  void select_branch(int branch) {
+    if (lengths_) lengths_->branch = branch;
+  }
 
  private:
   std::string name_;
   std::vector<std::unique_ptr<Encoder>> encoders_;
   std::vector<int> branch_encoder_;
   LossHead loss_;
+  std::shared_ptr<SequenceLengths> lengths_;
 };
 
 }  // namespace rematch::autodiff

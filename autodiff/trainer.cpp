@@ -60,6 +60,36 @@ std::vector<std::vector<std::size_t>> finalizing_ops(const Schedule& schedule, c
 
 }  // namespace
 
+std::vector<std::vector<const Tensor*>> sum_shared_gradients(const JoinModel& model,
+                                                             std::vector<Gradients>& grads) {
+  std::vector<std::vector<const Tensor*>> out;
+  for (int e = 0; e < model.encoders(); ++e) {
+    int first = -1;
+    for (int j = 0; j < model.branches(); ++j) {
+      if (model.encoder_index(j) != e) continue;
+      if (first < 0) {
+        first = j;
+        continue;
+      }
+      for (std::size_t l = 0; l < grads[first].size(); ++l) {
+        for (std::size_t p = 0; p < grads[first][l].size(); ++p) {
+          float* total = grads[first][l][p].data.data();
+          const float* add = grads[j][l][p].data.data();
+          const auto n = static_cast<std::int64_t>(grads[first][l][p].data.size());
+#pragma omp parallel for schedule(static)
+          for (std::int64_t i = 0; i < n; ++i) total[i] += add[i];
+        }
+      }
+    }
+    std::vector<const Tensor*> flat;
+    for (const auto& layer : grads[first]) {
+      for (const Tensor& g : layer) flat.push_back(&g);
+    }
+    out.push_back(std::move(flat));
+  }
+  return out;
+}
+
 Trainer::Trainer(JoinModel& model, Arena& parameters, const TrainerOptions& options)
     : model_(model),
       parameters_(parameters),

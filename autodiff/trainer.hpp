@@ -45,6 +45,12 @@ struct Batch {
   std::vector<float> targets;
 };
 
+// Shared encoders: adds the gradients of every branch running encoder e into those of its
+// first branch, in branch order (fixed, so results do not depend on the schedule). Returns, per
+// encoder, its parameters' gradients in parameters() order.
+std::vector<std::vector<const Tensor*>> sum_shared_gradients(const JoinModel& model,
+                                                             std::vector<Gradients>& grads);
+
 class Trainer {
  public:
   // Throws InfeasibleBudget (with the least feasible budget in bytes) when the model cannot

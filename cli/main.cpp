@@ -251,6 +251,10 @@ int main(int argc, char** argv) {
   cli::add_evaluate_options(
       app.add_subcommand("evaluate", "a trained model scored on held-out .npy data (ROC AUC and accuracy, or top-1)"),
       evaluate_args);
+  cli::SynthArgs synth_args;
+  cli::add_synth_options(
+      app.add_subcommand("synth-sequences", "synthetic labelled sequences of varying length as ragged .npy files"),
+      synth_args);
 #endif
 
   if (const std::string name = unknown_subcommand(app, argc, argv); !name.empty())
@@ -272,6 +276,7 @@ int main(int argc, char** argv) {
     else if (*profile_cmd) status = cli::run_profile(profile_model, profile_out);
     else if (app.got_subcommand("embed")) status = cli::run_embed(embed_args);
     else if (app.got_subcommand("evaluate")) status = cli::run_evaluate(evaluate_args);
+    else if (app.got_subcommand("synth-sequences")) status = cli::run_synth_sequences(synth_args);
     else
 #endif
     if (*solve_cmd) status = run_solve(common, graph_path, memory, options, plot);

@@ -103,7 +103,7 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
   models::TrainConfig config = args.config;
   std::unique_ptr<distributed::OrderedGradientSum> exchange;
   std::unique_ptr<models::TrainingSession> started;
-  bool plan_only_done = false;
+  bool plan_only_done = false, sequences = false;
   agreed(comm, [&] {
     config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
     require_finite(args.lr, "--lr", false);  // 0: the optimizer's default
@@ -115,6 +115,11 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
                                                                                             : 0.05f;
     if (args.steps < 0) throw InputError("--steps must be non-negative");
     if (!(args.comm_timeout > 0)) throw InputError("--comm-timeout must be positive");
+    if (!args.sequences.offsets.empty()) {
+      if (comm.size() > 1) throw InputError("--offsets (sequences) trains in one process, not under mpirun");
+      sequences = true;
+      return;
+    }
     // Outputs written after training are checked before it starts (by the process that writes them).
     if (comm.root() && !args.checkpoint.empty()) check_writable(args.checkpoint, "--checkpoint");
     if (comm.root() && !args.report.empty()) check_writable(args.report, "--report");
@@ -146,6 +151,10 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
     started = std::make_unique<models::TrainingSession>(config);
   });
   if (plan_only_done) return 0;
+  if (sequences) {
+    config.memory = std::size_t(parse_memory_size(args.memory, "--memory"));
+    return train_sequences(args, config);
+  }
   models::TrainingSession& session = *started;
   const Solution& plan = session.plan();
   const double overhead = 100.0 * (plan.makespan / session.store_all_makespan() - 1);
@@ -287,6 +296,7 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
       ->capture_default_str();
   add_data_options(cmd, a.data);
   add_data_options(cmd, a.test, "test-");
+  add_sequence_options(cmd, a.sequences);
   cmd->add_option("--split", a.config.split, "hold out this fraction of the data for the metrics")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--data-seed", a.config.data_seed, "pair sampling seed")->capture_default_str();

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/data_options.hpp"
+#include "cli/train_sequences.hpp"
 #include "models/training.hpp"
 
 namespace rematch::cli {
@@ -25,6 +26,7 @@ struct TrainArgs {
   bool no_eval = false;
   DataArgs data, test;  // .npy files (cli/data_options.hpp)
   double comm_timeout = 300;  // seconds a process waits for the others' gradients (under mpirun)
+  SequenceArgs sequences;  // ragged sequences (cli/train_sequences.hpp)
 };
 
 // Registers the model options (--model --depth --width --batch ...) on `cmd`.

@@ -237,6 +237,11 @@ struct LayerParser {
                                                  " exceeds the input length " + std::to_string(in.length));
       }
       s.out = {.channels = in.channels, .length = (in.length - s.window) / s.stride + 1};
+    } else if (type == "global_avg_pool" || type == "global_max_pool") {
+      r.object(j, path, {"type"});
+      s.kind = type == "global_avg_pool" ? LayerKind::global_avg_pool : LayerKind::global_max_pool;
+      needs_sequence(type.c_str());
+      s.out = {.features = in.channels};
     } else if (type == "residual") {
       r.object(j, path, {"type", "layers"});
       s.kind = LayerKind::residual;
@@ -340,6 +345,7 @@ struct Builder {
   std::int64_t n;
   std::uint64_t seed;
   kernels::Allocator& parameters;
+  std::shared_ptr<autodiff::SequenceLengths> lengths;  // null: every sequence at full length
   std::uint64_t dropout_counter = 0;
 
   std::vector<std::unique_ptr<autodiff::Layer>> layers(const std::vector<LayerSpec>& specs) {
@@ -349,6 +355,12 @@ struct Builder {
   }
 
   std::unique_ptr<autodiff::Layer> layer(const LayerSpec& s) {
+    std::unique_ptr<autodiff::Layer> l = unmasked(s);
+    if (lengths == nullptr || !s.out.is_sequence()) return l;
+    return std::make_unique<autodiff::MaskedLayer>(std::move(l), s.out.channels, lengths);
+  }
+
+  std::unique_ptr<autodiff::Layer> unmasked(const LayerSpec& s) {
     const autodiff::BlockShape in = runtime_shape(s.in, n);
     switch (s.kind) {
       case LayerKind::linear: {
@@ -388,6 +400,13 @@ struct Builder {
         d.stride = s.stride;
         d.kind = s.kind == LayerKind::max_pool1d ? kernels::PoolKind::max : kernels::PoolKind::avg;
         return std::make_unique<autodiff::Pool1dLayer>(d);
+      }
+      case LayerKind::global_avg_pool:
+      case LayerKind::global_max_pool: {
+        auto all = lengths ? lengths : std::make_shared<autodiff::SequenceLengths>();
+        return std::make_unique<autodiff::GlobalPoolLayer>(
+            s.kind == LayerKind::global_avg_pool ? autodiff::GlobalPoolKind::avg : autodiff::GlobalPoolKind::max,
+            runtime_shape(s.out, n), s.in.length, std::move(all));
       }
       case LayerKind::flatten: return std::make_unique<autodiff::ToBlockedLayer>(runtime_shape(s.out, n));
       case LayerKind::residual: return std::make_unique<autodiff::ResidualLayer>(layers(s.body));
@@ -434,6 +453,8 @@ std::string to_string(LayerKind kind) {
     case LayerKind::dropout: return "dropout";
     case LayerKind::max_pool1d: return "max_pool1d";
     case LayerKind::avg_pool1d: return "avg_pool1d";
+    case LayerKind::global_avg_pool: return "global_avg_pool";
+    case LayerKind::global_max_pool: return "global_max_pool";
     case LayerKind::flatten: return "flatten";
     case LayerKind::residual: return "residual";
   }
@@ -590,12 +611,13 @@ ModelDescription load_model(const std::string& zoo_name_or_file, const ModelConf
 }
 
 std::unique_ptr<autodiff::JoinModel> build(const ModelDescription& m, std::int64_t batch,
-                                           std::uint64_t seed, kernels::Allocator& parameters) {
+                                           std::uint64_t seed, kernels::Allocator& parameters,
+                                           std::shared_ptr<autodiff::SequenceLengths> lengths) {
   if (batch <= 0 || batch > kMaxDim) {
     throw std::invalid_argument("batch must be in [1, " + std::to_string(kMaxDim) + "], got " +
                                 std::to_string(batch));
   }
-  Builder b{batch, seed, parameters};
+  Builder b{batch, seed, parameters, lengths};
   std::vector<std::unique_ptr<autodiff::Encoder>> encoders;
   for (const EncoderSpec& e : m.encoders) {
     encoders.push_back(std::make_unique<autodiff::Encoder>(e.name, b.layers(e.layers), e.stage_ends));
@@ -603,8 +625,10 @@ std::unique_ptr<autodiff::JoinModel> build(const ModelDescription& m, std::int64
   for (std::size_t e = 0; e < encoders.size(); ++e) encoders[e]->initialize(seed * 1000 + e);
   std::vector<int> branch_encoder;
   for (const BranchSpec& s : m.branches) branch_encoder.push_back(s.encoder);
-  return std::make_unique<autodiff::JoinModel>(m.name, std::move(encoders), branch_encoder,
-                                               autodiff::LossHead(m.loss, m.margin));
+  auto model = std::make_unique<autodiff::JoinModel>(m.name, std::move(encoders), branch_encoder,
+                                                     autodiff::LossHead(m.loss, m.margin));
+  model->set_lengths(std::move(lengths));
+  return model;
 }
 
 std::vector<std::string> parameter_names(const ModelDescription& m) {

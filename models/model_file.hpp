@@ -44,7 +44,7 @@ struct TensorDims {
 std::string to_string(const TensorDims& dims);  // "784 features", "28 channels x 28"
 
 enum class LayerKind { linear, conv1d, relu, gelu, layer_norm, dropout, max_pool1d, avg_pool1d,
-                       flatten, residual };
+                       global_avg_pool, global_max_pool, flatten, residual };
 std::string to_string(LayerKind kind);  // the file's spelling: "linear", "layer_norm", ...
 
 struct LayerSpec {
@@ -112,9 +112,12 @@ ModelDescription load_model(const std::string& zoo_name_or_file, const ModelConf
 // The runtime model for batches of `batch` samples per branch. Weights come from `parameters`
 // and are initialised from `seed` (encoder e from seed * 1000 + e; dropout masks are keyed on
 // seed, the layer and the step; call JoinModel::set_step(Layer::kInference) to embed without
-// dropout). Throws std::invalid_argument for a batch outside [1, 2^24].
+// dropout). Throws std::invalid_argument for a batch outside [1, 2^24]. With `lengths`, every
+// layer with a sequence output masks the padding of rows shorter than the model's length
+// (autodiff/sequence_mask.hpp) and the model holds them.
 std::unique_ptr<autodiff::JoinModel> build(const ModelDescription& model, std::int64_t batch,
-                                           std::uint64_t seed, kernels::Allocator& parameters);
+                                           std::uint64_t seed, kernels::Allocator& parameters,
+                                           std::shared_ptr<autodiff::SequenceLengths> lengths = {});
 
 // One name per parameter tensor, in the order of JoinModel::encoder(e).parameters() over e:
 // encoders.NAME.layers.I.weight / .bias, inside a residual block encoders.NAME.layers.I.body.J.weight.
