@@ -408,8 +408,10 @@ NpyWriter::NpyWriter(const std::string& path, std::vector<std::int64_t> shape) :
     if (d < 0 || __builtin_mul_overflow(n, std::uint64_t(d), &n)) throw DataError(path + ": invalid shape " + shape_text(shape_));
   }
   const std::string header = npy_header_bytes(DType::f4, shape_);
-  file_ = std::make_unique<AtomicFile>(path);
-  file_->write(header.data(), header.size());
+  as_data_error([&] {
+    file_ = std::make_unique<io::AtomicFile>(path);
+    file_->write(header.data(), header.size());
+  });
   expected_ = header.size() + n * sizeof(float);
 }
 
@@ -417,12 +419,12 @@ NpyWriter::~NpyWriter() = default;
 
 void NpyWriter::append(std::span<const float> rows) {
   if (file_->size() + rows.size_bytes() > expected_) throw DataError(file_->path() + ": more rows written than the shape " + shape_text(shape_) + " holds");
-  file_->write(rows.data(), rows.size_bytes());
+  as_data_error([&] { file_->write(rows.data(), rows.size_bytes()); });
 }
 
 void NpyWriter::commit() {
   if (file_->size() != expected_) throw DataError(file_->path() + ": fewer rows written than the shape " + shape_text(shape_) + " holds");
-  file_->commit();
+  as_data_error([&] { file_->commit(); });
 }
 
 }  // namespace rematch::data

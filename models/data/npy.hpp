@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "models/data/atomic_file.hpp"
 #include "models/data/fashion_mnist.hpp"
+#include "scheduler/io/atomic_file.hpp"
 
 namespace rematch::data {
 
@@ -94,7 +94,18 @@ class NpyFile {
 // naming the file, the expected and the found shape otherwise. An empty `shape` accepts any.
 void require_samples(const NpyFile& file, std::span<const std::int64_t> shape);
 
-// Writes a float32 array atomically (temporary file, checked writes, rename).
+// Runs `write`, reporting a failed file write (io::WriteError) as the DataError every reader and
+// writer of this library throws.
+template <class F>
+void as_data_error(F&& write) {
+  try {
+    write();
+  } catch (const io::WriteError& e) {
+    throw DataError(e.what());
+  }
+}
+
+// Writes a float32 array atomically (io::AtomicFile: temporary file, checked writes, rename).
 void write_npy(const std::string& path, std::span<const std::int64_t> shape, std::span<const float> values);
 
 // A float32 array written row block by row block (the embeddings of a large file), appearing
@@ -107,7 +118,7 @@ class NpyWriter {
   void commit();
 
  private:
-  std::unique_ptr<AtomicFile> file_;
+  std::unique_ptr<io::AtomicFile> file_;
   std::vector<std::int64_t> shape_;
   std::uint64_t expected_ = 0;  // data bytes the shape promises
 };

@@ -11,7 +11,6 @@
 #include <cstring>
 #include <limits>
 
-#include "models/data/atomic_file.hpp"
 #include "models/data/npy.hpp"
 
 namespace rematch::data {
@@ -57,75 +56,77 @@ std::uint64_t le(const unsigned char* p, int n) {
 }  // namespace
 
 void write_npz(const std::string& path, std::span<const NpzArray> arrays) {
-  AtomicFile file(path);
-  Out central;
-  for (const NpzArray& a : arrays) {
-    std::uint64_t n = 1;
-    for (std::int64_t d : a.shape) {
-      if (d < 0 || __builtin_mul_overflow(n, std::uint64_t(d), &n)) throw DataError(path + ": member " + a.name + " has an invalid shape");
-    }
-    if (n != a.values.size()) throw DataError(path + ": member " + a.name + " holds a different number of values than its shape");
-    const std::string name = a.name + ".npy";
-    const std::string header = npy_header_bytes(DType::f4, a.shape);
-    const std::uint64_t size = header.size() + a.values.size() * sizeof(float);
-    const std::uint64_t offset = file.size();
-    if (size >= kMax32 || offset >= kMax32 || name.size() > 0xffff) {
-      throw DataError(path + ": member " + a.name + " exceeds the 4 GiB a plain ZIP member may hold");
-    }
-    const std::uint32_t crc =
-        crc32_of(crc32_of(0, header.data(), header.size()), a.values.data(), a.values.size() * sizeof(float));
-    Out local;
-    local.u32(kLocalSig);
-    local.u16(20);  // version needed: 2.0
-    local.u16(0);   // flags
-    local.u16(0);   // stored
-    local.u16(0);
-    local.u16(kDosDate);
-    local.u32(crc);
-    local.u32(size);
-    local.u32(size);
-    local.u16(name.size());
-    local.u16(0);
-    local.bytes(name);
-    file.write(local.str().data(), local.str().size());
-    file.write(header.data(), header.size());
-    file.write(a.values.data(), a.values.size() * sizeof(float));
+  as_data_error([&] {
+    io::AtomicFile file(path);
+    Out central;
+    for (const NpzArray& a : arrays) {
+      std::uint64_t n = 1;
+      for (std::int64_t d : a.shape) {
+        if (d < 0 || __builtin_mul_overflow(n, std::uint64_t(d), &n)) throw DataError(path + ": member " + a.name + " has an invalid shape");
+      }
+      if (n != a.values.size()) throw DataError(path + ": member " + a.name + " holds a different number of values than its shape");
+      const std::string name = a.name + ".npy";
+      const std::string header = npy_header_bytes(DType::f4, a.shape);
+      const std::uint64_t size = header.size() + a.values.size() * sizeof(float);
+      const std::uint64_t offset = file.size();
+      if (size >= kMax32 || offset >= kMax32 || name.size() > 0xffff) {
+        throw DataError(path + ": member " + a.name + " exceeds the 4 GiB a plain ZIP member may hold");
+      }
+      const std::uint32_t crc =
+          crc32_of(crc32_of(0, header.data(), header.size()), a.values.data(), a.values.size() * sizeof(float));
+      Out local;
+      local.u32(kLocalSig);
+      local.u16(20);  // version needed: 2.0
+      local.u16(0);   // flags
+      local.u16(0);   // stored
+      local.u16(0);
+      local.u16(kDosDate);
+      local.u32(crc);
+      local.u32(size);
+      local.u32(size);
+      local.u16(name.size());
+      local.u16(0);
+      local.bytes(name);
+      file.write(local.str().data(), local.str().size());
+      file.write(header.data(), header.size());
+      file.write(a.values.data(), a.values.size() * sizeof(float));
 
-    central.u32(kCentralSig);
-    central.u16(20);  // made by: MS-DOS attributes, 2.0
-    central.u16(20);
-    central.u16(0);
-    central.u16(0);
-    central.u16(0);
-    central.u16(kDosDate);
-    central.u32(crc);
-    central.u32(size);
-    central.u32(size);
-    central.u16(name.size());
-    central.u16(0);  // extra
-    central.u16(0);  // comment
-    central.u16(0);  // disk
-    central.u16(0);  // internal attributes
-    central.u32(0);  // external attributes
-    central.u32(offset);
-    central.bytes(name);
-  }
-  const std::uint64_t central_offset = file.size();
-  if (arrays.size() >= 0xffff || central_offset + central.str().size() >= kMax32) {
-    throw DataError(path + ": more than 65535 members or 4 GiB, beyond a plain ZIP archive");
-  }
-  Out end;
-  end.u32(kEndSig);
-  end.u16(0);
-  end.u16(0);
-  end.u16(arrays.size());
-  end.u16(arrays.size());
-  end.u32(central.str().size());
-  end.u32(central_offset);
-  end.u16(0);
-  file.write(central.str().data(), central.str().size());
-  file.write(end.str().data(), end.str().size());
-  file.commit();
+      central.u32(kCentralSig);
+      central.u16(20);  // made by: MS-DOS attributes, 2.0
+      central.u16(20);
+      central.u16(0);
+      central.u16(0);
+      central.u16(0);
+      central.u16(kDosDate);
+      central.u32(crc);
+      central.u32(size);
+      central.u32(size);
+      central.u16(name.size());
+      central.u16(0);  // extra
+      central.u16(0);  // comment
+      central.u16(0);  // disk
+      central.u16(0);  // internal attributes
+      central.u32(0);  // external attributes
+      central.u32(offset);
+      central.bytes(name);
+    }
+    const std::uint64_t central_offset = file.size();
+    if (arrays.size() >= 0xffff || central_offset + central.str().size() >= kMax32) {
+      throw DataError(path + ": more than 65535 members or 4 GiB, beyond a plain ZIP archive");
+    }
+    Out end;
+    end.u32(kEndSig);
+    end.u16(0);
+    end.u16(0);
+    end.u16(arrays.size());
+    end.u16(arrays.size());
+    end.u32(central.str().size());
+    end.u32(central_offset);
+    end.u16(0);
+    file.write(central.str().data(), central.str().size());
+    file.write(end.str().data(), end.str().size());
+    file.commit();
+  });
 }
 
 NpzReader::NpzReader(std::string path) : path_(std::move(path)) {
