@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "models/data/fashion_mnist.hpp"
+#include "models/data/input_file.hpp"
 #include "scheduler/io/atomic_file.hpp"
 
 namespace rematch::data {
@@ -64,11 +65,8 @@ std::string npy_header_bytes(DType t, std::span<const std::int64_t> shape);
 class NpyFile {
  public:
   explicit NpyFile(std::string path);
-  NpyFile(const NpyFile&) = delete;
-  NpyFile& operator=(const NpyFile&) = delete;
-  ~NpyFile();
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
   const NpyHeader& header() const { return header_; }
   std::int64_t rows() const { return header_.rows(); }
   std::int64_t row_elements() const { return header_.row_elements(); }
@@ -80,13 +78,10 @@ class NpyFile {
   // [0, limit), otherwise the error names the first offending index and value.
   std::vector<std::int64_t> read_labels(std::int64_t limit) const;
 
-  [[noreturn]] void fail(const std::string& problem) const;
+  [[noreturn]] void fail(const std::string& problem) const { file_.fail(problem); }
 
  private:
-  void read_at(std::uint64_t offset, void* out, std::size_t n) const;
-
-  std::string path_;
-  int fd_ = -1;
+  InputFile file_;
   NpyHeader header_;
 };
 
