@@ -110,7 +110,7 @@ void GeluLayer::backward(const Tensor& x, const Tensor&, Tensor& dy, Tensor* dx,
 }
 
 LayerNormLayer::LayerNormLayer(const BlockShape& shape, float eps, kernels::Allocator& parameters)
-    : shape_(shape), eps_(eps) {
+    : SameShapeLayer(shape), eps_(eps) {
   params_.emplace_back(plain_shape(1, shape.cols), false, parameters);
   params_.emplace_back(plain_shape(1, shape.cols), false, parameters);
 }
@@ -148,7 +148,7 @@ void LayerNormLayer::initialize(std::uint64_t&) {
 }
 
 DropoutLayer::DropoutLayer(const BlockShape& shape, float p, std::uint64_t key)
-    : shape_(shape), p_(p), key_(key) {
+    : SameShapeLayer(shape), p_(p), key_(key) {
   if (!(p >= 0.0f && p < 1.0f)) throw std::invalid_argument("dropout: p must be in [0, 1)");
 }
 

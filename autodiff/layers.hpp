@@ -14,6 +14,17 @@ namespace rematch::autodiff {
 
 std::vector<Tensor*> pointers(std::vector<Tensor>& tensors);
 
+// A layer whose output has its input's shape (activations, normalization, dropout).
+class SameShapeLayer : public Layer {
+ public:
+  explicit SameShapeLayer(const BlockShape& shape) : shape_(shape) {}
+  const BlockShape& input_shape() const final { return shape_; }
+  const BlockShape& output_shape() const final { return shape_; }
+
+ protected:
+  BlockShape shape_;
+};
+
 // Fully connected, x: n x c (blocked) -> n x k (blocked), bias and optional fused ReLU.
 class FcLayer final : public Layer {
  public:
@@ -56,47 +67,35 @@ class Conv1dLayer final : public Layer {
 };
 
 // ReLU on any tensor; its backward reads only y.
-class ReluLayer final : public Layer {
+class ReluLayer final : public SameShapeLayer {
  public:
-  explicit ReluLayer(const BlockShape& shape) : shape_(shape) {}
+  explicit ReluLayer(const BlockShape& shape) : SameShapeLayer(shape) {}
   std::string name() const override { return "relu"; }
-  const BlockShape& input_shape() const override { return shape_; }
-  const BlockShape& output_shape() const override { return shape_; }
   kernels::LayerCost cost() const override;
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
-
- private:
-  BlockShape shape_;
 };
 
 // GELU (tanh approximation) on any tensor; its backward reads x.
-class GeluLayer final : public Layer {
+class GeluLayer final : public SameShapeLayer {
  public:
-  explicit GeluLayer(const BlockShape& shape) : shape_(shape) {}
+  explicit GeluLayer(const BlockShape& shape) : SameShapeLayer(shape) {}
   std::string name() const override { return "gelu"; }
-  const BlockShape& input_shape() const override { return shape_; }
-  const BlockShape& output_shape() const override { return shape_; }
   kernels::LayerCost cost() const override { return kernels::gelu_cost(shape_.elems()); }
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
-
- private:
-  BlockShape shape_;
 };
 
 // Layer norm over the features of each sample (every value of a row of the tensor), with a
 // learned scale (the weight, starting at 1) and shift (the bias, starting at 0). The backward
 // recomputes the row statistics from x instead of keeping them: the layer object is shared by
 // the branches of a siamese model, so nothing of one pass may outlive it.
-class LayerNormLayer final : public Layer {
+class LayerNormLayer final : public SameShapeLayer {
  public:
   LayerNormLayer(const BlockShape& shape, float eps, kernels::Allocator& parameters);
   std::string name() const override { return "layer-norm"; }
-  const BlockShape& input_shape() const override { return shape_; }
-  const BlockShape& output_shape() const override { return shape_; }
   kernels::LayerCost cost() const override;
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
@@ -106,7 +105,6 @@ class LayerNormLayer final : public Layer {
   void set_scratch_allocator(kernels::Allocator* a) override { scratch_ = a; }
 
  private:
-  BlockShape shape_;
   float eps_;
   std::vector<Tensor> params_;  // gamma, beta (1 x features each)
   kernels::Allocator* scratch_ = nullptr;
@@ -116,12 +114,10 @@ class LayerNormLayer final : public Layer {
 // hash of (key, s, element index), so a recomputed forward and the backward regenerate it and
 // nothing is saved; `key` tells the model's dropout layers apart. Branches sharing the layer
 // share the step's mask. Under Layer::kInference it passes its input through.
-class DropoutLayer final : public Layer {
+class DropoutLayer final : public SameShapeLayer {
  public:
   DropoutLayer(const BlockShape& shape, float p, std::uint64_t key);
   std::string name() const override;
-  const BlockShape& input_shape() const override { return shape_; }
-  const BlockShape& output_shape() const override { return shape_; }
   kernels::LayerCost cost() const override { return kernels::dropout_cost(shape_.elems()); }
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
@@ -130,7 +126,6 @@ class DropoutLayer final : public Layer {
 
  private:
   kernels::DropoutDesc desc() const;
-  BlockShape shape_;
   float p_;
   std::uint64_t key_;
   std::int64_t step_ = 0;

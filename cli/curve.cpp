@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/output.hpp"
 #include "cli/report.hpp"
 #include "scheduler/baselines.hpp"
 #include "scheduler/io/graph_io.hpp"
@@ -123,24 +123,6 @@ std::string svg_curve_plot(const Curve& curve, const std::vector<Baseline>& fixe
       << fmt(x_max / 1.05, 4) << "</text>\n"
       << "</svg>\n";
   return svg.str();
-}
-
-// Written next to its destination and renamed, so a failure leaves no half-written plot.
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw InputError("cannot write file '" + path + "'");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw InputError("cannot write file '" + path + "'");
-  }
 }
 
 }  // namespace

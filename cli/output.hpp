@@ -6,13 +6,10 @@
 
 namespace rematch::cli {
 
-// Writes `text` to `path` through a temporary file in the same directory (`path` + ".tmp"),
-// checking every write, the flush to disk and the close, then renames it over `path`. Throws
-// InputError naming the path and the system's reason (a directory, a missing directory, no
-// permission, no space). The temporary file is removed on failure and, if the process is
-// interrupted or terminated (SIGINT, SIGTERM, SIGHUP), by a signal handler; after SIGKILL it is
-// left, and the next write of the same path replaces it. An existing device or pipe (/dev/stdout)
-// is written in place, with the same checks.
+// Writes `text` to `path` whole or not at all (io::write_file_atomically: a unique temporary
+// beside it, every write checked, renamed over it; removed on failure and on SIGINT, SIGTERM,
+// SIGHUP; a device such as /dev/stdout written in place). Throws InputError naming the path and
+// the system's reason (a directory, a missing directory, no permission, no space).
 void write_file_atomically(const std::string& path, const std::string& text);
 
 // Throws InputError naming `path` when a later write_file_atomically(path, ...) cannot succeed

@@ -15,7 +15,7 @@ add_library(rematch_scheduler_package INTERFACE)
 set_target_properties(rematch_scheduler_package PROPERTIES EXPORT_NAME scheduler)
 target_link_libraries(rematch_scheduler_package INTERFACE rematch_scheduler rematch_io)
 add_library(rematch::scheduler ALIAS rematch_scheduler_package)
-set(rematch_exported rematch_scheduler_package rematch_scheduler rematch_io)
+set(rematch_exported rematch_scheduler_package rematch_scheduler rematch_io rematch_file)
 set(rematch_header_dirs scheduler)
 
 if(TARGET rematch_models)

@@ -1,11 +1,6 @@
 #include "models/data/npy.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <bit>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -295,42 +290,9 @@ std::string npy_header_bytes(DType t, std::span<const std::int64_t> shape) {
   return out + dict;
 }
 
-NpyFile::NpyFile(std::string path) : path_(std::move(path)) {
-  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) fail(std::string("cannot open: ") + std::strerror(errno));
-  struct stat st{};
-  if (::fstat(fd_, &st) != 0) fail(std::string("cannot stat: ") + std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd_);
-    fd_ = -1;
-    fail("is a directory, not a .npy file");
-  }
-  try {
-    header_ = read_npy_header([this](std::uint64_t o, void* out, std::size_t n) { read_at(o, out, n); },
-                              std::uint64_t(st.st_size), path_);
-  } catch (...) {
-    ::close(fd_);
-    fd_ = -1;
-    throw;
-  }
-}
-
-NpyFile::~NpyFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-void NpyFile::fail(const std::string& problem) const { throw DataError(path_ + ": " + problem); }
-
-void NpyFile::read_at(std::uint64_t offset, void* out, std::size_t n) const {
-  auto* p = static_cast<char*>(out);
-  std::size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pread(fd_, p + done, n - done, static_cast<off_t>(offset + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) fail(std::string("read failed: ") + std::strerror(errno));
-    if (r == 0) fail("the file ended early (was it truncated while in use?)");
-    done += static_cast<std::size_t>(r);
-  }
+NpyFile::NpyFile(std::string path) : file_(std::move(path), "a .npy file") {
+  header_ = read_npy_header([this](std::uint64_t o, void* out, std::size_t n) { file_.read_at(o, out, n); },
+                            file_.size(), file_.path());
 }
 
 void NpyFile::read_rows(std::int64_t begin, std::int64_t count, float* out) const {
@@ -342,10 +304,10 @@ void NpyFile::read_rows(std::int64_t begin, std::int64_t count, float* out) cons
   const std::size_t size = dtype_size(header_.dtype);
   const std::uint64_t offset = header_.data_offset + std::uint64_t(begin * row_elements()) * size;
   if (header_.dtype == DType::f4) {
-    read_at(offset, out, values * size);
+    file_.read_at(offset, out, values * size);
   } else {
     std::vector<unsigned char> stored(values * size);
-    read_at(offset, stored.data(), stored.size());
+    file_.read_at(offset, stored.data(), stored.size());
     to_float(header_.dtype, stored.data(), values, out);
   }
   for (std::size_t i = 0; i < values; ++i) {
@@ -360,7 +322,7 @@ std::vector<std::int64_t> NpyFile::read_labels(std::int64_t limit) const {
   if (!is_integer(header_.dtype)) fail("labels must be integers, the dtype is " + dtype_name(header_.dtype));
   const std::size_t n = std::size_t(rows()), size = dtype_size(header_.dtype);
   std::vector<unsigned char> stored(n * size);
-  read_at(header_.data_offset, stored.data(), stored.size());
+  file_.read_at(header_.data_offset, stored.data(), stored.size());
   std::vector<std::int64_t> out(n);
   for (std::size_t i = 0; i < n; ++i) {
     const unsigned char* p = stored.data() + i * size;
@@ -408,8 +370,10 @@ NpyWriter::NpyWriter(const std::string& path, std::vector<std::int64_t> shape) :
     if (d < 0 || __builtin_mul_overflow(n, std::uint64_t(d), &n)) throw DataError(path + ": invalid shape " + shape_text(shape_));
   }
   const std::string header = npy_header_bytes(DType::f4, shape_);
-  file_ = std::make_unique<AtomicFile>(path);
-  file_->write(header.data(), header.size());
+  as_data_error([&] {
+    file_ = std::make_unique<io::AtomicFile>(path);
+    file_->write(header.data(), header.size());
+  });
   expected_ = header.size() + n * sizeof(float);
 }
 
@@ -417,12 +381,12 @@ NpyWriter::~NpyWriter() = default;
 
 void NpyWriter::append(std::span<const float> rows) {
   if (file_->size() + rows.size_bytes() > expected_) throw DataError(file_->path() + ": more rows written than the shape " + shape_text(shape_) + " holds");
-  file_->write(rows.data(), rows.size_bytes());
+  as_data_error([&] { file_->write(rows.data(), rows.size_bytes()); });
 }
 
 void NpyWriter::commit() {
   if (file_->size() != expected_) throw DataError(file_->path() + ": fewer rows written than the shape " + shape_text(shape_) + " holds");
-  file_->commit();
+  as_data_error([&] { file_->commit(); });
 }
 
 }  // namespace rematch::data

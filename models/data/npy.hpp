@@ -17,8 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "models/data/atomic_file.hpp"
 #include "models/data/fashion_mnist.hpp"
+#include "models/data/input_file.hpp"
+#include "scheduler/io/atomic_file.hpp"
 
 namespace rematch::data {
 
@@ -64,11 +65,8 @@ std::string npy_header_bytes(DType t, std::span<const std::int64_t> shape);
 class NpyFile {
  public:
   explicit NpyFile(std::string path);
-  NpyFile(const NpyFile&) = delete;
-  NpyFile& operator=(const NpyFile&) = delete;
-  ~NpyFile();
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
   const NpyHeader& header() const { return header_; }
   std::int64_t rows() const { return header_.rows(); }
   std::int64_t row_elements() const { return header_.row_elements(); }
@@ -80,13 +78,10 @@ class NpyFile {
   // [0, limit), otherwise the error names the first offending index and value.
   std::vector<std::int64_t> read_labels(std::int64_t limit) const;
 
-  [[noreturn]] void fail(const std::string& problem) const;
+  [[noreturn]] void fail(const std::string& problem) const { file_.fail(problem); }
 
  private:
-  void read_at(std::uint64_t offset, void* out, std::size_t n) const;
-
-  std::string path_;
-  int fd_ = -1;
+  InputFile file_;
   NpyHeader header_;
 };
 
@@ -94,7 +89,18 @@ class NpyFile {
 // naming the file, the expected and the found shape otherwise. An empty `shape` accepts any.
 void require_samples(const NpyFile& file, std::span<const std::int64_t> shape);
 
-// Writes a float32 array atomically (temporary file, checked writes, rename).
+// Runs `write`, reporting a failed file write (io::WriteError) as the DataError every reader and
+// writer of this library throws.
+template <class F>
+void as_data_error(F&& write) {
+  try {
+    write();
+  } catch (const io::WriteError& e) {
+    throw DataError(e.what());
+  }
+}
+
+// Writes a float32 array atomically (io::AtomicFile: temporary file, checked writes, rename).
 void write_npy(const std::string& path, std::span<const std::int64_t> shape, std::span<const float> values);
 
 // A float32 array written row block by row block (the embeddings of a large file), appearing
@@ -107,7 +113,7 @@ class NpyWriter {
   void commit();
 
  private:
-  std::unique_ptr<AtomicFile> file_;
+  std::unique_ptr<io::AtomicFile> file_;
   std::vector<std::int64_t> shape_;
   std::uint64_t expected_ = 0;  // data bytes the shape promises
 };

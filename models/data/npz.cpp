@@ -1,17 +1,12 @@
 #include "models/data/npz.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-#include "models/data/atomic_file.hpp"
 #include "models/data/npy.hpp"
 
 namespace rematch::data {
@@ -57,99 +52,89 @@ std::uint64_t le(const unsigned char* p, int n) {
 }  // namespace
 
 void write_npz(const std::string& path, std::span<const NpzArray> arrays) {
-  AtomicFile file(path);
-  Out central;
-  for (const NpzArray& a : arrays) {
-    std::uint64_t n = 1;
-    for (std::int64_t d : a.shape) {
-      if (d < 0 || __builtin_mul_overflow(n, std::uint64_t(d), &n)) throw DataError(path + ": member " + a.name + " has an invalid shape");
-    }
-    if (n != a.values.size()) throw DataError(path + ": member " + a.name + " holds a different number of values than its shape");
-    const std::string name = a.name + ".npy";
-    const std::string header = npy_header_bytes(DType::f4, a.shape);
-    const std::uint64_t size = header.size() + a.values.size() * sizeof(float);
-    const std::uint64_t offset = file.size();
-    if (size >= kMax32 || offset >= kMax32 || name.size() > 0xffff) {
-      throw DataError(path + ": member " + a.name + " exceeds the 4 GiB a plain ZIP member may hold");
-    }
-    const std::uint32_t crc =
-        crc32_of(crc32_of(0, header.data(), header.size()), a.values.data(), a.values.size() * sizeof(float));
-    Out local;
-    local.u32(kLocalSig);
-    local.u16(20);  // version needed: 2.0
-    local.u16(0);   // flags
-    local.u16(0);   // stored
-    local.u16(0);
-    local.u16(kDosDate);
-    local.u32(crc);
-    local.u32(size);
-    local.u32(size);
-    local.u16(name.size());
-    local.u16(0);
-    local.bytes(name);
-    file.write(local.str().data(), local.str().size());
-    file.write(header.data(), header.size());
-    file.write(a.values.data(), a.values.size() * sizeof(float));
+  as_data_error([&] {
+    io::AtomicFile file(path);
+    Out central;
+    for (const NpzArray& a : arrays) {
+      std::uint64_t n = 1;
+      for (std::int64_t d : a.shape) {
+        if (d < 0 || __builtin_mul_overflow(n, std::uint64_t(d), &n)) throw DataError(path + ": member " + a.name + " has an invalid shape");
+      }
+      if (n != a.values.size()) throw DataError(path + ": member " + a.name + " holds a different number of values than its shape");
+      const std::string name = a.name + ".npy";
+      const std::string header = npy_header_bytes(DType::f4, a.shape);
+      const std::uint64_t size = header.size() + a.values.size() * sizeof(float);
+      const std::uint64_t offset = file.size();
+      if (size >= kMax32 || offset >= kMax32 || name.size() > 0xffff) {
+        throw DataError(path + ": member " + a.name + " exceeds the 4 GiB a plain ZIP member may hold");
+      }
+      const std::uint32_t crc =
+          crc32_of(crc32_of(0, header.data(), header.size()), a.values.data(), a.values.size() * sizeof(float));
+      Out local;
+      local.u32(kLocalSig);
+      local.u16(20);  // version needed: 2.0
+      local.u16(0);   // flags
+      local.u16(0);   // stored
+      local.u16(0);
+      local.u16(kDosDate);
+      local.u32(crc);
+      local.u32(size);
+      local.u32(size);
+      local.u16(name.size());
+      local.u16(0);
+      local.bytes(name);
+      file.write(local.str().data(), local.str().size());
+      file.write(header.data(), header.size());
+      file.write(a.values.data(), a.values.size() * sizeof(float));
 
-    central.u32(kCentralSig);
-    central.u16(20);  // made by: MS-DOS attributes, 2.0
-    central.u16(20);
-    central.u16(0);
-    central.u16(0);
-    central.u16(0);
-    central.u16(kDosDate);
-    central.u32(crc);
-    central.u32(size);
-    central.u32(size);
-    central.u16(name.size());
-    central.u16(0);  // extra
-    central.u16(0);  // comment
-    central.u16(0);  // disk
-    central.u16(0);  // internal attributes
-    central.u32(0);  // external attributes
-    central.u32(offset);
-    central.bytes(name);
-  }
-  const std::uint64_t central_offset = file.size();
-  if (arrays.size() >= 0xffff || central_offset + central.str().size() >= kMax32) {
-    throw DataError(path + ": more than 65535 members or 4 GiB, beyond a plain ZIP archive");
-  }
-  Out end;
-  end.u32(kEndSig);
-  end.u16(0);
-  end.u16(0);
-  end.u16(arrays.size());
-  end.u16(arrays.size());
-  end.u32(central.str().size());
-  end.u32(central_offset);
-  end.u16(0);
-  file.write(central.str().data(), central.str().size());
-  file.write(end.str().data(), end.str().size());
-  file.commit();
+      central.u32(kCentralSig);
+      central.u16(20);  // made by: MS-DOS attributes, 2.0
+      central.u16(20);
+      central.u16(0);
+      central.u16(0);
+      central.u16(0);
+      central.u16(kDosDate);
+      central.u32(crc);
+      central.u32(size);
+      central.u32(size);
+      central.u16(name.size());
+      central.u16(0);  // extra
+      central.u16(0);  // comment
+      central.u16(0);  // disk
+      central.u16(0);  // internal attributes
+      central.u32(0);  // external attributes
+      central.u32(offset);
+      central.bytes(name);
+    }
+    const std::uint64_t central_offset = file.size();
+    if (arrays.size() >= 0xffff || central_offset + central.str().size() >= kMax32) {
+      throw DataError(path + ": more than 65535 members or 4 GiB, beyond a plain ZIP archive");
+    }
+    Out end;
+    end.u32(kEndSig);
+    end.u16(0);
+    end.u16(0);
+    end.u16(arrays.size());
+    end.u16(arrays.size());
+    end.u32(central.str().size());
+    end.u32(central_offset);
+    end.u16(0);
+    file.write(central.str().data(), central.str().size());
+    file.write(end.str().data(), end.str().size());
+    file.commit();
+  });
 }
 
-NpzReader::NpzReader(std::string path) : path_(std::move(path)) {
-  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) fail(std::string("cannot open: ") + std::strerror(errno));
-  try {
-    index();
-  } catch (...) {
-    ::close(fd_);
-    throw;
-  }
-}
+NpzReader::NpzReader(std::string path) : file_(std::move(path), "a .npz file") { index(); }
 
 void NpzReader::index() {
-  struct stat st{};
-  if (::fstat(fd_, &st) != 0) fail(std::string("cannot stat: ") + std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) fail("is a directory, not a .npz file");
-  size_ = std::uint64_t(st.st_size);
-  if (size_ < kEndSize) fail("not a .npz (ZIP) file: too short for an end record");
+  const std::uint64_t size = file_.size();
+  if (size < kEndSize) fail("not a .npz (ZIP) file: too short for an end record");
 
   // The end record sits in the last 22 + 65535 (comment) bytes.
-  const std::size_t tail_size = std::size_t(std::min<std::uint64_t>(size_, kEndSize + 0xffff));
+  const std::size_t tail_size = std::size_t(std::min<std::uint64_t>(size, kEndSize + 0xffff));
   std::vector<unsigned char> tail(tail_size);
-  read_at(size_ - tail_size, tail.data(), tail_size);
+  file_.read_at(size - tail_size, tail.data(), tail_size);
   std::int64_t at = -1;
   for (std::int64_t i = std::int64_t(tail_size - kEndSize); i >= 0; --i) {
     const unsigned char* p = tail.data() + i;
@@ -160,19 +145,19 @@ void NpzReader::index() {
   }
   if (at < 0) fail("not a .npz (ZIP) file: no end of central directory record");
   const unsigned char* e = tail.data() + at;
-  const std::uint64_t end_offset = size_ - tail_size + std::uint64_t(at);
+  const std::uint64_t end_offset = size - tail_size + std::uint64_t(at);
   if (le(e + 4, 2) != 0 || le(e + 6, 2) != 0) fail("multi-disk archives are not read");
   std::uint64_t entries = le(e + 10, 2), cd_size = le(e + 12, 4), cd_offset = le(e + 16, 4);
   std::uint64_t cd_limit = end_offset;
   if (entries == 0xffff || cd_size == kMax32 || cd_offset == kMax32) {
     if (end_offset < kLocator64Size) fail("ZIP64 locator missing");
     unsigned char loc[kLocator64Size];
-    read_at(end_offset - kLocator64Size, loc, sizeof loc);
+    file_.read_at(end_offset - kLocator64Size, loc, sizeof loc);
     if (le(loc, 4) != kLocator64Sig) fail("ZIP64 locator missing");
     const std::uint64_t end64 = le(loc + 8, 8);
     if (end64 > end_offset - kLocator64Size || end_offset - kLocator64Size - end64 < kEnd64Size) fail("ZIP64 end record out of bounds");
     unsigned char r[kEnd64Size];
-    read_at(end64, r, sizeof r);
+    file_.read_at(end64, r, sizeof r);
     if (le(r, 4) != kEnd64Sig) fail("ZIP64 end record has a wrong signature");
     entries = le(r + 32, 8);
     cd_size = le(r + 40, 8);
@@ -182,7 +167,7 @@ void NpzReader::index() {
   if (cd_offset > cd_limit || cd_size > cd_limit - cd_offset) fail("central directory out of bounds (truncated or corrupt archive)");
   if (entries > cd_size / kCentralSize) fail("central directory announces " + std::to_string(entries) + " members, too many for its " + std::to_string(cd_size) + " bytes");
   std::vector<unsigned char> cd(cd_size);
-  read_at(cd_offset, cd.data(), cd.size());
+  file_.read_at(cd_offset, cd.data(), cd.size());
   std::size_t pos = 0;
   for (std::uint64_t k = 0; k < entries; ++k) {
     if (cd.size() - pos < kCentralSize) fail("central directory truncated");
@@ -225,24 +210,6 @@ void NpzReader::index() {
   }
 }
 
-NpzReader::~NpzReader() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-void NpzReader::fail(const std::string& problem) const { throw DataError(path_ + ": " + problem); }
-
-void NpzReader::read_at(std::uint64_t offset, void* out, std::size_t n) const {
-  auto* p = static_cast<char*>(out);
-  std::size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pread(fd_, p + done, n - done, static_cast<off_t>(offset + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) fail(std::string("read failed: ") + std::strerror(errno));
-    if (r == 0) fail("the file ended early");
-    done += static_cast<std::size_t>(r);
-  }
-}
-
 std::vector<std::string> NpzReader::names() const {
   std::vector<std::string> out;
   for (const Member& m : members_) out.push_back(m.name);
@@ -262,15 +229,15 @@ const NpzReader::Member& NpzReader::member(const std::string& name) const {
 
 NpzArray NpzReader::read(const std::string& name) const {
   const Member& m = member(name);
-  const std::string where = path_ + ": member " + name + ".npy";
+  const std::string where = file_.path() + ": member " + name + ".npy";
   unsigned char local[kLocalSize];
-  if (m.local_offset + kLocalSize > size_) fail("member " + name + ".npy: local header out of bounds");
-  read_at(m.local_offset, local, sizeof local);
+  if (m.local_offset + kLocalSize > file_.size()) fail("member " + name + ".npy: local header out of bounds");
+  file_.read_at(m.local_offset, local, sizeof local);
   if (le(local, 4) != kLocalSig) throw DataError(where + ": local header has a wrong signature");
   const std::uint64_t data = m.local_offset + kLocalSize + le(local + 26, 2) + le(local + 28, 2);
-  if (data > size_ || m.size > size_ - data) throw DataError(where + ": data runs past the end of the file");
+  if (data > file_.size() || m.size > file_.size() - data) throw DataError(where + ": data runs past the end of the file");
   std::vector<unsigned char> bytes(m.size);
-  read_at(data, bytes.data(), bytes.size());
+  file_.read_at(data, bytes.data(), bytes.size());
   const std::uint32_t crc = crc32_of(0, bytes.data(), bytes.size());
   if (crc != m.crc) {
     throw DataError(where + ": CRC-32 mismatch (the archive records " + std::to_string(m.crc) + ", the data has " +

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "models/data/fashion_mnist.hpp"
+#include "models/data/input_file.hpp"
 
 namespace rematch::data {
 
@@ -27,17 +28,14 @@ void write_npz(const std::string& path, std::span<const NpzArray> arrays);
 class NpzReader {
  public:
   explicit NpzReader(std::string path);
-  NpzReader(const NpzReader&) = delete;
-  NpzReader& operator=(const NpzReader&) = delete;
-  ~NpzReader();
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
   std::vector<std::string> names() const;  // member names without ".npy", in archive order
   bool contains(const std::string& name) const;
   // The member as float32 (stored <f4 or <f2), CRC-32 and finiteness checked.
   NpzArray read(const std::string& name) const;
 
-  [[noreturn]] void fail(const std::string& problem) const;
+  [[noreturn]] void fail(const std::string& problem) const { file_.fail(problem); }
 
  private:
   struct Member {
@@ -47,11 +45,8 @@ class NpzReader {
   };
   void index();  // reads the central directory
   const Member& member(const std::string& name) const;
-  void read_at(std::uint64_t offset, void* out, std::size_t n) const;
 
-  std::string path_;
-  int fd_ = -1;
-  std::uint64_t size_ = 0;
+  InputFile file_;
   std::vector<Member> members_;
 };
 

@@ -2,10 +2,7 @@
 // binary on small temporary files: outputs, exit statuses (0 ok, 1 invalid schedule, 2 budget
 // below the least feasible one, 3 bad input) and one-line error messages.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,14 +10,12 @@
 #include <string>
 #include <vector>
 
-#ifndef REMATCH_CLI
-#error "REMATCH_CLI must name the rematch binary"
-#endif
+#include "cli_harness.hpp"
 
 namespace {
 
+using namespace rematch::test;
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 constexpr const char* chain_a = R"({"chain": {"fw": [1,1,1,1,1,1], "bw": [1,1,1,1,1,1,0], "cw": [1,1,1,1,1,1,1],
 "cbw": [1,2,2,2,2,2,2], "ftmp": [0,0,0,0,0,0], "btmp": [0,0,0,0,0,0,0]}})";
@@ -39,70 +34,17 @@ constexpr const char* small_join = R"({"join": {"branches": [
   {"fw": [1, 1], "bw": [1, 2], "cw": [2, 1, 1], "cbw": [2, 2, 3], "ftmp": [0, 0], "btmp": [0, 1], "copies": 2}],
   "loss": {"time": 1, "tmp": 1}}})";
 
-struct Output {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string quote(const std::string& arg) {
-  std::string q = "'";
-  for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::size_t count_lines(const std::string& text) {
-  std::size_t n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
-
-class Cli : public ::testing::Test {
+class Cli : public CliTest {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "rematch_cli_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    CliTest::SetUp();
     write("a.json", chain_a);
     write("join.json", small_join);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(dir_ / name, std::ios::binary) << text;
-    return path(name);
-  }
-
-  // `args` after the rematch binary, or (prefix_binary = false) the whole command line.
-  Output run(const std::vector<std::string>& args, bool prefix_binary = true) const {
-    std::string command = prefix_binary ? quote(REMATCH_CLI) : std::string();
-    for (const std::string& a : args) {
-      if (!command.empty()) command += ' ';
-      command += quote(a);
-    }
-    command += " > " + quote(path("stdout")) + " 2> " + quote(path("stderr")) + " < /dev/null";
-    const int raw = std::system(command.c_str());
-    Output r;
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + (WIFSIGNALED(raw) ? WTERMSIG(raw) : 0);
-    r.out = slurp(path("stdout"));
-    r.err = slurp(path("stderr"));
-    return r;
   }
 
   // Runs and parses stdout as one JSON object on one line.
   json run_json(const std::vector<std::string>& args, int expected_status) const {
-    const Output r = run(args);
+    const CliRun r = run(args);
     EXPECT_EQ(r.status, expected_status) << "stdout: " << r.out << "\nstderr: " << r.err;
     EXPECT_EQ(count_lines(r.out), 1u) << r.out;
     EXPECT_EQ(r.err, "");
@@ -118,7 +60,7 @@ class Cli : public ::testing::Test {
 
   // A text-mode error: the status, nothing on stdout, one line on stderr.
   std::string expect_text_error(const std::vector<std::string>& args, int status) const {
-    const Output r = run(args);
+    const CliRun r = run(args);
     std::string shown;
     for (const std::string& a : args) shown += a + " ";
     EXPECT_EQ(r.status, status) << shown << "\nstdout: " << r.out << "\nstderr: " << r.err;
@@ -150,7 +92,7 @@ class Cli : public ::testing::Test {
 // solve
 
 TEST_F(Cli, SolveTextReportsMakespanPeakAndOps) {
-  const Output r = run({"solve", path("a.json"), "--memory", "7"});
+  const CliRun r = run({"solve", path("a.json"), "--memory", "7"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_MENTIONS(r.out, "makespan   19");
@@ -196,7 +138,7 @@ TEST_F(Cli, SolveJsonMakespanAndPeakEqualWhatSimulateMeasures) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.graph + " --memory " + c.memory + " --solver " + c.solver);
-    const Output solved = run({"solve", path(c.graph), "--memory", c.memory, "--solver", c.solver, "--format", "json"});
+    const CliRun solved = run({"solve", path(c.graph), "--memory", c.memory, "--solver", c.solver, "--format", "json"});
     ASSERT_EQ(solved.status, 0) << solved.out << solved.err;
     const json s = json::parse(solved.out);
     EXPECT_EQ(s["solver"], c.solver);
@@ -215,7 +157,7 @@ TEST_F(Cli, SolveJsonMakespanAndPeakEqualWhatSimulateMeasures) {
 
 TEST_F(Cli, SolvePlotWritesAnSvgFile) {
   const std::string svg = path("out.svg");
-  const Output r = run({"solve", path("a.json"), "--memory", "7", "--plot", svg});
+  const CliRun r = run({"solve", path("a.json"), "--memory", "7", "--plot", svg});
   ASSERT_EQ(r.status, 0) << r.err;
   ASSERT_TRUE(fs::exists(svg));
   const std::string text = slurp(svg);
@@ -396,7 +338,7 @@ TEST_F(Cli, SimulateReportsMakespanAndPeak) {
   const json j = run_json({"simulate", path("a.json"), s, "--format", "json"}, 0);
   EXPECT_EQ(j, (json{{"makespan", 12.0}, {"peak_memory", 15.0}}));
   EXPECT_EQ(run_json({"simulate", path("a.json"), s, "--memory", "15", "--format", "json"}, 0), j);
-  const Output r = run({"simulate", path("a.json"), s});
+  const CliRun r = run({"simulate", path("a.json"), s});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_MENTIONS(r.out, "makespan   12");
   EXPECT_MENTIONS(r.out, "peak       15");
@@ -479,7 +421,7 @@ TEST_F(Cli, RevolveJsonCountsTheClosedFormAdvances) {
 }
 
 TEST_F(Cli, RevolveTextIsTheActionStream) {
-  const Output r = run({"revolve", "--steps", "10", "--snaps", "3"});
+  const CliRun r = run({"revolve", "--steps", "10", "--snaps", "3"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_MENTIONS(r.out.substr(0, r.out.find('\n')), "15");
   EXPECT_EQ(r.out.rfind("terminate\n"), r.out.size() - 10);
@@ -492,7 +434,7 @@ TEST_F(Cli, InfoReportsStoreAllAndTheLeastBudget) {
   EXPECT_EQ(j["store_all_makespan"].get<double>(), 12);
   EXPECT_EQ(j["store_all_peak"].get<double>(), 15);
   EXPECT_EQ(j["branches"], 1);
-  const Output r = run({"info", path("a.json")});
+  const CliRun r = run({"info", path("a.json")});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_MENTIONS(r.out, "least budget      6");
   const json join = run_json({"info", path("join.json"), "--format", "json"}, 0);
@@ -500,7 +442,7 @@ TEST_F(Cli, InfoReportsStoreAllAndTheLeastBudget) {
 }
 
 TEST_F(Cli, HelpExitsZero) {
-  Output r = run({"--help"});
+  CliRun r = run({"--help"});
   EXPECT_EQ(r.status, 0);
   for (const char* command : {"solve", "simulate", "revolve"}) EXPECT_MENTIONS(r.out, command);
   for (const char* command : {"solve", "simulate", "revolve", "info"}) {
@@ -539,7 +481,7 @@ TEST_F(Cli, CurveListsTheOptimalMakespanAtEveryBudgetStepOfChainA) {
   }
   EXPECT_TRUE(sqrt);
   EXPECT_EQ(revolve, 5) << "chain A is homogeneous: revolve with 1 to L-1 snapshots";
-  const Output text = run({"curve", path("a.json")});
+  const CliRun text = run({"curve", path("a.json")});
   ASSERT_EQ(text.status, 0) << text.err;
   EXPECT_MENTIONS(text.out, "overhead %");
   EXPECT_MENTIONS(text.out, "certified");
@@ -554,7 +496,7 @@ TEST_F(Cli, CurveSamplesAJoinUnderOptimalReadsOneFillPerOrderUnderBranchSequenti
   EXPECT_TRUE(one_fill["complete"].get<bool>());
   EXPECT_EQ(one_fill["table_fills"], 3) << "three distinct forward orders (a branch and two copies), one fill each";
   const std::string svg = path("curve.svg");
-  const Output r = run({"curve", path("join.json"), "--plot", svg});
+  const CliRun r = run({"curve", path("join.json"), "--plot", svg});
   ASSERT_EQ(r.status, 0) << r.err;
   const std::string text = slurp(svg);
   EXPECT_EQ(text.rfind("<svg", 0), 0u);
@@ -590,7 +532,7 @@ TEST_F(Cli, CurveRejectsBadInputWithExit3) {
 #ifdef REMATCH_HAS_RUNTIME
 // `rematch train` refuses what it cannot do before training, with the number users need.
 TEST_F(Cli, TrainRefusesABudgetBelowTheLeastFeasibleOneWithThatNumber) {
-  const Output r = run({"train", "--model", "siamese-mlp", "--depth", "3", "--width", "16", "--batch", "8",
+  const CliRun r = run({"train", "--model", "siamese-mlp", "--depth", "3", "--width", "16", "--batch", "8",
                         "--memory", "1KiB", "--steps", "1"});
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("least feasible budget"), std::string::npos) << r.err;
@@ -607,9 +549,9 @@ constexpr bool kAddressSanitizer = false;
 TEST_F(Cli, TrainMemoryAutoUnderRlimitAsPicksABudgetInsideTheLimitAndTrains) {
   if (kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no RLIMIT_AS fits it";
   const std::string limit = "800000000";
-  const Output r = run({"prlimit", "--as=" + limit, REMATCH_CLI, "train", "--depth", "4", "--width", "64", "--batch",
-                        "32", "--memory", "auto", "--steps", "2", "--no-eval", "--report", path("r.json")},
-                       false);
+  const CliRun r = run({"train", "--depth", "4", "--width", "64", "--batch", "32", "--memory", "auto", "--steps", "2",
+                        "--no-eval", "--report", path("r.json")},
+                       "prlimit --as=" + limit);
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   for (const char* term : {"RLIMIT_AS less mapped", "weights", "gradients", "optimizer state", "data reader buffers",
                            "kernel scratch", "margin", "= activations"})
@@ -622,7 +564,7 @@ TEST_F(Cli, TrainMemoryAutoUnderRlimitAsPicksABudgetInsideTheLimitAndTrains) {
 }
 
 TEST_F(Cli, TrainMemoryShareTakesThatShareOfWhatIsLeft) {
-  const Output r = run({"train", "--depth", "4", "--width", "64", "--batch", "32", "--memory", "50%", "--plan-only"});
+  const CliRun r = run({"train", "--depth", "4", "--width", "64", "--batch", "32", "--memory", "50%", "--plan-only"});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_MENTIONS(r.out, "= activations (50.00 % of what is left)");
   EXPECT_MENTIONS(r.out, "MemAvailable");
@@ -631,9 +573,8 @@ TEST_F(Cli, TrainMemoryShareTakesThatShareOfWhatIsLeft) {
 
 TEST_F(Cli, TrainMemoryAutoWithNoRoomRefusesWithTheFiguresExit4) {
   if (kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no RLIMIT_AS fits it";
-  const Output r = run({"prlimit", "--as=300000000", REMATCH_CLI, "train", "--depth", "4", "--width", "64", "--batch",
-                        "32", "--memory", "auto", "--steps", "1"},
-                       false);
+  const CliRun r = run({"train", "--depth", "4", "--width", "64", "--batch", "32", "--memory", "auto", "--steps", "1"},
+                       "prlimit --as=300000000");
   EXPECT_EQ(r.status, 4) << r.out << r.err;
   EXPECT_EQ(count_lines(r.err), 1u) << r.err;
   EXPECT_MENTIONS(r.err, "no memory left for activations");
@@ -646,7 +587,7 @@ TEST_F(Cli, TrainMaxOverheadPicksTheLeastBudgetOnTheCurveOrRefusesWithTheLeastAc
                                           "--curve", "--profile-repeats", "1"};
   std::vector<std::string> args = model;
   for (const char* a : {"--max-overhead", "5%"}) args.push_back(a);
-  const Output r = run(args);
+  const CliRun r = run(args);
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   // The table: budget, makespan, overhead %, yes|no.
   std::istringstream lines(r.out);
@@ -675,7 +616,7 @@ TEST_F(Cli, TrainMaxOverheadPicksTheLeastBudgetOnTheCurveOrRefusesWithTheLeastAc
     for (const std::string& a : {std::string("--memory"), std::to_string(static_cast<long long>(least)),
                                  std::string("--max-overhead"), std::string("0.1%")})
       args.push_back(a);
-    const Output refused = run(args);
+    const CliRun refused = run(args);
     EXPECT_EQ(refused.status, 2) << refused.out << refused.err;
     EXPECT_MENTIONS(refused.err, "least achievable");
   }
@@ -694,7 +635,7 @@ TEST_F(Cli, TrainMaxOverheadPicksTheLeastBudgetOnTheCurveOrRefusesWithTheLeastAc
 }
 
 TEST_F(Cli, TrainRejectsAnUnknownModelAndAMissingWeightFile) {
-  Output r = run({"train", "--model", "resnet", "--memory", "1GiB"});
+  CliRun r = run({"train", "--model", "resnet", "--memory", "1GiB"});
   EXPECT_EQ(r.status, 3);
   EXPECT_NE(r.err.find("unknown model 'resnet'"), std::string::npos) << r.err;
   r = run({"train", "--depth", "3", "--width", "16", "--batch", "8", "--memory", "1GiB", "--resume",
@@ -709,7 +650,7 @@ TEST_F(Cli, TrainRefusesABadModelFileNamingTheFileAndTheKeyPath) {
       "encoders": {"e": {"layers": [{"type": "linear", "out": 10, "activation": "tanh"}]}},
       "loss": {"type": "softmax_cross_entropy"}})";
   }
-  const Output r = run({"train", "--model", path("net.json"), "--memory", "1GiB", "--steps", "1"});
+  const CliRun r = run({"train", "--model", path("net.json"), "--memory", "1GiB", "--steps", "1"});
   EXPECT_EQ(r.status, 3);
   EXPECT_NE(r.err.find(path("net.json") + ": encoders.e.layers[0].activation: expected 'none' or 'relu'"),
             std::string::npos)
@@ -724,7 +665,7 @@ TEST_F(Cli, TrainsAModelFileReadingTheImageAsASequence) {
         {"type": "max_pool1d", "window": 4}, {"type": "flatten"}, {"type": "linear", "out": 10}]}},
       "loss": {"type": "softmax_cross_entropy"}})";
   }
-  const Output r = run({"train", "--model", path("net.json"), "--batch", "8", "--memory", "64MiB",
+  const CliRun r = run({"train", "--model", path("net.json"), "--batch", "8", "--memory", "64MiB",
                         "--steps", "2", "--eval-batches", "1", "--profile-repeats", "1",
                         "--report", path("report.json")});
   ASSERT_EQ(r.status, 0) << r.err;
@@ -734,7 +675,7 @@ TEST_F(Cli, TrainsAModelFileReadingTheImageAsASequence) {
 }
 
 TEST_F(Cli, ProfileWritesAGraphThatSolveAccepts) {
-  const Output p = run({"profile", "--model", "cross-modal", "--depth", "3", "--width", "16", "--batch", "8",
+  const CliRun p = run({"profile", "--model", "cross-modal", "--depth", "3", "--width", "16", "--batch", "8",
                         "-o", path("model.json")});
   ASSERT_EQ(p.status, 0) << p.err;
   const json solved = run_json({"solve", path("model.json"), "--memory", "1GiB", "--format", "json"}, 0);

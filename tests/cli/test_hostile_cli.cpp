@@ -4,103 +4,47 @@
 // must end within a time bound, with a documented exit status (0-4) and, on failure, exactly one
 // line on stderr.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "../test_scale.hpp"
+#include "cli_harness.hpp"
 
 namespace {
 
+using namespace rematch::test;
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 // Sanitizer builds reserve terabytes of address space: a process limit on it cannot run them.
 constexpr bool address_limits_work = REMATCH_TEST_SCALE == 1;
 
-struct Outcome {
-  int status = -1;
-  std::string out, err;
-  double seconds = 0;
-};
-
-std::string quote(const std::string& arg) {
-  std::string q = "'";
-  for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::size_t lines(const std::string& text) {
-  std::size_t n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
-
-class HostileCli : public ::testing::Test {
+class HostileCli : public CliTest {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "rematch_hostile_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    CliTest::SetUp();
     write("chain.json", chain().dump());
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
   }
 
   static json chain() {
     return {{"chain", {{"fw", {1, 1, 1, 1}}, {"bw", {1, 1, 1, 1, 0}}, {"cw", {1, 1, 1, 1, 1}}, {"cbw", {1, 2, 2, 2, 2}},
                        {"ftmp", {0, 0, 0, 0}}, {"btmp", {0, 0, 0, 0, 0}}}}};
   }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(dir_ / name, std::ios::binary) << text;
-    return path(name);
-  }
 
-  // Runs `rematch args` through the shell; `prefix` (ulimit, redirections) goes before it and
-  // `redirect` replaces the capture of stdout.
-  Outcome run(const std::vector<std::string>& args, const std::string& prefix = "", const std::string& redirect = "") const {
-    std::string command = std::string(REMATCH_CLI);
-    for (const std::string& a : args) command += " " + quote(a);
-    const std::string out = path("stdout.txt"), err = path("stderr.txt");
-    const std::string shell = "cd " + quote(dir_.string()) + " && " + prefix + " timeout -s KILL 60 " + command +
-                              (redirect.empty() ? " > " + quote(out) : " " + redirect) + " 2> " + quote(err);
-    const auto start = std::chrono::steady_clock::now();
-    const int raw = std::system(("sh -c " + quote(shell)).c_str());
-    Outcome r;
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = redirect.empty() ? slurp(out) : "";
-    r.err = slurp(err);
-    return r;
+  // Every run is killed after 60 s: a hang fails its test instead of stalling the suite.
+  CliRun run(const std::vector<std::string>& args, const std::string& prefix = "", const std::string& redirect = "") const {
+    return CliTest::run(args, prefix + " timeout -s KILL 60", redirect);
   }
 
   // A documented failure: `status`, one line on stderr mentioning `part`.
-  void expect_failure(const Outcome& r, int status, const std::string& part) const {
+  void expect_failure(const CliRun& r, int status, const std::string& part) const {
     EXPECT_EQ(r.status, status) << r.err;
-    EXPECT_EQ(lines(r.err), 1u) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
     EXPECT_NE(r.err.find(part), std::string::npos) << "stderr: " << r.err << "expected to mention: " << part;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(HostileCli, NumbersBeyondTheLimitsAreRefusedNamingTheKeyInEveryCommand) {
@@ -111,7 +55,7 @@ TEST_F(HostileCli, NumbersBeyondTheLimitsAreRefusedNamingTheKeyInEveryCommand) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"solve", g, "--memory", "100"}, {"solve", g, "--memory", "100", "--format", "json"},
            {"simulate", g, ops}, {"info", g}, {"solve", g, "--memory", "100", "--plot", "p.svg"}}) {
-    const Outcome r = run(args);
+    const CliRun r = run(args);
     if (args.size() > 4 && args[4] == "--format") {
       EXPECT_EQ(r.status, 3);
       EXPECT_NE(json::parse(r.out)["error"].get<std::string>().find("chain.fw[0]"), std::string::npos) << r.out;
@@ -152,12 +96,12 @@ TEST_F(HostileCli, AllocationFailureIsTheOneLineOutOfMemoryErrorWithStatus4) {
   text += "]}}";
   const std::string big = write("big.json", text);
   for (const auto& args : std::vector<std::vector<std::string>>{{"info", big}, {"solve", big, "--memory", "5"}}) {
-    const Outcome r = run(args, "ulimit -v 300000 &&");
+    const CliRun r = run(args, "ulimit -v 300000 &&");
     expect_failure(r, 4, "out of memory");
     EXPECT_EQ(r.err.find("--slots"), std::string::npos) << "no --slots was given";
   }
   // Revolve streams: a million steps in JSON within 1 GiB of address space.
-  const Outcome r = run({"revolve", "--steps", "1000000", "--snaps", "3", "--format", "json"}, "ulimit -v 1048576 &&",
+  const CliRun r = run({"revolve", "--steps", "1000000", "--snaps", "3", "--format", "json"}, "ulimit -v 1048576 &&",
                     "> /dev/null");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err, "");
@@ -180,14 +124,14 @@ TEST_F(HostileCli, UnboundedWorkIsRefusedUpFrontNamingTheLimit) {
            {{"info", copied}, "copies"},
            {{"revolve", "--steps", "1000000000", "--snaps", "1000000000"}, "--steps"},
            {{"revolve", "--steps", "10000001", "--snaps", "3"}, "limit"}}) {
-    const Outcome r = run(args);
+    const CliRun r = run(args);
     expect_failure(r, 3, part);
     EXPECT_LT(r.seconds, 10);
   }
 }
 
 TEST_F(HostileCli, VersionAndUnknownSubcommands) {
-  const Outcome version = run({"--version"});
+  const CliRun version = run({"--version"});
   EXPECT_EQ(version.status, 0);
   EXPECT_NE(version.out.find("rematch 0."), std::string::npos) << version.out;
   expect_failure(run({"frobnicate", "x"}), 3, "frobnicate");
@@ -207,8 +151,8 @@ TEST_F(HostileCli, TrainRefusesBadFlagsBeforeTraining) {
   expect_failure(run(with({"--memory", "1GiB", "--checkpoint", path("no/dir/w.bin")})), 3, "--checkpoint");
   expect_failure(run(with({"--memory", "1GiB", "--report", dir_.string()})), 3, "--report");
   // A budget of 0 is below the least like any other: status 2 naming it.
-  const Outcome zero = run(with({"--memory", "0"}));
-  const Outcome one = run(with({"--memory", "1"}));
+  const CliRun zero = run(with({"--memory", "0"}));
+  const CliRun one = run(with({"--memory", "1"}));
   expect_failure(zero, 2, "least feasible budget");
   EXPECT_EQ(one.status, 2);
   expect_failure(run({"profile", "--model", "siamese-mlp", "--depth", "2", "--width", "16", "--batch", "4", "-o",
@@ -258,13 +202,13 @@ TEST_F(HostileCli, FuzzEveryCommandEndsWithADocumentedStatusAndOneLine) {
       std::string shown;
       for (const std::string& a : args) shown += a + " ";
       SCOPED_TRACE(shown + " on " + doc.dump());
-      const Outcome r = run(args);
+      const CliRun r = run(args);
       EXPECT_GE(r.status, 0);
       EXPECT_LE(r.status, 4);
       EXPECT_LT(r.seconds, 30);
       if (r.status != 0) {
         const bool json_error = r.err.empty() && r.out.find("\"error\"") != std::string::npos;
-        EXPECT_TRUE(json_error || lines(r.err) == 1) << r.err;
+        EXPECT_TRUE(json_error || count_lines(r.err) == 1) << r.err;
       }
     }
   }
