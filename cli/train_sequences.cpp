@@ -13,7 +13,7 @@
 #include "cli/memory_size.hpp"
 #include "cli/train.hpp"
 #include "models/checkpoint.hpp"
-#include "models/data/atomic_file.hpp"
+#include "cli/output.hpp"
 #include "models/sequence_data.hpp"
 
 namespace rematch::cli {
@@ -28,12 +28,7 @@ json read_document(const std::string& path) {
   return json::parse(in);
 }
 
-void write_json(const std::string& path, const json& j) {
-  data::AtomicFile f(path);
-  const std::string text = j.dump(2) + "\n";
-  f.write(text.data(), text.size());
-  f.commit();
-}
+void write_json(const std::string& path, const json& j) { write_file_atomically(path, j.dump(2) + "\n"); }
 
 }  // namespace
 
@@ -66,7 +61,7 @@ int train_sequences(const TrainArgs& args, const models::TrainConfig& config) {
     throw InputError("--offsets: " + std::to_string(s.offsets.size()) + " offsets files for " +
                      std::to_string(files.arrays.size()) + " values files");
   }
-  if (!args.checkpoint.empty()) data::AtomicFile probe(args.checkpoint);
+  if (!args.checkpoint.empty()) check_writable(args.checkpoint, "--checkpoint");
   const models::SequenceData data =
       models::SequenceData::open({files.layout, files.arrays, s.offsets, files.labels});
   const std::vector<std::int64_t> edges =

@@ -2,7 +2,7 @@
 
 #include <limits>
 
-#include "models/data/atomic_file.hpp"
+#include "scheduler/io/atomic_file.hpp"
 
 namespace rematch::data {
 
@@ -53,11 +53,13 @@ void RaggedArray::read(std::int64_t i, std::int64_t width, float* out) const {
 
 void write_npy_integers(const std::string& path, std::span<const std::int64_t> values) {
   const std::int64_t shape[] = {std::int64_t(values.size())};
-  AtomicFile file(path);
-  const std::string header = npy_header_bytes(DType::i8, shape);
-  file.write(header.data(), header.size());
-  file.write(values.data(), values.size_bytes());
-  file.commit();
+  as_data_error([&] {
+    io::AtomicFile file(path);
+    const std::string header = npy_header_bytes(DType::i8, shape);
+    file.write(header.data(), header.size());
+    file.write(values.data(), values.size_bytes());
+    file.commit();
+  });
 }
 
 void write_ragged(const std::string& values, const std::string& offsets, std::int64_t channels,
