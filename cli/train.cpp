@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 #include <new>
+#include <streambuf>
 #include <nlohmann/json.hpp>
 
 #include "autodiff/profiler.hpp"
@@ -29,6 +30,10 @@ namespace {
 
 using autodiff::format_bytes;
 using nlohmann::json;
+
+struct DiscardBuffer : std::streambuf {
+  int overflow(int c) override { return traits_type::not_eof(c); }
+};
 
 std::size_t peak_rss_bytes() {
   rusage usage{};
@@ -98,8 +103,10 @@ models::Budget budget_of(const TrainArgs& args) {
 }
 
 int train(const TrainArgs& args, const distributed::Communicator& comm) {
-  // Progress, plan and report come from rank 0 alone.
-  if (!comm.root()) std::cout.rdbuf(nullptr);
+  // Progress, plan and report come from rank 0 alone: the others print into a sink that accepts
+  // everything (a null buffer would fail the stream, which main() reports as a failed write).
+  static DiscardBuffer sink;
+  if (!comm.root()) std::cout.rdbuf(&sink);
   models::TrainConfig config = args.config;
   std::unique_ptr<distributed::OrderedGradientSum> exchange;
   std::unique_ptr<models::TrainingSession> started;

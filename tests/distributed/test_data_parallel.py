@@ -50,7 +50,7 @@ def test_two_processes_match_one_process_within_tolerance(tmp_path, model):
     args = [*model, *COMMON, *BUDGET, "--steps", "3"]
     one = ok(train([*args, "--checkpoint", str(tmp_path / "one.npz")]))
     two = ok(train([*args, "--checkpoint", str(tmp_path / "two.npz")], ranks=2))
-    assert_close(tmp_path / "one.w", tmp_path / "two.npz")
+    assert_close(tmp_path / "one.npz", tmp_path / "two.npz")
     # The printed losses are the global batch's mean in both runs.
     losses = lambda out: [float(l.split()[3]) for l in out.splitlines() if l.startswith("step ")]
     assert losses(two.stdout) == pytest.approx(losses(one.stdout), rel=RTOL, abs=ATOL)
@@ -69,7 +69,7 @@ def test_resume_with_another_process_count(tmp_path):
     resumed = ["--resume", str(tmp_path / "start.npz")]
     ok(train([*args, *resumed, "--steps", "2", "--checkpoint", str(tmp_path / "two.npz")], ranks=2))
     ok(train([*args, *resumed, "--steps", "2", "--checkpoint", str(tmp_path / "one.npz")]))
-    assert_close(tmp_path / "one.w", tmp_path / "two.npz")
+    assert_close(tmp_path / "one.npz", tmp_path / "two.npz")
     # And back: two processes' weights resume in one.
     ok(train([*args, "--resume", str(tmp_path / "two.npz"), "--steps", "1"]))
 
@@ -146,7 +146,7 @@ def long_run(checkpoint):
 
 
 def test_a_rank_killed_mid_run_ends_the_job_and_leaves_the_checkpoint_valid(tmp_path):
-    checkpoint = tmp_path / "c.w"
+    checkpoint = tmp_path / "c.npz"
     status, err = signal_rank_1_mid_run(long_run(checkpoint), checkpoint, signal.SIGKILL)
     assert status != 0
     assert "rank 1" in err and "signal 9" in err, err
@@ -154,7 +154,7 @@ def test_a_rank_killed_mid_run_ends_the_job_and_leaves_the_checkpoint_valid(tmp_
 
 
 def test_a_rank_that_stops_answering_ends_the_job_after_the_timeout(tmp_path):
-    checkpoint = tmp_path / "c.w"
+    checkpoint = tmp_path / "c.npz"
     args = [*long_run(checkpoint), "--comm-timeout", "3"]
     status, err = signal_rank_1_mid_run(args, checkpoint, signal.SIGSTOP)
     assert status == 3, err
