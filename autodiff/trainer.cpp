@@ -45,6 +45,24 @@ int first_branch(const JoinModel& model, int encoder) {
   throw std::logic_error("model: encoder without a branch");
 }
 
+// Adds, for layers [begin, end) of `encoder`, the gradients of every other branch running it into
+// those of its first branch, in branch order (fixed, so results do not depend on the schedule).
+void sum_branch_layers(const JoinModel& model, std::vector<Gradients>& grads, int encoder, int begin, int end) {
+  const int first = first_branch(model, encoder);
+  for (int j = first + 1; j < model.branches(); ++j) {
+    if (model.encoder_index(j) != encoder) continue;
+    for (int l = begin; l < end; ++l) {
+      for (std::size_t p = 0; p < grads[first][l].size(); ++p) {
+        float* total = grads[first][l][p].data.data();
+        const float* add = grads[j][l][p].data.data();
+        const auto n = static_cast<std::int64_t>(grads[first][l][p].data.size());
+#pragma omp parallel for schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) total[i] += add[i];
+      }
+    }
+  }
+}
+
 // [encoder][stage]: the op after which that stage's weight gradients are final, i.e. the last B
 // of the stage over the branches running the encoder.
 std::vector<std::vector<std::size_t>> finalizing_ops(const Schedule& schedule, const JoinModel& model) {
@@ -64,23 +82,8 @@ std::vector<std::vector<const Tensor*>> sum_shared_gradients(const JoinModel& mo
                                                              std::vector<Gradients>& grads) {
   std::vector<std::vector<const Tensor*>> out;
   for (int e = 0; e < model.encoders(); ++e) {
-    int first = -1;
-    for (int j = 0; j < model.branches(); ++j) {
-      if (model.encoder_index(j) != e) continue;
-      if (first < 0) {
-        first = j;
-        continue;
-      }
-      for (std::size_t l = 0; l < grads[first].size(); ++l) {
-        for (std::size_t p = 0; p < grads[first][l].size(); ++p) {
-          float* total = grads[first][l][p].data.data();
-          const float* add = grads[j][l][p].data.data();
-          const auto n = static_cast<std::int64_t>(grads[first][l][p].data.size());
-#pragma omp parallel for schedule(static)
-          for (std::int64_t i = 0; i < n; ++i) total[i] += add[i];
-        }
-      }
-    }
+    const int first = first_branch(model, e);
+    sum_branch_layers(model, grads, e, 0, static_cast<int>(grads[first].size()));
     std::vector<const Tensor*> flat;
     for (const auto& layer : grads[first]) {
       for (const Tensor& g : layer) flat.push_back(&g);
@@ -146,20 +149,8 @@ std::vector<Tensor> Trainer::load_inputs(Batch& batch) {
 }
 
 void Trainer::sum_branches(int encoder, int stage) {
-  const int first = first_branch(model_, encoder);
   const auto [begin, end] = stage_layer_range(model_.encoder(encoder), stage);
-  for (int j = first + 1; j < model_.branches(); ++j) {
-    if (model_.encoder_index(j) != encoder) continue;
-    for (int l = begin; l < end; ++l) {
-      for (std::size_t p = 0; p < grads_[first][l].size(); ++p) {
-        float* total = grads_[first][l][p].data.data();
-        const float* add = grads_[j][l][p].data.data();
-        const auto n = static_cast<std::int64_t>(grads_[first][l][p].data.size());
-#pragma omp parallel for schedule(static)
-        for (std::int64_t i = 0; i < n; ++i) total[i] += add[i];
-      }
-    }
-  }
+  sum_branch_layers(model_, grads_, encoder, begin, end);
 }
 
 std::vector<std::span<float>> Trainer::stage_gradients(int encoder, int stage) {
