@@ -1,4 +1,4 @@
-"""The step-time model of docs/distributed.md, checked against this machine and extrapolated.
+"""The step-time model of docs/distributed.md, checked against the host the bench ran on and extrapolated.
 
     /usr/bin/python3 bench/distributed/model.py RESULTS_DIR
 
