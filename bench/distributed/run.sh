@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data-parallel training on this machine, and the scaling model's inputs.
+# Data-parallel training on the host it runs on, and the scaling model's inputs.
 #
 #   bash bench/distributed/run.sh
 #
