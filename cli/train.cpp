@@ -35,6 +35,19 @@ struct DiscardBuffer : std::streambuf {
   int overflow(int c) override { return traits_type::not_eof(c); }
 };
 
+// Puts a stream's buffer back when it goes out of scope.
+class RestoredBuffer {
+ public:
+  explicit RestoredBuffer(std::ostream& stream) : stream_(stream), buffer_(stream.rdbuf()) {}
+  ~RestoredBuffer() { stream_.rdbuf(buffer_); }
+  RestoredBuffer(const RestoredBuffer&) = delete;
+  RestoredBuffer& operator=(const RestoredBuffer&) = delete;
+
+ private:
+  std::ostream& stream_;
+  std::streambuf* buffer_;
+};
+
 std::size_t peak_rss_bytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -105,7 +118,8 @@ models::Budget budget_of(const TrainArgs& args) {
 int train(const TrainArgs& args, const distributed::Communicator& comm) {
   // Progress, plan and report come from rank 0 alone: the others print into a sink that accepts
   // everything (a null buffer would fail the stream, which main() reports as a failed write).
-  static DiscardBuffer sink;
+  DiscardBuffer sink;
+  const RestoredBuffer restore(std::cout);  // before `sink` goes: main() flushes std::cout last
   if (!comm.root()) std::cout.rdbuf(&sink);
   models::TrainConfig config = args.config;
   std::unique_ptr<distributed::OrderedGradientSum> exchange;
