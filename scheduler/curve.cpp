@@ -4,21 +4,14 @@
 #include <cmath>
 #include <limits>
 #include <memory>
-#include <sstream>
 
 #include "scheduler/baselines.hpp"
 #include "scheduler/join_dp.hpp"
 #include "scheduler/simulator.hpp"
+#include "scheduler/solution_check.hpp"
 
 namespace rematch {
 namespace {
-
-std::string number(double value) {
-  std::ostringstream text;
-  text.precision(15);
-  text << value;
-  return text.str();
-}
 
 CurvePoint point(const Curve& curve, double budget, double makespan, bool certified) {
   const double base = curve.store_all_makespan;
@@ -95,7 +88,7 @@ Curve time_memory_curve(const Graph& graph, const CurveOptions& options) {
   if (fill.applies) {
     read_off_fill(graph, fill, curve, options.solve);
     curve.complete = true;
-    curve.method = "one table fill per forward order at the store-all peak, unit " + number(fill.unit) +
+    curve.method = "one table fill per forward order at the store-all peak, unit " + number_text(fill.unit) +
                    ": every budget step";
     return curve;
   }
@@ -115,7 +108,7 @@ Curve time_memory_curve(const Graph& graph, const CurveOptions& options) {
     }
     curve.solves = static_cast<int>(steps) + 1;
     curve.complete = floors;
-    curve.method = "solved at every budget step of unit " + number(fill.unit) +
+    curve.method = "solved at every budget step of unit " + number_text(fill.unit) +
                    " (the solver's portfolio depends on the budget)";
     return curve;
   }

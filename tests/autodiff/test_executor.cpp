@@ -14,6 +14,7 @@
 #include "autodiff/trainer.hpp"
 #include "scheduler/simulator.hpp"
 #include "scheduler/solver.hpp"
+#include "tests/autodiff/gradient_equality.hpp"
 
 namespace rematch::autodiff {
 namespace {
@@ -136,18 +137,6 @@ Executed execute(Setup& s, const Schedule& schedule, std::size_t budget) {
   run.step = executor.run(schedule, std::move(inputs), run.grads);
   EXPECT_EQ(arena.in_use(), 0u) << "a complete schedule leaves nothing in the arena";
   return run;
-}
-
-bool bitwise_equal(const std::vector<Gradients>& a, const std::vector<Gradients>& b) {
-  for (std::size_t j = 0; j < a.size(); ++j) {
-    for (std::size_t l = 0; l < a[j].size(); ++l) {
-      for (std::size_t p = 0; p < a[j][l].size(); ++p) {
-        const Tensor &x = a[j][l][p], &y = b[j][l][p];
-        if (std::memcmp(x.data.data(), y.data.data(), x.data.size() * sizeof(float)) != 0) return false;
-      }
-    }
-  }
-  return true;
 }
 
 // How far below the simulator's peak the arena's may stay (autodiff/profiler.hpp): a taped

@@ -20,11 +20,13 @@
 #include "autodiff/trainer.hpp"
 #include "scheduler/simulator.hpp"
 #include "scheduler/solver.hpp"
+#include "tests/autodiff/gradient_equality.hpp"
 #include "tests/models/legacy_zoo.hpp"
 
 namespace rematch::models {
 namespace {
 
+using autodiff::bitwise_equal;
 using autodiff::Gradients;
 using autodiff::Tensor;
 using nlohmann::json;
@@ -193,18 +195,6 @@ Executed execute(Setup& s, const Schedule& schedule, std::size_t budget) {
   }
   run.loss = executor.run(schedule, std::move(inputs), run.grads).loss;
   return run;
-}
-
-bool bitwise_equal(const std::vector<Gradients>& a, const std::vector<Gradients>& b) {
-  for (std::size_t j = 0; j < a.size(); ++j) {
-    for (std::size_t l = 0; l < a[j].size(); ++l) {
-      for (std::size_t p = 0; p < a[j][l].size(); ++p) {
-        const Tensor &x = a[j][l][p], &y = b[j][l][p];
-        if (std::memcmp(x.data.data(), y.data.data(), x.data.size() * sizeof(float)) != 0) return false;
-      }
-    }
-  }
-  return true;
 }
 
 class AcceptanceModel : public ::testing::TestWithParam<const char*> {};
