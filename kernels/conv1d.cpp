@@ -70,7 +70,10 @@ class TapConv {
   // Floats of tile scratch run() needs per thread.
   std::int64_t tile_elems() const { return cin_ * ld_; }
 
-  void run(const float* in, const float* wt, float* out, const float* bias, float* tiles) const {
+  // mask: null, or a tensor shaped like `in` whose non-positive entries zero the input (the
+  // backward of a ReLU whose output it is). relu: max(0, .) after the bias.
+  void run(const float* in, const float* mask, const float* wt, float* out, const float* bias,
+           bool relu, float* tiles) const {
     const std::int64_t qb = q_.count(), kb = k_.count();
     // Dynamic for the same reason as BlockedGemm::run.
 #pragma omp parallel for collapse(2) schedule(dynamic)
@@ -78,15 +81,20 @@ class TapConv {
       for (std::int64_t i = 0; i < qb; ++i) {
         const std::int64_t q0 = i * q_.block;
         float* tile = tiles + omp_get_thread_num() * tile_elems();
-        pack_window(in + s * cin_ * src_w_, q0, q_.len(i) + span_, tile);
+        const std::int64_t at = s * cin_ * src_w_;
+        pack_window(in + at, mask == nullptr ? nullptr : mask + at, q0, q_.len(i) + span_, tile);
         for (std::int64_t j = 0; j < kb; ++j) {
           const std::int64_t k0 = j * k_.block;
           const Brgemm& kern = kern_[i == qb - 1 && q_.ragged()][j == kb - 1 && k_.ragged()];
           float* c = out + (s * cout_ + k0) * out_w_ + q0;
           kern(tile, wt + k0 * cin_, c, taps_);
-          if (bias == nullptr) continue;
+          if (bias == nullptr && !relu) continue;
           for (std::int64_t o = 0; o < k_.len(j); ++o) {
-            for (std::int64_t q = 0; q < q_.len(i); ++q) c[o * out_w_ + q] += bias[k0 + o];
+            float* row = c + o * out_w_;
+            const float b = bias == nullptr ? 0.0f : bias[k0 + o];
+            for (std::int64_t q = 0; q < q_.len(i); ++q) {
+              row[q] = relu ? std::max(row[q] + b, 0.0f) : row[q] + b;
+            }
           }
         }
       }
@@ -94,15 +102,22 @@ class TapConv {
   }
 
  private:
-  // tile[i][t] = in_pad[i][p0 + t] for t < len, where in_pad[i][p] = in[i][p - left] or 0.
-  void pack_window(const float* in, std::int64_t p0, std::int64_t len, float* tile) const {
+  // tile[i][t] = in_pad[i][p0 + t] for t < len, where in_pad[i][p] = in[i][p - left] or 0
+  // (also 0 where mask[i][p - left] <= 0).
+  void pack_window(const float* in, const float* mask, std::int64_t p0, std::int64_t len,
+                   float* tile) const {
     const std::int64_t lo = std::clamp(left_ - p0, std::int64_t{0}, len);
     const std::int64_t hi = std::clamp(left_ + src_w_ - p0, lo, len);
     for (std::int64_t i = 0; i < cin_; ++i) {
       float* row = tile + i * ld_;
       const float* src = in + i * src_w_ + p0 - left_;
       std::fill(row, row + lo, 0.0f);
-      std::copy(src + lo, src + hi, row + lo);
+      if (mask == nullptr) {
+        std::copy(src + lo, src + hi, row + lo);
+      } else {
+        const float* m = mask + i * src_w_ + p0 - left_;
+        for (std::int64_t t = lo; t < hi; ++t) row[t] = m[t] > 0.0f ? src[t] : 0.0f;
+      }
       std::fill(row + hi, row + len, 0.0f);
     }
   }
@@ -116,72 +131,32 @@ class TapConv {
   Brgemm kern_[2][2];
 };
 
-// dw[s][o][i] = sum_n sum_q dy[n][o][q] * in_t[n][q + s*dilation][i], where in_t
-// is the padded input channels-last. One task per (tap, group of channel blocks); within it,
-// samples and width chunks in order, each chunk one GEMM per channel block accumulating into
-// dw, so every dw tile sees the same (sample, chunk) sequence whatever the grouping.
-// LIBXSMM streams a call's A operand (the input chunk) once per register tile of dw, so it
-// must stay cached: one chunk per call (a batch over samples spilled L2), 256 positions when
-// m = c fits the preferred m, else column slices of preferred_m() channels over 16 KiB of
-// positions, which stay in L1 (as for BlockedGemm; 128 positions on AVX2 measured 10-20%
-// faster than 256 at C = 256).
-class TapGrad {
- public:
-  TapGrad(std::int64_t n, std::int64_t cin, std::int64_t cout, std::int64_t in_w,
-          std::int64_t out_w, std::int64_t taps, std::int64_t dilation, std::int64_t bk)
-      : n_(n), cin_(cin), cout_(cout), in_w_(in_w), out_w_(out_w), taps_(taps), dil_(dilation),
-        sub_m_(cin > preferred_m() && cin % preferred_m() == 0 ? preferred_m() : cin),
-        q_{out_w, std::min(sub_m_ == cin ? 256 : 16384 / (sub_m_ * 4), out_w)},
-        k_{cout, std::min(bk, cout)} {
-    for (int ni = 0; ni < 2; ++ni) {
-      for (int ki = 0; ki < 2; ++ki) {
-        const std::int64_t nn = ni == 0 ? k_.block : k_.len(k_.count() - 1);
-        const std::int64_t kk = ki == 0 ? q_.block : q_.len(q_.count() - 1);
-        if ((ni == 1 && !k_.ragged()) || (ki == 1 && !q_.ragged())) continue;
-        kern_[ni][ki] = Brgemm({sub_m_, nn, kk, cin, out_w, cin, 0, 0, true,  // batch of one
-                                Precision::fp32});
+// dst[t][i] = src_pad[i][p0 + t] for t < len and every channel i < c, where src_pad[i][p] =
+// src[i][p - left] inside the input (width w) and 0 outside: a channels-last copy of a window of
+// one sample's padded input. 8 x 8 sub-tiles that lie inside the input go through registers,
+// the rest (zero padding, ragged edges) through the scalar loop.
+void window_channels_last(const float* src, std::int64_t c, std::int64_t w, std::int64_t left,
+                          std::int64_t p0, std::int64_t len, float* dst) {
+  for (std::int64_t i0 = 0; i0 < c; i0 += 8) {
+    for (std::int64_t t0 = 0; t0 < len; t0 += 8) {
+      const std::int64_t at = p0 + t0 - left;  // input position of dst row t0
+      float* out = dst + t0 * c + i0;
+      const float* in = src + i0 * w + at;
+      if (i0 + 8 <= c && t0 + 8 <= len && at >= 0 && at + 8 <= w) {
+        transpose8x8(in, w, out, c);
+        continue;
       }
-    }
-  }
-
-  void run(const float* in_t, const float* dy, float* dw) const {
-    const std::int64_t kb = k_.count(), qb = q_.count();
-    // As many channel blocks per task as leave 4 tasks per thread (for dynamic scheduling to
-    // balance): each input chunk is then fetched once and reused from cache by all of them.
-    const std::int64_t threads = omp_get_max_threads();
-    const std::int64_t wanted = std::min(kb, (4 * threads + taps_ - 1) / taps_);
-    const std::int64_t group = (kb + wanted - 1) / wanted, groups = (kb + group - 1) / group;
-    std::fill(dw, dw + taps_ * cout_ * cin_, 0.0f);
-#pragma omp parallel for collapse(2) schedule(dynamic)
-    for (std::int64_t s = 0; s < taps_; ++s) {
-      for (std::int64_t g = 0; g < groups; ++g) {
-        const std::int64_t j0 = g * group, j1 = std::min(kb, j0 + group);
-        for (std::int64_t n = 0; n < n_; ++n) {
-          for (std::int64_t i = 0; i < qb; ++i) {
-            const std::int64_t q0 = i * q_.block;
-            const float* a = in_t + (n * in_w_ + q0 + s * dil_) * cin_;
-            for (std::int64_t m0 = 0; m0 < cin_; m0 += sub_m_) {
-              for (std::int64_t j = j0; j < j1; ++j) {
-                const std::int64_t k0 = j * k_.block;
-                const Brgemm& kern = kern_[j == kb - 1 && k_.ragged()][i == qb - 1 && q_.ragged()];
-                kern(a + m0, dy + (n * cout_ + k0) * out_w_ + q0, dw + (s * cout_ + k0) * cin_ + m0, 1);
-              }
-            }
-          }
+      for (std::int64_t i = 0; i < std::min<std::int64_t>(8, c - i0); ++i) {
+        for (std::int64_t t = 0; t < std::min<std::int64_t>(8, len - t0); ++t) {
+          out[t * c + i] = (at + t >= 0 && at + t < w) ? in[i * w + t] : 0.0f;
         }
       }
     }
   }
+}
 
- private:
-  std::int64_t n_, cin_, cout_, in_w_, out_w_, taps_, dil_, sub_m_;
-  Split q_, k_;
-  Brgemm kern_[2][2];
-};
-
-// dst[n][p][i] = src[n][i][p - left] (zero outside), in tiles of 64 positions per task;
-// 8 x 8 sub-tiles that lie inside the input go through registers, the rest (zero padding,
-// ragged edges) through the scalar loop.
+// The whole padded input channels-last, dst[n][p][i] = x_pad[n][i][p], in windows of 64
+// positions per task.
 void channels_last_padded(const float* src, std::int64_t n, std::int64_t c, std::int64_t w,
                           std::int64_t left, std::int64_t padded_w, float* dst) {
   constexpr std::int64_t kTile = 64;
@@ -189,26 +164,196 @@ void channels_last_padded(const float* src, std::int64_t n, std::int64_t c, std:
 #pragma omp parallel for collapse(2) schedule(static)
   for (std::int64_t s = 0; s < n; ++s) {
     for (std::int64_t pt = 0; pt < ptiles; ++pt) {
-      const std::int64_t p1 = std::min(padded_w, (pt + 1) * kTile);
-      for (std::int64_t i0 = 0; i0 < c; i0 += 8) {
-        for (std::int64_t p0 = pt * kTile; p0 < p1; p0 += 8) {
-          float* out = dst + (s * padded_w + p0) * c + i0;
-          const float* in = src + (s * c + i0) * w + p0 - left;
-          if (i0 + 8 <= c && p0 + 8 <= p1 && p0 >= left && p0 + 8 <= left + w) {
-            transpose8x8(in, w, out, c);
-            continue;
+      const std::int64_t p0 = pt * kTile;
+      window_channels_last(src + s * c * w, c, w, left, p0, std::min(kTile, padded_w - p0),
+                           dst + (s * padded_w + p0) * c);
+    }
+  }
+}
+
+// Weight and bias gradients: dw[s][o][i] = sum_n sum_q g[n][o][q] * x_pad[n][i][q + s*dilation]
+// and db[o] = sum_n sum_q g[n][o][q], where g is dy (zeroed where the fused ReLU's output y is
+// not positive). The reduction runs over a fixed sequence of (sample, width chunk) pairs: each
+// chunk of g is packed (masked) into a per-thread tile, and one GEMM per (tap, channel block,
+// m slice) with the chunk as k accumulates into the dw tile. LIBXSMM streams a call's A operand
+// (the input chunk, channels-last) once per register tile of dw, so it must stay cached: one
+// chunk per call, 256 positions when m = c fits the preferred m, else column slices of
+// preferred_m() channels over 16 KiB of positions, which stay in L1 (as for BlockedGemm; 128
+// positions on AVX2 measured 10-20% faster than 256 at C = 256).
+//
+// Parallel work and determinism. The chunk sequence is cut into `parts_` contiguous ranges, a
+// number fixed by the shape alone; each part accumulates its own copy of dw and db (part 0
+// directly into dw, db), and the copies are summed in part order at the end. Every dw element
+// is thus one fixed sequence of calls and additions for any thread count.
+//  * Small dw (all of it L2-resident): a task is one part and does every tap and channel block,
+//    on a channels-last copy of its chunk's input window (chunk + receptive field) made in the
+//    task: the input is transposed once, in cache, instead of in a separate pass over memory
+//    (which took ~20-25% of the pass at C = K = 64, S = 3), and up to 8 parts give 2 threads
+//    4 equal tasks each.
+//  * Larger dw: the whole padded input is first copied channels-last (a pass that is small next
+//    to taps x k FLOPs per element), and a task is one (part, tap, group of channel blocks); a
+//    task's dw tiles stay in L2. Parts only split the reduction when taps x channel blocks give
+//    fewer than 8 tasks.
+class TapGrad {
+ public:
+  TapGrad(std::int64_t n, std::int64_t cin, std::int64_t cout, std::int64_t src_w,
+          std::int64_t left, std::int64_t out_w, std::int64_t taps, std::int64_t dilation,
+          std::int64_t bk, bool masked)
+      : n_(n), cin_(cin), cout_(cout), src_w_(src_w), left_(left), out_w_(out_w), taps_(taps),
+        dil_(dilation), span_((taps - 1) * dilation), masked_(masked),
+        sub_m_(cin > preferred_m() && cin % preferred_m() == 0 ? preferred_m() : cin),
+        q_{out_w, std::min(sub_m_ == cin ? 256 : 16384 / (sub_m_ * 4), out_w)},
+        k_{cout, std::min(bk, cout)}, ldb_(masked ? ((q_.block + 15) / 16 | 1) * 16 : out_w),
+        fused_(taps * cout * cin * std::int64_t(sizeof(float)) <= kFusedBytes) {
+    const std::int64_t chunks = n_ * q_.count();
+    const std::int64_t units = fused_ ? 1 : taps_ * k_.count();
+    parts_ = 1;
+    while (parts_ * 2 <= std::min<std::int64_t>(chunks, kMaxParts) && parts_ * 2 * units <= kMaxParts) {
+      parts_ *= 2;
+    }
+    for (int ni = 0; ni < 2; ++ni) {
+      for (int ki = 0; ki < 2; ++ki) {
+        for (int beta = 0; beta < 2; ++beta) {
+          const std::int64_t nn = ni == 0 ? k_.block : k_.len(k_.count() - 1);
+          const std::int64_t kk = ki == 0 ? q_.block : q_.len(q_.count() - 1);
+          if ((ni == 1 && !k_.ragged()) || (ki == 1 && !q_.ragged())) continue;
+          kern_[ni][ki][beta] = Brgemm({sub_m_, nn, kk, cin, ldb_, cin, 0, 0, beta == 1,
+                                        Precision::fp32});  // batch of one
+        }
+      }
+    }
+  }
+
+  // Floats of scratch run() needs with `threads` threads.
+  std::int64_t scratch_elems(std::int64_t threads) const {
+    const std::int64_t a_tile = fused_ ? (q_.block + span_) * cin_ : 0;
+    const std::int64_t copy = fused_ ? 0 : n_ * (out_w_ + span_) * cin_;
+    return threads * (a_tile + b_tile()) + (parts_ - 1) * (dw_elems() + cout_) + copy;
+  }
+
+  void run(const float* x, const float* dy, const float* mask, float* dw, float* db,
+           float* scratch) const {
+    const std::int64_t threads = omp_get_max_threads();
+    const std::int64_t a_tile = fused_ ? (q_.block + span_) * cin_ : 0;
+    float* tiles = scratch;
+    float* partials = tiles + threads * (a_tile + b_tile());
+    float* db_partials = partials + (parts_ - 1) * dw_elems();
+    auto part_dw = [&](std::int64_t r) { return r == 0 ? dw : partials + (r - 1) * dw_elems(); };
+    auto part_db = [&](std::int64_t r) {
+      return db == nullptr ? nullptr : r == 0 ? db : db_partials + (r - 1) * cout_;
+    };
+    const std::int64_t qb = q_.count(), chunks = n_ * qb, kb = k_.count();
+    auto chunk_begin = [&](std::int64_t r) { return chunks * r / parts_; };
+    if (fused_) {
+#pragma omp parallel for schedule(dynamic)
+      for (std::int64_t r = 0; r < parts_; ++r) {
+        float* a = tiles + omp_get_thread_num() * (a_tile + b_tile());
+        float* gtile = a + a_tile;
+        for (std::int64_t t = chunk_begin(r); t < chunk_begin(r + 1); ++t) {
+          const std::int64_t s = t / qb, i = t % qb, q0 = i * q_.block;
+          window_channels_last(x + s * cin_ * src_w_, cin_, src_w_, left_, q0, q_.len(i) + span_, a);
+          const float* b = grad_chunk(dy, mask, s, i, 0, cout_, gtile, part_db(r), t == chunk_begin(r));
+          for (std::int64_t tap = 0; tap < taps_; ++tap) {
+            gemms(a + tap * dil_ * cin_, b, part_dw(r) + tap * cout_ * cin_, i, 0, kb,
+                  t == chunk_begin(r));
           }
-          for (std::int64_t i = 0; i < std::min<std::int64_t>(8, c - i0); ++i) {
-            for (std::int64_t p = 0; p < std::min<std::int64_t>(8, p1 - p0); ++p) {
-              const std::int64_t at = p0 + p - left;
-              out[p * c + i] = (at >= 0 && at < w) ? in[i * w + p] : 0.0f;
+        }
+      }
+    } else {
+      float* xt = partials + (parts_ - 1) * (dw_elems() + cout_);
+      const std::int64_t in_w = out_w_ + span_;
+      channels_last_padded(x, n_, cin_, src_w_, left_, in_w, xt);
+      // As many channel blocks per task as leave 4 tasks per thread (for dynamic scheduling to
+      // balance): each chunk is then packed once and reused from cache by all of them.
+      const std::int64_t wanted = std::min(kb, (4 * threads + taps_ * parts_ - 1) / (taps_ * parts_));
+      const std::int64_t group = (kb + wanted - 1) / wanted, groups = (kb + group - 1) / group;
+#pragma omp parallel for collapse(3) schedule(dynamic)
+      for (std::int64_t r = 0; r < parts_; ++r) {
+        for (std::int64_t tap = 0; tap < taps_; ++tap) {
+          for (std::int64_t g = 0; g < groups; ++g) {
+            const std::int64_t j0 = g * group, j1 = std::min(kb, j0 + group);
+            const std::int64_t o0 = j0 * k_.block, o1 = std::min(cout_, j1 * k_.block);
+            float* gtile = tiles + omp_get_thread_num() * b_tile();
+            for (std::int64_t t = chunk_begin(r); t < chunk_begin(r + 1); ++t) {
+              const std::int64_t s = t / qb, i = t % qb, q0 = i * q_.block;
+              const bool first = t == chunk_begin(r);
+              const float* b = grad_chunk(dy, mask, s, i, o0, o1, gtile, tap == 0 ? part_db(r) : nullptr, first);
+              gemms(xt + (s * in_w + q0 + tap * dil_) * cin_, b,
+                    part_dw(r) + tap * cout_ * cin_, i, j0, j1, first);
             }
           }
         }
       }
     }
+    if (parts_ > 1) {
+      sum_parts(dw, partials, dw_elems());
+      if (db != nullptr) sum_parts(db, db_partials, cout_);
+    }
   }
-}
+
+ private:
+  static constexpr std::int64_t kFusedBytes = 128 << 10;
+  static constexpr std::int64_t kMaxParts = 8;
+
+  std::int64_t dw_elems() const { return taps_ * cout_ * cin_; }
+  std::int64_t b_tile() const { return masked_ ? cout_ * ldb_ : 0; }
+
+  // The chunk i of g[s] for output channels o0 <= o < o1, as b with row o at b + o * ldb_: dy
+  // itself, or masked into `tile`. When db is given, db[o] = (first ? 0 : db[o]) + the
+  // chunk's sum of row o.
+  const float* grad_chunk(const float* dy, const float* mask, std::int64_t s, std::int64_t i,
+                          std::int64_t o0, std::int64_t o1, float* tile, float* db,
+                          bool first) const {
+    const std::int64_t q0 = i * q_.block, len = q_.len(i);
+    const float* b = masked_ ? tile : dy + s * cout_ * out_w_ + q0;
+    for (std::int64_t o = o0; o < o1; ++o) {
+      if (masked_) {
+        const float* src = dy + (s * cout_ + o) * out_w_ + q0;
+        const float* m = mask + (s * cout_ + o) * out_w_ + q0;
+        float* row = tile + o * ldb_;
+        for (std::int64_t q = 0; q < len; ++q) row[q] = m[q] > 0.0f ? src[q] : 0.0f;
+      }
+      if (db == nullptr) continue;
+      const float* row = b + o * ldb_;
+      float sum = first ? 0.0f : db[o];
+      for (std::int64_t q = 0; q < len; ++q) sum += row[q];
+      db[o] = sum;
+    }
+    return b;
+  }
+
+  // dw_tap[o][i] (+)= sum_q b[o][q] * a[q][i] for the channel blocks j0 <= j < j1 of chunk i.
+  void gemms(const float* a, const float* b, float* dw_tap, std::int64_t chunk, std::int64_t j0,
+             std::int64_t j1, bool first) const {
+    const bool ragged_q = chunk == q_.count() - 1 && q_.ragged();
+    for (std::int64_t m0 = 0; m0 < cin_; m0 += sub_m_) {
+      for (std::int64_t j = j0; j < j1; ++j) {
+        const std::int64_t k0 = j * k_.block;
+        const Brgemm& kern = kern_[j == k_.count() - 1 && k_.ragged()][ragged_q][first ? 0 : 1];
+        kern(a + m0, b + k0 * ldb_, dw_tap + k0 * cin_ + m0, 1);
+      }
+    }
+  }
+
+  // dst[e] = dst[e] + parts[0][e] + parts[1][e] + ..., in part order.
+  void sum_parts(float* dst, const float* parts, std::int64_t elems) const {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t e = 0; e < elems; ++e) {
+      float sum = dst[e];
+      for (std::int64_t r = 1; r < parts_; ++r) sum += parts[(r - 1) * elems + e];
+      dst[e] = sum;
+    }
+  }
+
+  std::int64_t n_, cin_, cout_, src_w_, left_, out_w_, taps_, dil_, span_;
+  bool masked_;  // a fused ReLU's mask applies: g is packed into a tile, else read in place
+  std::int64_t sub_m_;
+  Split q_, k_;
+  std::int64_t ldb_;  // row length of g: the packed tile's, or dy's
+  bool fused_;
+  std::int64_t parts_;
+  Brgemm kern_[2][2][2];  // [ragged channel block][ragged chunk][accumulate]
+};
 
 }  // namespace
 
@@ -227,22 +372,21 @@ void weights_from_kcs(std::span<const float> kcs, std::int64_t k, std::int64_t c
 struct Conv1d::Plans {
   TapConv fwd, bwd_data;
   TapGrad bwd_weights;
-  AlignedBuffer<float> tiles, w_flip, x_t;  // scratch, allocated on first use
+  AlignedBuffer<float> tiles, w_flip, grad;  // scratch, allocated on first use
   Allocator* scratch_allocator = nullptr;
 
   Allocator& scratch() const {
     return scratch_allocator != nullptr ? *scratch_allocator : heap_allocator();
   }
-  // One input tile per thread for `conv`; regrown when the thread count or pass needs more.
-  float* tiles_for(const TapConv& conv) {
-    const auto needed = static_cast<std::size_t>(omp_get_max_threads() * conv.tile_elems());
-    if (tiles.size() < needed) tiles = AlignedBuffer<float>(needed, scratch());
-    return tiles.data();
+  // At least `elems` floats of `buffer`; regrown when the thread count or pass needs more.
+  float* at_least(AlignedBuffer<float>& buffer, std::int64_t elems) {
+    if (buffer.size() < static_cast<std::size_t>(elems)) buffer = AlignedBuffer<float>(elems, scratch());
+    return buffer.data();
   }
   void release_scratch() {
     tiles = {};
     w_flip = {};
-    x_t = {};
+    grad = {};
   }
   void end_pass() {
     if (scratch_allocator != nullptr) release_scratch();
@@ -257,7 +401,6 @@ Conv1d::Conv1d(const Conv1dDesc& d) : d_(d) {
   require(d.out_width() > 0, "Conv1d: 'valid' convolution of width " + std::to_string(d.width) +
                                  " with receptive field " + std::to_string(d.span() + 1) +
                                  " has no output");
-  const std::int64_t in_w = d.out_width() + d.span();  // padded input width
   p_ = std::make_unique<Plans>(Plans{
       TapConv(d.n, d.c, d.k, d.width, d.pad_left(), d.out_width(), d.taps, d.dilation, d.bq,
               d.bk),
@@ -265,7 +408,8 @@ Conv1d::Conv1d(const Conv1dDesc& d) : d_(d) {
       // correlation of dy (left-padded by span - pad_left) with taps reversed.
       TapConv(d.n, d.k, d.c, d.out_width(), d.span() - d.pad_left(), d.width, d.taps, d.dilation,
               d.bq, d.bk),
-      TapGrad(d.n, d.c, d.k, in_w, d.out_width(), d.taps, d.dilation, d.bk),
+      TapGrad(d.n, d.c, d.k, d.width, d.pad_left(), d.out_width(), d.taps, d.dilation, d.bk,
+              d.activation == Activation::relu),
       {}, {}, {}, nullptr});
 }
 
@@ -278,24 +422,34 @@ Conv1d::~Conv1d() = default;
 Conv1d::Conv1d(Conv1d&&) noexcept = default;
 Conv1d& Conv1d::operator=(Conv1d&&) noexcept = default;
 
+const float* Conv1d::relu_mask(std::span<const float> y, const char* pass) const {
+  if (d_.activation == Activation::none) {
+    require(y.empty(), std::string("Conv1d::") + pass + ": y is only taken with a fused ReLU");
+    return nullptr;
+  }
+  check_size(y, d_.n * d_.k * d_.out_width(), "y (the fused ReLU's output)");
+  return y.data();
+}
+
 void Conv1d::forward(std::span<const float> x, std::span<const float> w,
                      std::span<const float> bias, std::span<float> y) {
   check_size(x, d_.n * d_.c * d_.width, "x");
   check_size(w, d_.taps * d_.k * d_.c, "w");
   check_size(y, d_.n * d_.k * d_.out_width(), "y");
   check_size(bias, d_.bias ? d_.k : 0, "bias");
-  p_->fwd.run(x.data(), w.data(), y.data(), d_.bias ? bias.data() : nullptr,
-              p_->tiles_for(p_->fwd));
+  p_->fwd.run(x.data(), nullptr, w.data(), y.data(), d_.bias ? bias.data() : nullptr,
+              d_.activation == Activation::relu,
+              p_->at_least(p_->tiles, omp_get_max_threads() * p_->fwd.tile_elems()));
   p_->end_pass();
 }
 
 void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
-                           std::span<float> dx) {
+                           std::span<float> dx, std::span<const float> y) {
   check_size(dy, d_.n * d_.k * d_.out_width(), "dy");
   check_size(w, d_.taps * d_.k * d_.c, "w");
   check_size(dx, d_.n * d_.c * d_.width, "dx");
-  if (p_->w_flip.size() == 0) p_->w_flip = AlignedBuffer<float>(d_.taps * d_.c * d_.k, p_->scratch());
-  float* wf = p_->w_flip.data();
+  const float* mask = relu_mask(y, "backward_data");
+  float* wf = p_->at_least(p_->w_flip, d_.taps * d_.c * d_.k);
   for (std::int64_t s = 0; s < d_.taps; ++s) {
     for (std::int64_t o = 0; o < d_.k; ++o) {
       for (std::int64_t i = 0; i < d_.c; ++i) {
@@ -303,34 +457,34 @@ void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
       }
     }
   }
-  p_->bwd_data.run(dy.data(), wf, dx.data(), nullptr, p_->tiles_for(p_->bwd_data));
+  p_->bwd_data.run(dy.data(), mask, wf, dx.data(), nullptr, false,
+                   p_->at_least(p_->tiles, omp_get_max_threads() * p_->bwd_data.tile_elems()));
   p_->end_pass();
 }
 
 void Conv1d::backward_weights(std::span<const float> x, std::span<const float> dy,
-                              std::span<float> dw, std::span<float> dbias) {
-  const std::int64_t q = d_.out_width(), in_w = q + d_.span();
+                              std::span<float> dw, std::span<float> dbias,
+                              std::span<const float> y) {
   check_size(x, d_.n * d_.c * d_.width, "x");
-  check_size(dy, d_.n * d_.k * q, "dy");
+  check_size(dy, d_.n * d_.k * d_.out_width(), "dy");
   check_size(dw, d_.taps * d_.k * d_.c, "dw");
   check_size(dbias, d_.bias ? d_.k : 0, "dbias");
-  if (p_->x_t.size() == 0) p_->x_t = AlignedBuffer<float>(d_.n * in_w * d_.c, p_->scratch());
-  float* xt = p_->x_t.data();
-  channels_last_padded(x.data(), d_.n, d_.c, d_.width, d_.pad_left(), in_w, xt);
-  p_->bwd_weights.run(xt, dy.data(), dw.data());
+  const float* mask = relu_mask(y, "backward_weights");
+  p_->bwd_weights.run(x.data(), dy.data(), mask, dw.data(), d_.bias ? dbias.data() : nullptr,
+                      p_->at_least(p_->grad, p_->bwd_weights.scratch_elems(omp_get_max_threads())));
   p_->end_pass();
-  if (d_.bias) bias_grad_ncw(dy, d_.n, d_.k, q, dbias);
 }
 
 LayerCost Conv1d::cost() const {
   const double macs = double(d_.n) * double(d_.k) * double(d_.c) * double(d_.taps);
   LayerCost c;
-  c.fwd_flops = 2.0 * macs * double(d_.out_width()) +
-                (d_.bias ? double(d_.n * d_.k * d_.out_width()) : 0.0);
-  c.bwd_data_flops = 2.0 * macs * double(d_.width);
-  c.bwd_weights_flops = 2.0 * macs * double(d_.out_width()) +
-                        (d_.bias ? double(d_.n * d_.k * d_.out_width()) : 0.0);
-  c.saved_bytes = d_.n * d_.c * d_.width * std::int64_t(sizeof(float));
+  const double out = double(d_.n * d_.k * d_.out_width());
+  const double relu = d_.activation == Activation::relu ? out : 0.0;
+  c.fwd_flops = 2.0 * macs * double(d_.out_width()) + (d_.bias ? out : 0.0) + relu;
+  c.bwd_data_flops = 2.0 * macs * double(d_.width) + relu;
+  c.bwd_weights_flops = 2.0 * macs * double(d_.out_width()) + (d_.bias ? out : 0.0);
+  c.saved_bytes = (d_.n * d_.c * d_.width + (relu > 0.0 ? d_.n * d_.k * d_.out_width() : 0)) *
+                  std::int64_t(sizeof(float));
   return c;
 }
 

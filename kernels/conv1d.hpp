@@ -14,7 +14,12 @@
 //                     with the taps flipped and w transposed per tap
 //   backward_weights: for each tap and block of output channels, GEMMs over
 //                     chunks of width (sample by sample, accumulating in order)
-//                     on a channels-last copy of the padded input.
+//                     on channels-last copies of the padded input; the bias
+//                     gradient is summed from the same packed chunks of dy.
+//
+// With a fused ReLU (Conv1dDesc::activation), forward applies bias and ReLU to each output
+// tile while it is in cache, and both backward passes take dy w.r.t. the ReLU's output plus
+// that output y, and apply the mask (y > 0) while packing dy: no separate pass over dy.
 //
 // A Conv1d object owns padding/transposition scratch: one pass at a time per object.
 #include <cstdint>
@@ -22,6 +27,7 @@
 #include <span>
 
 #include "kernels/cost.hpp"
+#include "kernels/eltwise.hpp"  // Activation
 #include "kernels/tensor.hpp"
 
 namespace rematch::kernels {
@@ -36,6 +42,7 @@ struct Conv1dDesc {
   bool bias = true;
   std::int64_t bq = 64;  // output positions per BRGEMM call (vector dimension)
   std::int64_t bk = 64;  // output channels per BRGEMM call
+  Activation activation = Activation::none;  // relu: y = max(0, conv + bias), fused
 
   std::int64_t span() const { return (taps - 1) * dilation; }  // receptive field minus one
   std::int64_t pad_left() const { return padding == Padding::same ? span() / 2 : 0; }
@@ -57,11 +64,14 @@ class Conv1d {
 
   void forward(std::span<const float> x, std::span<const float> w, std::span<const float> bias,
                std::span<float> y);
-  void backward_data(std::span<const float> dy, std::span<const float> w, std::span<float> dx);
+  // y: the forward output, required with a fused ReLU (dy is then the gradient w.r.t. it) and
+  // empty without one.
+  void backward_data(std::span<const float> dy, std::span<const float> w, std::span<float> dx,
+                     std::span<const float> y = {});
   void backward_weights(std::span<const float> x, std::span<const float> dy, std::span<float> dw,
-                        std::span<float> dbias);
+                        std::span<float> dbias, std::span<const float> y = {});
 
-  LayerCost cost() const;  // saved for backward: x
+  LayerCost cost() const;  // saved for backward: x, and y with a fused ReLU
 
   // With an allocator, scratch (padded and transposed copies) is taken from it for the duration
   // of each pass and given back before the pass returns, so a budgeted arena counts it as that
@@ -71,6 +81,7 @@ class Conv1d {
 
  private:
   struct Plans;
+  const float* relu_mask(std::span<const float> y, const char* pass) const;
   Conv1dDesc d_;
   std::unique_ptr<Plans> p_;
 };
