@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "kernels/conv1d.hpp"
 #include "tests/kernels/helpers.hpp"
 
@@ -38,88 +41,139 @@ void for_each_term(const ConvData& c, F&& f) {
           }
 }
 
-void expect_close(const std::vector<float>& got, const std::vector<double>& val,
-                  const std::vector<double>& abs, std::int64_t length) {
-  ASSERT_EQ(got.size(), val.size());
+// A naive double-precision result and, per element, the sum of the magnitudes of its terms
+// (for the summation error bound).
+struct Reference {
+  std::vector<double> val, abs;
+  explicit Reference(std::size_t size) : val(size), abs(size) {}
+  void add(std::size_t at, double v) {
+    val[at] += v;
+    abs[at] += std::abs(v);
+  }
+};
+
+// Pre-activation output: conv + bias.
+Reference naive_forward(const ConvData& c) {
+  const Conv1dDesc& d = c.d;
+  const std::int64_t q = d.out_width();
+  Reference r(d.n * d.k * q);
+  for (std::int64_t n = 0; n < d.n; ++n)
+    for (std::int64_t o = 0; o < d.k; ++o)
+      for (std::int64_t t = 0; t < q; ++t) r.add((n * d.k + o) * q + t, d.bias ? c.b[o] : 0.0);
+  for_each_term(c, [&](auto n, auto o, auto i, auto s, auto t, auto p) {
+    r.add((n * d.k + o) * q + t, double(c.w[(s * d.k + o) * d.c + i]) * c.x[(n * d.c + i) * d.width + p]);
+  });
+  return r;
+}
+
+Reference naive_backward_data(const ConvData& c, const std::vector<float>& g) {
+  const Conv1dDesc& d = c.d;
+  Reference r(d.n * d.c * d.width);
+  for_each_term(c, [&](auto n, auto o, auto i, auto s, auto t, auto p) {
+    r.add((n * d.c + i) * d.width + p,
+          double(c.w[(s * d.k + o) * d.c + i]) * g[(n * d.k + o) * d.out_width() + t]);
+  });
+  return r;
+}
+
+// Weight gradients, then the bias gradient.
+Reference naive_backward_weights(const ConvData& c, const std::vector<float>& g) {
+  const Conv1dDesc& d = c.d;
+  const std::int64_t q = d.out_width(), dw = d.taps * d.k * d.c;
+  Reference r(dw + d.k);
+  for_each_term(c, [&](auto n, auto o, auto i, auto s, auto t, auto p) {
+    r.add((s * d.k + o) * d.c + i, double(g[(n * d.k + o) * q + t]) * c.x[(n * d.c + i) * d.width + p]);
+  });
+  for (std::int64_t n = 0; n < d.n; ++n)
+    for (std::int64_t o = 0; o < d.k; ++o)
+      for (std::int64_t t = 0; t < q; ++t) r.add(dw + o, g[(n * d.k + o) * q + t]);
+  return r;
+}
+
+void expect_close(const std::vector<float>& got, const Reference& want, std::size_t from,
+                  std::int64_t length) {
   for (std::size_t i = 0; i < got.size(); ++i) {
-    ASSERT_NEAR(got[i], val[i], dot_tolerance(length, abs[i])) << "at " << i;
+    ASSERT_NEAR(got[i], want.val[from + i], dot_tolerance(length, want.abs[from + i])) << "at " << i;
   }
 }
 
+// Ragged blocks, both paddings and every backward-weights decomposition (see conv1d.cpp): small
+// weights split into 2 or 8 parts; larger ones over taps and channel blocks, alone or in 2 parts.
 const Conv1dDesc kShapes[] = {
     {2, 5, 70, 37, 3, 2, Padding::same, true, 16, 64},   // ragged width and channel blocks
     {1, 16, 8, 300, 5, 3, Padding::valid, true, 64, 64},  // ragged backward-weights chunks
     {3, 3, 4, 10, 4, 1, Padding::same, true, 64, 64},     // even taps: asymmetric padding
     {2, 7, 9, 21, 1, 1, Padding::valid, false, 8, 4},     // pointwise, no bias
-    {2, 128, 24, 300, 3, 2, Padding::same, true, 64, 64},  // channels split into m slices
+    {2, 128, 24, 300, 3, 2, Padding::same, true, 64, 64},  // channels split into m slices, 8 parts
+    {2, 96, 70, 50, 5, 3, Padding::same, true, 64, 64},   // weights past the in-task copy's limit
+    {2, 200, 170, 300, 1, 1, Padding::valid, true, 64, 64},  // the same, reduction in 2 parts
 };
+
+Conv1dDesc with_relu(Conv1dDesc d) {
+  d.activation = Activation::relu;
+  return d;
+}
 
 class Conv1dTest : public test::ThreadsTest {};
 
 TEST_P(Conv1dTest, ForwardMatchesNaiveLoopForSameAndValidPadding) {
-  for (const Conv1dDesc& desc : kShapes) {
-    const ConvData c(desc, 100);
-    const Conv1dDesc& d = c.d;
-    const std::int64_t q = d.out_width();
-    std::vector<double> val(d.n * d.k * q), abs(val.size());
-    for (std::int64_t n = 0; n < d.n; ++n)
-      for (std::int64_t o = 0; o < d.k; ++o)
-        for (std::int64_t t = 0; t < q; ++t) {
-          val[(n * d.k + o) * q + t] = d.bias ? c.b[o] : 0.0;
-          abs[(n * d.k + o) * q + t] = d.bias ? std::abs(c.b[o]) : 0.0;
-        }
-    for_each_term(c, [&](auto n, auto o, auto i, auto s, auto t, auto p) {
-      const double v = double(c.w[(s * d.k + o) * d.c + i]) * c.x[(n * d.c + i) * d.width + p];
-      val[(n * d.k + o) * q + t] += v;
-      abs[(n * d.k + o) * q + t] += std::abs(v);
-    });
+  for (const Conv1dDesc& d : kShapes) {
+    const ConvData c(d, 100);
+    const Reference want = naive_forward(c);
     Conv1d conv(d);
-    std::vector<float> y(val.size());
+    std::vector<float> y(want.val.size());
     conv.forward(c.x, c.w, d.bias ? std::span<const float>(c.b) : std::span<const float>(), y);
-    expect_close(y, val, abs, d.c * d.taps + 1);
+    expect_close(y, want, 0, d.c * d.taps + 1);
   }
 }
 
 TEST_P(Conv1dTest, BackwardDataMatchesNaiveLoop) {
   for (const Conv1dDesc& d : kShapes) {
     const ConvData c(d, 200);
-    const std::int64_t q = d.out_width();
-    std::vector<double> val(d.n * d.c * d.width), abs(val.size());
-    for_each_term(c, [&](auto n, auto o, auto i, auto s, auto t, auto p) {
-      const double v = double(c.w[(s * d.k + o) * d.c + i]) * c.dy[(n * d.k + o) * q + t];
-      val[(n * d.c + i) * d.width + p] += v;
-      abs[(n * d.c + i) * d.width + p] += std::abs(v);
-    });
     Conv1d conv(d);
-    std::vector<float> dx(val.size());
+    std::vector<float> dx(c.x.size());
     conv.backward_data(c.dy, c.w, dx);
-    expect_close(dx, val, abs, d.k * d.taps);
+    expect_close(dx, naive_backward_data(c, c.dy), 0, d.k * d.taps);
   }
 }
 
 TEST_P(Conv1dTest, BackwardWeightsAndBiasMatchNaiveLoop) {
   for (const Conv1dDesc& d : kShapes) {
     const ConvData c(d, 300);
-    const std::int64_t q = d.out_width();
-    std::vector<double> val(d.taps * d.k * d.c), abs(val.size());
-    for_each_term(c, [&](auto n, auto o, auto i, auto s, auto t, auto p) {
-      const double v = double(c.dy[(n * d.k + o) * q + t]) * c.x[(n * d.c + i) * d.width + p];
-      val[(s * d.k + o) * d.c + i] += v;
-      abs[(s * d.k + o) * d.c + i] += std::abs(v);
-    });
+    const Reference want = naive_backward_weights(c, c.dy);
     Conv1d conv(d);
-    std::vector<float> dw(val.size()), db(d.bias ? d.k : 0);
+    std::vector<float> dw(c.w.size()), db(d.bias ? d.k : 0);
     conv.backward_weights(c.x, c.dy, dw, db);
-    expect_close(dw, val, abs, d.n * q);
-    for (std::int64_t o = 0; o < static_cast<std::int64_t>(db.size()); ++o) {
-      double want = 0.0, a = 0.0;
-      for (std::int64_t n = 0; n < d.n; ++n)
-        for (std::int64_t t = 0; t < q; ++t) {
-          want += c.dy[(n * d.k + o) * q + t];
-          a += std::abs(c.dy[(n * d.k + o) * q + t]);
-        }
-      ASSERT_NEAR(db[o], want, dot_tolerance(d.n * q, a));
+    expect_close(dw, want, 0, d.n * d.out_width());
+    expect_close(db, want, dw.size(), d.n * d.out_width());
+  }
+}
+
+// With a fused ReLU: y = max(0, conv + bias), and both backward passes take dy w.r.t. y and y
+// itself, i.e. they must equal the plain passes on dy * (y > 0).
+TEST_P(Conv1dTest, FusedReluIsReluOfNaiveForwardAndMasksBothGradients) {
+  for (const Conv1dDesc& plain : kShapes) {
+    const Conv1dDesc d = with_relu(plain);
+    const ConvData c(d, 600);
+    const Reference pre = naive_forward(c);
+    Conv1d conv(d);
+    std::vector<float> y(pre.val.size());
+    conv.forward(c.x, c.w, d.bias ? std::span<const float>(c.b) : std::span<const float>(), y);
+    Reference want(pre.val.size());
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      want.val[i] = std::max(pre.val[i], 0.0);
+      want.abs[i] = pre.abs[i];
     }
+    expect_close(y, want, 0, d.c * d.taps + 1);
+    std::vector<float> masked(c.dy.size());
+    for (std::size_t i = 0; i < y.size(); ++i) masked[i] = y[i] > 0.0f ? c.dy[i] : 0.0f;
+    std::vector<float> dx(c.x.size()), dw(c.w.size()), db(d.bias ? d.k : 0);
+    conv.backward_data(c.dy, c.w, dx, y);
+    expect_close(dx, naive_backward_data(c, masked), 0, d.k * d.taps);
+    conv.backward_weights(c.x, c.dy, dw, db, y);
+    const Reference gw = naive_backward_weights(c, masked);
+    expect_close(dw, gw, 0, d.n * d.out_width());
+    expect_close(db, gw, dw.size(), d.n * d.out_width());
   }
 }
 
@@ -173,6 +227,12 @@ TEST(Conv1d, BadDescriptorsAndSizesThrowNamedErrors) {
   EXPECT_NO_THROW(conv.forward(x, w, {}, y));
   EXPECT_THROW(conv.forward(x, std::vector<float>(17), {}, y), std::invalid_argument);
   EXPECT_THROW(conv.forward(x, w, std::vector<float>(3), y), std::invalid_argument);
+  std::vector<float> dx(16), dw(18);
+  EXPECT_THROW(conv.backward_data(y, w, dx, y), std::invalid_argument);  // y without a ReLU
+  Conv1d relu(with_relu({1, 2, 3, 8, 3, 1, Padding::same, false}));
+  EXPECT_THROW(relu.backward_data(y, w, dx), std::invalid_argument);  // the ReLU's y missing
+  EXPECT_THROW(relu.backward_weights(x, y, dw, {}, std::vector<float>(23)), std::invalid_argument);
+  EXPECT_NO_THROW(relu.backward_weights(x, y, dw, {}, y));
 }
 
 TEST(Conv1d, CostCountsTapGemmFlopsAndSavedInput) {
@@ -181,6 +241,9 @@ TEST(Conv1d, CostCountsTapGemmFlopsAndSavedInput) {
   EXPECT_EQ(c.fwd_flops, 2.0 * 2 * 64 * 32 * 9 * (1000 - 32));
   EXPECT_EQ(c.bwd_data_flops, 2.0 * 2 * 64 * 32 * 9 * 1000);
   EXPECT_EQ(c.saved_bytes, 2 * 64 * 1000 * 4);
+  // A fused ReLU also keeps y for its mask.
+  const Conv1d relu(with_relu({2, 64, 32, 1000, 9, 4, Padding::valid, false}));
+  EXPECT_EQ(relu.cost().saved_bytes, (2 * 64 * 1000 + 2 * 32 * (1000 - 32)) * 4);
 }
 
 // Counts outstanding and peak bytes, to check the scratch contract.

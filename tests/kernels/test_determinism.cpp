@@ -71,27 +71,40 @@ TEST(Determinism, FcBf16PassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
 }
 
 TEST(Determinism, Conv1dPassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
-  // 128 input channels: backward-weights splits them into preferred_m() slices.
-  const Conv1dDesc d{3, 128, 70, 500, 5, 3, Padding::same, true, 64, 64};
-  Conv1d conv(d);
-  const auto x = random_vector(d.n * d.c * d.width, 5), w = random_vector(d.taps * d.k * d.c, 6);
-  const auto b = random_vector(d.k, 7), dy = random_vector(d.n * d.k * d.out_width(), 8);
-  expect_bitwise_stable([&] {
-    std::vector<float> y(dy.size());
-    conv.forward(x, w, b, y);
-    return y;
-  });
-  expect_bitwise_stable([&] {
-    std::vector<float> dx(x.size());
-    conv.backward_data(dy, w, dx);
-    return dx;
-  });
-  expect_bitwise_stable([&] {
-    std::vector<float> dw(w.size()), db(d.k);
-    conv.backward_weights(x, dy, dw, db);
-    dw.insert(dw.end(), db.begin(), db.end());
-    return dw;
-  });
+  // Every backward-weights decomposition (see conv1d.cpp), plain and with a fused ReLU: 128 input
+  // channels in preferred_m() slices, over taps and channel blocks; small weights in 8 parts with
+  // the in-task copy; a reduction over taps and channel blocks in 2 parts.
+  const Conv1dDesc shapes[] = {{3, 128, 70, 500, 5, 3, Padding::same, true, 64, 64},
+                               {3, 64, 64, 700, 3, 1, Padding::same, true, 64, 64},
+                               {2, 200, 170, 300, 1, 1, Padding::valid, true, 64, 64}};
+  for (const Conv1dDesc& plain : shapes) {
+    for (const Activation act : {Activation::none, Activation::relu}) {
+      Conv1dDesc d = plain;
+      d.activation = act;
+      Conv1d conv(d);
+      const auto x = random_vector(d.n * d.c * d.width, 5), w = random_vector(d.taps * d.k * d.c, 6);
+      const auto b = random_vector(d.k, 7), dy = random_vector(d.n * d.k * d.out_width(), 8);
+      std::vector<float> y(dy.size());
+      conv.forward(x, w, b, y);
+      const std::span<const float> mask = act == Activation::relu ? std::span<const float>(y) : std::span<const float>();
+      expect_bitwise_stable([&] {
+        std::vector<float> out(dy.size());
+        conv.forward(x, w, b, out);
+        return out;
+      });
+      expect_bitwise_stable([&] {
+        std::vector<float> dx(x.size());
+        conv.backward_data(dy, w, dx, mask);
+        return dx;
+      });
+      expect_bitwise_stable([&] {
+        std::vector<float> dw(w.size()), db(d.k);
+        conv.backward_weights(x, dy, dw, db, mask);
+        dw.insert(dw.end(), db.begin(), db.end());
+        return dw;
+      });
+    }
+  }
 }
 
 TEST(Determinism, LayerNormAndLossGradientsAreBitwiseIdenticalAcrossThreadCounts) {
