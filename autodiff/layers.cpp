@@ -78,7 +78,8 @@ Conv1dLayer::Conv1dLayer(const kernels::Conv1dDesc& desc, kernels::Allocator& pa
 std::string Conv1dLayer::name() const {
   const auto& d = conv_.desc();
   return "conv1d " + std::to_string(d.c) + "->" + std::to_string(d.k) + " taps " +
-         std::to_string(d.taps) + " dilation " + std::to_string(d.dilation);
+         std::to_string(d.taps) + " dilation " + std::to_string(d.dilation) +
+         (d.activation == kernels::Activation::relu ? " relu" : "");
 }
 
 void Conv1dLayer::forward(const Tensor& x, Tensor& y) {
@@ -86,11 +87,14 @@ void Conv1dLayer::forward(const Tensor& x, Tensor& y) {
                 conv_.desc().bias ? values(params_[1]) : std::span<const float>{}, values(y));
 }
 
-void Conv1dLayer::backward(const Tensor& x, const Tensor&, Tensor& dy, Tensor* dx,
+void Conv1dLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                            std::span<Tensor> grads) {
-  if (dx != nullptr) conv_.backward_data(values(dy), values(params_[0]), values(*dx));
+  // A fused ReLU's mask is applied inside both passes, read from y.
+  const std::span<const float> mask =
+      conv_.desc().activation == kernels::Activation::relu ? values(y) : std::span<const float>{};
+  if (dx != nullptr) conv_.backward_data(values(dy), values(params_[0]), values(*dx), mask);
   conv_.backward_weights(values(x), values(dy), values(grads[0]),
-                         conv_.desc().bias ? values(grads[1]) : std::span<float>{});
+                         conv_.desc().bias ? values(grads[1]) : std::span<float>{}, mask);
 }
 
 kernels::LayerCost ReluLayer::cost() const {

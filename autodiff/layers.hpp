@@ -45,7 +45,7 @@ class FcLayer final : public Layer {
   std::vector<Tensor> params_;  // weight (c x k, column panels), then bias (1 x k) if any
 };
 
-// 1D dilated convolution with bias on NCW tensors (plain).
+// 1D dilated convolution with bias and optional fused ReLU on NCW tensors (plain).
 class Conv1dLayer final : public Layer {
  public:
   Conv1dLayer(const kernels::Conv1dDesc& desc, kernels::Allocator& parameters);

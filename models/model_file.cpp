@@ -140,6 +140,15 @@ std::int64_t checked_product(const Reader& r, const std::string& path, std::int6
   return p;
 }
 
+// A layer's optional "activation": "none" (the default) or "relu" (fused into the layer).
+bool relu_activation(const Reader& r, const json& j, const std::string& path) {
+  const std::string act = r.string(j, path, "activation", "none");
+  if (act != "none" && act != "relu") {
+    r.fail(Reader::join(path, "activation"), "expected 'none' or 'relu', got " + in_quotes(act));
+  }
+  return act == "relu";
+}
+
 struct LayerParser {
   const Reader& r;
 
@@ -177,21 +186,18 @@ struct LayerParser {
       }
       s.units = r.integer(j, path, "out", 1, kMaxDim);
       s.bias = r.boolean(j, path, "bias", true);
-      const std::string act = r.string(j, path, "activation", "none");
-      if (act != "none" && act != "relu") {
-        r.fail(Reader::join(path, "activation"), "expected 'none' or 'relu', got " + in_quotes(act));
-      }
-      s.relu = act == "relu";
+      s.relu = relu_activation(r, j, path);
       checked_product(r, path, in.features, s.units, kMaxTensorValues, "a weight");
       s.out = {.features = s.units};
     } else if (type == "conv1d") {
-      r.object(j, path, {"type", "out", "taps", "dilation", "padding", "bias"});
+      r.object(j, path, {"type", "out", "taps", "dilation", "padding", "bias", "activation"});
       s.kind = LayerKind::conv1d;
       needs_sequence("conv1d");
       s.units = r.integer(j, path, "out", 1, kMaxDim);
       s.taps = r.integer(j, path, "taps", 1, kMaxDim);
       s.dilation = r.integer(j, path, "dilation", 1, kMaxDim, 1);
       s.bias = r.boolean(j, path, "bias", true);
+      s.relu = relu_activation(r, j, path);
       const std::string pad = r.string(j, path, "padding", "same");
       if (pad != "same" && pad != "valid") {
         r.fail(Reader::join(path, "padding"), "expected 'same' or 'valid', got " + in_quotes(pad));
@@ -382,6 +388,7 @@ struct Builder {
         d.dilation = s.dilation;
         d.padding = s.padding;
         d.bias = s.bias;
+        d.activation = s.relu ? kernels::Activation::relu : kernels::Activation::none;
         return std::make_unique<autodiff::Conv1dLayer>(d, parameters);
       }
       case LayerKind::relu: return std::make_unique<autodiff::ReluLayer>(in);

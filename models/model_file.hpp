@@ -53,7 +53,7 @@ struct LayerSpec {
   TensorDims in, out;        // per sample
   std::int64_t units = 0;    // linear: output features; conv1d: output channels
   bool bias = true;          // linear, conv1d
-  bool relu = false;         // linear: a fused ReLU ("activation": "relu")
+  bool relu = false;         // linear, conv1d: a fused ReLU ("activation": "relu")
   std::int64_t taps = 1, dilation = 1;          // conv1d
   kernels::Padding padding = kernels::Padding::same;
   std::int64_t window = 2, stride = 2;          // pools

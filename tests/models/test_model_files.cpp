@@ -121,7 +121,7 @@ INSTANTIATE_TEST_SUITE_P(Models, ZooFile, ::testing::ValuesIn(model_names()),
                          });
 
 // The acceptance models, small: a siamese residual conv1d encoder (valid and same convolutions,
-// dilation, residual blocks, average pooling, flatten) and a classifier MLP with GELU, layer
+// dilation, a separate and a fused ReLU, residual blocks, average pooling, flatten) and a classifier MLP with GELU, layer
 // norm, dropout and a residual block.
 const char* kResidualConv = R"({
   "name": "residual-conv",
@@ -131,8 +131,7 @@ const char* kResidualConv = R"({
     {"type": "conv1d", "out": 6, "taps": 3, "padding": "valid"},
     {"type": "relu"},
     {"type": "residual", "layers": [
-      {"type": "conv1d", "out": 6, "taps": 3, "dilation": 2},
-      {"type": "relu"},
+      {"type": "conv1d", "out": 6, "taps": 3, "dilation": 2, "activation": "relu"},
       {"type": "conv1d", "out": 6, "taps": 2}]},
     {"type": "residual", "layers": [{"type": "conv1d", "out": 6, "taps": 3, "dilation": 3}, {"type": "gelu"}]},
     {"type": "avg_pool1d", "window": 2},
