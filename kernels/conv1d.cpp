@@ -263,10 +263,7 @@ class TapGrad {
       float* xt = partials + (parts_ - 1) * (dw_elems() + cout_);
       const std::int64_t in_w = out_w_ + span_;
       channels_last_padded(x, n_, cin_, src_w_, left_, in_w, xt);
-      // As many channel blocks per task as leave 4 tasks per thread (for dynamic scheduling to
-      // balance): each chunk is then packed once and reused from cache by all of them.
-      const std::int64_t wanted = std::min(kb, (4 * threads + taps_ * parts_ - 1) / (taps_ * parts_));
-      const std::int64_t group = (kb + wanted - 1) / wanted, groups = (kb + group - 1) / group;
+      const std::int64_t groups = channel_groups(threads), group = kb / groups;
 #pragma omp parallel for collapse(3) schedule(dynamic)
       for (std::int64_t r = 0; r < parts_; ++r) {
         for (std::int64_t tap = 0; tap < taps_; ++tap) {
@@ -296,6 +293,19 @@ class TapGrad {
   static constexpr std::int64_t kMaxParts = 8;
 
   std::int64_t dw_elems() const { return taps_ * cout_ * cin_; }
+
+  // Groups of channel blocks per (part, tap), for the decomposition over taps: as few as balance
+  // the threads (each input chunk is then fetched once for more blocks), i.e. the first count
+  // dividing the blocks whose tasks divide evenly among the threads or are >= 8 per thread.
+  // (9 taps x 1 group on 2 threads leaves one thread idle for a ninth of the pass.)
+  std::int64_t channel_groups(std::int64_t threads) const {
+    const std::int64_t kb = k_.count();
+    for (std::int64_t g = 1; g < kb; ++g) {
+      const std::int64_t tasks = parts_ * taps_ * g;
+      if (kb % g == 0 && (tasks % threads == 0 || tasks >= 8 * threads)) return g;
+    }
+    return kb;
+  }
   std::int64_t b_tile() const { return masked_ ? cout_ * ldb_ : 0; }
 
   // The chunk i of g[s] for output channels o0 <= o < o1, as b with row o at b + o * ldb_: dy
