@@ -191,9 +191,9 @@ void channels_last_padded(const float* src, std::int64_t n, std::int64_t c, std:
 //    (which took ~20-25% of the pass at C = K = 64, S = 3), and up to 8 parts give 2 threads
 //    4 equal tasks each.
 //  * Larger dw: the whole padded input is first copied channels-last (a pass that is small next
-//    to taps x k FLOPs per element), and a task is one (part, tap, group of channel blocks); a
-//    task's dw tiles stay in L2. Parts only split the reduction when taps x channel blocks give
-//    fewer than 8 tasks.
+//    to taps x k FLOPs per element), and a task is one (part, group of taps, group of channel
+//    blocks) whose dw tiles stay in L2 (see grouping()). Parts only split the reduction when
+//    taps x channel blocks give fewer than 8 tasks.
 class TapGrad {
  public:
   TapGrad(std::int64_t n, std::int64_t cin, std::int64_t cout, std::int64_t src_w,
@@ -263,20 +263,24 @@ class TapGrad {
       float* xt = partials + (parts_ - 1) * (dw_elems() + cout_);
       const std::int64_t in_w = out_w_ + span_;
       channels_last_padded(x, n_, cin_, src_w_, left_, in_w, xt);
-      const std::int64_t groups = channel_groups(threads), group = kb / groups;
+      const Grouping gr = grouping(threads);
+      const std::int64_t tap_groups = taps_ / gr.taps, groups = kb / gr.blocks;
 #pragma omp parallel for collapse(3) schedule(dynamic)
       for (std::int64_t r = 0; r < parts_; ++r) {
-        for (std::int64_t tap = 0; tap < taps_; ++tap) {
+        for (std::int64_t tg = 0; tg < tap_groups; ++tg) {
           for (std::int64_t g = 0; g < groups; ++g) {
-            const std::int64_t j0 = g * group, j1 = std::min(kb, j0 + group);
+            const std::int64_t j0 = g * gr.blocks, j1 = j0 + gr.blocks;
             const std::int64_t o0 = j0 * k_.block, o1 = std::min(cout_, j1 * k_.block);
+            const std::int64_t s0 = tg * gr.taps;
             float* gtile = tiles + omp_get_thread_num() * b_tile();
             for (std::int64_t t = chunk_begin(r); t < chunk_begin(r + 1); ++t) {
               const std::int64_t s = t / qb, i = t % qb, q0 = i * q_.block;
               const bool first = t == chunk_begin(r);
-              const float* b = grad_chunk(dy, mask, s, i, o0, o1, gtile, tap == 0 ? part_db(r) : nullptr, first);
-              gemms(xt + (s * in_w + q0 + tap * dil_) * cin_, b,
-                    part_dw(r) + tap * cout_ * cin_, i, j0, j1, first);
+              const float* b = grad_chunk(dy, mask, s, i, o0, o1, gtile, s0 == 0 ? part_db(r) : nullptr, first);
+              for (std::int64_t tap = s0; tap < s0 + gr.taps; ++tap) {
+                gemms(xt + (s * in_w + q0 + tap * dil_) * cin_, b, part_dw(r) + tap * cout_ * cin_, i,
+                      j0, j1, first);
+              }
             }
           }
         }
@@ -294,18 +298,34 @@ class TapGrad {
 
   std::int64_t dw_elems() const { return taps_ * cout_ * cin_; }
 
-  // Groups of channel blocks per (part, tap), for the decomposition over taps: as few as balance
-  // the threads (each input chunk is then fetched once for more blocks), i.e. the first count
-  // dividing the blocks whose tasks divide evenly among the threads or are >= 8 per thread.
-  // (9 taps x 1 group on 2 threads leaves one thread idle for a ninth of the pass.)
-  std::int64_t channel_groups(std::int64_t threads) const {
+  // Taps and channel blocks per task in the decomposition over taps (each dividing its total).
+  // A task packs (or fetches) each chunk of g once for all its taps and reads each input chunk
+  // once for all its blocks, so the most work per task wins among the groupings whose dw tiles
+  // (taps x blocks x 64 x c floats) stay in L2 and whose tasks divide evenly among the threads
+  // or are >= 8 per thread (9 one-tap tasks on 2 threads leave one idle for a ninth of the pass).
+  struct Grouping {
+    std::int64_t taps = 1, blocks = 1;
+  };
+  Grouping grouping(std::int64_t threads) const {
+    constexpr std::int64_t kTileBytes = 384 << 10;
     const std::int64_t kb = k_.count();
-    for (std::int64_t g = 1; g < kb; ++g) {
-      const std::int64_t tasks = parts_ * taps_ * g;
-      if (kb % g == 0 && (tasks % threads == 0 || tasks >= 8 * threads)) return g;
+    Grouping best;  // one tap and one block per task when nothing else balances
+    std::int64_t best_work = 0;
+    for (std::int64_t blocks = 1; blocks <= kb; ++blocks) {
+      for (std::int64_t taps = 1; taps <= taps_; ++taps) {
+        if (kb % blocks != 0 || taps_ % taps != 0) continue;
+        const std::int64_t tasks = parts_ * (taps_ / taps) * (kb / blocks);
+        const bool fits = taps * blocks * k_.block * cin_ * std::int64_t(sizeof(float)) <= kTileBytes;
+        const bool balanced = tasks % threads == 0 || tasks >= 8 * threads;
+        if (fits && balanced && taps * blocks > best_work) {
+          best = {taps, blocks};
+          best_work = taps * blocks;
+        }
+      }
     }
-    return kb;
+    return best;
   }
+
   std::int64_t b_tile() const { return masked_ ? cout_ * ldb_ : 0; }
 
   // The chunk i of g[s] for output channels o0 <= o < o1, as b with row o at b + o * ldb_: dy
