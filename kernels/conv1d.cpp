@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "kernels/brgemm.hpp"
 #include "kernels/eltwise.hpp"
@@ -410,24 +411,52 @@ void weights_from_kcs(std::span<const float> kcs, std::int64_t k, std::int64_t c
   }
 }
 
+// Uninitialised scratch floats from an allocator, kept until released. Every pass writes its
+// scratch before reading it, so AlignedBuffer's zero fill would be one more pass over memory per
+// call when the allocator is a step's arena (the backward-weights channels-last copy is as large
+// as the input).
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  Scratch(Scratch&& o) noexcept
+      : allocator_(o.allocator_), data_(std::exchange(o.data_, nullptr)), elems_(std::exchange(o.elems_, 0)) {}
+  ~Scratch() { release(); }
+
+  float* at_least(std::int64_t elems, Allocator& allocator) {
+    if (data_ != nullptr && elems_ >= elems) return data_;
+    release();
+    data_ = static_cast<float*>(allocator.allocate(aligned_bytes(std::size_t(elems), sizeof(float))));
+    allocator_ = &allocator;
+    elems_ = elems;
+    return data_;
+  }
+  void release() {
+    if (data_ != nullptr) allocator_->deallocate(data_, aligned_bytes(std::size_t(elems_), sizeof(float)));
+    data_ = nullptr;
+    elems_ = 0;
+  }
+
+ private:
+  Allocator* allocator_ = nullptr;
+  float* data_ = nullptr;
+  std::int64_t elems_ = 0;
+};
+
 struct Conv1d::Plans {
   TapConv fwd, bwd_data;
   TapGrad bwd_weights;
-  AlignedBuffer<float> tiles, w_flip, grad;  // scratch, allocated on first use
+  Scratch tiles, w_flip, grad;  // allocated on first use, regrown when a pass needs more
   Allocator* scratch_allocator = nullptr;
 
-  Allocator& scratch() const {
-    return scratch_allocator != nullptr ? *scratch_allocator : heap_allocator();
-  }
-  // At least `elems` floats of `buffer`; regrown when the thread count or pass needs more.
-  float* at_least(AlignedBuffer<float>& buffer, std::int64_t elems) {
-    if (buffer.size() < static_cast<std::size_t>(elems)) buffer = AlignedBuffer<float>(elems, scratch());
-    return buffer.data();
+  float* at_least(Scratch& buffer, std::int64_t elems) {
+    return buffer.at_least(elems, scratch_allocator != nullptr ? *scratch_allocator : heap_allocator());
   }
   void release_scratch() {
-    tiles = {};
-    w_flip = {};
-    grad = {};
+    tiles.release();
+    w_flip.release();
+    grad.release();
   }
   void end_pass() {
     if (scratch_allocator != nullptr) release_scratch();
