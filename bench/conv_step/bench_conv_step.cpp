@@ -10,7 +10,10 @@
 // Useful FLOPs are the layers' GEMM and element-wise FLOPs (LayerCost) for both branches; the
 // first layer's data gradient is not computed, so not counted.
 //
-//   bench_conv_step [--quick] [--steps N] [--threads T] [--json FILE]   (T: 1, 2, or both)
+//   bench_conv_step [--quick] [--steps N] [--threads 1|2] [--cpu-time] [--json FILE]
+//
+// --cpu-time times steps and the peak loop by the process's CPU time divided by the thread count
+// (see bench_kernels): trustworthy at 1 thread on a shared machine, not at 2.
 //
 // Prints the CPU, ISA, peak, and per model and thread count the best and median step time, the
 // GFLOP/s and % of peak of the best step, and where the best step's time went: conv forward and
@@ -18,7 +21,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -112,7 +114,7 @@ struct Result {
   double peak = 0;
 };
 
-Result run(const Shape& s, int threads, int steps) {
+Result run(const Shape& s, int threads, int steps, bool cpu_time) {
   omp_set_num_threads(threads);
   const models::ModelDescription description = models::parse_model_document(model_document(s), "bench");
   autodiff::Arena parameters("parameters");
@@ -136,9 +138,9 @@ Result run(const Shape& s, int threads, int steps) {
   std::vector<double> times;
   for (int i = 0; i <= steps; ++i) {  // step 0 warms up (page faults, JIT, first touches)
     autodiff::Batch batch{{input, input}, targets};
-    const auto start = std::chrono::steady_clock::now();
+    const double start = bench::run_clock(threads, cpu_time);
     const autodiff::StepResult step = trainer.step(std::move(batch));
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds = bench::run_clock(threads, cpu_time) - start;
     if (i == 0) continue;
     times.push_back(seconds);
     if (seconds < r.best) {
@@ -154,7 +156,7 @@ Result run(const Shape& s, int threads, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, cpu_time = false;
   int steps = 8;
   std::vector<int> thread_counts = {1, 2};
   std::string json_path;
@@ -162,6 +164,8 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") {
       quick = true;
+    } else if (a == "--cpu-time") {
+      cpu_time = true;
     } else if (a == "--steps" && i + 1 < argc) {
       steps = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--threads" && i + 1 < argc && (std::string(argv[i + 1]) == "1" || std::string(argv[i + 1]) == "2")) {
@@ -169,7 +173,7 @@ int main(int argc, char** argv) {
     } else if (a == "--json" && i + 1 < argc) {
       json_path = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--steps N] [--threads 1|2] [--json FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--steps N] [--threads 1|2] [--cpu-time] [--json FILE]\n", argv[0]);
       return 3;
     }
   }
@@ -177,23 +181,24 @@ int main(int argc, char** argv) {
                                           : std::vector<Shape>{{16, 64, 1000, 3, 4}, {16, 64, 1000, 9, 4},
                                                                {16, 128, 1000, 9, 4}};
   // Other load can only lower a measurement: the peak is the best of before and after.
-  const double before1 = bench::fma_peak_gflops(1), before2 = bench::fma_peak_gflops(2);
-  std::printf("host: %s, %s (BRGEMM m <= %lld), threads 1 and 2\n", bench::cpu_model().c_str(),
-              bench::vector_isa().c_str(), static_cast<long long>(kernels::preferred_m()));
+  const double before1 = bench::fma_peak_gflops(1, cpu_time), before2 = bench::fma_peak_gflops(2, cpu_time);
+  std::printf("host: %s, %s (BRGEMM m <= %lld), %s clock\n", bench::cpu_model().c_str(),
+              bench::vector_isa().c_str(), static_cast<long long>(kernels::preferred_m()),
+              cpu_time ? "CPU-time" : "wall");
   std::fflush(stdout);
   std::vector<Result> results;
   for (int threads : thread_counts) {
-    for (const Shape& s : shapes) results.push_back(run(s, threads, quick ? 3 : steps));
+    for (const Shape& s : shapes) results.push_back(run(s, threads, quick ? 3 : steps, cpu_time));
   }
-  const double peak1 = std::max(before1, bench::fma_peak_gflops(1));
-  const double peak2 = std::max({before2, bench::fma_peak_gflops(2), peak1});
+  const double peak1 = std::max(before1, bench::fma_peak_gflops(1, cpu_time));
+  const double peak2 = std::max({before2, bench::fma_peak_gflops(2, cpu_time), peak1});
   std::printf("fp32 FMA peak (register-only %s loop, GFLOP/s): 1 thread %.1f, 2 threads %.1f\n",
               bench::kPeakVecName, peak1, peak2);
   std::printf("siamese conv1d encoder, store-all training step (conv1d + fused ReLU per stage; global"
               " average pool, linear 64; contrastive; SGD)\n");
   std::printf("%-30s %2s %9s %9s %7s %8s %6s | %8s %8s %6s %6s %6s\n", "shape", "th", "best ms",
               "median ms", "GFLOP", "GFLOP/s", "%peak", "conv fwd", "conv bwd", "head", "loss", "other");
-  json out = {{"cpu", bench::cpu_model()}, {"isa", bench::vector_isa()},
+  json out = {{"cpu", bench::cpu_model()}, {"isa", bench::vector_isa()}, {"cpu_time", cpu_time},
               {"peak_gflops_by_threads", {{"1", peak1}, {"2", peak2}}}, {"results", json::array()}};
   for (Result& r : results) {
     r.peak = r.threads == 1 ? peak1 : peak2;
