@@ -5,17 +5,19 @@ One model: a shared encoder of `depth` blocks [Linear(width) + ReLU] (784 inputs
 contrastive loss, SGD. Configurations, each measured in a fresh process:
   plain          plain autograd (stores every activation);
   checkpoint:S   torch.utils.checkpoint.checkpoint_sequential with S segments per branch;
-  rematch@L      rematch.torch.Join at budget L bytes: at each checkpoint:S memory level (the peak
-                 of rematch's model of checkpoint_sequential, solver segments:S, on the profiled
-                 graph) and at fractions of it down to the least budget.
+  rematch@L      rematch.torch.Join at budget L bytes: at plain's level (the executor's own cost),
+                 at each checkpoint:S memory level (the peak of rematch's model of
+                 checkpoint_sequential, solver segments:S, on the profiled graph) and at fractions
+                 of it down to the least budget.
 Every configuration runs in --rounds fresh processes, the rounds one after another (each round
 runs every configuration once), so that a slow minute of a shared host falls on all of them alike.
-Reported: the median over the rounds of each process's median step time, its overhead over plain (and the overhead the profiled graph
-predicts: the simulated makespan of the configuration's schedule over store-all's), the
-activation memory the configuration is designed for (the executor's count for rematch, the
-modelled peak for the others), and the process's peak RSS during the training steps, with its
-growth over the RSS before them (model, data, imports), and the verdict the comparison is for: at
-each memory level checkpoint_sequential reaches, is rematch's measured overhead lower? Timing is
+Reported: the median over the rounds of each process's median step time, its overhead over plain
+(and the overhead the profiled graph predicts: the simulated makespan of the configuration's
+schedule over store-all's), the activation memory the configuration is designed for (the
+executor's count for rematch, the modelled peak for the others), the process's peak RSS during
+the training steps with its growth over the RSS before them (model, data, imports), and the
+verdict the comparison is for: at each memory level checkpoint_sequential reaches, is rematch's
+measured overhead lower? Timing is
 noisy on a shared machine.
 
     /usr/bin/python3 bench/pytorch/bench_schedules.py --depth 16 --width 512 --batch 256 --json out.json
@@ -207,7 +209,7 @@ def main():
         name = "checkpoint:%d" % s
         configs.append({"kind": "checkpoint", "name": name, "segments": s, "level": modelled[name].peak_memory,
                         "predicted_overhead_pct": modelled[name].overhead_pct})
-    budgets = []
+    budgets = [(modelled["plain"].peak_memory, "= plain")]  # the executor's own cost: no recomputation
     for s in a.segment_counts:
         level = modelled["checkpoint:%d" % s].peak_memory
         budgets += [(level, "= checkpoint:%d" % s)] + [(f * level, "%.2f x checkpoint:%d" % (f, s))
