@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/host.hpp"
 #include "distributed/communicator.hpp"
 #include "distributed/ordered_sum.hpp"
 #include "kernels/tensor.hpp"
@@ -26,25 +27,6 @@ namespace {
 using rematch::distributed::Communicator;
 using rematch::distributed::OrderedGradientSum;
 using Clock = std::chrono::steady_clock;
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
-
-std::string isa() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("flags", 0) != 0) continue;
-    if (line.find(" avx512f") != std::string::npos) return "AVX-512";
-    if (line.find(" avx2") != std::string::npos) return "AVX2";
-    return "SSE";
-  }
-  return "unknown";
-}
 
 template <class F>
 double median_seconds(const Communicator& comm, int repeats, F&& body) {
@@ -68,8 +50,8 @@ int main(int argc, char** argv) {
   const Communicator comm;
   const std::string out_path = argc > 1 ? argv[1] : "";
   if (comm.root()) {
-    std::printf("cpu %s, ISA %s, %d OpenMP threads per process, %d processes\n", cpu_model().c_str(),
-                isa().c_str(), omp_get_max_threads(), comm.size());
+    std::printf("cpu %s, ISA %s, %d OpenMP threads per process, %d processes\n", rematch::bench::cpu_model().c_str(),
+                rematch::bench::isa().c_str(), omp_get_max_threads(), comm.size());
     std::printf("%12s %14s %14s %14s %14s\n", "bytes", "allreduce_s", "allreduce_GB/s",
                 "ordered_sum_s", "ordered_GB/s");
   }
@@ -97,8 +79,8 @@ int main(int argc, char** argv) {
   }
   if (comm.root() && !out_path.empty()) {
     std::ofstream out(out_path);
-    out << nlohmann::json{{"cpu", cpu_model()},
-                          {"isa", isa()},
+    out << nlohmann::json{{"cpu", rematch::bench::cpu_model()},
+                          {"isa", rematch::bench::isa()},
                           {"threads_per_process", omp_get_max_threads()},
                           {"processes", comm.size()},
                           {"sizes", rows}}

@@ -5,14 +5,20 @@ One model: a shared encoder of `depth` blocks [Linear(width) + ReLU] (784 inputs
 contrastive loss, SGD. Configurations, each measured in a fresh process:
   plain          plain autograd (stores every activation);
   checkpoint:S   torch.utils.checkpoint.checkpoint_sequential with S segments per branch;
-  rematch@L      rematch.torch.Join at budget L bytes: at each checkpoint:S memory level (the peak
-                 of rematch's model of checkpoint_sequential, solver segments:S, on the profiled
-                 graph) and at fractions of it down to the least budget.
-Reported: median step time and its overhead over plain (and the overhead the profiled graph
-predicts: the simulated makespan of the configuration's schedule over store-all's), the
-activation memory the configuration is designed for (the executor's count for rematch, the
-modelled peak for the others), and the process's peak RSS during the training steps, with its
-growth over the RSS before them (model, data, imports). Timing is noisy on a shared machine.
+  rematch@L      rematch.torch.Join at budget L bytes: at plain's level (the executor's own cost),
+                 at each checkpoint:S memory level (the peak of rematch's model of
+                 checkpoint_sequential, solver segments:S, on the profiled graph) and at fractions
+                 of it down to the least budget.
+Every configuration runs in --rounds fresh processes, the rounds one after another (each round
+runs every configuration once), so that a slow minute of a shared host falls on all of them alike.
+Reported: the median over the rounds of each process's median step time, its overhead over plain
+(and the overhead the profiled graph predicts: the simulated makespan of the configuration's
+schedule over store-all's), the activation memory the configuration is designed for (the
+executor's count for rematch, the modelled peak for the others), the process's peak RSS during
+the training steps with its growth over the RSS before them (model, data, imports), and the
+verdict the comparison is for: at each memory level checkpoint_sequential reaches, is rematch's
+measured overhead lower? Timing is
+noisy on a shared machine.
 
     /usr/bin/python3 bench/pytorch/bench_schedules.py --depth 16 --width 512 --batch 256 --json out.json
 """
@@ -35,13 +41,14 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=256, help="pairs per step")
     p.add_argument("--segments", default="2,4,8", help="checkpoint_sequential segment counts")
     p.add_argument("--fractions", default="0.75,0.5", help="rematch budgets below each level, as fractions of it")
-    p.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per process (their median is taken)")
+    p.add_argument("--rounds", type=int, default=3, help="fresh processes per configuration (the median is reported)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--json", metavar="FILE", help="write every result as one JSON object")
     p.add_argument("--child", help=argparse.SUPPRESS)  # one configuration, in this process
     a = p.parse_args(argv)
-    for name in ("depth", "width", "batch", "steps", "threads"):
+    for name in ("depth", "width", "batch", "steps", "rounds", "threads"):
         if getattr(a, name) < 1:
             p.error("--%s must be positive" % name)
     a.segment_counts = [int(s) for s in a.segments.split(",") if s]
@@ -131,7 +138,7 @@ def run_child(a):
 
 def child(a, config):
     argv = [sys.executable, os.path.abspath(__file__), "--depth", str(a.depth), "--width", str(a.width),
-            "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads",
+            "--batch", str(a.batch), "--segments", a.segments, "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads",
             str(a.threads), "--child", json.dumps(config)]
     out = subprocess.run(argv, capture_output=True, text=True)
     if out.returncode != 0:
@@ -163,48 +170,83 @@ def cpu_model():
     return platform.processor()
 
 
+def run_rounds(a, configs):
+    """Every configuration once per round; each result gets the median of its rounds' step times."""
+    runs = [[] for _ in configs]
+    for _ in range(a.rounds):
+        for i, config in enumerate(configs):
+            runs[i].append(child(a, config))
+    results = []
+    for config_runs in runs:
+        r = dict(config_runs[len(config_runs) // 2])  # peak RSS and counts of one representative run
+        steps = [run["step_s"] for run in config_runs]
+        r.update(step_s=statistics.median(steps), step_s_rounds=steps)
+        results.append(r)
+    return results
+
+
+def verdicts(a, results):
+    """At each checkpoint:S level: checkpoint's measured overhead, and rematch's at the same budget."""
+    out = []
+    for s in a.segment_counts:
+        cp = next(r for r in results if r["name"] == "checkpoint:%d" % s)
+        rm = next(r for r in results if r.get("label") == "= checkpoint:%d" % s)
+        out.append({"segments": s, "level": cp["level"], "checkpoint_overhead_pct": cp["overhead_pct"],
+                    "rematch_overhead_pct": rm["overhead_pct"],
+                    "rematch_lower": rm["overhead_pct"] < cp["overhead_pct"]})
+    return out
+
+
 def main():
     a = parse_args()
     if a.child:
         run_child(a)
         return
     modelled, least = levels(a)
-    results = [child(a, {"kind": "plain", "name": "plain", "level": modelled["plain"].peak_memory,
-                         "predicted_overhead_pct": 0.0})]
+    configs = [{"kind": "plain", "name": "plain", "level": modelled["plain"].peak_memory,
+                "predicted_overhead_pct": 0.0}]
     for s in a.segment_counts:
         name = "checkpoint:%d" % s
-        results.append(child(a, {"kind": "checkpoint", "name": name, "segments": s,
-                                 "level": modelled[name].peak_memory,
-                                 "predicted_overhead_pct": modelled[name].overhead_pct}))
-    budgets = []
+        configs.append({"kind": "checkpoint", "name": name, "segments": s, "level": modelled[name].peak_memory,
+                        "predicted_overhead_pct": modelled[name].overhead_pct})
+    budgets = [(modelled["plain"].peak_memory, "= plain")]  # the executor's own cost: no recomputation
     for s in a.segment_counts:
         level = modelled["checkpoint:%d" % s].peak_memory
         budgets += [(level, "= checkpoint:%d" % s)] + [(f * level, "%.2f x checkpoint:%d" % (f, s))
                                                        for f in a.fraction_list if f * level >= least]
     budgets.append((least, "least budget"))
     for budget, label in budgets:
-        results.append(child(a, {"kind": "rematch", "name": "rematch", "budget": int(budget), "level": int(budget),
-                                 "label": label}))
+        configs.append({"kind": "rematch", "name": "rematch", "budget": int(budget), "level": int(budget),
+                        "label": label})
+    results = run_rounds(a, configs)
     plain = results[0]["step_s"]
     for r in results:
         r["overhead_pct"] = 100.0 * (r["step_s"] / plain - 1)
     setup = {"cpu": cpu_model(), "threads": a.threads, "torch": __import__("torch").__version__,
-             "depth": a.depth, "width": a.width, "batch": a.batch, "steps": a.steps, "least_budget": least}
+             "depth": a.depth, "width": a.width, "batch": a.batch, "steps": a.steps, "rounds": a.rounds,
+             "least_budget": least}
     mib = float(1 << 20)
-    print("siamese MLP %d x %d, batch %d pairs; %s, %d threads; torch %s" % (
-        a.depth, a.width, a.batch, setup["cpu"], a.threads, setup["torch"]))
-    print("%-14s %-20s %10s %12s %9s %11s %9s %9s %10s" % (
-        "config", "budget", "level MiB", "counted MiB", "RSS MiB", "RSS growth", "step ms", "overhead", "predicted"))
+    print("siamese MLP %d x %d, batch %d pairs; %s, %d threads; torch %s; %d rounds of %d steps" % (
+        a.depth, a.width, a.batch, setup["cpu"], a.threads, setup["torch"], a.rounds, a.steps))
+    print("%-14s %-20s %10s %12s %9s %11s %9s %15s %9s %9s" % (
+        "config", "budget", "level MiB", "counted MiB", "RSS MiB", "RSS growth", "step ms", "rounds ms",
+        "overhead", "predicted"))
     for r in results:
         counted = r.get("executor_peak")
-        print("%-14s %-20s %10.2f %12s %9.1f %11.1f %9.1f %8.1f%% %9.1f%%" % (
+        spread = "%.0f-%.0f" % (1e3 * min(r["step_s_rounds"]), 1e3 * max(r["step_s_rounds"]))
+        print("%-14s %-20s %10.2f %12s %9.1f %11.1f %9.1f %15s %8.1f%% %8.1f%%" % (
             r["name"], r.get("label", ""), r["level"] / mib, "%.2f" % (counted / mib) if counted else "-",
-            r["peak_rss"] / mib, (r["peak_rss"] - r["rss_before"]) / mib, 1e3 * r["step_s"], r["overhead_pct"],
-            r["predicted_overhead_pct"]))
+            r["peak_rss"] / mib, (r["peak_rss"] - r["rss_before"]) / mib, 1e3 * r["step_s"], spread,
+            r["overhead_pct"], r["predicted_overhead_pct"]))
+    checks = verdicts(a, results)
+    for v in checks:
+        print("at checkpoint:%d's level (%.2f MiB): checkpoint %.1f%%, rematch %.1f%%: rematch %s" % (
+            v["segments"], v["level"] / mib, v["checkpoint_overhead_pct"], v["rematch_overhead_pct"],
+            "lower" if v["rematch_lower"] else "NOT lower"))
     if a.json:
         tmp = a.json + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"setup": setup, "results": results}, f, indent=1)
+            json.dump({"setup": setup, "results": results, "verdicts": checks}, f, indent=1)
             f.write("\n")
         os.replace(tmp, a.json)
 

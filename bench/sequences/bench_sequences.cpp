@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/host.hpp"
 #include "models/data/ragged.hpp"
 #include "models/data/synthetic_sequences.hpp"
 #include "models/sequence_data.hpp"
@@ -41,14 +42,6 @@ struct Options {
   double budget_factor = 1.3;
   std::uint64_t seed = 1;
 };
-
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
 
 json model_document(const Options& o) {
   json conv = json::array();
@@ -86,7 +79,7 @@ double overhead_pct(models::SequenceTrainer& t, const std::vector<std::int64_t>&
 }
 
 int run(const Options& o) {
-  std::printf("bench_sequences: CPU %s, ISA %s, OpenMP threads %d\n", cpu_name().c_str(),
+  std::printf("bench_sequences: CPU %s, ISA %s, OpenMP threads %d\n", rematch::bench::cpu_model().c_str(),
               libxsmm_get_target_arch(), omp_get_max_threads());
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("bench_sequences_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -195,7 +188,7 @@ int run(const Options& o) {
       reps.push_back({{"length", trainer.bucket(prediction.representatives[k].bucket).length},
                       {"weight", prediction.representatives[k].weight}, {"step_s", prediction.step_seconds[k]}});
     }
-    const json out = {{"cpu", cpu_name()}, {"isa", libxsmm_get_target_arch()}, {"threads", omp_get_max_threads()},
+    const json out = {{"cpu", rematch::bench::cpu_model()}, {"isa", libxsmm_get_target_arch()}, {"threads", omp_get_max_threads()},
                       {"sequences", o.sequences}, {"batch", o.batch}, {"batches", epoch.size()},
                       {"budget", to.activation_budget}, {"buckets", buckets}, {"representatives", reps},
                       {"predicted_epoch_s", prediction.seconds}, {"predicted_peak", prediction.peak},
