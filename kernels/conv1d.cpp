@@ -174,9 +174,9 @@ void channels_last_padded(const float* src, std::int64_t n, std::int64_t c, std:
 
 // Weight and bias gradients: dw[s][o][i] = sum_n sum_q g[n][o][q] * x_pad[n][i][q + s*dilation]
 // and db[o] = sum_n sum_q g[n][o][q], where g is dy (zeroed where the fused ReLU's output y is
-// not positive). The reduction runs over a fixed sequence of (sample, width chunk) pairs: each
-// chunk of g is packed (masked) into a per-thread tile, and one GEMM per (tap, channel block,
-// m slice) with the chunk as k accumulates into the dw tile. LIBXSMM streams a call's A operand
+// not positive). The reduction runs over a fixed sequence of (sample, width chunk) pairs: for
+// each chunk of g (read in place, or packed into a per-thread tile when the mask applies), one
+// GEMM per (tap, channel block, m slice) with the chunk as k accumulates into the dw tile. LIBXSMM streams a call's A operand
 // (the input chunk, channels-last) once per register tile of dw, so it must stay cached: one
 // chunk per call, 256 positions when m = c fits the preferred m, else column slices of
 // preferred_m() channels over 16 KiB of positions, which stay in L1 (as for BlockedGemm; 128
@@ -188,9 +188,9 @@ void channels_last_padded(const float* src, std::int64_t n, std::int64_t c, std:
 // is thus one fixed sequence of calls and additions for any thread count.
 //  * Small dw (all of it L2-resident): a task is one part and does every tap and channel block,
 //    on a channels-last copy of its chunk's input window (chunk + receptive field) made in the
-//    task: the input is transposed once, in cache, instead of in a separate pass over memory
-//    (which took ~20-25% of the pass at C = K = 64, S = 3), and up to 8 parts give 2 threads
-//    4 equal tasks each.
+//    task: the input is transposed once, in cache, instead of in a separate pass that writes
+//    the whole copy to memory and reads it back, and up to 8 parts give 2 threads 4 equal tasks
+//    each (one task per tap gave 3 tasks to 2 threads at C = K = 64, S = 3).
 //  * Larger dw: the whole padded input is first copied channels-last (a pass that is small next
 //    to taps x k FLOPs per element), and a task is one (part, group of taps, group of channel
 //    blocks) whose dw tiles stay in L2 (see grouping()). Parts only split the reduction when
