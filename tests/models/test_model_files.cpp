@@ -306,6 +306,10 @@ TEST(ModelFileErrors, NameTheFileTheKeyPathAndWhatWasExpected) {
   EXPECT_EQ(error_of(doc.dump()),
             "m.json: encoders.seq.layers[2].layers[0].dilation: expected an integer in [1, 16777216], got 0");
   doc = json::parse(kResidualConv);
+  doc["encoders"]["seq"]["layers"][2]["layers"][0]["activation"] = "tanh";
+  EXPECT_EQ(error_of(doc.dump()),
+            "m.json: encoders.seq.layers[2].layers[0].activation: expected 'none' or 'relu', got 'tanh'");
+  doc = json::parse(kResidualConv);
   doc["encoders"]["seq"]["layers"][0]["taps"] = 20;
   EXPECT_NE(error_of(doc.dump()).find("m.json: encoders.seq.layers[0]: a valid conv1d of 20 taps"), std::string::npos);
   doc = json::parse(kGeluMlp);
