@@ -203,7 +203,7 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
   const std::int64_t ybe = y_.block_elems(), xbe = x_.block_elems();
   const std::int64_t chunk = sweep_.chunk, segments = sweep_.segments, seg_blocks = sweep_.segment_blocks;
-  const std::int64_t dy_chunk = chunk * kb * ybe, xt_chunk = chunk * cb * xbe;
+  const std::int64_t dy_chunk = y != nullptr ? chunk * kb * ybe : 0, xt_chunk = chunk * cb * xbe;
   const std::int64_t bias_len = kb * bk, w_elems = w_.elems();
   const std::int64_t threads = omp_get_max_threads();
   AlignedBuffer<float> scratch_rows(std::size_t(threads * (dy_chunk + xt_chunk)), scratch());
@@ -228,46 +228,51 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
         const std::int64_t q = std::min(chunk, last - p0);
         for (std::int64_t pl = 0; pl < q; ++pl) {
           const std::int64_t p = p0 + pl;
-          // dy of the row block, masked by the ReLU, into the chunk; its column sums into the bias.
+          // dy of the row block, masked by the ReLU into the chunk (used in place without one);
+          // its column sums into the bias.
+          const float* g = dy.block(p, 0);
+          if (y != nullptr) {
+            const float* out = y->block(p, 0);
+            float* dst = dyc + pl * kb * ybe;
+            for (std::int64_t e = 0; e < kb * ybe; ++e) dst[e] = out[e] > 0.0f ? g[e] : 0.0f;
+            g = dst;
+          }
           for (std::int64_t j = 0; j < kb; ++j) {
-            const float* g = dy.block(p, j);
-            const float* out = y != nullptr ? y->block(p, j) : nullptr;
-            float* dst = dyc + (pl * kb + j) * ybe;
             float* b = pb + j * bk;
             for (std::int64_t i = 0; i < bn; ++i) {
-              const float* gr = g + i * bk;
-              float* dr = dst + i * bk;
-              if (out != nullptr) {
-                const float* yr = out + i * bk;
-                for (std::int64_t c = 0; c < bk; ++c) dr[c] = yr[c] > 0.0f ? gr[c] : 0.0f;
-              } else {
-                for (std::int64_t c = 0; c < bk; ++c) dr[c] = gr[c];
-              }
-              for (std::int64_t c = 0; c < bk; ++c) b[c] += dr[c];
+              const float* row = g + j * ybe + i * bk;
+              for (std::int64_t c = 0; c < bk; ++c) b[c] += row[c];
             }
           }
           // x^T of the row block, block by block, into the chunk ([cb][chunk] blocks of bc x bn).
           for (std::int64_t i = 0; i < cb; ++i) transpose_block(x.block(p, i), bn, bc, xtc + (i * chunk + pl) * xbe);
           if (dx != nullptr) {
             for (std::int64_t i = 0; i < cb; ++i) {
-              sweep_.dx(wt + wts.block_offset(0, i), dyc + pl * kb * ybe, dx->block(p, i), kb);
+              sweep_.dx(wt + wts.block_offset(0, i), g, dx->block(p, i), kb);
             }
           }
         }
+        // dy's row-major blocks step by a row of blocks, as the chunk's do.
+        const float* g = y != nullptr ? dyc : dy.block(p0, 0);
         const Brgemm& kernel = p0 == first ? sweep_.dw_start : sweep_.dw_accumulate;
         for (std::int64_t i = 0; i < cb; ++i) {
           for (std::int64_t j = 0; j < kb; ++j) {
-            kernel(dyc + j * ybe, xtc + i * chunk * xbe, pw + ws.block_offset(i, j), q);
+            kernel(g + j * ybe, xtc + i * chunk * xbe, pw + ws.block_offset(i, j), q);
           }
         }
       }
     }
-    // The segments' sums, in segment order.
+    // The segments' sums, in segment order, a vector-friendly slice at a time.
+    constexpr std::int64_t kSlice = 1024;
 #pragma omp for schedule(static)
-    for (std::int64_t e = 0; e < w_elems; ++e) {
-      float acc = partial_w[e];
-      for (std::int64_t s = 1; s < segments; ++s) acc += partial_w[s * w_elems + e];
-      dw.data.data()[e] = acc;
+    for (std::int64_t e0 = 0; e0 < w_elems; e0 += kSlice) {
+      const std::int64_t len = std::min(kSlice, w_elems - e0);
+      float* out = dw.data.data() + e0;
+      std::copy(partial_w + e0, partial_w + e0 + len, out);
+      for (std::int64_t s = 1; s < segments; ++s) {
+        const float* part = partial_w + s * w_elems + e0;
+        for (std::int64_t e = 0; e < len; ++e) out[e] += part[e];
+      }
     }
   }
   for (std::size_t c = 0; c < dbias.size(); ++c) {
