@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/op_timing.hpp"
 #include "kernels/error.hpp"
 
 namespace rematch::kernels {
@@ -53,6 +54,7 @@ void row_stats(const BlockedMatrix& x, std::int64_t r, float eps, float& mean, f
 }  // namespace
 
 void relu_forward(std::span<const float> x, std::span<float> y) {
+  const OpScope scope(OpKind::eltwise);
   same_size(x.size(), y.size(), "relu_forward");
   // Raw pointers: through the spans the compiler must assume a store may move them, and it then
   // neither hoists their loads nor vectorises (a branch per element, mispredicted half the time).
@@ -64,6 +66,7 @@ void relu_forward(std::span<const float> x, std::span<float> y) {
 }
 
 void relu_backward(std::span<const float> y, std::span<const float> dy, std::span<float> dx) {
+  const OpScope scope(OpKind::eltwise);
   same_size(y.size(), dy.size(), "relu_backward");
   same_size(y.size(), dx.size(), "relu_backward");
   const float* out = y.data();
@@ -79,6 +82,7 @@ LayerCost relu_cost(std::int64_t elems) {
 }
 
 void gelu_forward(std::span<const float> x, std::span<float> y) {
+  const OpScope scope(OpKind::eltwise);
   same_size(x.size(), y.size(), "gelu_forward");
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < ssize(x); ++i) {
@@ -88,6 +92,7 @@ void gelu_forward(std::span<const float> x, std::span<float> y) {
 }
 
 void gelu_backward(std::span<const float> x, std::span<const float> dy, std::span<float> dx) {
+  const OpScope scope(OpKind::eltwise);
   same_size(x.size(), dy.size(), "gelu_backward");
   same_size(x.size(), dx.size(), "gelu_backward");
 #pragma omp parallel for schedule(static)
@@ -120,6 +125,7 @@ void bias_activation_block(float* block, const BlockShape& s, std::int64_t rb, s
 }
 
 void bias_add(BlockedMatrix& y, std::span<const float> bias) {
+  const OpScope scope(OpKind::eltwise);
   const BlockShape& s = y.shape;
   same_size(bias.size(), static_cast<std::size_t>(s.cols), "bias_add: bias vs columns");
 #pragma omp parallel for collapse(2) schedule(static)
@@ -131,6 +137,7 @@ void bias_add(BlockedMatrix& y, std::span<const float> bias) {
 }
 
 void bias_grad(const BlockedMatrix& dy, std::span<float> dbias) {
+  const OpScope scope(OpKind::eltwise);
   const BlockShape& s = dy.shape;
   same_size(dbias.size(), static_cast<std::size_t>(s.cols), "bias_grad: bias vs columns");
   // A column block at a time, its rows added in order as whole vectors (each column's sum is the
@@ -151,6 +158,7 @@ void bias_grad(const BlockedMatrix& dy, std::span<float> dbias) {
 
 void bias_add_ncw(std::span<float> y, std::int64_t n, std::int64_t channels, std::int64_t width,
                   std::span<const float> bias) {
+  const OpScope scope(OpKind::eltwise);
   check_ncw(y.size(), n, channels, width, "bias_add_ncw");
   same_size(bias.size(), static_cast<std::size_t>(channels), "bias_add_ncw: bias vs channels");
 #pragma omp parallel for collapse(2) schedule(static)
@@ -164,6 +172,7 @@ void bias_add_ncw(std::span<float> y, std::int64_t n, std::int64_t channels, std
 
 void bias_grad_ncw(std::span<const float> dy, std::int64_t n, std::int64_t channels,
                    std::int64_t width, std::span<float> dbias) {
+  const OpScope scope(OpKind::eltwise);
   check_ncw(dy.size(), n, channels, width, "bias_grad_ncw");
   same_size(dbias.size(), static_cast<std::size_t>(channels), "bias_grad_ncw: bias vs channels");
 #pragma omp parallel for schedule(static)
@@ -180,6 +189,7 @@ void bias_grad_ncw(std::span<const float> dy, std::int64_t n, std::int64_t chann
 void layer_norm_forward(const BlockedMatrix& x, std::span<const float> gamma,
                         std::span<const float> beta, float eps, BlockedMatrix& y,
                         std::span<float> mean, std::span<float> rstd) {
+  const OpScope scope(OpKind::eltwise);
   const BlockShape& s = x.shape;
   require(y.shape == s, "layer_norm_forward: output shape differs from input shape");
   require(eps > 0.0f, "layer_norm_forward: eps must be positive");
@@ -204,6 +214,7 @@ void layer_norm_backward(const BlockedMatrix& x, const BlockedMatrix& dy,
                          std::span<const float> gamma, std::span<const float> mean,
                          std::span<const float> rstd, BlockedMatrix& dx, std::span<float> dgamma,
                          std::span<float> dbeta) {
+  const OpScope scope(OpKind::eltwise);
   const BlockShape& s = x.shape;
   require(dy.shape == s && dx.shape == s, "layer_norm_backward: gradient shapes differ from input");
   same_size(gamma.size(), static_cast<std::size_t>(s.cols), "layer_norm_backward: gamma");
@@ -247,6 +258,7 @@ void layer_norm_backward(const BlockedMatrix& x, const BlockedMatrix& dy,
 
 void layer_norm_stats(const BlockedMatrix& x, float eps, std::span<float> mean,
                       std::span<float> rstd) {
+  const OpScope scope(OpKind::eltwise);
   require(eps > 0.0f, "layer_norm_stats: eps must be positive");
   same_size(mean.size(), static_cast<std::size_t>(x.shape.rows), "layer_norm_stats: mean");
   same_size(rstd.size(), static_cast<std::size_t>(x.shape.rows), "layer_norm_stats: rstd");
@@ -255,6 +267,7 @@ void layer_norm_stats(const BlockedMatrix& x, float eps, std::span<float> mean,
 }
 
 void add_into(std::span<const float> x, std::span<float> y) {
+  const OpScope scope(OpKind::eltwise);
   same_size(x.size(), y.size(), "add_into");
   const float* in = x.data();
   float* out = y.data();
@@ -278,6 +291,7 @@ bool dropout_keeps(const DropoutDesc& d, std::uint64_t index) {
 }
 
 void dropout_forward(const DropoutDesc& d, std::span<const float> x, std::span<float> y) {
+  const OpScope scope(OpKind::eltwise);
   check_dropout(d);
   same_size(x.size(), y.size(), "dropout_forward");
   const float scale = 1.0f / (1.0f - d.p);
@@ -302,6 +316,7 @@ std::int64_t Pool1dDesc::out_width() const {
 }
 
 void pool1d_forward(const Pool1dDesc& d, std::span<const float> x, std::span<float> y) {
+  const OpScope scope(OpKind::eltwise);
   const std::int64_t q = d.out_width();
   check_ncw(x.size(), d.n, d.channels, d.width, "pool1d_forward: input");
   check_ncw(y.size(), d.n, d.channels, q, "pool1d_forward: output");
@@ -321,6 +336,7 @@ void pool1d_forward(const Pool1dDesc& d, std::span<const float> x, std::span<flo
 
 void pool1d_backward(const Pool1dDesc& d, std::span<const float> x, std::span<const float> dy,
                      std::span<float> dx) {
+  const OpScope scope(OpKind::eltwise);
   const std::int64_t q = d.out_width();
   check_ncw(x.size(), d.n, d.channels, d.width, "pool1d_backward: input");
   check_ncw(dy.size(), d.n, d.channels, q, "pool1d_backward: output gradient");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 
+#include "kernels/op_timing.hpp"
 #include "kernels/error.hpp"
 
 namespace rematch::kernels {
@@ -98,6 +99,7 @@ Fc::Fc(const FcDesc& desc)
 
 void Fc::gemm(Pass pass, const BlockedMatrix& a, const BlockedMatrix& b, BlockedMatrix& c,
               const BlockedGemm::Epilogue& epilogue) {
+  const OpScope scope(OpKind::gemm);
   if (d_.precision == Precision::fp32) {
     gemm_[pass].run(a, b, c, epilogue);
     return;
@@ -190,6 +192,7 @@ void Fc::backward(const BlockedMatrix& x, const BlockedMatrix& y, BlockedMatrix&
 
 void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatrix& dy,
                const BlockedMatrix* w, BlockedMatrix* dx, BlockedMatrix& dw, std::span<float> dbias) {
+  const OpScope scope(OpKind::gemm);
   require(x.shape == x_, "Fc::backward: x shape differs from x_shape()");
   require(dy.shape == y_, "Fc::backward: dy shape differs from y_shape()");
   require(dw.shape == w_, "Fc::backward: dw shape differs from w_shape()");

@@ -17,6 +17,8 @@
 #include <span>
 #include <utility>
 
+#include "kernels/op_timing.hpp"
+
 namespace rematch::kernels {
 
 inline constexpr std::size_t kAlignment = 64;  // one cache line, one zmm register
@@ -53,7 +55,10 @@ class AlignedBuffer {
     if (n == 0) return;
     const std::size_t bytes = aligned_bytes(n, sizeof(T));
     void* p = allocator.allocate(bytes);
-    std::memset(p, 0, bytes);
+    {
+      const OpScope scope(OpKind::zero_fill);
+      std::memset(p, 0, bytes);
+    }
     data_ = std::unique_ptr<T, Release>(static_cast<T*>(p), Release{&allocator, bytes});
   }
   // A moved-from buffer is empty (size 0), so size() tells whether a buffer holds storage.
