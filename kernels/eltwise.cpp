@@ -1,6 +1,7 @@
 #include "kernels/eltwise.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,26 @@ void bias_activation_block(float* block, const BlockShape& s, std::int64_t rb, s
   const std::int64_t rows = std::min(s.brow, s.rows - rb * s.brow);
   const std::int64_t cols = std::min(s.bcol, s.cols - cb * s.bcol);
   const float* b = bias != nullptr ? bias + cb * s.bcol : nullptr;
+  if (b == nullptr && act == Activation::none) return;
+  if (cols % 16 == 0) {
+    // One pass of whole 16-float vectors per row (bias and ReLU together): the scalar-indexed
+    // loops below, versioned for aliasing and run once per operation, took a quarter of a
+    // narrow layer's forward.
+    using v16 = float __attribute__((vector_size(64)));
+    const v16 zero = {};
+    for (std::int64_t i = 0; i < rows; ++i) {
+      float* row = block + i * s.bcol;
+      for (std::int64_t j = 0; j < cols; j += 16) {
+        v16 v, add = zero;
+        std::memcpy(&v, row + j, sizeof v);
+        if (b != nullptr) std::memcpy(&add, b + j, sizeof add);
+        v += add;
+        if (act == Activation::relu) v = v > zero ? v : zero;
+        std::memcpy(row + j, &v, sizeof v);
+      }
+    }
+    return;
+  }
   for (std::int64_t i = 0; i < rows; ++i) {
     float* row = block + i * s.bcol;
     if (b != nullptr) {

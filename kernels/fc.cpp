@@ -21,6 +21,11 @@ constexpr std::int64_t kSweepMaxSegments = 64;
 constexpr std::int64_t kSweepMinSegments = 4;
 constexpr std::int64_t kSweepChunkBytes = 256 << 10;
 
+// Asks for `floats` contiguous values to be brought into L2 (one hint per cache line).
+void prefetch(const float* p, std::int64_t floats) {
+  for (std::int64_t i = 0; i < floats; i += 16) __builtin_prefetch(p + i, 0, 2);
+}
+
 // dst (cols x rows, row-major) = src (rows x cols, row-major), through 8 x 8 tiles when they fit.
 void transpose_block(const float* src, std::int64_t rows, std::int64_t cols, float* dst) {
   if (rows % 8 == 0 && cols % 8 == 0) {
@@ -231,6 +236,11 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
         const std::int64_t q = std::min(chunk, last - p0);
         for (std::int64_t pl = 0; pl < q; ++pl) {
           const std::int64_t p = p0 + pl;
+          if (p + 1 < last) {  // the next row block's activations, while this one computes
+            prefetch(x.block(p + 1, 0), cb * xbe);
+            prefetch(dy.block(p + 1, 0), kb * ybe);
+            if (y != nullptr) prefetch(y->block(p + 1, 0), kb * ybe);
+          }
           // dy of the row block, masked by the ReLU into the chunk (used in place without one);
           // its column sums into the bias.
           const float* g = dy.block(p, 0);
