@@ -130,6 +130,7 @@ struct Bench {
   }
 
   void print_table() const {
+    if (results.empty()) return;
     std::printf("%-7s %-11s %-5s %-38s %2s %9s %7s %9s %7s %9s\n", "layer", "pass", "dtype", "shape",
                 "th", "GFLOP/s", "%peak", "OpenBLAS", "ratio", "naive");
     for (const Result& r : results) {
