@@ -214,8 +214,10 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   const std::int64_t dy_chunk = y != nullptr ? chunk * kb * ybe : 0, xt_chunk = chunk * cb * xbe;
   const std::int64_t bias_len = kb * bk, w_elems = w_.elems();
   const std::int64_t threads = omp_get_max_threads();
-  AlignedBuffer<float> scratch_rows(std::size_t(threads * (dy_chunk + xt_chunk)), scratch());
-  AlignedBuffer<float> partial(std::size_t(segments * (w_elems + bias_len)), scratch());
+  // Both are written before they are read (the chunks per row block, the segments' gradients by
+  // their first BRGEMM and fill), so they skip the zero-fill.
+  AlignedBuffer<float> scratch_rows(std::size_t(threads * (dy_chunk + xt_chunk)), scratch(), Uninitialised{});
+  AlignedBuffer<float> partial(std::size_t(segments * (w_elems + bias_len)), scratch(), Uninitialised{});
   float* const rows_base = scratch_rows.data();
   float* const partial_w = partial.data();
   float* const partial_b = partial.data() + segments * w_elems;
