@@ -62,9 +62,8 @@ void FcLayer::forward(const Tensor& x, Tensor& y) {
 
 void FcLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                        std::span<Tensor> grads) {
-  fc_.activation_backward(y, dy);
-  if (dx != nullptr) fc_.backward_data(dy, params_[0], *dx);
-  fc_.backward_weights(x, dy, grads[0], fc_.desc().bias ? values(grads[1]) : std::span<float>{});
+  fc_.backward(x, y, dy, params_[0], dx, grads[0],
+               fc_.desc().bias ? values(grads[1]) : std::span<float>{});
 }
 
 Conv1dLayer::Conv1dLayer(const kernels::Conv1dDesc& desc, kernels::Allocator& parameters)

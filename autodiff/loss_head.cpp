@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "kernels/losses.hpp"
+#include "kernels/op_timing.hpp"
 
 namespace rematch::autodiff {
 
@@ -29,6 +30,7 @@ std::string LossHead::name() const {
 
 float LossHead::run(std::span<const Tensor* const> outputs, std::span<Tensor> grads,
                     kernels::Allocator& scratch) const {
+  const kernels::OpScope scope(kernels::OpKind::loss);
   const int k = inputs();
   if (static_cast<int>(outputs.size()) != k || static_cast<int>(grads.size()) != k) {
     throw std::invalid_argument(name() + " loss reads " + std::to_string(k) + " branch outputs");

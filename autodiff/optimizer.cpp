@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "kernels/op_timing.hpp"
+
 namespace rematch::autodiff {
 
 OptimizerConfig::Kind optimizer_kind(const std::string& name) {
@@ -24,6 +26,7 @@ Optimizer::Optimizer(const OptimizerConfig& config, std::vector<Tensor*> paramet
 }
 
 void Optimizer::step(std::span<const Tensor* const> grads) {
+  const kernels::OpScope scope(kernels::OpKind::optimizer);
   if (grads.size() != parameters_.size()) {
     throw std::invalid_argument("optimizer: one gradient per parameter");
   }

@@ -1,41 +1,22 @@
+// What the benches measure the host by, in the same run as the figures they compare with it:
+// the CPU model and vector ISA, the fp32 FMA peak of a register-only loop, and the bandwidth of a
+// streaming copy (the ceiling of a memory-bound kernel).
 #pragma once
-// The host a bench ran on, printed and written with every figure: the hosts differ between runs
-// (CPU model, AVX2 or AVX-512), so a figure means nothing without them; and the fp32 FMA peak of
-// a register-only loop, measured in the same run as the figures compared with it.
+
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace rematch::bench {
-
-// /proc/cpuinfo's first "model name", or "unknown".
-inline std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
-// The widest x86 vector ISA the CPU flags list: "AVX-512" (with " + bf16" when avx512_bf16 is
-// there too), "AVX2", or "SSE".
-inline std::string isa() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("flags", 0) != 0) continue;
-    line += ' ';
-    if (line.find(" avx512f ") != std::string::npos)
-      return line.find(" avx512_bf16 ") != std::string::npos ? "AVX-512 + bf16" : "AVX-512";
-    if (line.find(" avx2 ") != std::string::npos) return "AVX2";
-    return "SSE";
-  }
-  return "unknown";
-}
 
 // Seconds so far by the wall clock, or (cpu_time) the process's CPU time divided by `threads`:
 // on a shared machine a preempted run then costs only what it actually ran.
@@ -46,6 +27,25 @@ inline double run_clock(int threads, bool cpu_time = false) {
   timespec t;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return (double(t.tv_sec) + 1e-9 * double(t.tv_nsec)) / threads;
+}
+
+// The "model name" of /proc/cpuinfo (empty when unreadable).
+inline std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      return colon == std::string::npos ? line : line.substr(std::min(line.size(), colon + 2));
+    }
+  }
+  return "";
+}
+
+// The vector ISA the FMA loop below (and the kernels' JIT) runs on.
+inline std::string vector_isa() {
+  std::string isa = __builtin_cpu_supports("avx512f") ? "AVX-512" : __builtin_cpu_supports("avx2") ? "AVX2" : "SSE";
+  if (__builtin_cpu_supports("avx512bf16")) isa += " + AVX512-BF16";
+  return isa;
 }
 
 // Register-only FMA loop: independent accumulators (more than FMA latency x pipes) and no memory
@@ -100,6 +100,25 @@ inline double fma_peak_gflops(int threads, bool cpu_time = false) {
     }
     const double s = run_clock(threads, cpu_time) - a;
     best = std::max(best, kFlopsPerIter * kIters * threads / s * 1e-9);
+  }
+  return best;
+}
+
+// Best of 5 parallel copies of a 256 MiB buffer (far beyond the caches), GB/s counting the bytes
+// read plus the bytes written, the way the memory-bound benches count theirs.
+inline double stream_copy_gbps(int threads, bool cpu_time = false) {
+  const std::int64_t n = std::int64_t(64) << 20;  // floats
+  std::vector<float> src(n, 1.0f), dst(n, 0.0f);
+  double best = 0.0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double a = run_clock(threads, cpu_time);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::int64_t c = 0; c < 64; ++c) {
+      const std::int64_t lo = n / 64 * c;
+      std::memcpy(dst.data() + lo, src.data() + lo, sizeof(float) * std::size_t(n / 64));
+    }
+    const double s = run_clock(threads, cpu_time) - a;
+    if (rep > 0) best = std::max(best, 2.0 * double(n) * sizeof(float) / s * 1e-9);  // rep 0 faults pages in
   }
   return best;
 }

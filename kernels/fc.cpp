@@ -1,13 +1,43 @@
 #include "kernels/fc.hpp"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <string>
 
+#include "kernels/op_timing.hpp"
 #include "kernels/error.hpp"
 
 namespace rematch::kernels {
 namespace {
 
 std::int64_t padded(std::int64_t dim, std::int64_t block) { return (dim + block - 1) / block * block; }
+
+// The sweep's limits: the segments' weight gradients together stay within a few MiB (they are
+// summed at the end), a narrow layer has at least 4 segments (work for every thread) and a
+// chunk's dy and x^T (per thread) stay within half of a 512 KiB+ L2.
+constexpr std::int64_t kSweepPartialBytes = 4 << 20;
+constexpr std::int64_t kSweepMaxSegments = 64;
+constexpr std::int64_t kSweepMinSegments = 4;
+constexpr std::int64_t kSweepChunkBytes = 256 << 10;
+
+// Asks for `floats` contiguous values to be brought into L2 (one hint per cache line).
+void prefetch(const float* p, std::int64_t floats) {
+  for (std::int64_t i = 0; i < floats; i += 16) __builtin_prefetch(p + i, 0, 2);
+}
+
+// dst (cols x rows, row-major) = src (rows x cols, row-major), through 8 x 8 tiles when they fit.
+void transpose_block(const float* src, std::int64_t rows, std::int64_t cols, float* dst) {
+  if (rows % 8 == 0 && cols % 8 == 0) {
+    for (std::int64_t i = 0; i < rows; i += 8) {
+      for (std::int64_t j = 0; j < cols; j += 8) transpose8x8(src + i * cols + j, cols, dst + j * rows + i, rows);
+    }
+    return;
+  }
+  for (std::int64_t i = 0; i < rows; ++i) {
+    for (std::int64_t j = 0; j < cols; ++j) dst[j * rows + i] = src[i * cols + j];
+  }
+}
 
 }  // namespace
 
@@ -36,10 +66,45 @@ Fc::Fc(const FcDesc& desc)
       w_{d_.c, d_.k, d_.bc, d_.bk, true},
       y_{d_.n, d_.k, d_.bn, d_.bk, false},
       gemm_{BlockedGemm(x_, w_, d_.precision), BlockedGemm(y_, transposed(w_), d_.precision),
-            BlockedGemm(transposed(x_), y_, d_.precision, w_.column_panels)} {}
+            BlockedGemm(transposed(x_), y_, d_.precision, w_.column_panels)} {
+  const std::int64_t row_blocks = y_.row_blocks();
+  const std::int64_t w_bytes = w_.elems() * std::int64_t(sizeof(float));
+  const std::int64_t segments = std::min({row_blocks, kSweepMaxSegments, kSweepPartialBytes / w_bytes});
+  if (d_.precision != Precision::fp32 || segments < kSweepMinSegments) return;
+  sweep_.segment_blocks = (row_blocks + segments - 1) / segments;
+  sweep_.segments = (row_blocks + sweep_.segment_blocks - 1) / sweep_.segment_blocks;
+  const std::int64_t row_bytes = (y_.col_blocks() * y_.block_elems() + x_.col_blocks() * x_.block_elems()) *
+                                 std::int64_t(sizeof(float));
+  sweep_.chunk = std::clamp<std::int64_t>(kSweepChunkBytes / row_bytes, 1, sweep_.segment_blocks);
+  // In LIBXSMM's column-major view (see BlockedGemm): dx(p, i)^T = sum_j w^T(j, i)^T dy(p, j)^T
+  // over the k blocks, and dw(i, j)^T = sum_p dy(p, j)^T x^T(i, p)^T over a chunk's rows.
+  BrgemmDesc dx;
+  dx.m = d_.bc;
+  dx.n = d_.bn;
+  dx.k = d_.bk;
+  dx.lda = d_.bc;
+  dx.ldb = d_.bk;
+  dx.ldc = d_.bc;
+  dx.stride_a = transposed(w_).down_step();
+  dx.stride_b = y_.block_elems();  // the next block of a row of the dy chunk
+  sweep_.dx = Brgemm(dx);
+  BrgemmDesc dw;
+  dw.m = d_.bk;
+  dw.n = d_.bc;
+  dw.k = d_.bn;
+  dw.lda = d_.bk;
+  dw.ldb = d_.bn;
+  dw.ldc = d_.bk;
+  dw.stride_a = y_.col_blocks() * y_.block_elems();  // the next row of the dy chunk
+  dw.stride_b = x_.block_elems();                     // the next row of the x^T chunk
+  sweep_.dw_start = Brgemm(dw);
+  dw.accumulate = true;
+  sweep_.dw_accumulate = Brgemm(dw);
+}
 
 void Fc::gemm(Pass pass, const BlockedMatrix& a, const BlockedMatrix& b, BlockedMatrix& c,
               const BlockedGemm::Epilogue& epilogue) {
+  const OpScope scope(OpKind::gemm);
   if (d_.precision == Precision::fp32) {
     gemm_[pass].run(a, b, c, epilogue);
     return;
@@ -103,11 +168,134 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
   require(dw.shape == w_, "Fc::backward_weights: dw shape differs from w_shape()");
   require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
           "Fc::backward_weights: dbias must have k values when enabled and none otherwise");
+  if (sweeps()) {
+    sweep(x, nullptr, dy, nullptr, nullptr, dw, dbias);
+    return;
+  }
   if (xt_.data.size() == 0) xt_ = BlockedMatrix(transposed(x_), false, scratch());
   transpose_into(x, xt_);
   gemm(kBackwardWeights, xt_, dy, dw);
   end_pass();
   if (d_.bias) bias_grad(dy, dbias);
+}
+
+void Fc::backward(const BlockedMatrix& x, const BlockedMatrix& y, BlockedMatrix& dy,
+                  const BlockedMatrix& w, BlockedMatrix* dx, BlockedMatrix& dw,
+                  std::span<float> dbias) {
+  if (!sweeps()) {
+    activation_backward(y, dy);
+    if (dx != nullptr) backward_data(dy, w, *dx);
+    backward_weights(x, dy, dw, dbias);
+    return;
+  }
+  require(y.shape == y_, "Fc::backward: y shape differs from y_shape()");
+  require(w.shape == w_, "Fc::backward: w shape differs from w_shape()");
+  require(dx == nullptr || dx->shape == x_, "Fc::backward: dx shape differs from x_shape()");
+  sweep(x, d_.activation == Activation::relu ? &y : nullptr, dy, dx != nullptr ? &w : nullptr, dx, dw,
+        dbias);
+}
+
+void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatrix& dy,
+               const BlockedMatrix* w, BlockedMatrix* dx, BlockedMatrix& dw, std::span<float> dbias) {
+  const OpScope scope(OpKind::gemm);
+  require(x.shape == x_, "Fc::backward: x shape differs from x_shape()");
+  require(dy.shape == y_, "Fc::backward: dy shape differs from y_shape()");
+  require(dw.shape == w_, "Fc::backward: dw shape differs from w_shape()");
+  require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
+          "Fc::backward: dbias must have k values when enabled and none otherwise");
+  if (dx != nullptr) {
+    if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_), false, scratch());
+    transpose_into(*w, wt_);
+  }
+  const std::int64_t rows = y_.row_blocks(), kb = y_.col_blocks(), cb = x_.col_blocks();
+  const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
+  const std::int64_t ybe = y_.block_elems(), xbe = x_.block_elems();
+  const std::int64_t chunk = sweep_.chunk, segments = sweep_.segments, seg_blocks = sweep_.segment_blocks;
+  const std::int64_t dy_chunk = y != nullptr ? chunk * kb * ybe : 0, xt_chunk = chunk * cb * xbe;
+  const std::int64_t bias_len = kb * bk, w_elems = w_.elems();
+  const std::int64_t threads = omp_get_max_threads();
+  // Both are written before they are read (the chunks per row block, the segments' gradients by
+  // their first BRGEMM and fill), so they skip the zero-fill.
+  AlignedBuffer<float> scratch_rows(std::size_t(threads * (dy_chunk + xt_chunk)), scratch(), Uninitialised{});
+  AlignedBuffer<float> partial(std::size_t(segments * (w_elems + bias_len)), scratch(), Uninitialised{});
+  float* const rows_base = scratch_rows.data();
+  float* const partial_w = partial.data();
+  float* const partial_b = partial.data() + segments * w_elems;
+  const BlockShape ws = w_;
+  const float* wt = wt_.data.data();
+  const BlockShape wts = wt_.shape;
+#pragma omp parallel
+  {
+    float* const dyc = rows_base + omp_get_thread_num() * (dy_chunk + xt_chunk);
+    float* const xtc = dyc + dy_chunk;
+#pragma omp for schedule(dynamic)
+    for (std::int64_t s = 0; s < segments; ++s) {
+      float* const pw = partial_w + s * w_elems;
+      float* const pb = partial_b + s * bias_len;
+      std::fill(pb, pb + bias_len, 0.0f);
+      const std::int64_t first = s * seg_blocks, last = std::min(rows, first + seg_blocks);
+      for (std::int64_t p0 = first; p0 < last; p0 += chunk) {
+        const std::int64_t q = std::min(chunk, last - p0);
+        for (std::int64_t pl = 0; pl < q; ++pl) {
+          const std::int64_t p = p0 + pl;
+          if (p + 1 < last) {  // the next row block's activations, while this one computes
+            prefetch(x.block(p + 1, 0), cb * xbe);
+            prefetch(dy.block(p + 1, 0), kb * ybe);
+            if (y != nullptr) prefetch(y->block(p + 1, 0), kb * ybe);
+          }
+          // dy of the row block, masked by the ReLU into the chunk (used in place without one);
+          // its column sums into the bias.
+          const float* g = dy.block(p, 0);
+          if (y != nullptr) {
+            const float* out = y->block(p, 0);
+            float* dst = dyc + pl * kb * ybe;
+            for (std::int64_t e = 0; e < kb * ybe; ++e) dst[e] = out[e] > 0.0f ? g[e] : 0.0f;
+            g = dst;
+          }
+          for (std::int64_t j = 0; j < kb; ++j) {
+            float* b = pb + j * bk;
+            for (std::int64_t i = 0; i < bn; ++i) {
+              const float* row = g + j * ybe + i * bk;
+              for (std::int64_t c = 0; c < bk; ++c) b[c] += row[c];
+            }
+          }
+          // x^T of the row block, block by block, into the chunk ([cb][chunk] blocks of bc x bn).
+          for (std::int64_t i = 0; i < cb; ++i) transpose_block(x.block(p, i), bn, bc, xtc + (i * chunk + pl) * xbe);
+          if (dx != nullptr) {
+            for (std::int64_t i = 0; i < cb; ++i) {
+              sweep_.dx(wt + wts.block_offset(0, i), g, dx->block(p, i), kb);
+            }
+          }
+        }
+        // dy's row-major blocks step by a row of blocks, as the chunk's do.
+        const float* g = y != nullptr ? dyc : dy.block(p0, 0);
+        const Brgemm& kernel = p0 == first ? sweep_.dw_start : sweep_.dw_accumulate;
+        for (std::int64_t i = 0; i < cb; ++i) {
+          for (std::int64_t j = 0; j < kb; ++j) {
+            kernel(g + j * ybe, xtc + i * chunk * xbe, pw + ws.block_offset(i, j), q);
+          }
+        }
+      }
+    }
+    // The segments' sums, in segment order, a vector-friendly slice at a time.
+    constexpr std::int64_t kSlice = 1024;
+#pragma omp for schedule(static)
+    for (std::int64_t e0 = 0; e0 < w_elems; e0 += kSlice) {
+      const std::int64_t len = std::min(kSlice, w_elems - e0);
+      float* out = dw.data.data() + e0;
+      std::copy(partial_w + e0, partial_w + e0 + len, out);
+      for (std::int64_t s = 1; s < segments; ++s) {
+        const float* part = partial_w + s * w_elems + e0;
+        for (std::int64_t e = 0; e < len; ++e) out[e] += part[e];
+      }
+    }
+  }
+  for (std::size_t c = 0; c < dbias.size(); ++c) {
+    float acc = partial_b[c];
+    for (std::int64_t s = 1; s < segments; ++s) acc += partial_b[s * bias_len + c];
+    dbias[c] = acc;
+  }
+  end_pass();
 }
 
 LayerCost Fc::cost() const {

@@ -8,7 +8,15 @@
 //   backward_data   dx = dy  * w^T   (w transposed blockwise first)
 //   backward_weights dw = x^T * dy   (x transposed blockwise first; db = column sums of dy)
 // Backward passes take the gradient w.r.t. the pre-activation: with a fused
-// ReLU, call activation_backward(y, dy) first.
+// ReLU, call activation_backward(y, dy) first, or call backward() for all of it.
+//
+// Narrow layers (a weight gradient of at most 1 MiB, batches of at least 4 blocks) run their
+// backward as one sweep over the batch instead: the batch is cut into a fixed number of segments
+// (a function of the shape only), and per chunk of a segment's rows the ReLU mask and the bias
+// gradient are applied to dy, dx = dy w^T is written and x^T dy accumulated into the segment's
+// weight gradient, with dy and x^T of the chunk in small per-thread scratch (x transposed block
+// by block, never as a whole). The segments' gradients are then summed in segment order, so the
+// results are the same for any thread count. backward_weights() alone takes the same sweep.
 //
 // With Precision::bf16 the operands are rounded to bf16 (right operand VNNI-packed)
 // right before each GEMM; accumulation and outputs stay fp32.
@@ -55,6 +63,14 @@ class Fc {
   // dbias: k values, or empty when desc().bias is false.
   void backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, BlockedMatrix& dw,
                         std::span<float> dbias);
+  // The whole backward from the gradient w.r.t. the output y: the ReLU's backward (when fused;
+  // its mask from y), the bias gradient, dx (unless null) and dw. dy is left unchanged on the
+  // narrow sweep and may be overwritten otherwise.
+  void backward(const BlockedMatrix& x, const BlockedMatrix& y, BlockedMatrix& dy,
+                const BlockedMatrix& w, BlockedMatrix* dx, BlockedMatrix& dw,
+                std::span<float> dbias);
+  // Whether backward() and backward_weights() take the one-sweep path (see above).
+  bool sweeps() const { return sweep_.segments > 0; }
 
   // Saved for backward: x, plus y when a ReLU is fused (its mask comes from y).
   LayerCost cost() const;
@@ -75,10 +91,21 @@ class Fc {
   Allocator& scratch() const;
   void release_scratch();
   void end_pass();
+  // The one-sweep backward; y and dx may be null (no ReLU mask, no input gradient).
+  void sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatrix& dy,
+             const BlockedMatrix* w, BlockedMatrix* dx, BlockedMatrix& dw, std::span<float> dbias);
+
+  // The sweep's plan (segments == 0: not narrow, the three-pass path runs).
+  struct Sweep {
+    std::int64_t segments = 0, segment_blocks = 0;  // batch segments, row blocks per segment
+    std::int64_t chunk = 0;                         // row blocks per cache-resident chunk
+    Brgemm dx, dw_start, dw_accumulate;
+  };
 
   FcDesc d_;
   BlockShape x_, w_, y_;
   BlockedGemm gemm_[3];     // indexed by Pass
+  Sweep sweep_;
   BlockedMatrix wt_, xt_;   // transposes, allocated on first use
   BlockedBf16 bf16_[3][2];  // bf16 copies of each pass's operands, allocated on first use
   Allocator* scratch_allocator_ = nullptr;

@@ -1,9 +1,11 @@
 #include "kernels/tensor.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <string>
 
 #include "kernels/brgemm.hpp"  // transpose8x8
+#include "kernels/op_timing.hpp"
 #include "kernels/error.hpp"
 
 namespace rematch::kernels {
@@ -61,20 +63,28 @@ template struct Blocked<float>;
 template struct Blocked<bfloat16>;
 
 void pack_into(std::span<const float> plain, BlockedMatrix& out) {
+  const OpScope scope(OpKind::layout);
   const BlockShape& s = out.shape;
   require(static_cast<std::int64_t>(plain.size()) == s.rows * s.cols,
           "pack: plain matrix has " + std::to_string(plain.size()) + " values, expected " +
               std::to_string(s.rows * s.cols));
+  // Row by row, each row's logical part a contiguous copy and its padding zeroed, through raw
+  // pointers (the compiler cannot keep a span's pointer in a register across stores).
+  const float* src = plain.data();
 #pragma omp parallel for collapse(2) schedule(static)
   for (std::int64_t rb = 0; rb < s.row_blocks(); ++rb) {
     for (std::int64_t cb = 0; cb < s.col_blocks(); ++cb) {
       float* blk = out.block(rb, cb);
+      const std::int64_t cols = std::min(s.bcol, s.cols - cb * s.bcol);
       for (std::int64_t i = 0; i < s.brow; ++i) {
         const std::int64_t r = rb * s.brow + i;
-        for (std::int64_t j = 0; j < s.bcol; ++j) {
-          const std::int64_t c = cb * s.bcol + j;
-          blk[i * s.bcol + j] = (r < s.rows && c < s.cols) ? plain[r * s.cols + c] : 0.0f;
+        float* dst = blk + i * s.bcol;
+        if (r >= s.rows) {
+          std::fill(dst, dst + s.bcol, 0.0f);
+          continue;
         }
+        std::copy(src + r * s.cols + cb * s.bcol, src + r * s.cols + cb * s.bcol + cols, dst);
+        std::fill(dst + cols, dst + s.bcol, 0.0f);
       }
     }
   }
@@ -87,15 +97,18 @@ BlockedMatrix pack(std::span<const float> plain, const BlockShape& shape) {
 }
 
 void unpack(const BlockedMatrix& m, std::span<float> plain) {
+  const OpScope scope(OpKind::layout);
   const BlockShape& s = m.shape;
   require(static_cast<std::int64_t>(plain.size()) == s.rows * s.cols,
           "unpack: plain matrix has " + std::to_string(plain.size()) + " values, expected " +
               std::to_string(s.rows * s.cols));
+  float* dst = plain.data();
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < s.rows; ++r) {
-    for (std::int64_t c = 0; c < s.cols; ++c) {
-      plain[r * s.cols + c] =
-          m.block(r / s.brow, c / s.bcol)[(r % s.brow) * s.bcol + c % s.bcol];
+    for (std::int64_t cb = 0; cb < s.col_blocks(); ++cb) {
+      const float* row = m.block(r / s.brow, cb) + (r % s.brow) * s.bcol;
+      const std::int64_t cols = std::min(s.bcol, s.cols - cb * s.bcol);
+      std::copy(row, row + cols, dst + r * s.cols + cb * s.bcol);
     }
   }
 }
@@ -103,6 +116,7 @@ void unpack(const BlockedMatrix& m, std::span<float> plain) {
 BlockShape transposed(const BlockShape& s) { return {s.cols, s.rows, s.bcol, s.brow, s.column_panels}; }
 
 void transpose_into(const BlockedMatrix& m, BlockedMatrix& out) {
+  const OpScope scope(OpKind::layout);
   const BlockShape& s = m.shape;
   require(out.shape == transposed(s), "transpose: output shape is not the transposed input shape");
 #pragma omp parallel for collapse(2) schedule(static)
@@ -132,6 +146,7 @@ BlockedBf16 to_bf16(const BlockedMatrix& m, bool vnni) {
 }
 
 void to_bf16_into(const BlockedMatrix& m, bool vnni, BlockedBf16& out, Allocator& allocator) {
+  const OpScope scope(OpKind::layout);
   if (!(out.shape == m.shape) || out.vnni != vnni || out.data.size() == 0) {
     out = BlockedBf16(m.shape, vnni, allocator);
   }

@@ -17,6 +17,8 @@
 #include <span>
 #include <utility>
 
+#include "kernels/op_timing.hpp"
+
 namespace rematch::kernels {
 
 inline constexpr std::size_t kAlignment = 64;  // one cache line, one zmm register
@@ -44,16 +46,25 @@ constexpr std::size_t aligned_bytes(std::size_t n, std::size_t elem_size) {
   return (n * elem_size + kAlignment - 1) / kAlignment * kAlignment;
 }
 
-// Zero-initialised, 64-byte aligned, move-only storage.
+// Selects the AlignedBuffer constructor that leaves the storage as the allocator returns it,
+// for scratch a kernel overwrites completely before reading.
+struct Uninitialised {};
+
+// Zero-initialised (unless asked otherwise), 64-byte aligned, move-only storage.
 template <class T>
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(std::size_t n, Allocator& allocator = heap_allocator()) : size_(n) {
+  explicit AlignedBuffer(std::size_t n, Allocator& allocator = heap_allocator())
+      : AlignedBuffer(n, allocator, Uninitialised{}) {
+    if (n == 0) return;
+    const OpScope scope(OpKind::zero_fill);
+    std::memset(static_cast<void*>(data()), 0, bytes());
+  }
+  AlignedBuffer(std::size_t n, Allocator& allocator, Uninitialised) : size_(n) {
     if (n == 0) return;
     const std::size_t bytes = aligned_bytes(n, sizeof(T));
     void* p = allocator.allocate(bytes);
-    std::memset(p, 0, bytes);
     data_ = std::unique_ptr<T, Release>(static_cast<T*>(p), Release{&allocator, bytes});
   }
   // A moved-from buffer is empty (size 0), so size() tells whether a buffer holds storage.

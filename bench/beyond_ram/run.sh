@@ -6,7 +6,10 @@
 #                                           # trained; then store-all under the same limit must
 #                                           # fail cleanly (about 5 minutes on an idle machine)
 #   SCALE=ram bash bench/beyond_ram/run.sh  # a siamese MLP whose store-all activations exceed
-#                                           # a 24 GiB host's memory, trained for 2 steps in 4 GiB
+#                                           # a 24 GiB host's memory, trained for 2 steps in 4 GiB;
+#                                           # its summary rates the last (steady-state) step
+#                                           # against the fp32 peak measured right after it
+#                                           # (bench_step --peak-only, OMP_NUM_THREADS or all CPUs)
 #
 # Writes into bench/results/beyond_ram[-ram]/: rematch.json (the training report), time.txt
 # (/usr/bin/time -v), train.txt (its output), and for the demo graph.json (the profiled model)
@@ -24,11 +27,15 @@ if [ "${SCALE:-demo}" = ram ]; then
   /usr/bin/time -v -o "$out/time.txt" "$rematch" train "${model[@]}" --memory "${BUDGET:-4GiB}" \
     --steps "${STEPS:-2}" --eval-batches 1 --profile-repeats 1 --report "$out/rematch.json" | tee "$out/train.txt"
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2 * 1024}' "$out/time.txt")
+  threads=${OMP_NUM_THREADS:-$(nproc)}
+  peak=$(build/bench/runtime/bench_step --peak-only --threads "$threads" | /usr/bin/python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['peak_gflops'])")
   {
     echo "model               ${model[*]}"
     echo "store-all footprint $(json "$out/rematch.json" 'int(r["store_all_peak"])') bytes, physical RAM $(awk '/MemTotal/ {print $2 * 1024}' /proc/meminfo) bytes"
     echo "activation budget   $(json "$out/rematch.json" 'r["budget"]') bytes; arena peak $(json "$out/rematch.json" 'r["arena_peak"]'); peak RSS $rss bytes"
     echo "steps               $(json "$out/rematch.json" 'r["steps"]'), loss $(json "$out/rematch.json" 'r["first_loss"]') -> $(json "$out/rematch.json" 'r["last_loss"]'), step times $(json "$out/rematch.json" 'r["step_seconds"]') s"
+    # Useful FLOPs of a step (no recomputation counted) over the last step's time.
+    json "$out/rematch.json" "f\"steady-state step  {r['gflops'] * sum(r['step_seconds']) / len(r['step_seconds']) / r['step_seconds'][-1]:.1f} GFLOP/s, {100 * r['gflops'] * sum(r['step_seconds']) / len(r['step_seconds']) / r['step_seconds'][-1] / $peak:.1f}% of the {$peak:.1f} GFLOP/s fp32 peak ($threads threads)\""
   } | tee "$out/summary.txt"
   exit 0
 fi

@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
   // Other load can only lower a measurement: the peak is the best of before and after.
   const double before1 = bench::fma_peak_gflops(1, cpu_time), before2 = bench::fma_peak_gflops(2, cpu_time);
   std::printf("host: %s, %s (BRGEMM m <= %lld), %s clock\n", bench::cpu_model().c_str(),
-              bench::isa().c_str(), static_cast<long long>(kernels::preferred_m()),
+              bench::vector_isa().c_str(), static_cast<long long>(kernels::preferred_m()),
               cpu_time ? "CPU-time" : "wall");
   std::fflush(stdout);
   std::vector<Result> results;
@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
               " average pool, linear 64; contrastive; SGD)\n");
   std::printf("%-30s %2s %9s %9s %7s %8s %6s | %8s %8s %6s %6s %6s\n", "shape", "th", "best ms",
               "median ms", "GFLOP", "GFLOP/s", "%peak", "conv fwd", "conv bwd", "head", "loss", "other");
-  json out = {{"cpu", bench::cpu_model()}, {"isa", bench::isa()}, {"cpu_time", cpu_time},
+  json out = {{"cpu", bench::cpu_model()}, {"isa", bench::vector_isa()}, {"cpu_time", cpu_time},
               {"peak_gflops_by_threads", {{"1", peak1}, {"2", peak2}}}, {"results", json::array()}};
   for (Result& r : results) {
     r.peak = r.threads == 1 ? peak1 : peak2;

@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   const std::string out_path = argc > 1 ? argv[1] : "";
   if (comm.root()) {
     std::printf("cpu %s, ISA %s, %d OpenMP threads per process, %d processes\n", rematch::bench::cpu_model().c_str(),
-                rematch::bench::isa().c_str(), omp_get_max_threads(), comm.size());
+                rematch::bench::vector_isa().c_str(), omp_get_max_threads(), comm.size());
     std::printf("%12s %14s %14s %14s %14s\n", "bytes", "allreduce_s", "allreduce_GB/s",
                 "ordered_sum_s", "ordered_GB/s");
   }
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   if (comm.root() && !out_path.empty()) {
     std::ofstream out(out_path);
     out << nlohmann::json{{"cpu", rematch::bench::cpu_model()},
-                          {"isa", rematch::bench::isa()},
+                          {"isa", rematch::bench::vector_isa()},
                           {"threads_per_process", omp_get_max_threads()},
                           {"processes", comm.size()},
                           {"sizes", rows}}

@@ -2,14 +2,16 @@
 // FMA peak, OpenBLAS sgemm on the same problems (im2col + sgemm for conv1d)
 // and a naive loop (small problems only).
 //
-//   bench_kernels [--quick] [--cpu-time] [--json FILE]
+//   bench_kernels [--quick] [--narrow] [--cpu-time] [--json FILE]
+//
+// --narrow runs only the narrow-layer FC rows (C = K = 64, 128, 256 on batches of 32,768 and,
+// unless --quick, 262,144), which also report bytes moved per FLOP against a streaming copy.
 //
 // --cpu-time times every run (ours, OpenBLAS, the peak loop) by the process's CPU time
 // divided by the thread count instead of by the wall clock: on a machine shared with other
 // work a preempted run then costs only what it actually ran, at the price of not charging
 // threads that are descheduled while the others wait.
 #include <cblas.h>
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -20,11 +22,11 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <ctime>
 #include <string>
 #include <vector>
 
 #include "kernels/conv1d.hpp"
+#include "bench/host.hpp"
 #include "kernels/fc.hpp"
 
 namespace rk = rematch::kernels;
@@ -64,13 +66,7 @@ std::vector<float> random_vector(std::size_t n, unsigned seed) {
 
 bool g_cpu_time = false;  // --cpu-time
 
-// Seconds of the run so far by the chosen clock: wall, or process CPU time per thread.
-double run_clock(int threads) {
-  if (!g_cpu_time) return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return (double(t.tv_sec) + 1e-9 * double(t.tv_nsec)) / threads;
-}
+double run_clock(int threads) { return rematch::bench::run_clock(threads, g_cpu_time); }
 
 // Best of repeated runs after one warm-up (at least 3 runs and `min_seconds` of wall time).
 // The machine is shared, and other load can only slow a run down, so the
@@ -90,61 +86,6 @@ double seconds_per_run(const std::function<void()>& f, double min_seconds, int t
   return best;
 }
 
-// Register-only FMA loop: independent accumulators (more than FMA latency x
-// pipes) and no memory traffic, so it runs at the FMA units' throughput. The
-// accumulators and the two constants must fit the register file: 16 ymm
-// accumulators spill on AVX2 (16 registers) and measured 58 instead of 102 GFLOP/s.
-#ifdef __AVX512F__
-using Vec = __m512;
-constexpr int kLanes = 16;
-constexpr int kAccumulators = 16;
-constexpr const char* kVecName = "zmm";
-inline Vec vset(float f) { return _mm512_set1_ps(f); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-#else
-using Vec = __m256;
-constexpr int kLanes = 8;
-constexpr int kAccumulators = 12;
-constexpr const char* kVecName = "ymm";
-inline Vec vset(float f) { return _mm256_set1_ps(f); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-#endif
-
-__attribute__((noinline)) float fma_loop(long iters) {
-  Vec acc[kAccumulators];
-  for (int i = 0; i < kAccumulators; ++i) acc[i] = vset(float(i) * 1e-3f);
-  const Vec a = vset(0.999999f), b = vset(1e-6f);
-  for (long it = 0; it < iters; ++it) {
-#pragma GCC unroll 16
-    for (int i = 0; i < kAccumulators; ++i) acc[i] = vfma(acc[i], a, b);
-  }
-  float lanes[kLanes], sum = 0.0f;
-  for (int i = 0; i < kAccumulators; ++i) {
-    std::memcpy(lanes, &acc[i], sizeof(lanes));
-    for (float l : lanes) sum += l;
-  }
-  return sum;
-}
-
-double fma_peak_gflops(int threads) {
-  constexpr long kIters = 20'000'000;
-  constexpr double kFlopsPerIter = 2.0 * kAccumulators * kLanes;
-  double best = 0.0;
-  for (int rep = 0; rep < 5; ++rep) {
-    volatile float sink = 0.0f;
-    const double a = run_clock(threads);
-#pragma omp parallel num_threads(threads)
-    {
-      const float r = fma_loop(kIters);
-#pragma omp critical
-      sink = sink + r;
-    }
-    const double s = run_clock(threads) - a;
-    best = std::max(best, kFlopsPerIter * kIters * threads / s * 1e-9);
-  }
-  return best;
-}
-
 struct Result {
   std::string layer, pass, dtype;
   nlohmann::json shape;
@@ -155,7 +96,17 @@ struct Result {
 
 struct Options {
   bool quick = false;
+  bool narrow_only = false;  // --narrow: only the narrow-layer FC rows
   std::string json;
+};
+
+// A narrow FC row: a pass on C = K = 64..256 over a huge batch, where bytes moved per FLOP
+// decide whether the pass can reach the FMA peak or only the memory bandwidth.
+struct NarrowResult {
+  std::string pass, shape_text;
+  nlohmann::json shape;
+  int threads;
+  double gflops, bytes_per_flop;
 };
 
 struct Bench {
@@ -163,6 +114,8 @@ struct Bench {
   double peak = 0.0;                  // best of all measurements
   double peak_threads[3] = {0, 0, 0};  // best at 1 and 2 threads (index = threads)
   std::vector<Result> results;
+  double stream_threads[3] = {0, 0, 0};  // streaming copy GB/s at 1 and 2 threads
+  std::vector<NarrowResult> narrow;
 
   // A t-thread result is compared with the peak t threads can reach (never
   // below the 1-thread peak: adding a thread cannot lower the machine's peak).
@@ -177,6 +130,7 @@ struct Bench {
   }
 
   void print_table() const {
+    if (results.empty()) return;
     std::printf("%-7s %-11s %-5s %-38s %2s %9s %7s %9s %7s %9s\n", "layer", "pass", "dtype", "shape",
                 "th", "GFLOP/s", "%peak", "OpenBLAS", "ratio", "naive");
     for (const Result& r : results) {
@@ -227,6 +181,74 @@ struct Bench {
       const double blas = flops / seconds_per_run(p.blas, min_seconds(), threads) * 1e-9;
       const double naive = flops <= kNaiveMaxFlops && !bf16 ? flops / seconds_per_run(p.naive, 0.0, threads) * 1e-9 : -1.0;
       add({"fc", p.name, bf16 ? "bf16" : "fp32", shape, text, threads, ours, blas, naive});
+    }
+  }
+
+  // Passes of an FC + bias + ReLU layer as the training step runs them: forward with the bias and
+  // ReLU in its epilogue, backward_data, backward_weights with the bias gradient, and the fused
+  // backward (ReLU mask, bias gradient, dx and dw; the FLOPs of its two GEMMs). Bytes per FLOP
+  // count what a pass must read and write at least (activations and weights once each).
+  void narrow_fc(std::int64_t n, std::int64_t ck, int threads) {
+    omp_set_num_threads(threads);
+    rk::Fc layer({n, ck, ck, 128, 64, 64, true, rk::Activation::relu, rk::Precision::fp32});
+    auto filled = [](const rk::BlockShape& shape, std::uint32_t seed) {
+      rk::BlockedMatrix m(shape);
+      std::uint32_t state = seed;  // the shapes have no padding: every element is logical
+      for (float& v : m.data.span()) {
+        state = state * 1664525u + 1013904223u;
+        v = float(state >> 8) * 0x1.0p-23f - 1.0f;
+      }
+      return m;
+    };
+    const rk::BlockedMatrix x = filled(layer.x_shape(), 1), w = filled(layer.w_shape(), 2);
+    const rk::BlockedMatrix dy0 = filled(layer.y_shape(), 3);
+    rk::BlockedMatrix y(layer.y_shape()), dy = filled(layer.y_shape(), 3), dx(layer.x_shape()), dw(layer.w_shape());
+    std::vector<float> bias(ck, 0.01f), dbias(ck);
+    layer.forward(x, w, bias, y);
+    const double gemm = 2.0 * double(n) * double(ck) * double(ck);
+    const double act = 4.0 * double(n) * double(ck), wb = 4.0 * double(ck) * double(ck);
+    const std::string text = "N=" + std::to_string(n) + " C=K=" + std::to_string(ck);
+    const nlohmann::json shape = {{"N", n}, {"C", ck}, {"K", ck}};
+    struct NarrowPass {
+      const char* name;
+      double flops, bytes;
+      std::function<void()> run;
+    };
+    const NarrowPass passes[] = {
+        {"fwd", gemm, 2 * act + wb, [&] { layer.forward(x, w, bias, y); }},
+        {"bwd_data", gemm, 2 * act + wb, [&] { layer.backward_data(dy0, w, dx); }},
+        {"bwd_weights", gemm, 2 * act + wb, [&] { layer.backward_weights(x, dy0, dw, dbias); }},
+        {"bwd_fused", 2 * gemm, 4 * act + 2 * wb, [&] { layer.backward(x, y, dy, w, &dx, dw, dbias); }},
+    };
+    for (const NarrowPass& p : passes) {
+      const double gflops = p.flops / seconds_per_run(p.run, min_seconds(), threads) * 1e-9;
+      narrow.push_back({p.name, text, shape, threads, gflops, p.bytes / p.flops});
+      std::fprintf(stderr, "  fc %s %s, %d thread(s): %.1f GFLOP/s\n", p.name, text.c_str(), threads, gflops);
+    }
+  }
+
+  // Memory-bound when the pass at the peak would need more than the streaming bandwidth.
+  bool memory_bound(const NarrowResult& r) const {
+    return r.bytes_per_flop * peak_for(r.threads) > stream_threads[r.threads];
+  }
+  double bound_ratio(const NarrowResult& r) const {
+    return memory_bound(r) ? r.gflops * r.bytes_per_flop / stream_threads[r.threads]
+                           : r.gflops / peak_for(r.threads);
+  }
+  bool narrow_ok(const NarrowResult& r) const { return bound_ratio(r) >= (memory_bound(r) ? 0.80 : 0.60); }
+
+  void print_narrow() const {
+    if (narrow.empty()) return;
+    std::printf("\nnarrow FC layers (bias + ReLU); streaming copy %.1f GB/s at 1 thread, %.1f at 2; target: "
+                ">= 60%% of the peak, or >= 80%% of the streaming copy where memory-bound\n",
+                stream_threads[1], stream_threads[2]);
+    std::printf("%-11s %-20s %2s %9s %7s %7s %8s %-7s %7s %s\n", "pass", "shape", "th", "GFLOP/s", "%peak", "B/FLOP",
+                "GB/s", "bound", "%bound", "target");
+    for (const NarrowResult& r : narrow) {
+      std::printf("%-11s %-20s %2d %9.1f %6.1f%% %7.4f %8.1f %-7s %6.1f%% %s\n", r.pass.c_str(), r.shape_text.c_str(),
+                  r.threads, r.gflops, 100.0 * r.gflops / peak_for(r.threads), r.bytes_per_flop,
+                  r.gflops * r.bytes_per_flop, memory_bound(r) ? "memory" : "compute", 100.0 * bound_ratio(r),
+                  narrow_ok(r) ? "met" : "MISSED");
     }
   }
 
@@ -334,6 +356,15 @@ struct Bench {
       if (r.naive_gflops >= 0) e["naive_gflops"] = r.naive_gflops;
       j["results"].push_back(e);
     }
+    j["stream_copy_gbps_by_threads"] = {{"1", stream_threads[1]}, {"2", stream_threads[2]}};
+    for (const NarrowResult& r : narrow) {
+      j["results"].push_back({{"layer", "fc"}, {"pass", r.pass}, {"shape", r.shape}, {"dtype", "fp32"},
+                              {"threads", r.threads}, {"gflops", r.gflops},
+                              {"pct_peak", 100.0 * r.gflops / peak_for(r.threads)},
+                              {"bytes_per_flop", r.bytes_per_flop}, {"gbps", r.gflops * r.bytes_per_flop},
+                              {"bound", memory_bound(r) ? "memory" : "compute"},
+                              {"pct_bound", 100.0 * bound_ratio(r)}, {"target_met", narrow_ok(r)}});
+    }
     std::ofstream(opt.json) << j.dump(2) << "\n";
   }
 };
@@ -346,18 +377,21 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") {
       b.opt.quick = true;
+    } else if (a == "--narrow") {
+      b.opt.narrow_only = true;
     } else if (a == "--cpu-time") {
       g_cpu_time = true;
     } else if (a == "--json" && i + 1 < argc) {
       b.opt.json = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--cpu-time] [--json FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--narrow] [--cpu-time] [--json FILE]\n", argv[0]);
       return 2;
     }
   }
   // Other load on the machine can only lower a measurement, so the peak is the
   // best of several, taken before and after the kernels run.
-  const double before1 = fma_peak_gflops(1), before2 = fma_peak_gflops(2);
+  using rematch::bench::fma_peak_gflops;
+  const double before1 = fma_peak_gflops(1, g_cpu_time), before2 = fma_peak_gflops(2, g_cpu_time);
   std::printf("setup: %s mode, %s clock, threads 1 and 2, bf16 BRGEMM %s, BRGEMM m <= %lld; FC blocks"
               " 64x64x64; conv1d 'same' padding, 64 positions x 64 channels per BRGEMM\n",
               b.opt.quick ? "quick" : "full", g_cpu_time ? "CPU-time" : "wall",
@@ -371,7 +405,14 @@ int main(int argc, char** argv) {
   const std::vector<ConvShape> conv_full{{4, 64, 1000, 9, 2}, {16, 64, 1000, 3, 1},  {2, 64, 10000, 9, 2},  {16, 128, 1000, 9, 4},
                                          {2, 128, 10000, 3, 1}, {4, 128, 5000, 25, 8}, {8, 256, 2000, 3, 2},
                                          {2, 256, 10000, 9, 1}, {16, 256, 1000, 51, 8}};
+  for (int threads : {1, 2}) b.stream_threads[threads] = rematch::bench::stream_copy_gbps(threads, g_cpu_time);
+  std::printf("host: %s, %s; streaming copy %.1f GB/s at 1 thread, %.1f at 2\n", rematch::bench::cpu_model().c_str(),
+              rematch::bench::vector_isa().c_str(), b.stream_threads[1], b.stream_threads[2]);
   for (int threads : {1, 2}) {
+    for (std::int64_t n : b.opt.quick ? std::vector<std::int64_t>{32768} : std::vector<std::int64_t>{32768, 262144}) {
+      for (std::int64_t ck : {64, 128, 256}) b.narrow_fc(n, ck, threads);
+    }
+    if (b.opt.narrow_only) continue;
     for (const auto& s : b.opt.quick ? fc_quick : fc_full) b.fc(s.n, s.ck, s.ck, threads, rk::Precision::fp32);
     if (rk::bf16_supported()) {
       const FcShape s = b.opt.quick ? fc_quick.back() : FcShape{4096, 2048};
@@ -379,14 +420,15 @@ int main(int argc, char** argv) {
     }
     for (const auto& s : b.opt.quick ? conv_quick : conv_full) b.conv(s.n, s.ch, s.width, s.taps, s.dil, threads);
   }
-  const double after1 = fma_peak_gflops(1), after2 = fma_peak_gflops(2);
+  const double after1 = fma_peak_gflops(1, g_cpu_time), after2 = fma_peak_gflops(2, g_cpu_time);
   b.peak_threads[1] = std::max(before1, after1);
   b.peak_threads[2] = std::max(before2, after2);
   b.peak = std::max(b.peak_threads[1], b.peak_threads[2]);
   std::printf("fp32 FMA peak (register-only %s FMA loop, GFLOP/s): 1 thread %.1f / %.1f, 2 threads %.1f / %.1f"
               " (before / after); %%peak uses %.1f for 1 thread, %.1f for 2\n",
-              kVecName, before1, after1, before2, after2, b.peak_for(1), b.peak_for(2));
+              rematch::bench::kPeakVecName, before1, after1, before2, after2, b.peak_for(1), b.peak_for(2));
   b.print_table();
+  b.print_narrow();
   if (!b.opt.json.empty()) {
     b.write_json();
     std::printf("wrote %s\n", b.opt.json.c_str());

@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
       else throw std::invalid_argument("unknown option " + key);
     }
     std::printf("bench_max_overhead: CPU %s, ISA %s, OpenMP threads %d\n", bench::cpu_model().c_str(),
-                bench::isa().c_str(), omp_get_max_threads());
+                bench::vector_isa().c_str(), omp_get_max_threads());
     std::printf("model siamese-mlp depth %d width %d batch %d, Adam; %d alternating pairs of steps per bound\n",
                 config.model.depth, config.model.width, config.model.batch, steps);
     std::printf("%8s %12s %12s %11s %11s %11s %10s %9s %9s\n", "bound", "budget B", "store-all B", "curve",
@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     nlohmann::json rows = nlohmann::json::array();
     for (double bound : bounds) rows.push_back(measure(config, bound, steps));
     if (!json_path.empty()) {
-      const nlohmann::json out = {{"cpu", bench::cpu_model()}, {"isa", bench::isa()}, {"threads", omp_get_max_threads()},
+      const nlohmann::json out = {{"cpu", bench::cpu_model()}, {"isa", bench::vector_isa()}, {"threads", omp_get_max_threads()},
                                   {"depth", config.model.depth}, {"width", config.model.width},
                                   {"batch", config.model.batch}, {"steps", steps}, {"bounds", rows}};
       io::write_file_atomically(json_path, out.dump(2) + "\n");
