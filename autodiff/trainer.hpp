@@ -30,6 +30,9 @@ struct TrainerOptions {
   SolveOptions solve;                 // solver name and resolution
   OptimizerConfig optimizer;
   ProfileOptions profile;
+  // What steps keep between ops (autodiff/stored.hpp): the model's encoders are set to it
+  // before profiling.
+  Precision activations = Precision::fp32;
   // Run one step of the plan on placeholder inputs, take its measured op times as the stage
   // times (profiler.hpp: calibrate) and plan again with them.
   bool calibrate = true;

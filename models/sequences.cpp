@@ -353,7 +353,7 @@ std::vector<float> SequenceTrainer::embed(int b, int branch, std::span<const flo
   m.set_step(autodiff::Layer::kInference);
   autodiff::Tensor x(in, false, activations_);
   kernels::pack_into(inputs, x);
-  for (int i = 0; i < encoder.stages(); ++i) x = encoder.forward(i, x, activations_);
+  x = encoder.forward_all(std::move(x), activations_);
   m.set_scratch_allocator(nullptr);
   lengths_->rows.clear();
   std::vector<float> plain(std::size_t(x.shape.rows * x.shape.cols));

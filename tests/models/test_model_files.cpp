@@ -268,7 +268,7 @@ TEST(Dropout, MasksDependOnTheStepAndInferencePassesThrough) {
     autodiff::Arena a("a");  // before x, which ends up holding its memory
     autodiff::Tensor x(s->model->encoder_of(0).input_shape(0));
     kernels::pack_into(s->batch.inputs[0], x);
-    for (int i = 0; i < s->model->encoder_of(0).stages(); ++i) x = s->model->encoder_of(0).forward(i, x, a);
+    x = s->model->encoder_of(0).forward_all(std::move(x), a);
     std::vector<float> out(std::size_t(x.shape.rows * x.shape.cols));
     kernels::unpack(x, out);
     return out;
