@@ -72,6 +72,7 @@ int train_sequences(const TrainArgs& args, const models::TrainConfig& config) {
   options.solve.solver = config.solver;
   options.optimizer = config.optimizer;
   options.profile = config.profile;
+  options.activations = config.activations;
   const json document = read_document(config.model.model);
   std::ostringstream list;
   for (std::size_t b = 0; b < edges.size(); ++b) list << (b ? "," : "") << edges[b];

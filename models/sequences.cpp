@@ -250,6 +250,7 @@ SequenceTrainer::SequenceTrainer(const nlohmann::json& document, const std::stri
     BucketPlan& p = plans_[std::size_t(b)];
     p.length = bucket_lengths[std::size_t(b)];
     p.fitted = fitted[std::size_t(b)];
+    models_[std::size_t(b)]->set_activation_precision(options.activations);
     p.measured = autodiff::profile(*models_[std::size_t(b)], options.profile);
     for (int round = 1; p.fitted && round < options.fit_rounds; ++round) {
       p.measured = fastest(p.measured, autodiff::profile(*models_[std::size_t(b)], options.profile));
