@@ -95,15 +95,16 @@ Stored Encoder::backward(int stage, const Stored& x, Saved xbar, Stored dy, bool
   for (int l = end - 1; l >= begin; --l) {
     const Layer& layer = *layers_[l];
     const Stored& in = l == begin ? x : xbar.tape[l - begin - 1];
-    const Stored& out = l + 1 == end ? xbar.output : xbar.tape[l - begin];
+    // Layer l's output is read by no later backward: the view takes it (a bf16 one is freed
+    // once widened), or it is freed now.
+    Stored& out = l + 1 == end ? xbar.output : xbar.tape[l - begin];
+    const Fp32View y_view = layer.backward_reads_output() ? Fp32View(std::move(out).take(activations)) : Fp32View();
+    out = {};
     const Fp32View x_view = layer.backward_reads_input() ? in.view(activations) : Fp32View();
-    const Fp32View y_view = layer.backward_reads_output() ? out.view(activations) : Fp32View();
     Tensor dx;
     if (l > begin || need_dx) dx = Tensor(layer.input_shape(), false, activations);
     layers_[l]->backward(x_view.get(), y_view.get(), g, dx.data.size() != 0 ? &dx : nullptr, grads[l]);
     g = std::move(dx);
-    // Layer l's output is read by no later backward: free it now.
-    if (l + 1 < end) xbar.tape[l - begin] = {};
   }
   if (g.data.size() == 0) return {};
   return store(std::move(g), activations);

@@ -32,7 +32,7 @@ std::size_t stored_bytes(const BlockShape& shape, Precision precision) {
 const Tensor& Fp32View::get() const {
   static const Tensor empty;
   if (in_place_ != nullptr) return *in_place_;
-  return widened_.data.size() != 0 ? widened_ : empty;
+  return owned_.data.size() != 0 ? owned_ : empty;
 }
 
 Stored::Stored(Tensor t, Precision precision, kernels::Allocator& allocator) {

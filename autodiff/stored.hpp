@@ -25,18 +25,19 @@ Precision parse_precision(std::string_view name);
 std::size_t stored_bytes(const BlockShape& shape, Precision precision);
 
 // A stored tensor read as fp32 for the length of a layer call: the stored fp32 tensor itself,
-// or a widened copy of a bf16 one (freed with the view). A default view reads as an empty
-// tensor: for the operands a layer's backward does not read.
+// or a tensor the view owns (a widened copy of a bf16 one, or a stored tensor taken), freed
+// with the view. A default view reads as an empty tensor: for the operands a layer's backward
+// does not read.
 class Fp32View {
  public:
   Fp32View() = default;
   explicit Fp32View(const Tensor* in_place) : in_place_(in_place) {}
-  explicit Fp32View(Tensor widened) : widened_(std::move(widened)) {}
+  explicit Fp32View(Tensor owned) : owned_(std::move(owned)) {}
   const Tensor& get() const;
 
  private:
   const Tensor* in_place_ = nullptr;
-  Tensor widened_;
+  Tensor owned_;
 };
 
 class Stored {
