@@ -7,7 +7,8 @@
 //   autodiff::Trainer trainer(*model, weights, {.activation_budget = 2ull << 30});
 //   for (...) trainer.step(batch);                              // StepResult: loss, time, peak
 //
-// M bounds the step's activations, saved tensors, activation gradients and kernel scratch.
+// M bounds the step's activations, saved tensors, activation gradients and kernel scratch;
+// TrainerOptions::activations = Precision::bf16 keeps what steps hold between ops at half size.
 // Weights, their gradients and optimizer state live in the `parameters` arena, reported apart.
 #pragma once
 
