@@ -6,8 +6,8 @@
 namespace rematch::autodiff {
 
 std::size_t Saved::bytes() const {
-  std::size_t total = output.data.bytes();
-  for (const Tensor& t : tape) total += t.data.bytes();
+  std::size_t total = output.bytes();
+  for (const Stored& t : tape) total += t.bytes();
   return total;
 }
 
@@ -46,50 +46,74 @@ std::vector<const Layer*> Encoder::stage_layers(int stage) const {
   return out;
 }
 
-Tensor Encoder::forward(int stage, const Tensor& x, kernels::Allocator& activations) {
+Stored Encoder::forward(int stage, const Stored& x, kernels::Allocator& activations) {
+  Fp32View in = x.view(activations);
   Tensor current;
-  const Tensor* input = &x;
+  const Tensor* input = &in.get();
   for (int l = first_layer(stage); l < stage_ends_[stage]; ++l) {
     Tensor next(layers_[l]->output_shape(), false, activations);
     layers_[l]->forward(*input, next);
     current = std::move(next);  // frees the previous inner activation
     input = &current;
+    in = {};
   }
-  return current;
+  return store(std::move(current), activations);
 }
 
-Saved Encoder::forward_taped(int stage, const Tensor& x, kernels::Allocator& activations) {
+Saved Encoder::forward_taped(int stage, const Stored& x, kernels::Allocator& activations) {
   Saved saved;
   const int begin = first_layer(stage), end = stage_ends_[stage];
   saved.tape.reserve(end - begin - 1);
-  const Tensor* input = &x;
+  Fp32View in = x.view(activations);
+  Tensor current;  // the fp32 input of the next layer when the tape keeps a bf16 copy
+  const Tensor* input = &in.get();
   for (int l = begin; l < end; ++l) {
     Tensor next(layers_[l]->output_shape(), false, activations);
     layers_[l]->forward(*input, next);
+    in = {};
     if (l + 1 == end) {
-      saved.output = std::move(next);
+      saved.output = store(std::move(next), activations);
+    } else if (precision_ == Precision::fp32) {
+      saved.tape.push_back(store(std::move(next), activations));
+      in = saved.tape.back().view(activations);
+      input = &in.get();
     } else {
-      saved.tape.push_back(std::move(next));
-      input = &saved.tape.back();
+      // Inner outputs feed the next layer unrounded, as in the untaped forward: only stored
+      // values are rounded, and a stage's output is the same whichever forward made it.
+      saved.tape.push_back(Stored::bf16_copy(next, activations));
+      current = std::move(next);
+      input = &current;
     }
   }
   return saved;
 }
 
-Tensor Encoder::backward(int stage, const Tensor& x, Saved xbar, Tensor dy, bool need_dx,
+Stored Encoder::backward(int stage, const Stored& x, Saved xbar, Stored dy, bool need_dx,
                          kernels::Allocator& activations, Gradients& grads) {
   const int begin = first_layer(stage), end = stage_ends_[stage];
+  Tensor g = std::move(dy).take(activations);
   for (int l = end - 1; l >= begin; --l) {
-    const Tensor& in = l == begin ? x : xbar.tape[l - begin - 1];
-    const Tensor& out = l + 1 == end ? xbar.output : xbar.tape[l - begin];
+    const Layer& layer = *layers_[l];
+    const Stored& in = l == begin ? x : xbar.tape[l - begin - 1];
+    // Layer l's output is read by no later backward: the view takes it (a bf16 one is freed
+    // once widened), or it is freed now.
+    Stored& out = l + 1 == end ? xbar.output : xbar.tape[l - begin];
+    const Fp32View y_view = layer.backward_reads_output() ? Fp32View(std::move(out).take(activations)) : Fp32View();
+    out = {};
+    const Fp32View x_view = layer.backward_reads_input() ? in.view(activations) : Fp32View();
     Tensor dx;
-    if (l > begin || need_dx) dx = Tensor(layers_[l]->input_shape(), false, activations);
-    layers_[l]->backward(in, out, dy, dx.data.size() != 0 ? &dx : nullptr, grads[l]);
-    dy = std::move(dx);
-    // Layer l's output is read by no later backward: free it now.
-    if (l + 1 < end) xbar.tape[l - begin] = {};
+    if (l > begin || need_dx) dx = Tensor(layer.input_shape(), false, activations);
+    layers_[l]->backward(x_view.get(), y_view.get(), g, dx.data.size() != 0 ? &dx : nullptr, grads[l]);
+    g = std::move(dx);
   }
-  return dy;
+  if (g.data.size() == 0) return {};
+  return store(std::move(g), activations);
+}
+
+Tensor Encoder::forward_all(Tensor x, kernels::Allocator& activations) {
+  Stored current = store(std::move(x), activations);
+  for (int i = 0; i < stages(); ++i) current = forward(i, current, activations);
+  return std::move(current).take(activations);
 }
 
 Gradients Encoder::make_gradients(kernels::Allocator& allocator) const {

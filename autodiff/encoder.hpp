@@ -3,6 +3,9 @@
 // with its tape (F_all: keeps the outputs of its inner layers for its backward) or without
 // (F_ck / F_none: keeps only its output).
 //
+// What a stage keeps (its output, its tape, its input gradient) is Stored in the encoder's
+// precision (autodiff/stored.hpp); its layers compute in fp32.
+//
 // Siamese branches share one Encoder object, hence one set of weights; each branch writes its
 // own Gradients, which the trainer sums in branch order (a fixed order, so results do not depend
 // on the schedule).
@@ -14,13 +17,14 @@
 #include <vector>
 
 #include "autodiff/layer.hpp"
+#include "autodiff/stored.hpp"
 
 namespace rematch::autodiff {
 
 // xbar_{i+1}: what F_all of stage i keeps.
 struct Saved {
-  Tensor output;             // x_{i+1}
-  std::vector<Tensor> tape;  // outputs of the stage's layers but the last, in layer order
+  Stored output;             // x_{i+1}
+  std::vector<Stored> tape;  // outputs of the stage's layers but the last, in layer order
   std::size_t bytes() const;
 };
 
@@ -38,14 +42,25 @@ class Encoder {
   const BlockShape& output_shape(int stage) const;  // x_{stage+1}
   std::vector<const Layer*> stage_layers(int stage) const;
 
+  // What stages keep: fp32 (the default) or bf16. Set before profiling: it changes sizes.
+  void set_precision(Precision precision) { precision_ = precision; }
+  Precision precision() const { return precision_; }
+  // t kept in this encoder's precision (a stage input x_0, a loss gradient y_n).
+  Stored store(Tensor t, kernels::Allocator& allocator) const {
+    return Stored(std::move(t), precision_, allocator);
+  }
+
   // F_ck / F_none: the output alone; inner activations are freed as soon as the next is made.
-  Tensor forward(int stage, const Tensor& x, kernels::Allocator& activations);
+  Stored forward(int stage, const Stored& x, kernels::Allocator& activations);
   // F_all.
-  Saved forward_taped(int stage, const Tensor& x, kernels::Allocator& activations);
-  // B: consumes xbar_{i+1} and dy = y_{i+1}; returns y_i, or an empty tensor unless need_dx.
+  Saved forward_taped(int stage, const Stored& x, kernels::Allocator& activations);
+  // B: consumes xbar_{i+1} and dy = y_{i+1}; returns y_i, or nothing unless need_dx.
   // Writes this stage's parameter gradients into `grads`.
-  Tensor backward(int stage, const Tensor& x, Saved xbar, Tensor dy, bool need_dx,
+  Stored backward(int stage, const Stored& x, Saved xbar, Stored dy, bool need_dx,
                   kernels::Allocator& activations, Gradients& grads);
+  // Every stage's forward without a tape, from x_0 (kept in this precision first, as a step
+  // keeps it) to the output in fp32: inference.
+  Tensor forward_all(Tensor x, kernels::Allocator& activations);
 
   // Zeroed gradient buffers for every parameter.
   Gradients make_gradients(kernels::Allocator& allocator) const;
@@ -70,6 +85,7 @@ class Encoder {
   std::string name_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<int> stage_ends_;
+  Precision precision_ = Precision::fp32;
 };
 
 }  // namespace rematch::autodiff

@@ -7,14 +7,12 @@
 namespace rematch::autodiff {
 namespace {
 
-bool held(const Tensor& t) { return t.data.size() != 0; }
-
 // The items of one branch, as docs/model.md names them: x_i, xbar_i, y_i for i = 0..n.
 struct BranchItems {
-  std::vector<Tensor> x, y;
+  std::vector<Stored> x, y;
   std::vector<Saved> xbar;
   explicit BranchItems(int stages) : x(stages + 1), y(stages + 1), xbar(stages + 1) {}
-  const Tensor& input(int i) const { return held(x[i]) ? x[i] : xbar[i].output; }
+  const Stored& input(int i) const { return x[i].held() ? x[i] : xbar[i].output; }
 };
 
 }  // namespace
@@ -65,6 +63,8 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
   if (static_cast<int>(inputs.size()) != k || static_cast<int>(grads.size()) != k) {
     throw std::invalid_argument("executor: one input and one gradient set per branch");
   }
+  // From here: storing the inputs (fp32 and bf16 copy side by side) is part of the step.
+  arena_.reset_high_water();
   std::vector<BranchItems> items;
   for (int j = 0; j < k; ++j) {
     items.emplace_back(model_.encoder_of(j).stages());
@@ -72,10 +72,9 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
       throw std::invalid_argument("executor: input of branch " + std::to_string(j) +
                                   " has the wrong shape");
     }
-    items[j].x[0] = std::move(inputs[j]);
+    items[j].x[0] = model_.encoder_of(j).store(std::move(inputs[j]), arena_);
   }
   model_.set_scratch_allocator(&arena_);
-  arena_.reset_high_water();
   StepResult result;
   const auto start = std::chrono::steady_clock::now();
   result.op_seconds.reserve(schedule.size());
@@ -95,18 +94,14 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
         break;
       case OpKind::F_none:
         b.x[i + 1] = encoder.forward(i, b.input(i), arena_);
-        if (held(b.x[i])) b.x[i] = {};
+        if (b.x[i].held()) b.x[i] = {};
         else b.xbar[i] = {};
         break;
       case OpKind::loss: {
-        std::vector<const Tensor*> outputs;
-        std::vector<Tensor> dy;
-        for (int j = 0; j < k; ++j) {
-          const int n = model_.encoder_of(j).stages();
-          outputs.push_back(&items[j].input(n));
-          dy.emplace_back(outputs.back()->shape, false, arena_);
-        }
-        result.loss = model_.loss().run(outputs, dy, arena_);
+        std::vector<const Stored*> outputs;
+        for (int j = 0; j < k; ++j) outputs.push_back(&items[j].input(model_.encoder_of(j).stages()));
+        std::vector<Stored> dy;
+        result.loss = model_.run_loss(outputs, dy, arena_);
         for (int j = 0; j < k; ++j) {
           const int n = model_.encoder_of(j).stages();
           items[j].y[n] = std::move(dy[j]);
@@ -115,7 +110,7 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
         break;
       }
       case OpKind::B: {
-        Tensor dx = encoder.backward(i, b.input(i), std::move(b.xbar[i + 1]), std::move(b.y[i + 1]),
+        Stored dx = encoder.backward(i, b.input(i), std::move(b.xbar[i + 1]), std::move(b.y[i + 1]),
                                      i > 0, arena_, grads[op.branch]);
         if (i > 0) b.y[i] = std::move(dx);
         b.x[i] = {};

@@ -50,7 +50,8 @@ class Executor {
   std::size_t reserved() const { return reserved_; }
   // Replays the schedule in the simulator with schedule_budget(); throws InvalidSchedule.
   void check(const Schedule& schedule) const;
-  // inputs[j] = x^j_0, allocated from the arena; grads[j]: branch j's parameter gradients.
+  // inputs[j] = x^j_0, allocated from the arena (kept in the encoder's precision from the first
+  // op on); grads[j]: branch j's parameter gradients.
   // Checks the schedule first: an invalid one throws before any op runs. after_backward(i) runs
   // right after op i when it is a B.
   StepResult run(const Schedule& schedule, std::vector<Tensor> inputs,

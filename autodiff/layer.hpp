@@ -39,6 +39,10 @@ class Layer {
   // be overwritten.
   virtual void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                         std::span<Tensor> grads) = 0;
+  // Whether backward reads x, and y: an operand it does not read may be passed empty (a stage
+  // kept in bf16 widens only what its layers read).
+  virtual bool backward_reads_input() const { return true; }
+  virtual bool backward_reads_output() const { return true; }
 
   // The layer's trainable tensors, the weight first, then the bias if any (a block: its inner
   // layers' tensors in layer order); empty for parameter-free layers.

@@ -56,6 +56,7 @@ class Conv1dLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
+  bool backward_reads_output() const override { return false; }
   std::vector<Tensor*> parameters() override { return pointers(params_); }
   std::int64_t fan_in() const override { return conv_.desc().c * conv_.desc().taps; }
   void set_scratch_allocator(kernels::Allocator* a) override { conv_.set_scratch_allocator(a); }
@@ -75,6 +76,7 @@ class ReluLayer final : public SameShapeLayer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
+  bool backward_reads_input() const override { return false; }
 };
 
 // GELU (tanh approximation) on any tensor; its backward reads x.
@@ -86,6 +88,7 @@ class GeluLayer final : public SameShapeLayer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
+  bool backward_reads_output() const override { return false; }
 };
 
 // Layer norm over the features of each sample (every value of a row of the tensor), with a
@@ -100,6 +103,7 @@ class LayerNormLayer final : public SameShapeLayer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
+  bool backward_reads_output() const override { return false; }
   std::vector<Tensor*> parameters() override { return pointers(params_); }
   void initialize(std::uint64_t& stream) override;
   void set_scratch_allocator(kernels::Allocator* a) override { scratch_ = a; }
@@ -122,6 +126,8 @@ class DropoutLayer final : public SameShapeLayer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
+  bool backward_reads_input() const override { return false; }
+  bool backward_reads_output() const override { return false; }
   void set_step(std::int64_t step) override { step_ = step; }
 
  private:
@@ -144,6 +150,7 @@ class ResidualLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
+  bool backward_reads_output() const override { return false; }
   std::vector<Tensor*> parameters() override;
   void initialize(std::uint64_t& stream) override;
   void set_step(std::int64_t step) override;
@@ -166,6 +173,7 @@ class Pool1dLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
+  bool backward_reads_output() const override { return false; }
 
  private:
   kernels::Pool1dDesc desc_;
@@ -184,6 +192,8 @@ class ToBlockedLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
+  bool backward_reads_input() const override { return false; }
+  bool backward_reads_output() const override { return false; }
 
  private:
   BlockShape plain_, blocked_;

@@ -38,6 +38,29 @@ std::size_t JoinModel::parameter_bytes() const {
   return total;
 }
 
+void JoinModel::set_activation_precision(Precision precision) {
+  for (auto& e : encoders_) e->set_precision(precision);
+}
+
+float JoinModel::run_loss(std::span<const Stored* const> outputs, std::vector<Stored>& grads,
+                          kernels::Allocator& scratch) {
+  std::vector<Fp32View> views;
+  std::vector<const Tensor*> fp32;
+  std::vector<Tensor> dy;
+  for (const Stored* o : outputs) {
+    views.push_back(o->view(scratch));
+    dy.emplace_back(o->shape(), false, scratch);
+  }
+  for (const Fp32View& v : views) fp32.push_back(&v.get());
+  const float loss = loss_.run(fp32, dy, scratch);
+  views.clear();
+  grads.clear();
+  for (std::size_t j = 0; j < dy.size(); ++j) {
+    grads.push_back(encoder_of(int(j)).store(std::move(dy[j]), scratch));
+  }
+  return loss;
+}
+
 void JoinModel::set_scratch_allocator(kernels::Allocator* allocator) {
   for (auto& e : encoders_) e->set_scratch_allocator(allocator);
 }

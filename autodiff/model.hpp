@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,12 @@ class JoinModel {
   const LossHead& loss() const { return loss_; }
 
   std::size_t parameter_bytes() const;
+  // Encoder::set_precision on every encoder (before profiling: it changes the sizes).
+  void set_activation_precision(Precision precision);
+  // The loss op on the stored branch outputs (widened to fp32 in `scratch`): the mean loss,
+  // and in `grads` every branch's d loss / d output, stored as its encoder stores.
+  float run_loss(std::span<const Stored* const> outputs, std::vector<Stored>& grads,
+                 kernels::Allocator& scratch);
   void set_scratch_allocator(kernels::Allocator* allocator);
   // Layer::set_step on every encoder's layers.
   void set_step(std::int64_t step);

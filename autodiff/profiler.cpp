@@ -54,10 +54,6 @@ std::size_t extra_bytes(Arena& arena, const std::function<void()>& run) {
   return arena.high_water() - base;
 }
 
-std::size_t tensor_bytes(const BlockShape& shape) {
-  return kernels::aligned_bytes(std::size_t(shape.elems()), sizeof(float));
-}
-
 // Stages with the same layers on the same shapes allocate the same: sized once (a deep MLP has
 // three kinds of stage, whatever its depth).
 std::string signature(const Encoder& encoder, int stage) {
@@ -79,13 +75,13 @@ struct StageSizes {
 
 // What a stage allocates beyond what it is given, read off the arena; one run of each op.
 StageSizes measure_sizes(Encoder& encoder, int i, const Branch& b, Arena& arena) {
-  const Tensor x = filled(encoder.input_shape(i), arena, std::uint32_t(i));
+  const Stored x = encoder.store(filled(encoder.input_shape(i), arena, std::uint32_t(i)), arena);
   const std::size_t extra_ck = extra_bytes(arena, [&] { (void)encoder.forward(i, x, arena); });
   Saved saved;
   const std::size_t extra_all = extra_bytes(arena, [&] { saved = encoder.forward_taped(i, x, arena); });
   const double cbw = double(saved.bytes());
   Gradients grads = encoder.make_gradients(arena);
-  Tensor dy = filled(encoder.output_shape(i), arena, std::uint32_t(1000 + i));
+  Stored dy = encoder.store(filled(encoder.output_shape(i), arena, std::uint32_t(1000 + i)), arena);
   const std::size_t extra_b = extra_bytes(arena, [&] {
     (void)encoder.backward(i, x, std::move(saved), std::move(dy), i > 0, arena, grads);
   });
@@ -103,18 +99,18 @@ void measure_times(Encoder& encoder, Branch& b, Arena& arena, const ProfileOptio
   std::vector<std::vector<double>> fw(n), bw(n);
   Gradients grads = encoder.make_gradients(arena);
   for (int sweep = 0; sweep <= options.repeats; ++sweep) {
-    Tensor x = filled(encoder.input_shape(0), arena, 0);
+    Stored x = encoder.store(filled(encoder.input_shape(0), arena, 0), arena);
     for (int i = 0; i < n; ++i) {
       const auto start = std::chrono::steady_clock::now();
-      Tensor next = encoder.forward(i, x, arena);
+      Stored next = encoder.forward(i, x, arena);
       if (sweep > 0) fw[i].push_back(seconds_since(start));
       x = std::move(next);
     }
     x = {};
     for (int i = n - 1; i >= 0; --i) {
-      const Tensor in = filled(encoder.input_shape(i), arena, std::uint32_t(i));
+      const Stored in = encoder.store(filled(encoder.input_shape(i), arena, std::uint32_t(i)), arena);
       Saved saved = encoder.forward_taped(i, in, arena);
-      Tensor dy = filled(encoder.output_shape(i), arena, std::uint32_t(1000 + i));
+      Stored dy = encoder.store(filled(encoder.output_shape(i), arena, std::uint32_t(1000 + i)), arena);
       const auto start = std::chrono::steady_clock::now();
       (void)encoder.backward(i, in, std::move(saved), std::move(dy), i > 0, arena, grads);
       if (sweep > 0) bw[i].push_back(seconds_since(start));
@@ -130,7 +126,8 @@ Branch profile_encoder(Encoder& encoder, Arena& arena, const ProfileOptions& opt
   Branch b;
   const int n = encoder.stages();
   for (int i = 0; i <= n; ++i) {
-    const double bytes = double(tensor_bytes(i < n ? encoder.input_shape(i) : encoder.output_shape(n - 1)));
+    const double bytes = double(
+        stored_bytes(i < n ? encoder.input_shape(i) : encoder.output_shape(n - 1), encoder.precision()));
     b.cw.push_back(bytes);
   }
   b.cbw.push_back(b.cw[0]);
@@ -162,25 +159,24 @@ Graph profile(JoinModel& model, const ProfileOptions& options) {
     graph.branches.push_back(measured[e]);
   }
 
-  std::vector<Tensor> outputs;
-  std::vector<const Tensor*> views;
+  std::vector<Stored> outputs;
+  std::vector<const Stored*> views;
   for (int j = 0; j < model.branches(); ++j) {
     const Encoder& enc = model.encoder_of(j);
-    outputs.push_back(filled(enc.output_shape(enc.stages() - 1), arena, std::uint32_t(2000 + j)));
+    outputs.push_back(enc.store(filled(enc.output_shape(enc.stages() - 1), arena, std::uint32_t(2000 + j)), arena));
   }
-  for (const Tensor& t : outputs) views.push_back(&t);
-  const std::int64_t rows = outputs[0].shape.rows;
+  for (const Stored& t : outputs) views.push_back(&t);
+  const std::int64_t rows = outputs[0].shape().rows;
   std::vector<float> targets(static_cast<std::size_t>(rows));
   for (std::int64_t r = 0; r < rows; ++r) {
     targets[r] = model.loss().kind() == LossKind::cosine ? (r % 2 ? 1.f : -1.f) : float(r % 2);
   }
   model.loss().set_targets(targets);
   double grad_bytes = 0;
-  for (const Tensor& t : outputs) grad_bytes += double(t.data.bytes());
+  for (const Stored& t : outputs) grad_bytes += double(t.bytes());  // the y^j_n the loss makes
   auto loss_once = [&] {
-    std::vector<Tensor> dy;
-    for (const Tensor& t : outputs) dy.emplace_back(t.shape, false, arena);
-    (void)model.loss().run(views, dy, arena);
+    std::vector<Stored> dy;
+    (void)model.run_loss(views, dy, arena);
   };
   const std::size_t extra = extra_bytes(arena, loss_once);
   graph.loss.tmp = std::max(0.0, double(extra) - grad_bytes);

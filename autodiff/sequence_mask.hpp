@@ -42,6 +42,8 @@ class MaskedLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
+  bool backward_reads_input() const override { return inner_->backward_reads_input(); }
+  bool backward_reads_output() const override { return inner_->backward_reads_output(); }
   std::vector<Tensor*> parameters() override { return inner_->parameters(); }
   void initialize(std::uint64_t& stream) override { inner_->initialize(stream); }
   void set_step(std::int64_t step) override { inner_->set_step(step); }
@@ -70,6 +72,7 @@ class GlobalPoolLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
+  bool backward_reads_output() const override { return false; }
 
  private:
   std::int64_t at(std::int64_t row, std::int64_t channel) const;  // index into the output

@@ -76,6 +76,11 @@ std::vector<std::vector<std::size_t>> finalizing_ops(const Schedule& schedule, c
   return last;
 }
 
+JoinModel& with_precision(JoinModel& model, Precision activations) {
+  model.set_activation_precision(activations);
+  return model;
+}
+
 }  // namespace
 
 std::vector<std::vector<const Tensor*>> sum_shared_gradients(const JoinModel& model,
@@ -94,7 +99,7 @@ std::vector<std::vector<const Tensor*>> sum_shared_gradients(const JoinModel& mo
 }
 
 Trainer::Trainer(JoinModel& model, Arena& parameters, const TrainerOptions& options)
-    : model_(model),
+    : model_(with_precision(model, options.activations)),
       parameters_(parameters),
       exchange_(options.exchange),
       activations_("activations", options.activation_budget),
@@ -213,7 +218,7 @@ std::vector<float> Trainer::embed(int branch, std::span<const float> inputs) {
   model_.set_step(Layer::kInference);
   Tensor x(in, false, activations_);
   kernels::pack_into(inputs, x);
-  for (int i = 0; i < encoder.stages(); ++i) x = encoder.forward(i, x, activations_);
+  x = encoder.forward_all(std::move(x), activations_);
   model_.set_scratch_allocator(nullptr);
   const BlockShape& out = x.shape;
   std::vector<float> plain(std::size_t(out.rows * out.cols));

@@ -7,7 +7,8 @@
 //   autodiff::Trainer trainer(*model, weights, {.activation_budget = 2ull << 30});
 //   for (...) trainer.step(batch);                              // StepResult: loss, time, peak
 //
-// M bounds the step's activations, saved tensors, activation gradients and kernel scratch.
+// M bounds the step's activations, saved tensors, activation gradients and kernel scratch;
+// TrainerOptions::activations = Precision::bf16 keeps what steps hold between ops at half size.
 // Weights, their gradients and optimizer state live in the `parameters` arena, reported apart.
 #pragma once
 
@@ -30,6 +31,9 @@ struct TrainerOptions {
   SolveOptions solve;                 // solver name and resolution
   OptimizerConfig optimizer;
   ProfileOptions profile;
+  // What steps keep between ops (autodiff/stored.hpp): the model's encoders are set to it
+  // before profiling.
+  Precision activations = Precision::fp32;
   // Run one step of the plan on placeholder inputs, take its measured op times as the stage
   // times (profiler.hpp: calibrate) and plan again with them.
   bool calibrate = true;

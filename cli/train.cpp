@@ -127,6 +127,7 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
   bool plan_only_done = false, sequences = false;
   agreed(comm, [&] {
     config.optimizer.kind = autodiff::optimizer_kind(args.optimizer);
+    config.activations = autodiff::parse_precision(args.activations);
     require_finite(args.lr, "--lr", false);  // 0: the optimizer's default
     require_finite(config.optimizer.momentum, "--momentum", false);
     require_finite(config.model.margin, "--margin", false);
@@ -185,7 +186,9 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
             << "memory     predicted peak " << format_bytes(plan.peak) << " of budget "
             << format_bytes(double(config.memory)) << " (store-all needs "
             << format_bytes(session.store_all_peak()) << "); weights, gradients and optimizer state "
-            << format_bytes(double(session.parameter_bytes())) << "\n";
+            << format_bytes(double(session.parameter_bytes())) << "\n"
+            << "activations " << autodiff::to_string(config.activations)
+            << " between ops (layers compute in fp32)\n";
   const std::size_t exchange_bytes = session.trainer().exchange_bytes();
   std::size_t gradient_bytes = 0;  // what each process exchanges per step
   for (int e = 0; e < session.model().encoders(); ++e) {
@@ -253,6 +256,7 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
                       {"width", config.model.width},
                       {"batch", config.model.batch},
                       {"solver", plan.solver},
+                      {"activations", autodiff::to_string(config.activations)},
                       {"exact", plan.exact},
                       {"budget", config.memory},
                       {"predicted_makespan", plan.makespan},
@@ -307,6 +311,8 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--solver", a.config.solver, solver_choices())
       ->capture_default_str();
   cmd->add_option("--optimizer", a.optimizer, "sgd (with momentum) | adam")->capture_default_str();
+  cmd->add_option("--activations", a.activations, "fp32 | bf16: precision of the activations kept between ops")
+      ->capture_default_str();
   cmd->add_option("--lr", a.lr, "learning rate (default: Adam 1e-3, SGD 0.05)");
   cmd->add_option("--momentum", a.config.optimizer.momentum, "SGD momentum")->capture_default_str();
   cmd->add_option("--checkpoint", a.checkpoint, "write the weights here (atomically)");

@@ -18,6 +18,7 @@ struct TrainArgs {
   bool plan_only = false;    // profile and plan, print the plan (or the curve), do not train
   bool show_curve = false;
   std::string optimizer = "adam";
+  std::string activations = "fp32";  // fp32 | bf16: what steps keep between ops
   float lr = 0;  // 0: the optimizer's default (Adam 1e-3, SGD 0.05)
   int steps = 10;
   std::string checkpoint;  // weights written here (atomically) at the end and every checkpoint_every steps

@@ -72,11 +72,13 @@ int train_sequences(const TrainArgs& args, const models::TrainConfig& config) {
   options.solve.solver = config.solver;
   options.optimizer = config.optimizer;
   options.profile = config.profile;
+  options.activations = config.activations;
   const json document = read_document(config.model.model);
   std::ostringstream list;
   for (std::size_t b = 0; b < edges.size(); ++b) list << (b ? "," : "") << edges[b];
   std::cout << "model      " << config.model.model << ", batch " << config.model.batch << " per branch, "
             << data.tuples() << " " << data::layout_name(data.layout) << " sequences, buckets up to " << list.str()
+            << "\nactivations " << autodiff::to_string(config.activations) << " between ops (layers compute in fp32)"
             << "\nprofiling and planning every bucket for " << format_bytes(double(memory)) << " ...\n"
             << std::flush;
   models::SequenceTrainer trainer(document, config.model.model, edges, config.model.batch, config.model.seed, options);
@@ -140,6 +142,7 @@ int train_sequences(const TrainArgs& args, const models::TrainConfig& config) {
                          {"fitted", p.fitted}, {"fit_error_pct", 100 * p.fit_error}});
     }
     write_json(args.report, {{"model", config.model.model}, {"batch", config.model.batch}, {"budget", memory},
+                             {"activations", autodiff::to_string(config.activations)},
                              {"buckets", buckets}, {"epochs", report_epochs}, {"arena_peak", arena_peak}});
   }
   return 0;

@@ -186,6 +186,7 @@ BudgetChoice choose_budget(const TrainConfig& config, const Budget& budget, bool
   choice.bytes = std::size_t(cap);
   if (!budget.max_overhead_pct && !want_curve) return choice;
 
+  model->set_activation_precision(config.activations);
   const Graph graph = autodiff::profile(*model, config.profile);
   CurveOptions options;
   options.solve.solver = config.solver;

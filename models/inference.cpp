@@ -60,7 +60,7 @@ std::vector<float> Inference::run(int branch, std::span<const float> inputs, aut
   } detach{*model_};
   autodiff::Tensor x(in, false, arena);
   kernels::pack_into(inputs, x);
-  for (int i = 0; i < encoder.stages(); ++i) x = encoder.forward(i, x, arena);
+  x = encoder.forward_all(std::move(x), arena);
   std::vector<float> plain(std::size_t(x.shape.rows * x.shape.cols));
   kernels::unpack(x, plain);
   return plain;

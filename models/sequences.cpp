@@ -250,6 +250,7 @@ SequenceTrainer::SequenceTrainer(const nlohmann::json& document, const std::stri
     BucketPlan& p = plans_[std::size_t(b)];
     p.length = bucket_lengths[std::size_t(b)];
     p.fitted = fitted[std::size_t(b)];
+    models_[std::size_t(b)]->set_activation_precision(options.activations);
     p.measured = autodiff::profile(*models_[std::size_t(b)], options.profile);
     for (int round = 1; p.fitted && round < options.fit_rounds; ++round) {
       p.measured = fastest(p.measured, autodiff::profile(*models_[std::size_t(b)], options.profile));
@@ -353,7 +354,7 @@ std::vector<float> SequenceTrainer::embed(int b, int branch, std::span<const flo
   m.set_step(autodiff::Layer::kInference);
   autodiff::Tensor x(in, false, activations_);
   kernels::pack_into(inputs, x);
-  for (int i = 0; i < encoder.stages(); ++i) x = encoder.forward(i, x, activations_);
+  x = encoder.forward_all(std::move(x), activations_);
   m.set_scratch_allocator(nullptr);
   lengths_->rows.clear();
   std::vector<float> plain(std::size_t(x.shape.rows * x.shape.cols));

@@ -79,6 +79,7 @@ struct SequenceTrainerOptions {
   SolveOptions solve;
   autodiff::OptimizerConfig optimizer;
   autodiff::ProfileOptions profile;   // every bucket is profiled with these
+  autodiff::Precision activations = autodiff::Precision::fp32;  // what steps keep between ops
   int fit_points = 3;                 // bucket lengths the times are measured and fitted at
   // Profiles per fitted length, keeping each time's minimum: a timing is only ever lengthened by
   // other work on the machine, and one slow stage would tilt the whole line.

@@ -40,6 +40,7 @@ std::unique_ptr<autodiff::Trainer> planned(const TrainConfig& c, autodiff::JoinM
   options.solve.solver = c.solver;
   options.optimizer = c.optimizer;
   options.profile = c.profile;
+  options.activations = c.activations;
   options.exchange = c.exchange;
   return std::make_unique<autodiff::Trainer>(model, parameters, options);
 }

@@ -33,6 +33,8 @@ struct TrainConfig {
   std::uint64_t data_seed = 7;
   int eval_batches = 4;    // held-out batches of model.batch for the metrics
   autodiff::ProfileOptions profile;
+  // What steps keep between ops: fp32, or bf16 at half the bytes (autodiff/stored.hpp).
+  autodiff::Precision activations = autodiff::Precision::fp32;
   std::string resume;      // weight file to start from
   // Data parallelism: this process trains on slice `shard` of `shards` equal slices of every
   // global batch (model.batch samples, the same batches as a one-process run with the seed), and

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <random>
+#include <tuple>
 
 #include "autodiff/layers.hpp"
 #include "autodiff/profiler.hpp"
@@ -74,7 +75,7 @@ struct Setup {
   Batch batch;
 };
 
-std::unique_ptr<Setup> make(Family family) {
+std::unique_ptr<Setup> make(Family family, Precision activations = Precision::fp32) {
   auto s = std::make_unique<Setup>();
   std::vector<std::unique_ptr<Encoder>> encoders;
   std::vector<int> branch_encoder;
@@ -97,6 +98,7 @@ std::unique_ptr<Setup> make(Family family) {
       break;
   }
   s->model = std::make_unique<JoinModel>("test", std::move(encoders), branch_encoder, loss);
+  s->model->set_activation_precision(activations);
   s->graph = profile(*s->model, {.repeats = 1});
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
@@ -150,10 +152,11 @@ double peak_slack(const Graph& graph) {
   return slack;
 }
 
-class ScheduleIndependence : public ::testing::TestWithParam<Family> {};
+// In either activation precision: a bf16 run against the bf16 store-all run.
+class ScheduleIndependence : public ::testing::TestWithParam<std::tuple<Family, Precision>> {};
 
 TEST_P(ScheduleIndependence, EverySolverAndBudgetGivesBitwiseTheStoreAllGradients) {
-  auto s = make(GetParam());
+  auto s = make(std::get<0>(GetParam()), std::get<1>(GetParam()));
   const double store_all_peak = solve(s->graph, 1e18, {.solver = "store-all"}).peak;
   const auto reference = execute(*s, solve(s->graph, store_all_peak, {.solver = "store-all"}).ops,
                                  std::size_t(store_all_peak));
@@ -232,6 +235,8 @@ TEST(FiniteDifferences, ExecutedGradientsMatchCentralDifferencesOfTheLoss) {
 Schedule store_all_ops(const Graph& graph) {
   return solve(graph, 1e18, {.solver = "store-all"}).ops;
 }
+
+double store_all_peak(const Graph& graph) { return solve(graph, 1e18, {.solver = "store-all"}).peak; }
 
 TEST(Refusal, AnInvalidScheduleIsRefusedWithItsOpIndexBeforeAnythingRuns) {
   auto s = make(Family::siamese);
@@ -405,14 +410,97 @@ TEST(GradientExchangeHook, EachStageIsHandedOverOnceInTheFixedOrderWithItsBranch
   }
 }
 
+// Every tensor kept between ops is half the size in bf16 (up to the whole cache line each
+// rounds to), so keeping everything takes less. (The least feasible budget need not drop: it
+// is set by one backward, whose fp32 copies of the values it reads are extra scratch.)
+TEST(Bf16Activations, ProfiledSizesAreHalvedAndStoringEverythingTakesLess) {
+  for (Family f : {Family::chain, Family::siamese, Family::cross_modal}) {
+    SCOPED_TRACE("family " + std::to_string(int(f)));
+    auto fp32 = make(f, Precision::fp32);
+    auto bf16 = make(f, Precision::bf16);
+    for (int j = 0; j < fp32->model->branches(); ++j) {
+      const Encoder& encoder = fp32->model->encoder_of(j);
+      const Branch &a = fp32->graph.branches[j], &h = bf16->graph.branches[j];
+      for (int i = 0; i <= encoder.stages(); ++i) {
+        const BlockShape& shape = i < encoder.stages() ? encoder.input_shape(i)
+                                                       : encoder.output_shape(i - 1);
+        const double elems = double(shape.elems());
+        EXPECT_EQ(a.cw[i], double(kernels::aligned_bytes(std::size_t(elems), 4))) << "stage " << i;
+        EXPECT_EQ(h.cw[i], double(kernels::aligned_bytes(std::size_t(elems), 2))) << "stage " << i;
+        if (i == 0) continue;
+        const double tensors = double(encoder.stage_layers(i - 1).size());
+        EXPECT_GE(2 * h.cbw[i], a.cbw[i]) << "stage " << i;
+        EXPECT_LE(2 * h.cbw[i], a.cbw[i] + 2 * double(kernels::kAlignment) * tensors) << "stage " << i;
+        EXPECT_LT(h.cbw[i], a.cbw[i]) << "stage " << i;
+      }
+    }
+    EXPECT_LT(store_all_peak(bf16->graph), store_all_peak(fp32->graph));
+  }
+}
+
+// The rounding takes effect (the gradients differ from fp32's) and stays a rounding: the loss
+// moves by about bf16's precision (2^-8 relative) and the gradients keep their direction. A
+// rounded pre-activation near zero may flip a ReLU, which changes that sample's whole gradient
+// below it, so gradients are compared by direction rather than element by element.
+TEST(Bf16Activations, GradientsDifferFromFp32ByRoundingOnly) {
+  for (Family f : {Family::chain, Family::siamese, Family::cross_modal}) {
+    SCOPED_TRACE("family " + std::to_string(int(f)));
+    auto fp32 = make(f, Precision::fp32);
+    auto bf16 = make(f, Precision::bf16);
+    const Executed a = execute(*fp32, store_all_ops(fp32->graph), std::size_t(1) << 30);
+    const Executed h = execute(*bf16, store_all_ops(bf16->graph), std::size_t(1) << 30);
+    EXPECT_FALSE(bitwise_equal(a.grads, h.grads));
+    EXPECT_NEAR(h.step.loss, a.step.loss, 1e-2 * std::abs(a.step.loss));
+    double dot = 0, norm_a = 0, norm_h = 0;
+    for (std::size_t j = 0; j < a.grads.size(); ++j) {
+      for (std::size_t l = 0; l < a.grads[j].size(); ++l) {
+        for (std::size_t p = 0; p < a.grads[j][l].size(); ++p) {
+          const auto x = a.grads[j][l][p].data.span(), y = h.grads[j][l][p].data.span();
+          for (std::size_t e = 0; e < x.size(); ++e) {
+            dot += double(x[e]) * double(y[e]);
+            norm_a += double(x[e]) * double(x[e]);
+            norm_h += double(y[e]) * double(y[e]);
+          }
+        }
+      }
+    }
+    ASSERT_GT(norm_a, 0);
+    EXPECT_GT(dot / std::sqrt(norm_a * norm_h), 0.99);
+  }
+}
+
+// The trainer keeps bf16 activations when asked and plans with their sizes: at the bf16
+// store-all peak, below fp32's, its plan recomputes nothing and its steps stay in the budget.
+TEST(Bf16Activations, TrainerPlansWithBf16SizesAndStaysWithinTheBudget) {
+  auto s = make(Family::siamese);
+  const Graph bf16 = make(Family::siamese, Precision::bf16)->graph;
+  TrainerOptions options;
+  options.activations = Precision::bf16;
+  options.activation_budget = std::size_t(store_all_peak(bf16));
+  ASSERT_LT(double(options.activation_budget), store_all_peak(s->graph));
+  Trainer trainer(*s->model, s->params, options);
+  EXPECT_EQ(trainer.graph().branches[0].cw, bf16.branches[0].cw);
+  EXPECT_EQ(trainer.graph().branches[0].cbw, bf16.branches[0].cbw);
+  std::size_t forwards = 0;
+  for (const Op& op : trainer.plan().ops) forwards += op.kind == OpKind::F_all || op.kind == OpKind::F_ck || op.kind == OpKind::F_none;
+  EXPECT_EQ(forwards, std::size_t(2 * s->model->encoder_of(0).stages())) << "no forward recomputed";
+  for (int step = 0; step < 3; ++step) {
+    const StepResult result = trainer.step(s->batch);
+    EXPECT_LE(result.arena_peak, options.activation_budget);
+    EXPECT_TRUE(std::isfinite(result.loss));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ScheduleIndependence,
-                         ::testing::Values(Family::chain, Family::siamese, Family::cross_modal),
+                         ::testing::Combine(::testing::Values(Family::chain, Family::siamese,
+                                                              Family::cross_modal),
+                                            ::testing::Values(Precision::fp32, Precision::bf16)),
                          [](const auto& info) {
-                           switch (info.param) {
-                             case Family::chain: return std::string("chain");
-                             case Family::siamese: return std::string("siamese");
-                             default: return std::string("cross_modal");
-                           }
+                           const Family f = std::get<0>(info.param);
+                           return std::string(f == Family::chain     ? "chain_"
+                                              : f == Family::siamese ? "siamese_"
+                                                                     : "cross_modal_") +
+                                  to_string(std::get<1>(info.param));
                          });
 
 }  // namespace

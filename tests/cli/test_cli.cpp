@@ -658,6 +658,30 @@ TEST_F(Cli, TrainRefusesABadModelFileNamingTheFileAndTheKeyPath) {
   EXPECT_EQ(count_lines(r.err), 1u) << r.err;
 }
 
+// bf16 activations: the plan and the report say so, the profiled store-all peak is smaller than
+// fp32's, the step stays in the budget; an unknown precision is one line, status 3.
+TEST_F(Cli, TrainWithBf16ActivationsPlansWithSmallerSizesAndSaysSo) {
+  json reports[2];
+  const char* precisions[2] = {"fp32", "bf16"};
+  for (int p = 0; p < 2; ++p) {
+    const std::string report = path(std::string("report-") + precisions[p] + ".json");
+    const CliRun r = run({"train", "--model", "siamese-mlp", "--depth", "3", "--width", "64", "--batch", "64",
+                          "--memory", "16MiB", "--steps", "1", "--eval-batches", "1", "--profile-repeats", "1",
+                          "--activations", precisions[p], "--report", report});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string("activations ") + precisions[p]), std::string::npos) << r.out;
+    reports[p] = json::parse(slurp(report));
+    EXPECT_EQ(reports[p]["activations"], precisions[p]);
+    EXPECT_LE(reports[p]["arena_peak"].get<double>(), reports[p]["budget"].get<double>());
+  }
+  EXPECT_LT(reports[1]["store_all_peak"].get<double>(), reports[0]["store_all_peak"].get<double>());
+  const CliRun bad = run({"train", "--model", "siamese-mlp", "--depth", "3", "--width", "16", "--batch", "8",
+                          "--memory", "1GiB", "--activations", "fp16"});
+  EXPECT_EQ(bad.status, 3);
+  EXPECT_NE(bad.err.find("'fp16'"), std::string::npos) << bad.err;
+  EXPECT_EQ(count_lines(bad.err), 1u) << bad.err;
+}
+
 TEST_F(Cli, TrainsAModelFileReadingTheImageAsASequence) {
   {
     std::ofstream(path("net.json")) << R"({"branches": [{"input": {"channels": 28, "length": 28}, "encoder": "e"}],

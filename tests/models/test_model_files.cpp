@@ -164,11 +164,12 @@ struct Setup {
   autodiff::Batch batch;
 };
 
-std::unique_ptr<Setup> make(const char* doc) {
+std::unique_ptr<Setup> make(const char* doc, autodiff::Precision activations = autodiff::Precision::fp32) {
   auto s = std::make_unique<Setup>();
   s->description = parse_model_json(doc, "test.json");
   s->model = build(s->description, kBatch, 3, s->params);
   s->model->set_step(4);  // a fixed step: fixed dropout masks
+  s->model->set_activation_precision(activations);
   s->graph = autodiff::profile(*s->model, {.repeats = 1});
   s->batch = random_batch(*s->model, s->description.task, kBatch, s->description.classes, 5);
   s->model->loss().set_targets(s->batch.targets);
@@ -198,8 +199,7 @@ Executed execute(Setup& s, const Schedule& schedule, std::size_t budget) {
 
 class AcceptanceModel : public ::testing::TestWithParam<const char*> {};
 
-TEST_P(AcceptanceModel, OptimalSchedulesAtFiveBudgetsGiveBitwiseTheStoreAllGradients) {
-  auto s = make(GetParam());
+void expect_bitwise_store_all_gradients_at_five_budgets(Setup* s) {
   const double store_all_peak = solve(s->graph, 1e18, {.solver = "store-all"}).peak;
   const Executed reference = execute(*s, solve(s->graph, store_all_peak, {.solver = "store-all"}).ops,
                                      std::size_t(store_all_peak));
@@ -213,6 +213,16 @@ TEST_P(AcceptanceModel, OptimalSchedulesAtFiveBudgetsGiveBitwiseTheStoreAllGradi
     EXPECT_EQ(run.loss, reference.loss);
     EXPECT_TRUE(bitwise_equal(run.grads, reference.grads));
   }
+}
+
+TEST_P(AcceptanceModel, OptimalSchedulesAtFiveBudgetsGiveBitwiseTheStoreAllGradients) {
+  expect_bitwise_store_all_gradients_at_five_budgets(make(GetParam()).get());
+}
+
+// Every layer kind of the files (GELU, layer norm, dropout, residual blocks, pooling) with its
+// activations kept in bf16, against the bf16 store-all run.
+TEST_P(AcceptanceModel, Bf16ActivationsGiveBitwiseTheBf16StoreAllGradientsAtFiveBudgets) {
+  expect_bitwise_store_all_gradients_at_five_budgets(make(GetParam(), autodiff::Precision::bf16).get());
 }
 
 // Central differences of the loss on entries of every parameter tensor (dropout masks fixed by
@@ -267,7 +277,7 @@ TEST(Dropout, MasksDependOnTheStepAndInferencePassesThrough) {
     autodiff::Arena a("a");  // before x, which ends up holding its memory
     autodiff::Tensor x(s->model->encoder_of(0).input_shape(0));
     kernels::pack_into(s->batch.inputs[0], x);
-    for (int i = 0; i < s->model->encoder_of(0).stages(); ++i) x = s->model->encoder_of(0).forward(i, x, a);
+    x = s->model->encoder_of(0).forward_all(std::move(x), a);
     std::vector<float> out(std::size_t(x.shape.rows * x.shape.cols));
     kernels::unpack(x, out);
     return out;
