@@ -56,7 +56,8 @@ class Conv1dLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
-  bool backward_reads_output() const override { return false; }
+  // A fused ReLU's backward masks dy by y > 0.
+  bool backward_reads_output() const override { return conv_.desc().activation != kernels::Activation::none; }
   std::vector<Tensor*> parameters() override { return pointers(params_); }
   std::int64_t fan_in() const override { return conv_.desc().c * conv_.desc().taps; }
   void set_scratch_allocator(kernels::Allocator* a) override { conv_.set_scratch_allocator(a); }

@@ -121,7 +121,7 @@ INSTANTIATE_TEST_SUITE_P(Models, ZooFile, ::testing::ValuesIn(model_names()),
                          });
 
 // The acceptance models, small: a siamese residual conv1d encoder (valid and same convolutions,
-// dilation, a separate and a fused ReLU, residual blocks, average pooling, flatten) and a classifier MLP with GELU, layer
+// dilation, a separate ReLU and fused ones (in a stage and in a residual block), residual blocks, average pooling, flatten) and a classifier MLP with GELU, layer
 // norm, dropout and a residual block.
 const char* kResidualConv = R"({
   "name": "residual-conv",
@@ -130,6 +130,7 @@ const char* kResidualConv = R"({
   "encoders": {"seq": {"layers_per_stage": 1, "layers": [
     {"type": "conv1d", "out": 6, "taps": 3, "padding": "valid"},
     {"type": "relu"},
+    {"type": "conv1d", "out": 6, "taps": 3, "activation": "relu"},
     {"type": "residual", "layers": [
       {"type": "conv1d", "out": 6, "taps": 3, "dilation": 2, "activation": "relu"},
       {"type": "conv1d", "out": 6, "taps": 2}]},
@@ -312,13 +313,13 @@ std::string error_of(const std::string& doc) {
 
 TEST(ModelFileErrors, NameTheFileTheKeyPathAndWhatWasExpected) {
   json doc = json::parse(kResidualConv);
-  doc["encoders"]["seq"]["layers"][2]["layers"][0]["dilation"] = 0;
+  doc["encoders"]["seq"]["layers"][3]["layers"][0]["dilation"] = 0;
   EXPECT_EQ(error_of(doc.dump()),
-            "m.json: encoders.seq.layers[2].layers[0].dilation: expected an integer in [1, 16777216], got 0");
+            "m.json: encoders.seq.layers[3].layers[0].dilation: expected an integer in [1, 16777216], got 0");
   doc = json::parse(kResidualConv);
-  doc["encoders"]["seq"]["layers"][2]["layers"][0]["activation"] = "tanh";
+  doc["encoders"]["seq"]["layers"][3]["layers"][0]["activation"] = "tanh";
   EXPECT_EQ(error_of(doc.dump()),
-            "m.json: encoders.seq.layers[2].layers[0].activation: expected 'none' or 'relu', got 'tanh'");
+            "m.json: encoders.seq.layers[3].layers[0].activation: expected 'none' or 'relu', got 'tanh'");
   doc = json::parse(kResidualConv);
   doc["encoders"]["seq"]["layers"][0]["taps"] = 20;
   EXPECT_NE(error_of(doc.dump()).find("m.json: encoders.seq.layers[0]: a valid conv1d of 20 taps"), std::string::npos);
@@ -328,7 +329,7 @@ TEST(ModelFileErrors, NameTheFileTheKeyPathAndWhatWasExpected) {
             std::string::npos);
   doc = json::parse(kResidualConv);
   doc["encoders"]["other"] = doc["encoders"]["seq"];
-  doc["encoders"]["other"]["layers"][6]["out"] = 4;
+  doc["encoders"]["other"]["layers"][7]["out"] = 4;
   doc["branches"][1]["encoder"] = "other";
   EXPECT_NE(error_of(doc.dump()).find("m.json: branches[1]: its encoder outputs 4 features but branch 0's outputs 5"),
             std::string::npos);
@@ -336,7 +337,7 @@ TEST(ModelFileErrors, NameTheFileTheKeyPathAndWhatWasExpected) {
   doc["loss"]["classes"] = 9;
   EXPECT_NE(error_of(doc.dump()).find("m.json: loss.classes: expected the encoder's 7"), std::string::npos);
   doc = json::parse(kResidualConv);
-  doc["encoders"]["seq"]["layers"].erase(5);
+  doc["encoders"]["seq"]["layers"].erase(6);
   EXPECT_NE(error_of(doc.dump()).find("linear reads features, but its input is 6 channels x 6"), std::string::npos);
   EXPECT_NE(error_of("{").find("m.json: not valid JSON"), std::string::npos);
 }
