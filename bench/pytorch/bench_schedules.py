@@ -2,23 +2,24 @@
 """Siamese MLP training steps in PyTorch: plain autograd, checkpoint_sequential, rematch.torch.
 
 One model: a shared encoder of `depth` blocks [Linear(width) + ReLU] (784 inputs), both branches,
-contrastive loss, SGD. Configurations, each measured in a fresh process:
+contrastive loss, SGD. Configurations:
   plain          plain autograd (stores every activation);
   checkpoint:S   torch.utils.checkpoint.checkpoint_sequential with S segments per branch;
   rematch@L      rematch.torch.Join at budget L bytes: at plain's level (the executor's own cost),
                  at each checkpoint:S memory level (the peak of rematch's model of
                  checkpoint_sequential, solver segments:S, on the profiled graph) and at fractions
                  of it down to the least budget.
-Every configuration runs in --rounds fresh processes, the rounds one after another (each round
-runs every configuration once), so that a slow minute of a shared host falls on all of them alike.
-Reported: the median over the rounds of each process's median step time, its overhead over plain
-(and the overhead the profiled graph predicts: the simulated makespan of the configuration's
-schedule over store-all's), the activation memory the configuration is designed for (the
-executor's count for rematch, the modelled peak for the others), the process's peak RSS during
-the training steps with its growth over the RSS before them (model, data, imports), and the
+Memory: each configuration runs alone in --rounds fresh processes (the rounds one after another):
+the activation memory it is designed for (the executor's count for rematch, the modelled peak for
+the others) and the process's peak RSS during the training steps, with its growth over the RSS
+before them (model, data, imports); also its step time alone (the median over the rounds).
+Time: then one process runs every configuration's steps in turns, one step of each per round, and
+a configuration's overhead is the median over the rounds of its step over plain's step of the same
+round (paced: a change of the machine's speed falls on both sides of each ratio, which step times
+of separate processes on a shared host do not give). Beside it, the overhead the profiled graph
+predicts (the simulated makespan of the configuration's schedule over store-all's), and the
 verdict the comparison is for: at each memory level checkpoint_sequential reaches, is rematch's
-measured overhead lower? Timing is
-noisy on a shared machine.
+paced overhead lower?
 
     /usr/bin/python3 bench/pytorch/bench_schedules.py --depth 16 --width 512 --batch 256 --json out.json
 """
@@ -42,11 +43,12 @@ def parse_args(argv=None):
     p.add_argument("--segments", default="2,4,8", help="checkpoint_sequential segment counts")
     p.add_argument("--fractions", default="0.75,0.5", help="rematch budgets below each level, as fractions of it")
     p.add_argument("--steps", type=int, default=20, help="timed steps per process (their median is taken)")
-    p.add_argument("--rounds", type=int, default=3, help="fresh processes per configuration (the median is reported)")
+    p.add_argument("--rounds", type=int, default=1, help="fresh processes per configuration (the median is reported)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--json", metavar="FILE", help="write every result as one JSON object")
     p.add_argument("--child", help=argparse.SUPPRESS)  # one configuration, in this process
+    p.add_argument("--paced", help=argparse.SUPPRESS)  # every configuration, steps in turns, in this process
     a = p.parse_args(argv)
     for name in ("depth", "width", "batch", "steps", "rounds", "threads"):
         if getattr(a, name) < 1:
@@ -89,60 +91,83 @@ def reset_peak_rss():
     return status_bytes("VmRSS")
 
 
-def run_child(a):
-    """Measures one configuration; prints its JSON line."""
-    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
-    import torch
+def make_step(a, torch, encoder, data, config):
+    """The training step of one configuration (without the optimizer) and its rematch model, if any."""
     from torch.utils.checkpoint import checkpoint_sequential
-    import rematch
     import rematch.torch as rt
-    torch.set_num_threads(a.threads)
-    encoder, (x1, x2, y) = build(a, torch)
-    config = json.loads(a.child)
-    result = dict(config)
-    model = rt.Join([encoder, encoder], contrastive, budget=config.get("budget", 1 << 50))
+    x1, x2, y = data
     if config["kind"] == "rematch":
-        plan = model.plan(x1, x2, y)
-        result.update(predicted_peak=plan.predicted_peak, predicted_overhead_pct=plan.predicted_overhead_pct,
-                      exact=plan.solution.exact)
-
-        def step():
-            return model(x1, x2, y)
-    elif config["kind"] == "checkpoint":
+        model = rt.Join([encoder, encoder], contrastive, budget=config["budget"])
+        model.plan(x1, x2, y)
+        return (lambda: model(x1, x2, y)), model
+    if config["kind"] == "checkpoint":
         def step():
             e1 = checkpoint_sequential(encoder, config["segments"], x1.detach().requires_grad_())
             e2 = checkpoint_sequential(encoder, config["segments"], x2.detach().requires_grad_())
             return contrastive(e1, e2, y)
-    else:
-        def step():
-            return contrastive(encoder(x1), encoder(x2), y)
+        return step, None
+    return (lambda: contrastive(encoder(x1), encoder(x2), y)), None
+
+
+def timed_step(opt, step):
+    start = time.perf_counter()
+    opt.zero_grad(set_to_none=True)
+    step().backward()
+    opt.step()
+    return time.perf_counter() - start
+
+
+def run_child(a):
+    """Measures one configuration alone (memory, and its own step time); prints its JSON line."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
+    import torch
+    torch.set_num_threads(a.threads)
+    encoder, data = build(a, torch)
+    config = json.loads(a.child)
+    result = dict(config)
+    step, model = make_step(a, torch, encoder, data, config)
+    if model is not None:
+        plan = model._plan
+        result.update(predicted_peak=plan.predicted_peak, predicted_overhead_pct=plan.predicted_overhead_pct,
+                      exact=plan.solution.exact)
     opt = torch.optim.SGD(encoder.parameters(), lr=0.01, momentum=0.9)
     # The peak RSS of training alone: the high-water mark restarts here, after the model, the data
     # and (rematch) the solver's tables, which are freed once the plan is made.
     result["rss_before"] = reset_peak_rss()
-    times = []
-    for s in range(a.warmup + a.steps):
-        start = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss = step()
-        loss.backward()
-        opt.step()
-        if s >= a.warmup:
-            times.append(time.perf_counter() - start)
+    times = [timed_step(opt, step) for _ in range(a.warmup + a.steps)][a.warmup:]
     result["step_s"] = statistics.median(times)
     result["peak_rss"] = status_bytes("VmHWM")
-    if config["kind"] == "rematch":
+    if model is not None:
         result["executor_peak"] = model.last_peak
     print(json.dumps(result))
 
 
-def child(a, config):
+def run_paced(a):
+    """Every configuration in one process, their steps taken in turns (one step of each per round):
+    a configuration's overhead is the median over the rounds of its step over plain's step of the
+    same round, so a change of the machine's speed falls on both sides of each ratio."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
+    import torch
+    torch.set_num_threads(a.threads)
+    encoder, data = build(a, torch)
+    configs = json.loads(a.paced)
+    steps = [make_step(a, torch, encoder, data, c)[0] for c in configs]
+    opt = torch.optim.SGD(encoder.parameters(), lr=0.01, momentum=0.9)
+    for _ in range(a.warmup):
+        for step in steps:
+            timed_step(opt, step)
+    rounds = [[timed_step(opt, step) for step in steps] for _ in range(a.steps)]
+    print(json.dumps([statistics.median(r[i] / r[0] - 1 for r in rounds) for i in range(len(configs))]))
+
+
+def child(a, flag, value):
+    """This script in a fresh process with --child or --paced; returns its last line's JSON."""
     argv = [sys.executable, os.path.abspath(__file__), "--depth", str(a.depth), "--width", str(a.width),
-            "--batch", str(a.batch), "--segments", a.segments, "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads",
-            str(a.threads), "--child", json.dumps(config)]
+            "--batch", str(a.batch), "--segments", a.segments, "--steps", str(a.steps), "--warmup", str(a.warmup),
+            "--threads", str(a.threads), flag, json.dumps(value)]
     out = subprocess.run(argv, capture_output=True, text=True)
     if out.returncode != 0:
-        sys.exit("configuration %s failed:\n%s" % (config, out.stderr))
+        sys.exit("configuration %s failed:\n%s" % (value, out.stderr))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -175,7 +200,7 @@ def run_rounds(a, configs):
     runs = [[] for _ in configs]
     for _ in range(a.rounds):
         for i, config in enumerate(configs):
-            runs[i].append(child(a, config))
+            runs[i].append(child(a, "--child", config))
     results = []
     for config_runs in runs:
         r = dict(config_runs[len(config_runs) // 2])  # peak RSS and counts of one representative run
@@ -202,6 +227,9 @@ def main():
     if a.child:
         run_child(a)
         return
+    if a.paced:
+        run_paced(a)
+        return
     modelled, least = levels(a)
     configs = [{"kind": "plain", "name": "plain", "level": modelled["plain"].peak_memory,
                 "predicted_overhead_pct": 0.0}]
@@ -220,24 +248,26 @@ def main():
                         "label": label})
     results = run_rounds(a, configs)
     plain = results[0]["step_s"]
-    for r in results:
-        r["overhead_pct"] = 100.0 * (r["step_s"] / plain - 1)
+    paced = child(a, "--paced", configs)
+    for r, p in zip(results, paced):
+        r["alone_overhead_pct"] = 100.0 * (r["step_s"] / plain - 1)
+        r["overhead_pct"] = 100.0 * p
     setup = {"cpu": cpu_model(), "threads": a.threads, "torch": __import__("torch").__version__,
              "depth": a.depth, "width": a.width, "batch": a.batch, "steps": a.steps, "rounds": a.rounds,
              "least_budget": least}
     mib = float(1 << 20)
     print("siamese MLP %d x %d, batch %d pairs; %s, %d threads; torch %s; %d rounds of %d steps" % (
         a.depth, a.width, a.batch, setup["cpu"], a.threads, setup["torch"], a.rounds, a.steps))
-    print("%-14s %-20s %10s %12s %9s %11s %9s %15s %9s %9s" % (
-        "config", "budget", "level MiB", "counted MiB", "RSS MiB", "RSS growth", "step ms", "rounds ms",
-        "overhead", "predicted"))
+    print("%-14s %-20s %10s %12s %9s %11s %9s %15s %9s %9s %9s" % (
+        "config", "budget", "level MiB", "counted MiB", "RSS MiB", "RSS growth", "alone ms", "rounds ms",
+        "alone", "paced", "predicted"))
     for r in results:
         counted = r.get("executor_peak")
         spread = "%.0f-%.0f" % (1e3 * min(r["step_s_rounds"]), 1e3 * max(r["step_s_rounds"]))
-        print("%-14s %-20s %10.2f %12s %9.1f %11.1f %9.1f %15s %8.1f%% %8.1f%%" % (
+        print("%-14s %-20s %10.2f %12s %9.1f %11.1f %9.1f %15s %8.1f%% %8.1f%% %8.1f%%" % (
             r["name"], r.get("label", ""), r["level"] / mib, "%.2f" % (counted / mib) if counted else "-",
             r["peak_rss"] / mib, (r["peak_rss"] - r["rss_before"]) / mib, 1e3 * r["step_s"], spread,
-            r["overhead_pct"], r["predicted_overhead_pct"]))
+            r["alone_overhead_pct"], r["overhead_pct"], r["predicted_overhead_pct"]))
     checks = verdicts(a, results)
     for v in checks:
         print("at checkpoint:%d's level (%.2f MiB): checkpoint %.1f%%, rematch %.1f%%: rematch %s" % (
