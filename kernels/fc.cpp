@@ -13,10 +13,12 @@ namespace {
 
 std::int64_t padded(std::int64_t dim, std::int64_t block) { return (dim + block - 1) / block * block; }
 
-// The sweep's limits: the segments' weight gradients together stay within a few MiB (they are
-// summed at the end), a narrow layer has at least 4 segments (work for every thread) and a
-// chunk's dy and x^T (per thread) stay within half of a 512 KiB+ L2.
-constexpr std::int64_t kSweepPartialBytes = 4 << 20;
+// The sweep's limits: the segments' weight gradients together stay within 1 MiB (they are
+// summed at the end, and as a pass's scratch they count against the activation budget: more
+// would make a 512-wide layer's backward need more memory than its activations save), a narrow
+// layer has at least 4 segments (work for every thread) and a chunk's dy and x^T (per thread)
+// stay within half of a 512 KiB+ L2.
+constexpr std::int64_t kSweepPartialBytes = 1 << 20;
 constexpr std::int64_t kSweepMaxSegments = 64;
 constexpr std::int64_t kSweepMinSegments = 4;
 constexpr std::int64_t kSweepChunkBytes = 256 << 10;
