@@ -13,12 +13,14 @@ namespace {
 
 std::int64_t padded(std::int64_t dim, std::int64_t block) { return (dim + block - 1) / block * block; }
 
-// The sweep's limits: the segments' weight gradients together stay within 1 MiB (they are
-// summed at the end, and as a pass's scratch they count against the activation budget: more
-// would make a 512-wide layer's backward need more memory than its activations save), a narrow
-// layer has at least 4 segments (work for every thread) and a chunk's dy and x^T (per thread)
-// stay within half of a 512 KiB+ L2.
-constexpr std::int64_t kSweepPartialBytes = 1 << 20;
+// The sweep's limits: the segments' weight gradients together stay within 4 MiB and within a
+// quarter of the layer's input or 1 MiB, whichever is more (they are summed at the end, and as a pass's scratch they count
+// against the activation budget: a small batch must not pay more memory for the sweep than its
+// activations take), a narrow layer has at least 4 segments (work for every thread) and a
+// chunk's dy and x^T (per thread) stay within half of a 512 KiB+ L2.
+constexpr std::int64_t kSweepPartialBytes = 4 << 20;
+constexpr std::int64_t kSweepPartialShareOfInput = 4;  // partial gradients <= input bytes / this
+constexpr std::int64_t kSweepPartialFloorBytes = 1 << 20;  // ... or this
 constexpr std::int64_t kSweepMaxSegments = 64;
 constexpr std::int64_t kSweepMinSegments = 4;
 constexpr std::int64_t kSweepChunkBytes = 256 << 10;
@@ -71,7 +73,9 @@ Fc::Fc(const FcDesc& desc)
             BlockedGemm(transposed(x_), y_, d_.precision, w_.column_panels)} {
   const std::int64_t row_blocks = y_.row_blocks();
   const std::int64_t w_bytes = w_.elems() * std::int64_t(sizeof(float));
-  const std::int64_t segments = std::min({row_blocks, kSweepMaxSegments, kSweepPartialBytes / w_bytes});
+  const std::int64_t x_bytes = x_.elems() * std::int64_t(sizeof(float));
+  const std::int64_t partial_bytes = std::min(kSweepPartialBytes, std::max(kSweepPartialFloorBytes, x_bytes / kSweepPartialShareOfInput));
+  const std::int64_t segments = std::min({row_blocks, kSweepMaxSegments, partial_bytes / w_bytes});
   if (d_.precision != Precision::fp32 || segments < kSweepMinSegments) return;
   sweep_.segment_blocks = (row_blocks + segments - 1) / segments;
   sweep_.segments = (row_blocks + sweep_.segment_blocks - 1) / sweep_.segment_blocks;

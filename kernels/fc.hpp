@@ -10,8 +10,8 @@
 // Backward passes take the gradient w.r.t. the pre-activation: with a fused
 // ReLU, call activation_backward(y, dy) first, or call backward() for all of it.
 //
-// Narrow layers (a weight gradient of at most 256 KiB, batches of at least 4 blocks) run their
-// backward as one sweep over the batch instead: the batch is cut into a fixed number of segments
+// Narrow layers (four segments' weight gradients within 4 MiB and within a quarter of the input
+// x or 1 MiB, batches of at least 4 blocks) run their backward as one sweep over the batch instead: the batch is cut into a fixed number of segments
 // (a function of the shape only), and per chunk of a segment's rows the ReLU mask and the bias
 // gradient are applied to dy, dx = dy w^T is written and x^T dy accumulated into the segment's
 // weight gradient, with dy and x^T of the chunk in small per-thread scratch (x transposed block

@@ -150,8 +150,8 @@ TEST(FcSweep, ResultsAreBitwiseIdenticalForOneTwoAndThreeThreads) {
 TEST(FcSweep, OnlyNarrowLayersOnSeveralRowBlocksSweep) {
   EXPECT_TRUE(Fc({4096, 128, 128}).sweeps());
   EXPECT_FALSE(Fc({4096, 2048, 2048}).sweeps());  // a 16 MiB weight gradient per segment
-  EXPECT_FALSE(Fc({4096, 512, 512}).sweeps());    // four 1 MiB segment gradients of scratch
-  EXPECT_TRUE(Fc({4096, 256, 256}).sweeps());
+  EXPECT_TRUE(Fc({8192, 512, 512}).sweeps());    // four 1 MiB segment gradients, a 16 MiB input
+  EXPECT_FALSE(Fc({1024, 512, 512}).sweeps());   // ... but not beside a 2 MiB input
   EXPECT_FALSE(Fc({256, 128, 128}).sweeps());     // two row blocks
   if (bf16_supported()) {  // bf16 keeps its three passes
     EXPECT_FALSE(Fc({4096, 128, 128, 128, 64, 64, true, Activation::none, Precision::bf16}).sweeps());
