@@ -22,7 +22,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -31,6 +30,7 @@
 #include "autodiff/arena.hpp"
 #include "autodiff/trainer.hpp"
 #include "bench/host.hpp"
+#include "scheduler/io/atomic_file.hpp"
 #include "kernels/brgemm.hpp"
 #include "models/model_file.hpp"
 
@@ -219,12 +219,10 @@ int main(int argc, char** argv) {
                       {"loss", b.loss}, {"other", other}}}});
   }
   if (!json_path.empty()) {
-    const std::string tmp = json_path + ".tmp";
-    std::ofstream f(tmp);
-    f << out.dump(2) << "\n";
-    f.close();
-    if (!f || std::rename(tmp.c_str(), json_path.c_str()) != 0) {
-      std::fprintf(stderr, "bench_conv_step: cannot write %s\n", json_path.c_str());
+    try {
+      io::write_file_atomically(json_path, out.dump(2) + "\n");
+    } catch (const io::WriteError& e) {
+      std::fprintf(stderr, "bench_conv_step: %s\n", e.what());
       return 3;
     }
     std::printf("wrote %s\n", json_path.c_str());

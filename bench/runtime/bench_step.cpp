@@ -33,6 +33,7 @@
 
 #include "autodiff/trainer.hpp"
 #include "bench/host.hpp"
+#include "scheduler/io/atomic_file.hpp"
 #include "kernels/brgemm.hpp"
 #include "kernels/op_timing.hpp"
 #include "models/zoo.hpp"
@@ -250,12 +251,10 @@ int main(int argc, char** argv) {
   if (!json_path.empty()) {
     const nlohmann::json doc = {{"cpu", cpu}, {"isa", isa}, {"clock", g_cpu_time ? "cpu" : "wall"},
                                 {"peak_gflops_by_threads", peaks}, {"results", results}};
-    const std::string tmp = json_path + ".tmp";
-    std::ofstream out(tmp);
-    out << doc.dump(2) << "\n";
-    out.close();
-    if (!out || std::rename(tmp.c_str(), json_path.c_str()) != 0) {
-      std::fprintf(stderr, "bench_step: cannot write %s\n", json_path.c_str());
+    try {
+      io::write_file_atomically(json_path, doc.dump(2) + "\n");
+    } catch (const io::WriteError& e) {
+      std::fprintf(stderr, "bench_step: %s\n", e.what());
       return 1;
     }
     std::printf("wrote %s\n", json_path.c_str());

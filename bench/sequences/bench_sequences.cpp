@@ -17,7 +17,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <string>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/host.hpp"
+#include "scheduler/io/atomic_file.hpp"
 #include "models/data/ragged.hpp"
 #include "models/data/synthetic_sequences.hpp"
 #include "models/sequence_data.hpp"
@@ -195,16 +195,12 @@ int run(const Options& o) {
                       {"measured_epoch_s", measured}, {"one_batch_predicted_epoch_s", one_batch_s},
                       {"average_length", avg_length}, {"max_arena_peak_over_budget", worst},
                       {"per_bucket_overhead_pct", per_bucket}, {"longest_bucket_schedule_overhead_pct", longest_only}};
-    const std::string tmp = o.json_path + ".tmp";
-    {
-      std::ofstream f(tmp);
-      f << out.dump(2) << "\n";
-      if (!f.flush()) {
-        std::fprintf(stderr, "bench_sequences: cannot write %s\n", o.json_path.c_str());
-        return 3;
-      }
+    try {
+      io::write_file_atomically(o.json_path, out.dump(2) + "\n");
+    } catch (const io::WriteError& e) {
+      std::fprintf(stderr, "bench_sequences: %s\n", e.what());
+      return 3;
     }
-    std::filesystem::rename(tmp, o.json_path);
   }
   return 0;
 }
