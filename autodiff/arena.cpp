@@ -1,14 +1,60 @@
 #include "autodiff/arena.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <new>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define REMATCH_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define REMATCH_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define REMATCH_POISON(p, n) ((void)(p), (void)(n))
+#define REMATCH_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 namespace rematch::autodiff {
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+// A poisoned cache line after every block, so AddressSanitizer still sees a kernel writing past
+// its buffer although blocks share chunks.
+constexpr std::size_t kRedzone = kernels::kAlignment;
+#else
+constexpr std::size_t kRedzone = 0;
+#endif
+
+// Without a budget, chunks below this would make many small buffers map over and over.
+constexpr std::size_t kMinChunk = std::size_t{4} << 20;
+// Chunks from this size on ask for transparent huge pages: fewer faults and TLB misses on the
+// large activations of big batches.
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+std::size_t page_bytes() {
+  static const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+std::size_t round_up(std::size_t n, std::size_t unit) {
+  return n > ~std::size_t{0} - unit ? ~std::size_t{0} / unit * unit : (n + unit - 1) / unit * unit;
+}
+
+// The range a block of `bytes` occupies: whole cache lines (one at least, so every block has its
+// own address) and the redzone.
+std::size_t block_bytes(std::size_t bytes) {
+  return round_up(std::max(bytes, kernels::kAlignment), kernels::kAlignment) + kRedzone;
+}
+
+}  // namespace
 
 Arena::Arena(std::string name, std::size_t budget) : name_(std::move(name)), budget_(budget) {}
 
-Arena::~Arena() { release_cache(); }
+Arena::~Arena() {
+  while (!chunks_.empty()) unmap_chunk(chunks_.begin());
+}
 
 void* Arena::allocate(std::size_t bytes) {
   if (bytes > budget_ || in_use_ > budget_ - bytes) {
@@ -17,60 +63,154 @@ void* Arena::allocate(std::size_t bytes) {
                              format_bytes(double(budget_)),
                          bytes, in_use_, budget_);
   }
-  void* p = take_cached(bytes);
+  const std::size_t block = block_bytes(bytes);
+  char* p = take_free(block);
   if (p == nullptr) {
-    evict_until_fits(bytes);
-    p = std::aligned_alloc(kernels::kAlignment, bytes);
-    if (p == nullptr) {
+    const std::size_t need = round_up(block, page_bytes());
+    const std::size_t limit = round_up(budget_, page_bytes());
+    if (need > limit - std::min(limit, mapped_)) {
+      for (auto c = chunks_.begin(); c != chunks_.end();) {
+        const auto next = std::next(c);
+        if (c->second.used == 0) unmap_chunk(c);
+        c = next;
+      }
+    }
+    const std::size_t room = limit - std::min(limit, mapped_);
+    bool mapped = false;
+    if (need <= room) {
+      // A finite budget is mapped whole (its pages are faulted in only when touched), so blocks
+      // are laid out in one range; without a budget the chunks grow geometrically.
+      const std::size_t want = budget_ != kUnlimited ? room : std::max({need, kMinChunk, mapped_});
+      mapped = map_chunk(want) || (want > need && map_chunk(need));
+    } else {
+      // The budget allows the block but the free ranges are too fragmented to hold it: their
+      // pages go back to the system first, so the chunk mapped beyond the budget keeps resident
+      // memory within it.
+      release_free_pages();
+      mapped = map_chunk(need);
+    }
+    if (!mapped) {
       throw ArenaExhausted(name_ + " arena: the system refused " + format_bytes(double(bytes)) +
                                " within the budget (process memory limit?)",
                            bytes, in_use_, budget_);
     }
+    p = take_free(block);
   }
+  chunk_of(p)->second.used += block;
+  REMATCH_UNPOISON(p, bytes);
   in_use_ += bytes;
   if (in_use_ > high_water_) high_water_ = in_use_;
   return p;
 }
 
-void Arena::deallocate(void* p, std::size_t bytes) noexcept {
+void Arena::deallocate(void* ptr, std::size_t bytes) noexcept {
+  char* p = static_cast<char*>(ptr);
+  const std::size_t block = block_bytes(bytes);
   in_use_ -= bytes;
+  const auto chunk = chunk_of(p);
+  chunk->second.used -= block;
   try {
-    cache_[bytes].push_back(p);
-    cached_ += bytes;
-  } catch (...) {  // no room to remember the block: give it back instead
-    std::free(p);
+    add_free(p, block);
+  } catch (...) {
+    // No memory to record the range: it stays unused until its chunk empties.
   }
+  if (chunk->second.used == 0 && mapped_ > round_up(budget_, page_bytes())) unmap_chunk(chunk);
 }
 
-void* Arena::take_cached(std::size_t bytes) {
-  auto it = cache_.find(bytes);
-  if (it == cache_.end() || it->second.empty()) return nullptr;
-  void* p = it->second.back();
-  it->second.pop_back();
-  cached_ -= bytes;
+char* Arena::take_free(std::size_t bytes) {
+  const auto fit = fits_.lower_bound({bytes, nullptr});
+  if (fit == fits_.end()) return nullptr;
+  const auto [size, p] = *fit;
+  erase_free(free_.find(p));
+  if (size > bytes) {
+    // The rest keeps its neighbours: the range was maximal, so no merge is due.
+    free_.emplace(p + bytes, size - bytes);
+    fits_.emplace(size - bytes, p + bytes);
+  }
   return p;
 }
 
-void Arena::evict_until_fits(std::size_t bytes) {
-  // Largest blocks first: fewest frees to get under the budget.
-  while (cached_ > 0 && in_use_ + cached_ + bytes > budget_) {
-    auto it = std::prev(cache_.end());
-    if (it->second.empty()) {
-      cache_.erase(it);
-      continue;
+bool Arena::map_chunk(std::size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) return false;
+  if (bytes >= kHugePage) (void)madvise(p, bytes, MADV_HUGEPAGE);
+  char* base = static_cast<char*>(p);
+  chunks_.emplace(base, Chunk{bytes});
+  mapped_ += bytes;
+  ++chunks_mapped_;
+  try {
+    add_free(base, bytes);
+  } catch (...) {
+    unmap_chunk(chunks_.find(base));
+    return false;
+  }
+  return true;
+}
+
+void Arena::unmap_chunk(Chunks::iterator chunk) {
+  char* base = chunk->first;
+  const std::size_t bytes = chunk->second.bytes;
+  for (auto r = free_.lower_bound(base); r != free_.end() && r->first < base + bytes;) {
+    const auto next = std::next(r);
+    erase_free(r);
+    r = next;
+  }
+  REMATCH_UNPOISON(base, bytes);
+  munmap(base, bytes);
+  mapped_ -= bytes;
+  chunks_.erase(chunk);
+}
+
+void Arena::add_free(char* p, std::size_t bytes) {
+  REMATCH_POISON(p, bytes);
+  const auto chunk = chunk_of(p);
+  char* const begin = chunk->first;
+  char* const end = begin + chunk->second.bytes;
+  // Merge with the free neighbours inside the same chunk (chunks may be adjacent in memory).
+  if (p + bytes < end) {
+    const auto next = free_.find(p + bytes);
+    if (next != free_.end()) {
+      bytes += next->second;
+      erase_free(next);
     }
-    std::free(it->second.back());
-    it->second.pop_back();
-    cached_ -= it->first;
+  }
+  if (p > begin) {
+    const auto prev = free_.lower_bound(p);
+    if (prev != free_.begin()) {
+      const auto before = std::prev(prev);
+      if (before->first + before->second == p) {
+        p = before->first;
+        bytes += before->second;
+        erase_free(before);
+      }
+    }
+  }
+  fits_.emplace(bytes, p);
+  try {
+    free_.emplace(p, bytes);
+  } catch (...) {
+    fits_.erase({bytes, p});
+    throw;
   }
 }
 
-void Arena::release_cache() {
-  for (auto& [bytes, blocks] : cache_) {
-    for (void* p : blocks) std::free(p);
+void Arena::erase_free(std::map<char*, std::size_t>::iterator range) {
+  fits_.erase({range->second, range->first});
+  free_.erase(range);
+}
+
+void Arena::release_free_pages() {
+  const std::size_t page = page_bytes();
+  for (const auto& [p, bytes] : free_) {
+    const auto lo = round_up(reinterpret_cast<std::uintptr_t>(p), page);
+    const auto hi = (reinterpret_cast<std::uintptr_t>(p) + bytes) / page * page;
+    if (hi > lo) (void)madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
   }
-  cache_.clear();
-  cached_ = 0;
+}
+
+Arena::Chunks::iterator Arena::chunk_of(const char* p) {
+  return std::prev(chunks_.upper_bound(const_cast<char*>(p)));
 }
 
 std::string format_bytes(double bytes) {

@@ -6,17 +6,26 @@
 // how the profiler measures the sizes it writes into the graph: the arena's high-water mark and
 // the simulator's peak are in the same unit.
 //
-// Freed blocks are kept for reuse by a later allocation of the same size (a training step
-// allocates the same sizes over and over), so steady-state steps neither fault in fresh pages
-// nor return them. Cached blocks are released before the process would hold more than the
-// budget: resident arena memory stays <= budget.
+// Memory comes from the system in chunks that stay mapped (a finite budget in one chunk, mapped
+// whole at the first allocation; its pages are faulted in only when touched); blocks are carved
+// from their free ranges (best fit) and merged with free neighbours when freed. A training step allocates the
+// same sizes in the same order step after step, so after its first step it settles into one
+// layout and takes nothing more from the system: no fresh pages to fault in, whatever the mix of
+// sizes and however close the peak comes to the budget.
+//
+// Resident memory stays within the budget: chunks are mapped only while they total at most the
+// budget. When the free ranges are too fragmented for a request the budget allows, their pages
+// are given back to the system before a chunk is mapped beyond it (resident memory is then the
+// blocks in use, up to the partial pages at the free ranges' edges), and that chunk is unmapped
+// as soon as it is empty.
 #pragma once
 
 #include <cstddef>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
-#include <vector>
+#include <utility>
 
 #include "kernels/tensor.hpp"
 
@@ -48,22 +57,37 @@ class Arena final : public kernels::Allocator {
   std::size_t budget() const { return budget_; }
   std::size_t in_use() const { return in_use_; }
   std::size_t high_water() const { return high_water_; }
-  std::size_t reserved() const { return in_use_ + cached_; }  // in use plus cached for reuse
   // Starts a new high-water measurement from the bytes in use now.
   void reset_high_water() { high_water_ = in_use_; }
-  // Gives every cached block back to the system.
-  void release_cache();
+
+  // Bytes mapped from the system now, and how many chunks were mapped so far.
+  std::size_t mapped() const { return mapped_; }
+  std::size_t chunks_mapped() const { return chunks_mapped_; }
 
  private:
-  void* take_cached(std::size_t bytes);
-  void evict_until_fits(std::size_t bytes);
+  struct Chunk {
+    std::size_t bytes;
+    std::size_t used = 0;  // bytes of blocks carved from it
+  };
+  using Chunks = std::map<char*, Chunk>;
+
+  char* take_free(std::size_t bytes);
+  bool map_chunk(std::size_t bytes);
+  void unmap_chunk(Chunks::iterator chunk);
+  void add_free(char* p, std::size_t bytes);
+  void erase_free(std::map<char*, std::size_t>::iterator range);
+  void release_free_pages();
+  Chunks::iterator chunk_of(const char* p);
 
   std::string name_;
   std::size_t budget_;
   std::size_t in_use_ = 0;
   std::size_t high_water_ = 0;
-  std::size_t cached_ = 0;
-  std::map<std::size_t, std::vector<void*>> cache_;  // size -> free blocks of that size
+  std::size_t mapped_ = 0;
+  std::size_t chunks_mapped_ = 0;
+  Chunks chunks_;                                  // by base address
+  std::map<char*, std::size_t> free_;              // free ranges by address
+  std::set<std::pair<std::size_t, char*>> fits_;   // the same ranges by size, for best fit
 };
 
 // "1.5 GiB" style rendering for messages and reports.

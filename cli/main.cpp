@@ -241,10 +241,13 @@ int main(int argc, char** argv) {
   auto* train_cmd = app.add_subcommand("train", "train a zoo model on Fashion-MNIST within a memory budget");
   cli::add_train_options(train_cmd, train_args);
   models::ModelConfig profile_model;
-  std::string profile_out;
+  std::string profile_out, profile_activations = "fp32";
   auto* profile_cmd = app.add_subcommand("profile", "measure a zoo model on this host and write its graph JSON");
   cli::add_model_options(profile_cmd, profile_model);
   profile_cmd->add_option("--output,-o", profile_out, "graph JSON file to write")->required();
+  profile_cmd->add_option("--activations", profile_activations,
+                          "fp32 | bf16: precision of the activations kept between ops (sets the sizes)")
+      ->capture_default_str();
   cli::ApplyArgs embed_args, evaluate_args;
   cli::add_embed_options(app.add_subcommand("embed", "a trained encoder applied to an .npy file, embeddings written as .npy"),
                          embed_args);
@@ -273,7 +276,7 @@ int main(int argc, char** argv) {
     require_stdout();
 #ifdef REMATCH_HAS_RUNTIME
     if (*train_cmd) status = cli::run_train(train_args);
-    else if (*profile_cmd) status = cli::run_profile(profile_model, profile_out);
+    else if (*profile_cmd) status = cli::run_profile(profile_model, profile_activations, profile_out);
     else if (app.got_subcommand("embed")) status = cli::run_embed(embed_args);
     else if (app.got_subcommand("evaluate")) status = cli::run_evaluate(evaluate_args);
     else if (app.got_subcommand("synth-sequences")) status = cli::run_synth_sequences(synth_args);

@@ -1,5 +1,6 @@
 #include "cli/train.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -338,7 +339,17 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
       ->capture_default_str();
 }
 
+// Every step reads a new batch into host buffers of a few MiB and frees them. glibc's defaults
+// hand such buffers back to the system (mmap, or trimming the heap) as soon as they are freed, so
+// every step would fault their pages in afresh; kept in the heap they are reused. Buffers above
+// 32 MiB (huge batches) are still mapped apart and given back when freed.
+void keep_batch_buffers_in_heap() {
+  (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
 int run_train(TrainArgs args) {
+  keep_batch_buffers_in_heap();
   const distributed::Communicator comm;
   try {
     return train(args, comm);
@@ -356,11 +367,14 @@ int run_train(TrainArgs args) {
   }
 }
 
-int run_profile(const models::ModelConfig& model, const std::string& out_path) {
+int run_profile(const models::ModelConfig& model, const std::string& activations,
+                const std::string& out_path) {
   try {
+    const autodiff::Precision precision = autodiff::parse_precision(activations);
     check_writable(out_path, "--output");
     autodiff::Arena parameters("parameters");
     auto m = models::build(models::load_model(model.model, model), model.batch, model.seed, parameters);
+    m->set_activation_precision(precision);
     const Graph graph = autodiff::profile(*m);
     write_file_atomically(out_path, graph_to_json(graph, false) + "\n");
     std::cout << "wrote " << out_path << " (" << graph.num_branches() << " branches of "

@@ -41,6 +41,7 @@ void add_train_options(CLI::App* cmd, TrainArgs& args);
 // failure later (a process dying, running out of memory) aborts the whole job.
 int run_train(TrainArgs args);
 // Profiles a zoo model on the host it runs on and writes its graph JSON (bytes, seconds).
-int run_profile(const models::ModelConfig& model, const std::string& out_path);
+int run_profile(const models::ModelConfig& model, const std::string& activations,
+                const std::string& out_path);
 
 }  // namespace rematch::cli

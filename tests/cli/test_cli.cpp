@@ -706,6 +706,37 @@ TEST_F(Cli, ProfileWritesAGraphThatSolveAccepts) {
   EXPECT_EQ(solved["solver"], "optimal");
   EXPECT_GT(solved["ops"].size(), 0u);
 }
+
+// `profile --activations bf16` writes the sizes a bf16 run plans with: every stage output (cw)
+// in bf16 is at most the fp32 one's and the chain's total is smaller; an unknown precision is
+// one line, status 3, and writes nothing.
+TEST_F(Cli, ProfileWithBf16ActivationsWritesSmallerSizes) {
+  json graphs[2];
+  const char* precisions[2] = {"fp32", "bf16"};
+  for (int p = 0; p < 2; ++p) {
+    const std::string out = path(std::string("model-") + precisions[p] + ".json");
+    const CliRun r = run({"profile", "--model", "siamese-mlp", "--depth", "3", "--width", "64", "--batch", "64",
+                          "--activations", precisions[p], "-o", out});
+    ASSERT_EQ(r.status, 0) << r.err;
+    graphs[p] = json::parse(slurp(out));
+  }
+  const json& fp32 = graphs[0]["join"]["branches"][0]["cw"];
+  const json& bf16 = graphs[1]["join"]["branches"][0]["cw"];
+  ASSERT_EQ(fp32.size(), bf16.size());
+  double total32 = 0, total16 = 0;
+  for (std::size_t i = 0; i < fp32.size(); ++i) {
+    EXPECT_LE(bf16[i].get<double>(), fp32[i].get<double>()) << "cw[" << i << "]";
+    total32 += fp32[i].get<double>();
+    total16 += bf16[i].get<double>();
+  }
+  EXPECT_LT(total16, 0.75 * total32);
+  const CliRun bad = run({"profile", "--model", "siamese-mlp", "--depth", "2", "--width", "16", "--batch", "8",
+                          "--activations", "fp16", "-o", path("bad.json")});
+  EXPECT_EQ(bad.status, 3);
+  EXPECT_NE(bad.err.find("'fp16'"), std::string::npos) << bad.err;
+  EXPECT_EQ(count_lines(bad.err), 1u) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(path("bad.json")));
+}
 #endif
 
 }  // namespace
