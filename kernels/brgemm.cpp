@@ -28,6 +28,8 @@ std::string describe(const BrgemmDesc& d) {
 // knows which row panel it works on next.
 constexpr std::int64_t kTaskGroup = 8;
 constexpr std::int64_t kPrefetchPanelBytes = 64 << 10;
+// The right operand's blocks one BRGEMM call of BlockedGemm reduces over, in floats (256 KiB).
+constexpr std::int64_t kChunkFloats = 64 << 10;
 
 void prefetch_l1(const void* p, std::int64_t bytes) {
   const char* q = static_cast<const char*>(p);
@@ -125,10 +127,14 @@ BlockedGemm::BlockedGemm(const BlockShape& a, const BlockShape& b, Precision pre
   const std::int64_t m = preferred_m();
   sub_m_ = precision == Precision::fp32 && b.bcol > m && b.bcol % m == 0 ? m : b.bcol;
   // Within a call LIBXSMM streams the right operand's slices once per register tile of C.
-  // Whole blocks are contiguous and stream well from L2: 16 of 64 x 64 floats (256 KiB) keep a
-  // chunk of the left row panel in L2 across the C blocks of a task. Column slices are strided
-  // and must stay in L1: 16 KiB (2 blocks of 64 x 32) measured ~25% faster than 8 or 16 blocks.
-  chunk_ = sub_m_ == b.bcol ? 16 : std::max<std::int64_t>(1, 16384 / (b.brow * sub_m_ * 4));
+  // Whole blocks are contiguous and stream well from L2: 256 KiB of them (16 blocks of 64 x 64
+  // floats) keep a chunk of the left row panel in L2 across the C blocks of a task. With the
+  // 128-row batch blocks of backward-weights' right operand (dy) that is 8 blocks: 16 made the two
+  // operands' chunks fill a 1 MiB L2 (N = 4096, C = K = 2048, 1 thread: ~3-8% slower, loaded host).
+  // Column slices are strided and must stay in L1: 16 KiB (2 blocks of 64 x 32) measured ~25%
+  // faster than 8 or 16 blocks.
+  chunk_ = std::max<std::int64_t>(1, sub_m_ == b.bcol ? kChunkFloats / b.block_elems()
+                                                      : 16384 / (b.brow * sub_m_ * 4));
   // A narrow layer's task streams its row panel of the left operand from memory, uses it for a
   // few C blocks and is done: fetching the next task's panel into L1 meanwhile hides that latency
   // (C = K = 128, N = 262,144, 1 thread: forward ~145 -> ~175 GFLOP/s, backward-data ~153 -> ~175).

@@ -220,6 +220,18 @@ TEST_P(FcManyRowsTest, ForwardAndBackwardDataOnHundredsOfBlockRowsMatchNaiveLoop
   expect_zero_padding(dx);
 }
 
+// Nine 128-row batch blocks: backward-weights reduces them in two BRGEMM calls (8 + 1 blocks).
+TEST_P(FcManyRowsTest, BackwardWeightsOverSeveralReductionChunksMatchesNaiveLoop) {
+  const std::int64_t n = 1100, c = 600, k = 70;
+  const FcData d(n, c, k, 70);
+  Fc fc({n, c, k, 128, 64, 64, false, Activation::none, Precision::fp32});
+  ASSERT_FALSE(fc.sweeps());
+  BlockedMatrix dw(fc.w_shape());
+  fc.backward_weights(pack(d.x, fc.x_shape()), pack(d.dy, fc.y_shape()), dw, {});
+  expect_close(dw, ref_backward_weights(d), n);
+  expect_zero_padding(dw);
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, FcManyRowsTest, ::testing::Values(1, 2, 3), test::thread_name);
 
 TEST(Fc, BadDescriptorsAndShapesThrowNamedErrors) {
