@@ -80,6 +80,8 @@ class BlockedGemm {
   // Each C block is computed as column slices of sub_m_ (b_.bcol, or preferred_m() when that
   // divides it; fp32 only), each reducing `chunk_` blocks per BRGEMM call.
   std::int64_t sub_m_ = 0, chunk_ = 0;
+  // Bytes of the next task's left row panel to prefetch into L1 (0: none; narrow panels only).
+  std::int64_t prefetch_bytes_ = 0;
   Brgemm start_, accumulate_;  // beta = 0 for the first chunk, 1 for the rest
 };
 

@@ -202,6 +202,38 @@ TEST_P(FcTest, Bf16PassesMatchReferenceOnBf16RoundedInputs) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, FcTest, ::testing::Values(1, 2), test::thread_name);
 
+// Hundreds of block rows: tasks go out in groups and each prefetches its next row panel.
+class FcManyRowsTest : public test::ThreadsTest {};
+
+TEST_P(FcManyRowsTest, ForwardAndBackwardDataOnHundredsOfBlockRowsMatchNaiveLoop) {
+  const std::int64_t n = 1597, c = 24, k = 40;
+  const FcData d(n, c, k, 60);
+  Fc fc({n, c, k, 8, 8, 8, true, Activation::relu, Precision::fp32});
+  BlockedMatrix y(fc.y_shape()), dx(fc.x_shape());
+  fc.forward(pack(d.x, fc.x_shape()), pack(d.w, fc.w_shape()), d.b, y);
+  Ref r = ref_forward(d, true);
+  for (double& v : r.val) v = std::max(v, 0.0);
+  expect_close(y, r, c);
+  expect_zero_padding(y);
+  fc.backward_data(pack(d.dy, fc.y_shape()), pack(d.w, fc.w_shape()), dx);
+  expect_close(dx, ref_backward_data(d), k);
+  expect_zero_padding(dx);
+}
+
+// Nine 128-row batch blocks: backward-weights reduces them in two BRGEMM calls (8 + 1 blocks).
+TEST_P(FcManyRowsTest, BackwardWeightsOverSeveralReductionChunksMatchesNaiveLoop) {
+  const std::int64_t n = 1100, c = 600, k = 70;
+  const FcData d(n, c, k, 70);
+  Fc fc({n, c, k, 128, 64, 64, false, Activation::none, Precision::fp32});
+  ASSERT_FALSE(fc.sweeps());
+  BlockedMatrix dw(fc.w_shape());
+  fc.backward_weights(pack(d.x, fc.x_shape()), pack(d.dy, fc.y_shape()), dw, {});
+  expect_close(dw, ref_backward_weights(d), n);
+  expect_zero_padding(dw);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, FcManyRowsTest, ::testing::Values(1, 2, 3), test::thread_name);
+
 TEST(Fc, BadDescriptorsAndShapesThrowNamedErrors) {
   EXPECT_THROW(Fc({0, 4, 4}), std::invalid_argument);
   EXPECT_THROW(Fc({4, 4, 4, 0, 4, 4}), std::invalid_argument);

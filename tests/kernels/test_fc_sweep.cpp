@@ -20,11 +20,14 @@ struct Case {
   Activation act;
   bool bias;
 };
-// Odd sizes that pad every block dimension; at least 4 row blocks each, so they sweep.
+// Odd sizes that pad every block dimension; at least 4 row blocks each, so they sweep. Output
+// blocks of 16, 32, 64, 80 (64 + 16) and 10 columns take every width of the bias sums' strips.
 const Case kCases[] = {{1000, 45, 70, 16, Activation::relu, true},
                        {777, 130, 33, 32, Activation::relu, true},
                        {517, 64, 64, 64, Activation::none, true},
-                       {300, 7, 129, 16, Activation::relu, false}};
+                       {300, 7, 129, 16, Activation::relu, false},
+                       {403, 21, 150, 80, Activation::relu, true},
+                       {333, 19, 10, 64, Activation::relu, true}};
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
