@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace rematch::autodiff {
@@ -29,6 +30,7 @@ void* Arena::allocate(std::size_t bytes) {
   }
   in_use_ += bytes;
   if (in_use_ > high_water_) high_water_ = in_use_;
+  if (fresh_fill_) std::memset(p, *fresh_fill_, bytes);
   return p;
 }
 

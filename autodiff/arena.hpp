@@ -13,7 +13,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -53,6 +55,10 @@ class Arena final : public kernels::Allocator {
   void reset_high_water() { high_water_ = in_use_; }
   // Gives every cached block back to the system.
   void release_cache();
+  // For tests: every block handed out is first filled with `byte` (none: left as it is). 0xff
+  // bytes are NaN in fp32 and bf16, so a buffer that skips its zero-fill but is read before it
+  // is written shows in the results; 0x00 gives the run where every buffer is zero-filled.
+  void set_fresh_fill(std::optional<std::uint8_t> byte) { fresh_fill_ = byte; }
 
  private:
   void* take_cached(std::size_t bytes);
@@ -63,6 +69,7 @@ class Arena final : public kernels::Allocator {
   std::size_t in_use_ = 0;
   std::size_t high_water_ = 0;
   std::size_t cached_ = 0;
+  std::optional<std::uint8_t> fresh_fill_;
   std::map<std::size_t, std::vector<void*>> cache_;  // size -> free blocks of that size
 };
 

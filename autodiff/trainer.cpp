@@ -146,7 +146,7 @@ std::vector<Tensor> Trainer::load_inputs(Batch& batch) {
                                   std::to_string(batch.inputs[j].size()) + " values, expected " +
                                   std::to_string(shape.rows * shape.cols));
     }
-    inputs.emplace_back(shape, false, activations_);
+    inputs.emplace_back(shape, false, activations_, kernels::Uninitialised{});
     kernels::pack_into(batch.inputs[j], inputs.back());
     batch.inputs[j] = {};
   }
@@ -216,7 +216,7 @@ std::vector<float> Trainer::embed(int branch, std::span<const float> inputs) {
   }
   model_.set_scratch_allocator(&activations_);
   model_.set_step(Layer::kInference);
-  Tensor x(in, false, activations_);
+  Tensor x(in, false, activations_, kernels::Uninitialised{});
   kernels::pack_into(inputs, x);
   x = encoder.forward_all(std::move(x), activations_);
   model_.set_scratch_allocator(nullptr);

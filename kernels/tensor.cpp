@@ -59,8 +59,34 @@ Blocked<T>::Blocked(const BlockShape& s, bool vnni_, Allocator& allocator) : sha
   require(!vnni || s.brow % 2 == 0, "Blocked: VNNI layout needs an even block row count");
   data = AlignedBuffer<T>(static_cast<std::size_t>(s.elems()), allocator);
 }
+template <class T>
+Blocked<T>::Blocked(const BlockShape& s, bool vnni_, Allocator& allocator, Uninitialised)
+    : shape(s), vnni(vnni_) {
+  validate(s, "Blocked");
+  require(!vnni || s.brow % 2 == 0, "Blocked: VNNI layout needs an even block row count");
+  data = AlignedBuffer<T>(static_cast<std::size_t>(s.elems()), allocator, Uninitialised{});
+}
 template struct Blocked<float>;
 template struct Blocked<bfloat16>;
+
+void zero_padding(BlockedMatrix& m) {
+  const BlockShape& s = m.shape;
+  const std::int64_t last_rows = s.rows - (s.row_blocks() - 1) * s.brow;
+  const std::int64_t last_cols = s.cols - (s.col_blocks() - 1) * s.bcol;
+  if (last_rows == s.brow && last_cols == s.bcol) return;
+  const OpScope scope(OpKind::zero_fill);
+  for (std::int64_t rb = 0; rb < s.row_blocks(); ++rb) {
+    const std::int64_t rows = rb + 1 == s.row_blocks() ? last_rows : s.brow;
+    for (std::int64_t cb = 0; cb < s.col_blocks(); ++cb) {
+      const std::int64_t cols = cb + 1 == s.col_blocks() ? last_cols : s.bcol;
+      float* blk = m.block(rb, cb);
+      if (cols < s.bcol) {
+        for (std::int64_t i = 0; i < rows; ++i) std::fill(blk + i * s.bcol + cols, blk + (i + 1) * s.bcol, 0.0f);
+      }
+      std::fill(blk + rows * s.bcol, blk + s.brow * s.bcol, 0.0f);
+    }
+  }
+}
 
 void pack_into(std::span<const float> plain, BlockedMatrix& out) {
   const OpScope scope(OpKind::layout);
