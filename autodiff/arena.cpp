@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -100,6 +101,7 @@ void* Arena::allocate(std::size_t bytes) {
   REMATCH_UNPOISON(p, bytes);
   in_use_ += bytes;
   if (in_use_ > high_water_) high_water_ = in_use_;
+  if (fresh_fill_) std::memset(p, *fresh_fill_, bytes);
   return p;
 }
 

@@ -21,7 +21,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -59,6 +61,10 @@ class Arena final : public kernels::Allocator {
   std::size_t high_water() const { return high_water_; }
   // Starts a new high-water measurement from the bytes in use now.
   void reset_high_water() { high_water_ = in_use_; }
+  // For tests: every block handed out is first filled with `byte` (none: left as it is). 0xff
+  // bytes are NaN in fp32 and bf16, so a buffer that skips its zero-fill but is read before it
+  // is written shows in the results; 0x00 gives the run where every buffer is zero-filled.
+  void set_fresh_fill(std::optional<std::uint8_t> byte) { fresh_fill_ = byte; }
 
   // Bytes mapped from the system now, and how many chunks were mapped so far.
   std::size_t mapped() const { return mapped_; }
@@ -85,6 +91,7 @@ class Arena final : public kernels::Allocator {
   std::size_t high_water_ = 0;
   std::size_t mapped_ = 0;
   std::size_t chunks_mapped_ = 0;
+  std::optional<std::uint8_t> fresh_fill_;
   Chunks chunks_;                                  // by base address
   std::map<char*, std::size_t> free_;              // free ranges by address
   std::set<std::pair<std::size_t, char*>> fits_;   // the same ranges by size, for best fit

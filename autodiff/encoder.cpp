@@ -51,7 +51,7 @@ Stored Encoder::forward(int stage, const Stored& x, kernels::Allocator& activati
   Tensor current;
   const Tensor* input = &in.get();
   for (int l = first_layer(stage); l < stage_ends_[stage]; ++l) {
-    Tensor next(layers_[l]->output_shape(), false, activations);
+    Tensor next(layers_[l]->output_shape(), false, activations, kernels::Uninitialised{});
     layers_[l]->forward(*input, next);
     current = std::move(next);  // frees the previous inner activation
     input = &current;
@@ -68,7 +68,7 @@ Saved Encoder::forward_taped(int stage, const Stored& x, kernels::Allocator& act
   Tensor current;  // the fp32 input of the next layer when the tape keeps a bf16 copy
   const Tensor* input = &in.get();
   for (int l = begin; l < end; ++l) {
-    Tensor next(layers_[l]->output_shape(), false, activations);
+    Tensor next(layers_[l]->output_shape(), false, activations, kernels::Uninitialised{});
     layers_[l]->forward(*input, next);
     in = {};
     if (l + 1 == end) {
@@ -102,7 +102,7 @@ Stored Encoder::backward(int stage, const Stored& x, Saved xbar, Stored dy, bool
     out = {};
     const Fp32View x_view = layer.backward_reads_input() ? in.view(activations) : Fp32View();
     Tensor dx;
-    if (l > begin || need_dx) dx = Tensor(layer.input_shape(), false, activations);
+    if (l > begin || need_dx) dx = Tensor(layer.input_shape(), false, activations, kernels::Uninitialised{});
     layers_[l]->backward(x_view.get(), y_view.get(), g, dx.data.size() != 0 ? &dx : nullptr, grads[l]);
     g = std::move(dx);
   }

@@ -17,6 +17,22 @@ struct BranchItems {
 
 }  // namespace
 
+double executed_flops(const JoinModel& model, const Schedule& schedule) {
+  double total = 0;
+  for (const Op& op : schedule) {
+    const Encoder& encoder = model.encoder_of(op.branch);
+    switch (op.kind) {
+      case OpKind::F_all:
+      case OpKind::F_ck:
+      case OpKind::F_none: total += encoder.forward_flops(op.stage); break;
+      case OpKind::B: total += encoder.backward_flops(op.stage); break;
+      case OpKind::loss:
+      case OpKind::drop: break;
+    }
+  }
+  return total;
+}
+
 Executor::Executor(JoinModel& model, Graph graph, Arena& arena, std::size_t reserved)
     : model_(model), graph_(std::move(graph)), arena_(arena), reserved_(reserved) {
   check_matches_model();

@@ -33,6 +33,11 @@ struct StepResult {
   double exposed_communication = 0;  // seconds of `seconds` spent waiting for other processes
 };
 
+// Floating-point work of one run of `schedule`: every forward op (each recomputation counted
+// again) and every backward. Beside the model's useful work (each forward once) it separates
+// the machine's rate from the schedule's recompute share.
+double executed_flops(const JoinModel& model, const Schedule& schedule);
+
 class Executor {
  public:
   // graph: the model's sizes (bytes) and times, as the profiler measured them. `reserved` bytes

@@ -32,11 +32,14 @@ class Layer {
   virtual const BlockShape& output_shape() const = 0;
   virtual kernels::LayerCost cost() const = 0;
 
-  // y = f(x); y has output_shape(), is zero-initialised and owned by the caller.
+  // y = f(x); y has output_shape() and is owned by the caller. Its storage arrives
+  // uninitialised (a step's buffers skip the zero-fill): forward writes every element, the
+  // blocked layout's padding included, as zeros.
   virtual void forward(const Tensor& x, Tensor& y) = 0;
   // Given x, y = f(x) and dy, writes dx (unless null: the input gradient is not needed) and the
-  // parameter gradients `grads` (in parameters() order, overwritten, not accumulated). dy may
-  // be overwritten.
+  // parameter gradients `grads` (in parameters() order, overwritten, not accumulated). dx arrives
+  // uninitialised, as y does in forward, and is written whole, zero padding included. dy may be
+  // overwritten.
   virtual void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                         std::span<Tensor> grads) = 0;
   // Whether backward reads x, and y: an operand it does not read may be passed empty (a stage

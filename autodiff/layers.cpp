@@ -128,21 +128,25 @@ kernels::LayerCost LayerNormLayer::cost() const {
 
 void LayerNormLayer::forward(const Tensor& x, Tensor& y) {
   kernels::Allocator& a = scratch_ != nullptr ? *scratch_ : kernels::heap_allocator();
-  kernels::AlignedBuffer<float> mean(std::size_t(shape_.rows), a), rstd(std::size_t(shape_.rows), a);
+  kernels::AlignedBuffer<float> mean(std::size_t(shape_.rows), a, kernels::Uninitialised{});
+  kernels::AlignedBuffer<float> rstd(std::size_t(shape_.rows), a, kernels::Uninitialised{});
   kernels::layer_norm_forward(x, values(params_[0]), values(params_[1]), eps_, y, mean.span(),
                               rstd.span());
+  kernels::zero_padding(y);  // the kernel writes the logical rows and columns only
 }
 
 void LayerNormLayer::backward(const Tensor& x, const Tensor&, Tensor& dy, Tensor* dx,
                               std::span<Tensor> grads) {
   kernels::Allocator& a = scratch_ != nullptr ? *scratch_ : kernels::heap_allocator();
-  kernels::AlignedBuffer<float> mean(std::size_t(shape_.rows), a), rstd(std::size_t(shape_.rows), a);
+  kernels::AlignedBuffer<float> mean(std::size_t(shape_.rows), a, kernels::Uninitialised{});
+  kernels::AlignedBuffer<float> rstd(std::size_t(shape_.rows), a, kernels::Uninitialised{});
   kernels::layer_norm_stats(x, eps_, mean.span(), rstd.span());
   // The kernel always writes dx; without a caller's buffer it goes to scratch.
   Tensor own;
-  if (dx == nullptr) own = Tensor(shape_, false, a);
+  if (dx == nullptr) own = Tensor(shape_, false, a, kernels::Uninitialised{});
   kernels::layer_norm_backward(x, dy, values(params_[0]), mean.span(), rstd.span(),
                                dx != nullptr ? *dx : own, values(grads[0]), values(grads[1]));
+  if (dx != nullptr) kernels::zero_padding(*dx);  // written on the logical elements only
 }
 
 void LayerNormLayer::initialize(std::uint64_t&) {
@@ -219,7 +223,7 @@ void ResidualLayer::forward(const Tensor& x, Tensor& y) {
   Tensor current;
   const Tensor* input = &x;
   for (std::size_t l = 0; l + 1 < body_.size(); ++l) {
-    Tensor next(body_[l]->output_shape(), false, scratch());
+    Tensor next(body_[l]->output_shape(), false, scratch(), kernels::Uninitialised{});
     body_[l]->forward(*input, next);
     current = std::move(next);
     input = &current;
@@ -234,13 +238,13 @@ void ResidualLayer::backward(const Tensor& x, const Tensor&, Tensor& dy, Tensor*
   std::vector<Tensor> inner;
   inner.reserve(body_.size());
   for (std::size_t l = 0; l < body_.size(); ++l) {
-    inner.emplace_back(body_[l]->output_shape(), false, scratch());
+    inner.emplace_back(body_[l]->output_shape(), false, scratch(), kernels::Uninitialised{});
     body_[l]->forward(l == 0 ? x : inner[l - 1], inner.back());
   }
   // The skip path's share of dx is dy itself; layers may overwrite their dy, so keep a copy.
   Tensor skip;
   if (dx != nullptr) {
-    skip = Tensor(dy.shape, false, scratch());
+    skip = Tensor(dy.shape, false, scratch(), kernels::Uninitialised{});
     std::copy(values(dy).begin(), values(dy).end(), values(skip).begin());
   }
   std::size_t offset = 0;
@@ -253,7 +257,7 @@ void ResidualLayer::backward(const Tensor& x, const Tensor&, Tensor& dy, Tensor*
   for (std::size_t l = body_.size(); l-- > 0;) {
     const Tensor& in = l == 0 ? x : inner[l - 1];
     Tensor d;
-    if (l > 0) d = Tensor(body_[l]->input_shape(), false, scratch());
+    if (l > 0) d = Tensor(body_[l]->input_shape(), false, scratch(), kernels::Uninitialised{});
     Tensor* target = l > 0 ? &d : dx;
     const std::size_t count = body_[l]->parameters().size();
     body_[l]->backward(in, inner[l], g, target, grads.subspan(first[l], count));

@@ -48,10 +48,11 @@ float LossHead::run(std::span<const Tensor* const> outputs, std::span<Tensor> gr
   const auto elems = static_cast<std::size_t>(n * dim);
   std::vector<kernels::AlignedBuffer<float>> plain, dplain;
   for (int j = 0; j < k; ++j) {
-    plain.emplace_back(elems, scratch);
+    plain.emplace_back(elems, scratch, kernels::Uninitialised{});
     kernels::unpack(*outputs[j], plain.back().span());
   }
-  for (int j = 0; j < k; ++j) dplain.emplace_back(elems, scratch);
+  // Every loss writes each of its gradient values.
+  for (int j = 0; j < k; ++j) dplain.emplace_back(elems, scratch, kernels::Uninitialised{});
   float loss = 0;
   switch (kind_) {
     case LossKind::contrastive:

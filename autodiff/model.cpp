@@ -49,7 +49,7 @@ float JoinModel::run_loss(std::span<const Stored* const> outputs, std::vector<St
   std::vector<Tensor> dy;
   for (const Stored* o : outputs) {
     views.push_back(o->view(scratch));
-    dy.emplace_back(o->shape(), false, scratch);
+    dy.emplace_back(o->shape(), false, scratch, kernels::Uninitialised{});  // packed whole by the loss head
   }
   for (const Fp32View& v : views) fp32.push_back(&v.get());
   const float loss = loss_.run(fp32, dy, scratch);

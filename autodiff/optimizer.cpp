@@ -1,5 +1,6 @@
 #include "autodiff/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -26,33 +27,62 @@ Optimizer::Optimizer(const OptimizerConfig& config, std::vector<Tensor*> paramet
 }
 
 void Optimizer::step(std::span<const Tensor* const> grads) {
+  std::vector<std::vector<const Tensor*>> lists;
+  lists.reserve(grads.size());
+  for (const Tensor* g : grads) lists.push_back({g});
+  step(lists);
+}
+
+void Optimizer::step(std::span<const std::vector<const Tensor*>> grads) {
   const kernels::OpScope scope(kernels::OpKind::optimizer);
   if (grads.size() != parameters_.size()) {
     throw std::invalid_argument("optimizer: one gradient per parameter");
   }
-  ++steps_;
-  const float lr = config_.lr;
-  for (std::size_t p = 0; p < parameters_.size(); ++p) {
-    float* w = parameters_[p]->data.data();
-    const float* g = grads[p]->data.data();
-    float* m = first_[p].data.data();
-    const auto n = static_cast<std::int64_t>(parameters_[p]->data.size());
-    if (config_.kind == OptimizerConfig::Kind::sgd) {
-      const float mu = config_.momentum;
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) {
-        m[i] = mu * m[i] + g[i];
-        w[i] -= lr * m[i];
+  for (std::size_t p = 0; p < grads.size(); ++p) {
+    if (grads[p].empty()) throw std::invalid_argument("optimizer: a parameter without a gradient");
+    for (const Tensor* g : grads[p]) {
+      if (g->data.size() != parameters_[p]->data.size()) {
+        throw std::invalid_argument("optimizer: a gradient's size differs from its parameter's");
       }
-    } else {
-      float* v = second_[p].data.data();
-      const float b1 = config_.beta1, b2 = config_.beta2, eps = config_.eps;
-      const float c1 = 1.0f - std::pow(b1, float(steps_)), c2 = 1.0f - std::pow(b2, float(steps_));
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) {
-        m[i] = b1 * m[i] + (1 - b1) * g[i];
-        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-        w[i] -= lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps);
+    }
+  }
+  ++steps_;
+  const OptimizerConfig c = config_;
+  const float c1 = 1.0f - std::pow(c.beta1, float(steps_)), c2 = 1.0f - std::pow(c.beta2, float(steps_));
+  // One parallel region for every parameter (a small model's update is mostly region start-ups
+  // otherwise), in chunks whose summed gradient stays in L1; each element is updated by one
+  // thread, so the result is thread-count independent.
+  constexpr std::int64_t kChunk = 1024;
+#pragma omp parallel
+  {
+    alignas(64) float g[kChunk];
+    for (std::size_t p = 0; p < parameters_.size(); ++p) {
+      const std::vector<const Tensor*>& parts = grads[p];
+      const auto n = static_cast<std::int64_t>(parameters_[p]->data.size());
+#pragma omp for schedule(static) nowait
+      for (std::int64_t c0 = 0; c0 < n; c0 += kChunk) {
+        const std::int64_t len = std::min(kChunk, n - c0);
+        const float* first = parts[0]->data.data() + c0;
+        std::copy(first, first + len, g);
+        for (std::size_t b = 1; b < parts.size(); ++b) {
+          const float* add = parts[b]->data.data() + c0;
+          for (std::int64_t i = 0; i < len; ++i) g[i] += add[i];
+        }
+        float* w = parameters_[p]->data.data() + c0;
+        float* m = first_[p].data.data() + c0;
+        if (c.kind == OptimizerConfig::Kind::sgd) {
+          for (std::int64_t i = 0; i < len; ++i) {
+            m[i] = c.momentum * m[i] + g[i];
+            w[i] -= c.lr * m[i];
+          }
+        } else {
+          float* v = second_[p].data.data() + c0;
+          for (std::int64_t i = 0; i < len; ++i) {
+            m[i] = c.beta1 * m[i] + (1 - c.beta1) * g[i];
+            v[i] = c.beta2 * v[i] + (1 - c.beta2) * g[i] * g[i];
+            w[i] -= c.lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + c.eps);
+          }
+        }
       }
     }
   }

@@ -32,6 +32,10 @@ class Optimizer {
             kernels::Allocator& state);
   // grads[p] is the gradient of parameters[p].
   void step(std::span<const Tensor* const> grads);
+  // grads[p] lists the gradients of parameters[p] (the branches sharing an encoder, in branch
+  // order), added in that order as the update reads them: bitwise the update of their sum, without
+  // a pass that writes the sum first.
+  void step(std::span<const std::vector<const Tensor*>> grads);
   std::int64_t steps() const { return steps_; }
 
  private:

@@ -85,6 +85,7 @@ void GlobalPoolLayer::forward(const Tensor& x, Tensor& y) {
       }
     }
   }
+  kernels::zero_padding(y);  // the loop writes the logical rows and channels only
 }
 
 void GlobalPoolLayer::backward(const Tensor& x, const Tensor&, Tensor& dy, Tensor* dx,

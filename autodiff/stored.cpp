@@ -8,7 +8,7 @@ namespace rematch::autodiff {
 namespace {
 
 Tensor widened(const kernels::BlockedBf16& h, kernels::Allocator& scratch) {
-  Tensor t(h.shape, false, scratch);
+  Tensor t(h.shape, false, scratch, kernels::Uninitialised{});
   kernels::widen(h.data.span(), t.data.span());
   return t;
 }
@@ -45,7 +45,7 @@ Stored::Stored(Tensor t, Precision precision, kernels::Allocator& allocator) {
 
 Stored Stored::bf16_copy(const Tensor& t, kernels::Allocator& allocator) {
   Stored s;
-  s.bf16_ = kernels::BlockedBf16(t.shape, false, allocator);
+  s.bf16_ = kernels::BlockedBf16(t.shape, false, allocator, kernels::Uninitialised{});
   kernels::narrow(t.data.span(), s.bf16_.data.span());
   return s;
 }

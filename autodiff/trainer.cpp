@@ -146,7 +146,7 @@ std::vector<Tensor> Trainer::load_inputs(Batch& batch) {
                                   std::to_string(batch.inputs[j].size()) + " values, expected " +
                                   std::to_string(shape.rows * shape.cols));
     }
-    inputs.emplace_back(shape, false, activations_);
+    inputs.emplace_back(shape, false, activations_, kernels::Uninitialised{});
     kernels::pack_into(batch.inputs[j], inputs.back());
     batch.inputs[j] = {};
   }
@@ -176,22 +176,24 @@ StepResult Trainer::step(Batch batch) {
   // The exchange takes the stages in a fixed order (encoders in order, stages last to first),
   // whatever order this process's schedule finalizes them in.
   int next_encoder = 0, next_stage = static_cast<int>(final[0].size()) - 1;
+  // The exchange sends branch-summed stages; without one the optimizer adds the branches.
   auto on_backward = [&](std::size_t index) {
     const Op& op = plan_.ops[index];
     const int e = model_.encoder_index(op.branch);
     if (finalizing[e][op.stage] == index) {
       sum_branches(e, op.stage);
       final[e][op.stage] = true;
-      while (exchange_ != nullptr && next_encoder < model_.encoders() && final[next_encoder][next_stage]) {
+      while (next_encoder < model_.encoders() && final[next_encoder][next_stage]) {
         exchange_->stage_final(stage_gradients(next_encoder, next_stage));
         if (--next_stage < 0 && ++next_encoder < model_.encoders()) {
           next_stage = static_cast<int>(final[next_encoder].size()) - 1;
         }
       }
     }
-    if (exchange_ != nullptr) exchange_->progress();
+    exchange_->progress();
   };
-  StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_, on_backward);
+  StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_,
+                                    exchange_ != nullptr ? on_backward : std::function<void(std::size_t)>{});
   if (exchange_ != nullptr) {
     const auto wait_start = std::chrono::steady_clock::now();
     result.loss = exchange_->mean(result.loss);
@@ -199,11 +201,19 @@ StepResult Trainer::step(Batch batch) {
     result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
   }
   for (int e = 0; e < model_.encoders(); ++e) {
-    std::vector<const Tensor*> flat;
-    for (const auto& layer : grads_[first_branch(model_, e)]) {
-      for (const Tensor& g : layer) flat.push_back(&g);
+    // Per parameter, its gradient of every branch running the encoder (with an exchange, the
+    // first branch's already holds their sum).
+    std::vector<std::vector<const Tensor*>> parts;
+    const Gradients& first = grads_[first_branch(model_, e)];
+    for (std::size_t l = 0; l < first.size(); ++l) {
+      for (std::size_t p = 0; p < first[l].size(); ++p) {
+        parts.push_back({&first[l][p]});
+        for (int j = first_branch(model_, e) + 1; j < model_.branches() && exchange_ == nullptr; ++j) {
+          if (model_.encoder_index(j) == e) parts.back().push_back(&grads_[j][l][p]);
+        }
+      }
     }
-    optimizers_[e].step(flat);
+    optimizers_[e].step(parts);
   }
   return result;
 }
@@ -216,7 +226,7 @@ std::vector<float> Trainer::embed(int branch, std::span<const float> inputs) {
   }
   model_.set_scratch_allocator(&activations_);
   model_.set_step(Layer::kInference);
-  Tensor x(in, false, activations_);
+  Tensor x(in, false, activations_, kernels::Uninitialised{});
   kernels::pack_into(inputs, x);
   x = encoder.forward_all(std::move(x), activations_);
   model_.set_scratch_allocator(nullptr);

@@ -69,9 +69,9 @@ class Trainer {
   Arena& parameters() { return parameters_; }
 
   // Forward, loss and backward by the plan, then the optimizer update. The batch is released
-  // once copied into the arena, so it does not sit beside the step's peak. A stage's gradients
-  // are summed over the branches sharing its encoder (in branch order) as soon as its last
-  // backward ran, and handed to the exchange then. With an exchange, the loss is the mean over
+  // once copied into the arena, so it does not sit beside the step's peak. Gradients of the
+  // branches sharing an encoder are added in branch order: by the optimizer as it reads them,
+  // or, with an exchange, for each stage as soon as its last backward ran, and handed over then. With an exchange, the loss is the mean over
   // the processes and `seconds` includes the wait for the last exchanges.
   StepResult step(Batch batch);
   // Branch `branch`'s encoder on a batch of inputs (no tape, no gradients): plain output rows.

@@ -276,6 +276,8 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
                       {"step_seconds", times},
                       {"samples_per_s", total > 0 ? steps * config.model.batch / total : 0.0},
                       {"gflops", total > 0 ? steps * global_flops / total * 1e-9 : 0.0},
+                      {"executed_gflops",
+                       total > 0 ? steps * session.executed_step_flops() * comm.size() / total * 1e-9 : 0.0},
                       {"first_loss", first_loss},
                       {"last_loss", last_loss},
                       {"test_metric", !evaluated ? json(nullptr) : json(classifier ? eval.accuracy : eval.auc)},

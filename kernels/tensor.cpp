@@ -59,8 +59,34 @@ Blocked<T>::Blocked(const BlockShape& s, bool vnni_, Allocator& allocator) : sha
   require(!vnni || s.brow % 2 == 0, "Blocked: VNNI layout needs an even block row count");
   data = AlignedBuffer<T>(static_cast<std::size_t>(s.elems()), allocator);
 }
+template <class T>
+Blocked<T>::Blocked(const BlockShape& s, bool vnni_, Allocator& allocator, Uninitialised)
+    : shape(s), vnni(vnni_) {
+  validate(s, "Blocked");
+  require(!vnni || s.brow % 2 == 0, "Blocked: VNNI layout needs an even block row count");
+  data = AlignedBuffer<T>(static_cast<std::size_t>(s.elems()), allocator, Uninitialised{});
+}
 template struct Blocked<float>;
 template struct Blocked<bfloat16>;
+
+void zero_padding(BlockedMatrix& m) {
+  const BlockShape& s = m.shape;
+  const std::int64_t last_rows = s.rows - (s.row_blocks() - 1) * s.brow;
+  const std::int64_t last_cols = s.cols - (s.col_blocks() - 1) * s.bcol;
+  if (last_rows == s.brow && last_cols == s.bcol) return;
+  const OpScope scope(OpKind::zero_fill);
+  for (std::int64_t rb = 0; rb < s.row_blocks(); ++rb) {
+    const std::int64_t rows = rb + 1 == s.row_blocks() ? last_rows : s.brow;
+    for (std::int64_t cb = 0; cb < s.col_blocks(); ++cb) {
+      const std::int64_t cols = cb + 1 == s.col_blocks() ? last_cols : s.bcol;
+      float* blk = m.block(rb, cb);
+      if (cols < s.bcol) {
+        for (std::int64_t i = 0; i < rows; ++i) std::fill(blk + i * s.bcol + cols, blk + (i + 1) * s.bcol, 0.0f);
+      }
+      std::fill(blk + rows * s.bcol, blk + s.brow * s.bcol, 0.0f);
+    }
+  }
+}
 
 void pack_into(std::span<const float> plain, BlockedMatrix& out) {
   const OpScope scope(OpKind::layout);
@@ -68,22 +94,25 @@ void pack_into(std::span<const float> plain, BlockedMatrix& out) {
   require(static_cast<std::int64_t>(plain.size()) == s.rows * s.cols,
           "pack: plain matrix has " + std::to_string(plain.size()) + " values, expected " +
               std::to_string(s.rows * s.cols));
-  // Row by row, each row's logical part a contiguous copy and its padding zeroed, through raw
-  // pointers (the compiler cannot keep a span's pointer in a register across stores).
+  // A row block per task, row by row: its source rows are one contiguous region read in order
+  // (a block at a time instead read every row's slice from another page, which the prefetchers
+  // did not follow), scattered into the row's slice of each block, padding zeroed. Raw pointers:
+  // the compiler cannot keep a span's pointer in a register across stores.
   const float* src = plain.data();
-#pragma omp parallel for collapse(2) schedule(static)
-  for (std::int64_t rb = 0; rb < s.row_blocks(); ++rb) {
-    for (std::int64_t cb = 0; cb < s.col_blocks(); ++cb) {
-      float* blk = out.block(rb, cb);
-      const std::int64_t cols = std::min(s.bcol, s.cols - cb * s.bcol);
-      for (std::int64_t i = 0; i < s.brow; ++i) {
-        const std::int64_t r = rb * s.brow + i;
-        float* dst = blk + i * s.bcol;
+  const std::int64_t row_blocks = s.row_blocks(), col_blocks = s.col_blocks();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t rb = 0; rb < row_blocks; ++rb) {
+    for (std::int64_t i = 0; i < s.brow; ++i) {
+      const std::int64_t r = rb * s.brow + i;
+      for (std::int64_t cb = 0; cb < col_blocks; ++cb) {
+        float* dst = out.block(rb, cb) + i * s.bcol;
         if (r >= s.rows) {
           std::fill(dst, dst + s.bcol, 0.0f);
           continue;
         }
-        std::copy(src + r * s.cols + cb * s.bcol, src + r * s.cols + cb * s.bcol + cols, dst);
+        const std::int64_t cols = std::min(s.bcol, s.cols - cb * s.bcol);
+        const float* row = src + r * s.cols + cb * s.bcol;
+        std::copy(row, row + cols, dst);
         std::fill(dst + cols, dst + s.bcol, 0.0f);
       }
     }

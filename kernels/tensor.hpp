@@ -136,6 +136,9 @@ struct Blocked {
   Blocked() = default;
   explicit Blocked(const BlockShape& s, bool vnni_ = false,
                    Allocator& allocator = heap_allocator());
+  // Storage left as the allocator returns it, for a producer that writes every element, the
+  // padding included (as zeros).
+  Blocked(const BlockShape& s, bool vnni_, Allocator& allocator, Uninitialised);
   T* block(std::int64_t rb, std::int64_t cb) { return data.data() + shape.block_offset(rb, cb); }
   const T* block(std::int64_t rb, std::int64_t cb) const {
     return data.data() + shape.block_offset(rb, cb);
@@ -143,6 +146,10 @@ struct Blocked {
 };
 using BlockedMatrix = Blocked<float>;
 using BlockedBf16 = Blocked<bfloat16>;
+
+// Zeroes the padding rows and columns of m (every element outside its logical rows x cols), for
+// producers that write only the logical elements into uninitialised storage.
+void zero_padding(BlockedMatrix& m);
 
 // Row-major plain <-> blocked. `plain` holds shape.rows * shape.cols values.
 BlockedMatrix pack(std::span<const float> plain, const BlockShape& shape);

@@ -58,7 +58,7 @@ std::vector<float> Inference::run(int branch, std::span<const float> inputs, aut
     autodiff::JoinModel& m;
     ~Detach() { m.set_scratch_allocator(nullptr); }
   } detach{*model_};
-  autodiff::Tensor x(in, false, arena);
+  autodiff::Tensor x(in, false, arena, kernels::Uninitialised{});
   kernels::pack_into(inputs, x);
   x = encoder.forward_all(std::move(x), arena);
   std::vector<float> plain(std::size_t(x.shape.rows * x.shape.cols));

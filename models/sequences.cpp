@@ -318,7 +318,7 @@ autodiff::StepResult SequenceTrainer::compute(int b, SequenceBatch batch, const 
                                     " in the bucket of length " + std::to_string(length));
       }
     }
-    inputs.emplace_back(shape, false, activations_);
+    inputs.emplace_back(shape, false, activations_, kernels::Uninitialised{});
     kernels::pack_into(batch.inputs[j], inputs.back());
     batch.inputs[j] = {};
   }
@@ -352,7 +352,7 @@ std::vector<float> SequenceTrainer::embed(int b, int branch, std::span<const flo
   m.select_branch(branch);
   m.set_scratch_allocator(&activations_);
   m.set_step(autodiff::Layer::kInference);
-  autodiff::Tensor x(in, false, activations_);
+  autodiff::Tensor x(in, false, activations_, kernels::Uninitialised{});
   kernels::pack_into(inputs, x);
   x = encoder.forward_all(std::move(x), activations_);
   m.set_scratch_allocator(nullptr);

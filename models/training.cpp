@@ -86,6 +86,7 @@ TrainingSession::TrainingSession(const TrainConfig& config)
     const autodiff::Encoder& e = model_->encoder_of(j);
     for (int i = 0; i < e.stages(); ++i) step_flops_ += e.forward_flops(i) + e.backward_flops(i);
   }
+  executed_step_flops_ = autodiff::executed_flops(*model_, plan().ops);
   const Solution store_all = solve(graph(), 1e300, {.solver = "store-all"});
   store_all_makespan_ = store_all.makespan;
   store_all_peak_ = store_all.peak;

@@ -58,6 +58,8 @@ class TrainingSession {
   // Floating-point work of this process's share of a step without recomputation (forward and
   // backward of every branch): the "useful" flops that GFLOP/s figures count.
   double step_flops() const { return step_flops_; }
+  // The same with the plan's recomputed forwards counted again: what the machine runs per step.
+  double executed_step_flops() const { return executed_step_flops_; }
   // Store-all's makespan and peak on the profiled graph, for overhead figures.
   double store_all_makespan() const { return store_all_makespan_; }
   double store_all_peak() const { return store_all_peak_; }
@@ -83,7 +85,7 @@ class TrainingSession {
   std::optional<data::Source> test_;
   std::vector<InputFeed> feeds_;  // per branch: how a sample becomes its input
   data::Batches batches_;
-  double step_flops_ = 0, store_all_makespan_ = 0, store_all_peak_ = 0;
+  double step_flops_ = 0, executed_step_flops_ = 0, store_all_makespan_ = 0, store_all_peak_ = 0;
 };
 
 }  // namespace rematch::models

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <random>
 #include <tuple>
 
@@ -237,6 +238,25 @@ Schedule store_all_ops(const Graph& graph) {
 }
 
 double store_all_peak(const Graph& graph) { return solve(graph, 1e18, {.solver = "store-all"}).peak; }
+
+TEST(ExecutedFlops, StoreAllRunsTheUsefulFlopsAndEachRecomputedForwardAddsItsStage) {
+  auto s = make(Family::siamese);
+  double useful = 0;
+  for (int j = 0; j < s->model->branches(); ++j) {
+    const Encoder& e = s->model->encoder_of(j);
+    for (int i = 0; i < e.stages(); ++i) useful += e.forward_flops(i) + e.backward_flops(i);
+  }
+  EXPECT_DOUBLE_EQ(executed_flops(*s->model, solve(s->graph, 1e18, {.solver = "store-all"}).ops), useful);
+  const Schedule recompute = solve(s->graph, 1e18, {.solver = "recompute-all"}).ops;
+  std::map<std::pair<int, int>, int> forwards;  // (branch, stage) -> forward ops run
+  for (const Op& op : recompute) {
+    if (op.kind == OpKind::F_all || op.kind == OpKind::F_ck || op.kind == OpKind::F_none) ++forwards[{op.branch, op.stage}];
+  }
+  double recomputed = 0;
+  for (const auto& [at, count] : forwards) recomputed += (count - 1) * s->model->encoder_of(at.first).forward_flops(at.second);
+  ASSERT_GT(recomputed, 0);
+  EXPECT_DOUBLE_EQ(executed_flops(*s->model, recompute), useful + recomputed);
+}
 
 TEST(Refusal, AnInvalidScheduleIsRefusedWithItsOpIndexBeforeAnythingRuns) {
   auto s = make(Family::siamese);

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 namespace rematch::autodiff {
 namespace {
@@ -66,13 +68,48 @@ TEST(Adam, BiasCorrectedUpdateMatchesTheReferenceAndKeepsPaddingZero) {
   EXPECT_EQ(w.block(0, 1)[3], 0.0f);
 }
 
+// The branches of a shared encoder: the optimizer adds their gradients in order as it reads them,
+// which must update bitwise as summing them into one buffer first (the order the trainer used).
+TEST(BranchGradients, AddedAsTheUpdateReadsThemGiveBitwiseTheUpdateOfTheirSum) {
+  const BlockShape shape{37, 111, 8, 16, false};  // over a few update chunks, padded
+  for (const auto kind : {OptimizerConfig::Kind::sgd, OptimizerConfig::Kind::adam}) {
+    std::vector<Tensor> parts;
+    std::uint32_t state = 12345;
+    for (int b = 0; b < 3; ++b) {
+      parts.emplace_back(shape);
+      for (float& x : parts.back().data.span()) {
+        state = state * 1664525u + 1013904223u;
+        x = float(state >> 8) * 0x1.0p-24f - 0.5f;
+      }
+    }
+    Tensor summed(shape);
+    for (std::size_t i = 0; i < summed.data.size(); ++i) {
+      summed.data.data()[i] = parts[0].data.data()[i];
+      for (int b = 1; b < 3; ++b) summed.data.data()[i] += parts[b].data.data()[i];
+    }
+    Tensor w1(shape), w2(shape);
+    Optimizer a({.kind = kind, .lr = 0.05f}, {&w1}, kernels::heap_allocator());
+    Optimizer b({.kind = kind, .lr = 0.05f}, {&w2}, kernels::heap_allocator());
+    const std::vector<std::vector<const Tensor*>> lists = {{&parts[0], &parts[1], &parts[2]}};
+    const Tensor* sum[] = {&summed};
+    for (int step = 0; step < 3; ++step) {
+      a.step(lists);
+      b.step(sum);
+    }
+    EXPECT_EQ(0, std::memcmp(w1.data.data(), w2.data.data(), w1.data.size() * sizeof(float)));
+    EXPECT_NE(w1.data.data()[0], 0.0f);
+  }
+}
+
 TEST(OptimizerErrors, RejectsABadLearningRateAnUnknownNameAndAMismatchedGradientList) {
   Tensor w = tensor({1, 2, 3, 4, 5, 6});
   EXPECT_THROW(Optimizer({.lr = 0}, {&w}, kernels::heap_allocator()), std::invalid_argument);
   EXPECT_THROW(Optimizer({.lr = NAN}, {&w}, kernels::heap_allocator()), std::invalid_argument);
   EXPECT_THROW(optimizer_kind("rmsprop"), std::invalid_argument);
   Optimizer opt({}, {&w}, kernels::heap_allocator());
-  EXPECT_THROW(opt.step({}), std::invalid_argument);
+  EXPECT_THROW(opt.step(std::span<const Tensor* const>{}), std::invalid_argument);
+  const Tensor short_gradient(BlockShape{1, 2, 1, 2, false});
+  EXPECT_THROW(opt.step(std::vector<std::vector<const Tensor*>>{{&short_gradient}}), std::invalid_argument);
 }
 
 }  // namespace
