@@ -197,7 +197,7 @@ void Fc::backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedM
   require(dy.shape == y_, "Fc::backward_data: dy shape differs from y_shape()");
   require(w.shape == w_, "Fc::backward_data: w shape differs from w_shape()");
   require(dx.shape == x_, "Fc::backward_data: dx shape differs from x_shape()");
-  if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_), false, scratch());
+  if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_), false, scratch(), Uninitialised{});  // transpose_into writes it whole
   transpose_into(w, wt_);
   gemm(kBackwardData, dy, wt_, dx);
   end_pass();
@@ -214,7 +214,7 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
     sweep(x, nullptr, dy, nullptr, nullptr, dw, dbias);
     return;
   }
-  if (xt_.data.size() == 0) xt_ = BlockedMatrix(transposed(x_), false, scratch());
+  if (xt_.data.size() == 0) xt_ = BlockedMatrix(transposed(x_), false, scratch(), Uninitialised{});  // transpose_into writes it whole
   transpose_into(x, xt_);
   gemm(kBackwardWeights, xt_, dy, dw);
   end_pass();
@@ -246,7 +246,7 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
           "Fc::backward: dbias must have k values when enabled and none otherwise");
   if (dx != nullptr) {
-    if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_), false, scratch());
+    if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_), false, scratch(), Uninitialised{});  // transpose_into writes it whole
     transpose_into(*w, wt_);
   }
   const std::int64_t rows = y_.row_blocks(), kb = y_.col_blocks(), cb = x_.col_blocks();
