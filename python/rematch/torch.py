@@ -34,9 +34,10 @@ class BudgetExceeded(RuntimeError):
     """The executor held more bytes than the budget (the stages' memory differs from the profile)."""
 
 
-def _storage(t):
-    # Where a tensor's bytes live (views share it); torch 1.13's spelling.
-    return t.storage()
+# Where a tensor's bytes live (views share it). The untyped storage is asked for directly:
+# Tensor.storage() builds a typed wrapper in Python on every call, and the executor asks for every
+# tensor autograd saves. torch >= 2.0 spells it untyped_storage(), torch 1.13 _storage().
+_storage = getattr(torch.Tensor, "untyped_storage", None) or torch.Tensor._storage
 
 
 class _SavedBytes:
