@@ -22,7 +22,8 @@ ratio, which step times of separate processes on a shared host do not give), rep
 median and quartiles over the rounds. Beside it, the overhead the profiled graph predicts (the
 simulated makespan of the configuration's schedule over store-all's), and the verdict the
 comparison is for: at each memory level checkpoint_sequential reaches, is rematch's paced overhead
-lower? Per round, the difference of the two overheads; its median with a 95% distribution-free
+lower? (And is rematch at plain's level, which recomputes nothing, dearer than plain: the
+executor's own cost?) Per round, the difference of the two overheads; its median with a 95% distribution-free
 confidence interval (order statistics, a sign test): "lower" or "higher" only when the interval
 excludes zero, else "not distinguishable".
 
@@ -279,6 +280,21 @@ def median_interval(values, confidence=0.95):
     return xs[k - 1], xs[n - k]
 
 
+def judged(diff):
+    """The verdict on per-round differences: their median's 95% interval excludes zero, or not."""
+    low, high = median_interval(diff)
+    return low, high, "lower" if high < 0 else "higher" if low > 0 else "not distinguishable"
+
+
+def executor_cost(results, paced):
+    """rematch at plain's level (a schedule that recomputes nothing) against plain, round by round."""
+    j = next(n for n, r in enumerate(results) if r.get("label") == "= plain")
+    diff = [100.0 * (t[j] / t[0] - 1) for t in paced]
+    low, high, verdict = judged(diff)
+    return {"overhead_pct": statistics.median(diff), "interval_pct": [low, high], "verdict": verdict,
+            "rounds": len(diff)}
+
+
 def verdicts(a, results, paced):
     """At each checkpoint:S level: checkpoint's paced overhead and rematch's at the same budget, and
     per round the difference of the two (percentage points of plain's step): its median and 95%
@@ -288,8 +304,7 @@ def verdicts(a, results, paced):
         i = next(n for n, r in enumerate(results) if r["name"] == "checkpoint:%d" % s)
         j = next(n for n, r in enumerate(results) if r.get("label") == "= checkpoint:%d" % s)
         diff = [100.0 * (t[j] - t[i]) / t[0] for t in paced]
-        low, high = median_interval(diff)
-        verdict = "lower" if high < 0 else "higher" if low > 0 else "not distinguishable"
+        low, high, verdict = judged(diff)
         out.append({"segments": s, "level": results[i]["level"],
                     "checkpoint_overhead_pct": results[i]["overhead_pct"],
                     "rematch_overhead_pct": results[j]["overhead_pct"], "rematch_lower": verdict == "lower",
@@ -337,6 +352,7 @@ def main():
         r["paced_step_s"] = statistics.median(t[i] for t in paced)
         r["paced_step_s_rounds"] = [t[i] for t in paced]
     checks = verdicts(a, results, paced)
+    own = executor_cost(results, paced)
     setup = {"cpu": cpu_model(), "threads": a.threads, "torch": __import__("torch").__version__,
              "depth": a.depth, "width": a.width, "batch": a.batch, "steps": a.steps, "rounds": a.rounds,
              "paced_rounds": a.paced_rounds, "seed": a.seed, "least_budget": least,
@@ -358,6 +374,8 @@ def main():
             1e3 * r["paced_step_s"], r["alone_overhead_pct"],
             "%.1f%% [%.1f, %.1f]" % (r["overhead_pct"], r["overhead_p25_pct"], r["overhead_p75_pct"]),
             r["predicted_overhead_pct"]))
+    print("rematch = plain (no recomputation) against plain: %+.1f%% (95%% interval %+.1f to %+.1f, %d rounds): %s" % (
+        own["overhead_pct"], own["interval_pct"][0], own["interval_pct"][1], own["rounds"], own["verdict"]))
     for v in checks:
         print("at checkpoint:%d's level (%.2f MiB): checkpoint %.1f%%, rematch %.1f%%; rematch - checkpoint "
               "%+.1f points (95%% interval %+.1f to %+.1f, %d rounds): rematch %s" % (
@@ -368,7 +386,7 @@ def main():
     if a.json:
         tmp = a.json + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"setup": setup, "results": results, "verdicts": checks}, f, indent=1)
+            json.dump({"setup": setup, "results": results, "verdicts": checks, "executor_cost": own}, f, indent=1)
             f.write("\n")
         os.replace(tmp, a.json)
 
