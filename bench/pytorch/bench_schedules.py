@@ -25,7 +25,8 @@ comparison is for: at each memory level checkpoint_sequential reaches, is rematc
 lower? (And is rematch at plain's level, which recomputes nothing, dearer than plain: the
 executor's own cost?) Per round, the difference of the two overheads; its median with a 95% distribution-free
 confidence interval (order statistics, a sign test): "lower" or "higher" only when the interval
-excludes zero, else "not distinguishable".
+excludes zero, else "not distinguishable". The same again on the steps' CPU time (the process's,
+all threads), which other processes taking the cores move less.
 
 Every process runs with the same runtime settings (--runtime-env, printed and written to the
 JSON): by default OpenMP threads that sleep rather than spin while they wait (with OpenBLAS's own
@@ -190,7 +191,7 @@ def run_child(a):
 def run_paced(a):
     """Every configuration in one process, their steps taken in turns (one step of each per round,
     in an order shuffled each round, so that no configuration always follows the same one); prints
-    the step times, [round][configuration]."""
+    the steps' wall and CPU times (the process's, all threads), each [round][configuration]."""
     import torch
     torch.set_num_threads(a.threads)
     encoder, data = build(a, torch)
@@ -201,15 +202,17 @@ def run_paced(a):
         for step in steps:
             timed_step(opt, step)
     order = random.Random(a.seed)
-    rounds = []
+    wall, cpu = [], []
     for _ in range(a.paced_rounds):
         turn = list(range(len(steps)))
         order.shuffle(turn)
-        times = [0.0] * len(steps)
+        wall.append([0.0] * len(steps))
+        cpu.append([0.0] * len(steps))
         for i in turn:
-            times[i] = timed_step(opt, steps[i])
-        rounds.append(times)
-    print(json.dumps(rounds))
+            start = time.process_time()
+            wall[-1][i] = timed_step(opt, steps[i])
+            cpu[-1][i] = time.process_time() - start
+    print(json.dumps({"wall": wall, "cpu": cpu}))
 
 
 def child(a, flag, value):
@@ -286,19 +289,25 @@ def judged(diff):
     return low, high, "lower" if high < 0 else "higher" if low > 0 else "not distinguishable"
 
 
-def executor_cost(results, paced):
-    """rematch at plain's level (a schedule that recomputes nothing) against plain, round by round."""
+def executor_cost(results, paced, cpu):
+    """rematch at plain's level (a schedule that recomputes nothing) against plain, round by round,
+    in step time and in CPU time."""
     j = next(n for n, r in enumerate(results) if r.get("label") == "= plain")
-    diff = [100.0 * (t[j] / t[0] - 1) for t in paced]
-    low, high, verdict = judged(diff)
-    return {"overhead_pct": statistics.median(diff), "interval_pct": [low, high], "verdict": verdict,
-            "rounds": len(diff)}
+    out = {}
+    for prefix, times in (("", paced), ("cpu_", cpu)):
+        diff = [100.0 * (t[j] / t[0] - 1) for t in times]
+        low, high, verdict = judged(diff)
+        out.update({prefix + "overhead_pct": statistics.median(diff), prefix + "interval_pct": [low, high],
+                    prefix + "verdict": verdict})
+    out["rounds"] = len(paced)
+    return out
 
 
-def verdicts(a, results, paced):
+def verdicts(a, results, paced, cpu):
     """At each checkpoint:S level: checkpoint's paced overhead and rematch's at the same budget, and
     per round the difference of the two (percentage points of plain's step): its median and 95%
-    interval decide lower / higher / not distinguishable."""
+    interval decide lower / higher / not distinguishable. The same on CPU times beside it (less
+    moved by other processes taking the cores, but counting any thread that spins)."""
     out = []
     for s in a.segment_counts:
         i = next(n for n, r in enumerate(results) if r["name"] == "checkpoint:%d" % s)
@@ -310,6 +319,10 @@ def verdicts(a, results, paced):
                     "rematch_overhead_pct": results[j]["overhead_pct"], "rematch_lower": verdict == "lower",
                     "difference_pct": statistics.median(diff), "difference_interval_pct": [low, high],
                     "verdict": verdict, "rounds": len(diff)})
+        diff = [100.0 * (t[j] - t[i]) / t[0] for t in cpu]
+        low, high, verdict = judged(diff)
+        out[-1].update({"cpu_difference_pct": statistics.median(diff), "cpu_difference_interval_pct": [low, high],
+                        "cpu_verdict": verdict})
     return out
 
 
@@ -343,7 +356,8 @@ def main():
                         "label": label})
     results = run_rounds(a, configs)
     plain = results[0]["step_s"]
-    paced = child(a, "--paced", configs)
+    measured = child(a, "--paced", configs)
+    paced, cpu = measured["wall"], measured["cpu"]
     for i, r in enumerate(results):
         overheads = [100.0 * (t[i] / t[0] - 1) for t in paced]
         r["alone_overhead_pct"] = 100.0 * (r["step_s"] / plain - 1)
@@ -351,8 +365,10 @@ def main():
         r["overhead_p25_pct"], r["overhead_p75_pct"] = quartiles(overheads)
         r["paced_step_s"] = statistics.median(t[i] for t in paced)
         r["paced_step_s_rounds"] = [t[i] for t in paced]
-    checks = verdicts(a, results, paced)
-    own = executor_cost(results, paced)
+        r["paced_cpu_s"] = statistics.median(t[i] for t in cpu)
+        r["cpu_overhead_pct"] = statistics.median(100.0 * (t[i] / t[0] - 1) for t in cpu)
+    checks = verdicts(a, results, paced, cpu)
+    own = executor_cost(results, paced, cpu)
     setup = {"cpu": cpu_model(), "threads": a.threads, "torch": __import__("torch").__version__,
              "depth": a.depth, "width": a.width, "batch": a.batch, "steps": a.steps, "rounds": a.rounds,
              "paced_rounds": a.paced_rounds, "seed": a.seed, "least_budget": least,
@@ -363,25 +379,28 @@ def main():
     print("memory and 'alone': %d fresh process(es) per configuration, %d steps each; 'paced': one process, "
           "%d rounds of one step of each configuration" % (a.rounds, a.steps, a.paced_rounds))
     print("environment: %s" % " ".join("%s=%s" % kv for kv in setup["environment"].items()))
-    print("%-14s %-20s %9s %11s %8s %10s %8s %9s %7s %22s %9s" % (
+    print("%-14s %-20s %9s %11s %8s %10s %8s %9s %7s %22s %7s %9s" % (
         "config", "budget", "level MiB", "counted MiB", "RSS MiB", "RSS growth", "alone ms", "paced ms",
-        "alone", "paced (quartiles)", "predicted"))
+        "alone", "paced (quartiles)", "CPU", "predicted"))
     for r in results:
         counted = r.get("executor_peak")
-        print("%-14s %-20s %9.2f %11s %8.1f %10.1f %8.1f %9.1f %6.1f%% %22s %8.1f%%" % (
+        print("%-14s %-20s %9.2f %11s %8.1f %10.1f %8.1f %9.1f %6.1f%% %22s %6.1f%% %8.1f%%" % (
             r["name"], r.get("label", ""), r["level"] / mib, "%.2f" % (counted / mib) if counted else "-",
             r["peak_rss"] / mib, (r["peak_rss"] - r["rss_before"]) / mib, 1e3 * r["step_s"],
             1e3 * r["paced_step_s"], r["alone_overhead_pct"],
             "%.1f%% [%.1f, %.1f]" % (r["overhead_pct"], r["overhead_p25_pct"], r["overhead_p75_pct"]),
-            r["predicted_overhead_pct"]))
-    print("rematch = plain (no recomputation) against plain: %+.1f%% (95%% interval %+.1f to %+.1f, %d rounds): %s" % (
-        own["overhead_pct"], own["interval_pct"][0], own["interval_pct"][1], own["rounds"], own["verdict"]))
+            r["cpu_overhead_pct"], r["predicted_overhead_pct"]))
+    print("rematch = plain (no recomputation) against plain: %+.1f%% (95%% interval %+.1f to %+.1f, %d rounds): %s;"
+          " CPU time %+.1f%% (%+.1f to %+.1f): %s" % (
+              own["overhead_pct"], own["interval_pct"][0], own["interval_pct"][1], own["rounds"], own["verdict"],
+              own["cpu_overhead_pct"], own["cpu_interval_pct"][0], own["cpu_interval_pct"][1], own["cpu_verdict"]))
     for v in checks:
         print("at checkpoint:%d's level (%.2f MiB): checkpoint %.1f%%, rematch %.1f%%; rematch - checkpoint "
-              "%+.1f points (95%% interval %+.1f to %+.1f, %d rounds): rematch %s" % (
+              "%+.1f points (95%% interval %+.1f to %+.1f, %d rounds): rematch %s; CPU time %+.1f (%+.1f to %+.1f): %s" % (
                   v["segments"], v["level"] / mib, v["checkpoint_overhead_pct"], v["rematch_overhead_pct"],
                   v["difference_pct"], v["difference_interval_pct"][0], v["difference_interval_pct"][1],
-                  v["rounds"], v["verdict"]))
+                  v["rounds"], v["verdict"], v["cpu_difference_pct"], v["cpu_difference_interval_pct"][0],
+                  v["cpu_difference_interval_pct"][1], v["cpu_verdict"]))
     print("run took %.0f s" % setup["elapsed_s"])
     if a.json:
         tmp = a.json + ".tmp"
