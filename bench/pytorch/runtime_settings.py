@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 
-import bench_schedules as bench
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
+import bench_schedules as bench  # noqa: E402
 
 SETTINGS = [("system defaults", ""), ("passive OpenMP", "OMP_WAIT_POLICY=PASSIVE"),
             ("malloc keeps memory", "MALLOC_MMAP_THRESHOLD_=33554432,MALLOC_TRIM_THRESHOLD_=1073741824"),
