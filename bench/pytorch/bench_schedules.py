@@ -29,10 +29,10 @@ excludes zero, else "not distinguishable". The same again on the steps' CPU time
 all threads), which other processes taking the cores move less.
 
 Every process runs with the same runtime settings (--runtime-env, printed and written to the
-JSON): by default OpenMP threads that sleep rather than spin while they wait (with OpenBLAS's own
-threads beside them, spinning ones take cores from the GEMMs) and a glibc malloc that keeps freed
-memory (by default it returns large freed blocks to the system, and every step page-faults its
-activations in again). The script re-executes itself under them.
+JSON): by default OpenMP and OpenBLAS threads that sleep rather than spin while they wait (torch's
+OpenMP workers and OpenBLAS's own run side by side, and spinning ones take cores from the GEMMs)
+and a glibc malloc that keeps freed memory (by default it returns large freed blocks to the
+system, and every step page-faults its activations in again). The script re-executes itself under them.
 
     /usr/bin/python3 bench/pytorch/bench_schedules.py --json out.json
 """
@@ -49,9 +49,11 @@ import sys
 import time
 
 IMAGE_PIXELS = 784
-# OpenMP workers sleep when idle; malloc keeps freed blocks up to 32 MiB in its heap (no mmap per
-# tensor) and never trims the heap's top.
-RUNTIME_ENV = "OMP_WAIT_POLICY=PASSIVE,MALLOC_MMAP_THRESHOLD_=33554432,MALLOC_TRIM_THRESHOLD_=1073741824"
+# OpenMP's and OpenBLAS's idle workers sleep (OpenBLAS's after 2^4 cycles instead of 2^28 of
+# sched_yield); malloc keeps freed blocks up to 32 MiB in its heap (no mmap per tensor) and trims
+# the heap's top only past 1 GiB free.
+RUNTIME_ENV = ("OMP_WAIT_POLICY=PASSIVE,OPENBLAS_THREAD_TIMEOUT=4,"
+               "MALLOC_MMAP_THRESHOLD_=33554432,MALLOC_TRIM_THRESHOLD_=1073741824")
 # Set in the environment of every process: which settings a run had (recorded in the JSON).
 RUNTIME_PREFIXES = ("OMP_", "GOMP_", "OPENBLAS_", "MKL_", "MALLOC_", "GLIBC_TUNABLES", "LD_PRELOAD")
 

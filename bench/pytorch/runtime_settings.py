@@ -4,8 +4,8 @@
 per setting, their steps in turns. Per step: wall time, the process's CPU time (all threads; a
 spinning thread counts), minor page faults and system (kernel) time, medians over the steps.
 
-Settings: the system's defaults, sleeping OpenMP workers, malloc keeping freed memory, and both
-(bench_schedules.py's default --runtime-env).
+Settings: the system's defaults, sleeping OpenMP workers, sleeping OpenMP and OpenBLAS workers,
+malloc keeping freed memory, and all of them (bench_schedules.py's default --runtime-env).
 
     /usr/bin/python3 bench/pytorch/runtime_settings.py --steps 10
 """
@@ -22,8 +22,9 @@ sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
 import bench_schedules as bench  # noqa: E402
 
 SETTINGS = [("system defaults", ""), ("passive OpenMP", "OMP_WAIT_POLICY=PASSIVE"),
+            ("+ OpenBLAS sleeps", "OMP_WAIT_POLICY=PASSIVE,OPENBLAS_THREAD_TIMEOUT=4"),
             ("malloc keeps memory", "MALLOC_MMAP_THRESHOLD_=33554432,MALLOC_TRIM_THRESHOLD_=1073741824"),
-            ("both", bench.RUNTIME_ENV)]
+            ("all", bench.RUNTIME_ENV)]
 
 
 def measure(a):
@@ -78,7 +79,7 @@ def main():
     for label, settings in SETTINGS:
         model_args = bench.parse_args(["--threads", str(a.threads), "--runtime-env", settings])
         env = bench.runtime_env(model_args)
-        for name in ("OMP_WAIT_POLICY", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        for name in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
             if name not in model_args.env:
                 env.pop(name, None)  # the system's default, whatever the caller's environment says
         out = subprocess.run(argv, capture_output=True, text=True, env=env)
