@@ -12,27 +12,50 @@ contrastive loss, SGD. Configurations:
 Memory: each configuration runs alone in --rounds fresh processes (the rounds one after another):
 the activation memory it is designed for (the executor's count for rematch, the modelled peak for
 the others) and the process's peak RSS during the training steps, with its growth over the RSS
-before them (model, data, imports); also its step time alone (the median over the rounds).
-Time: then one process runs every configuration's steps in turns, one step of each per round, and
-a configuration's overhead is the median over the rounds of its step over plain's step of the same
-round (paced: a change of the machine's speed falls on both sides of each ratio, which step times
-of separate processes on a shared host do not give). Beside it, the overhead the profiled graph
-predicts (the simulated makespan of the configuration's schedule over store-all's), and the
-verdict the comparison is for: at each memory level checkpoint_sequential reaches, is rematch's
-paced overhead lower?
+before them (model, data, imports; the heap's free memory is returned to the system first, so
+that memory the plan freed is not reused unseen); also its step time alone (the median over the
+rounds).
+Time: then one process runs every configuration's steps in turns, one step of each per round in a
+shuffled order, for --paced-rounds rounds; a configuration's overhead in a round is its step over
+plain's step of the same round (paced: a change of the machine's speed falls on both sides of each
+ratio, which step times of separate processes on a shared host do not give), reported as the
+median and quartiles over the rounds. Beside it, the overhead the profiled graph predicts (the
+simulated makespan of the configuration's schedule over store-all's), and the verdict the
+comparison is for: at each memory level checkpoint_sequential reaches, is rematch's paced overhead
+lower? (And is rematch at plain's level, which recomputes nothing, dearer than plain: the
+executor's own cost?) Per round, the difference of the two overheads; its median with a 95% distribution-free
+confidence interval (order statistics, a sign test): "lower" or "higher" only when the interval
+excludes zero, else "not distinguishable". The same again on the steps' CPU time (the process's,
+all threads), which other processes taking the cores move less.
 
-    /usr/bin/python3 bench/pytorch/bench_schedules.py --depth 16 --width 512 --batch 256 --json out.json
+Every process runs with the same runtime settings (--runtime-env, printed and written to the
+JSON): by default OpenMP and OpenBLAS threads that sleep rather than spin while they wait (torch's
+OpenMP workers and OpenBLAS's own run side by side, and spinning ones take cores from the GEMMs)
+and a glibc malloc that keeps freed memory (by default it returns large freed blocks to the
+system, and every step page-faults its activations in again). The script re-executes itself under them.
+
+    /usr/bin/python3 bench/pytorch/bench_schedules.py --json out.json
 """
 import argparse
+import ctypes
 import json
+import math
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
 import time
 
 IMAGE_PIXELS = 784
+# OpenMP's and OpenBLAS's idle workers sleep (OpenBLAS's after 2^4 cycles instead of 2^28 of
+# sched_yield); malloc keeps freed blocks up to 32 MiB in its heap (no mmap per tensor) and trims
+# the heap's top only past 1 GiB free.
+RUNTIME_ENV = ("OMP_WAIT_POLICY=PASSIVE,OPENBLAS_THREAD_TIMEOUT=4,"
+               "MALLOC_MMAP_THRESHOLD_=33554432,MALLOC_TRIM_THRESHOLD_=1073741824")
+# Set in the environment of every process: which settings a run had (recorded in the JSON).
+RUNTIME_PREFIXES = ("OMP_", "GOMP_", "OPENBLAS_", "MKL_", "MALLOC_", "GLIBC_TUNABLES", "LD_PRELOAD")
 
 
 def parse_args(argv=None):
@@ -42,10 +65,15 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=256, help="pairs per step")
     p.add_argument("--segments", default="2,4,8", help="checkpoint_sequential segment counts")
     p.add_argument("--fractions", default="0.75,0.5", help="rematch budgets below each level, as fractions of it")
-    p.add_argument("--steps", type=int, default=20, help="timed steps per process (their median is taken)")
+    p.add_argument("--steps", type=int, default=8, help="timed steps per fresh process (their median is taken)")
     p.add_argument("--rounds", type=int, default=1, help="fresh processes per configuration (the median is reported)")
+    p.add_argument("--paced-rounds", type=int, default=40,
+                   help="rounds of the paced run (one step of every configuration each)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--runtime-env", default=RUNTIME_ENV,
+                   help="NAME=VALUE,... set for every process (default %(default)s; '' for the system's defaults)")
+    p.add_argument("--seed", type=int, default=0, help="of the paced run's order of configurations")
     p.add_argument("--json", metavar="FILE", help="write every result as one JSON object")
     p.add_argument("--child", help=argparse.SUPPRESS)  # one configuration, in this process
     p.add_argument("--paced", help=argparse.SUPPRESS)  # every configuration, steps in turns, in this process
@@ -53,11 +81,30 @@ def parse_args(argv=None):
     for name in ("depth", "width", "batch", "steps", "rounds", "threads"):
         if getattr(a, name) < 1:
             p.error("--%s must be positive" % name)
+    if a.paced_rounds < 6:
+        p.error("--paced-rounds must be at least 6 (a 95%% interval of the median needs 6 rounds)")
     a.segment_counts = [int(s) for s in a.segments.split(",") if s]
     if any(not 1 <= s <= a.depth for s in a.segment_counts):
         p.error("--segments must lie in 1..depth")
     a.fraction_list = [float(f) for f in a.fractions.split(",") if f]
+    a.env = {}
+    for item in filter(None, a.runtime_env.split(",")):
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            p.error("--runtime-env: %r is not NAME=VALUE" % item)
+        a.env[name] = value
     return a
+
+
+def runtime_env(a):
+    """The environment every process of the run has: the thread counts and --runtime-env."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads))
+    env.update(a.env)
+    return env
+
+
+def recorded_env():
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(RUNTIME_PREFIXES)}
 
 
 def build(a, torch):
@@ -85,7 +132,9 @@ def status_bytes(key):
 
 
 def reset_peak_rss():
-    """Restarts the peak RSS (VmHWM) at the current RSS (Linux clear_refs 5); returns that RSS."""
+    """Returns the heap's free memory to the system, then restarts the peak RSS (VmHWM) at the
+    current RSS (Linux clear_refs 5); returns that RSS."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     return status_bytes("VmRSS")
@@ -119,7 +168,6 @@ def timed_step(opt, step):
 
 def run_child(a):
     """Measures one configuration alone (memory, and its own step time); prints its JSON line."""
-    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
     import torch
     torch.set_num_threads(a.threads)
     encoder, data = build(a, torch)
@@ -143,10 +191,9 @@ def run_child(a):
 
 
 def run_paced(a):
-    """Every configuration in one process, their steps taken in turns (one step of each per round):
-    a configuration's overhead is the median over the rounds of its step over plain's step of the
-    same round, so a change of the machine's speed falls on both sides of each ratio."""
-    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
+    """Every configuration in one process, their steps taken in turns (one step of each per round,
+    in an order shuffled each round, so that no configuration always follows the same one); prints
+    the steps' wall and CPU times (the process's, all threads), each [round][configuration]."""
     import torch
     torch.set_num_threads(a.threads)
     encoder, data = build(a, torch)
@@ -156,16 +203,27 @@ def run_paced(a):
     for _ in range(a.warmup):
         for step in steps:
             timed_step(opt, step)
-    rounds = [[timed_step(opt, step) for step in steps] for _ in range(a.steps)]
-    print(json.dumps([statistics.median(r[i] / r[0] - 1 for r in rounds) for i in range(len(configs))]))
+    order = random.Random(a.seed)
+    wall, cpu = [], []
+    for _ in range(a.paced_rounds):
+        turn = list(range(len(steps)))
+        order.shuffle(turn)
+        wall.append([0.0] * len(steps))
+        cpu.append([0.0] * len(steps))
+        for i in turn:
+            start = time.process_time()
+            wall[-1][i] = timed_step(opt, steps[i])
+            cpu[-1][i] = time.process_time() - start
+    print(json.dumps({"wall": wall, "cpu": cpu}))
 
 
 def child(a, flag, value):
     """This script in a fresh process with --child or --paced; returns its last line's JSON."""
     argv = [sys.executable, os.path.abspath(__file__), "--depth", str(a.depth), "--width", str(a.width),
             "--batch", str(a.batch), "--segments", a.segments, "--steps", str(a.steps), "--warmup", str(a.warmup),
-            "--threads", str(a.threads), flag, json.dumps(value)]
-    out = subprocess.run(argv, capture_output=True, text=True)
+            "--paced-rounds", str(a.paced_rounds), "--threads", str(a.threads), "--runtime-env", a.runtime_env,
+            "--seed", str(a.seed), flag, json.dumps(value)]
+    out = subprocess.run(argv, capture_output=True, text=True, env=runtime_env(a))
     if out.returncode != 0:
         sys.exit("configuration %s failed:\n%s" % (value, out.stderr))
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -210,20 +268,72 @@ def run_rounds(a, configs):
     return results
 
 
-def verdicts(a, results):
-    """At each checkpoint:S level: checkpoint's measured overhead, and rematch's at the same budget."""
+def quartiles(values):
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def median_interval(values, confidence=0.95):
+    """A distribution-free confidence interval of the median: the k-th smallest and k-th largest
+    value, k the largest rank with P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2 (the sign
+    test's interval; it holds whatever the noise's distribution)."""
+    xs, n = sorted(values), len(values)
+    k, below = 0, 0.0
+    while below + math.comb(n, k) / 2.0 ** n <= (1 - confidence) / 2:
+        below += math.comb(n, k) / 2.0 ** n
+        k += 1
+    return xs[k - 1], xs[n - k]
+
+
+def judged(diff):
+    """The verdict on per-round differences: their median's 95% interval excludes zero, or not."""
+    low, high = median_interval(diff)
+    return low, high, "lower" if high < 0 else "higher" if low > 0 else "not distinguishable"
+
+
+def executor_cost(results, paced, cpu):
+    """rematch at plain's level (a schedule that recomputes nothing) against plain, round by round,
+    in step time and in CPU time."""
+    j = next(n for n, r in enumerate(results) if r.get("label") == "= plain")
+    out = {}
+    for prefix, times in (("", paced), ("cpu_", cpu)):
+        diff = [100.0 * (t[j] / t[0] - 1) for t in times]
+        low, high, verdict = judged(diff)
+        out.update({prefix + "overhead_pct": statistics.median(diff), prefix + "interval_pct": [low, high],
+                    prefix + "verdict": verdict})
+    out["rounds"] = len(paced)
+    return out
+
+
+def verdicts(a, results, paced, cpu):
+    """At each checkpoint:S level: checkpoint's paced overhead and rematch's at the same budget, and
+    per round the difference of the two (percentage points of plain's step): its median and 95%
+    interval decide lower / higher / not distinguishable. The same on CPU times beside it (less
+    moved by other processes taking the cores, but counting any thread that spins)."""
     out = []
     for s in a.segment_counts:
-        cp = next(r for r in results if r["name"] == "checkpoint:%d" % s)
-        rm = next(r for r in results if r.get("label") == "= checkpoint:%d" % s)
-        out.append({"segments": s, "level": cp["level"], "checkpoint_overhead_pct": cp["overhead_pct"],
-                    "rematch_overhead_pct": rm["overhead_pct"],
-                    "rematch_lower": rm["overhead_pct"] < cp["overhead_pct"]})
+        i = next(n for n, r in enumerate(results) if r["name"] == "checkpoint:%d" % s)
+        j = next(n for n, r in enumerate(results) if r.get("label") == "= checkpoint:%d" % s)
+        diff = [100.0 * (t[j] - t[i]) / t[0] for t in paced]
+        low, high, verdict = judged(diff)
+        out.append({"segments": s, "level": results[i]["level"],
+                    "checkpoint_overhead_pct": results[i]["overhead_pct"],
+                    "rematch_overhead_pct": results[j]["overhead_pct"], "rematch_lower": verdict == "lower",
+                    "difference_pct": statistics.median(diff), "difference_interval_pct": [low, high],
+                    "verdict": verdict, "rounds": len(diff)})
+        diff = [100.0 * (t[j] - t[i]) / t[0] for t in cpu]
+        low, high, verdict = judged(diff)
+        out[-1].update({"cpu_difference_pct": statistics.median(diff), "cpu_difference_interval_pct": [low, high],
+                        "cpu_verdict": verdict})
     return out
 
 
 def main():
+    started = time.perf_counter()
     a = parse_args()
+    env = runtime_env(a)
+    if any(os.environ.get(k) != v for k, v in env.items()):  # the run's settings from its first process on
+        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
     if a.child:
         run_child(a)
         return
@@ -248,35 +358,56 @@ def main():
                         "label": label})
     results = run_rounds(a, configs)
     plain = results[0]["step_s"]
-    paced = child(a, "--paced", configs)
-    for r, p in zip(results, paced):
+    measured = child(a, "--paced", configs)
+    paced, cpu = measured["wall"], measured["cpu"]
+    for i, r in enumerate(results):
+        overheads = [100.0 * (t[i] / t[0] - 1) for t in paced]
         r["alone_overhead_pct"] = 100.0 * (r["step_s"] / plain - 1)
-        r["overhead_pct"] = 100.0 * p
+        r["overhead_pct"] = statistics.median(overheads)
+        r["overhead_p25_pct"], r["overhead_p75_pct"] = quartiles(overheads)
+        r["paced_step_s"] = statistics.median(t[i] for t in paced)
+        r["paced_step_s_rounds"] = [t[i] for t in paced]
+        r["paced_cpu_s"] = statistics.median(t[i] for t in cpu)
+        r["cpu_overhead_pct"] = statistics.median(100.0 * (t[i] / t[0] - 1) for t in cpu)
+    checks = verdicts(a, results, paced, cpu)
+    own = executor_cost(results, paced, cpu)
     setup = {"cpu": cpu_model(), "threads": a.threads, "torch": __import__("torch").__version__,
              "depth": a.depth, "width": a.width, "batch": a.batch, "steps": a.steps, "rounds": a.rounds,
-             "least_budget": least}
+             "paced_rounds": a.paced_rounds, "seed": a.seed, "least_budget": least,
+             "runtime_env": a.env, "environment": recorded_env(), "elapsed_s": time.perf_counter() - started}
     mib = float(1 << 20)
-    print("siamese MLP %d x %d, batch %d pairs; %s, %d threads; torch %s; %d rounds of %d steps" % (
-        a.depth, a.width, a.batch, setup["cpu"], a.threads, setup["torch"], a.rounds, a.steps))
-    print("%-14s %-20s %10s %12s %9s %11s %9s %15s %9s %9s %9s" % (
-        "config", "budget", "level MiB", "counted MiB", "RSS MiB", "RSS growth", "alone ms", "rounds ms",
-        "alone", "paced", "predicted"))
+    print("siamese MLP %d x %d, batch %d pairs; %s, %d threads; torch %s" % (
+        a.depth, a.width, a.batch, setup["cpu"], a.threads, setup["torch"]))
+    print("memory and 'alone': %d fresh process(es) per configuration, %d steps each; 'paced': one process, "
+          "%d rounds of one step of each configuration" % (a.rounds, a.steps, a.paced_rounds))
+    print("environment: %s" % " ".join("%s=%s" % kv for kv in setup["environment"].items()))
+    print("%-14s %-20s %9s %11s %8s %10s %8s %9s %7s %22s %7s %9s" % (
+        "config", "budget", "level MiB", "counted MiB", "RSS MiB", "RSS growth", "alone ms", "paced ms",
+        "alone", "paced (quartiles)", "CPU", "predicted"))
     for r in results:
         counted = r.get("executor_peak")
-        spread = "%.0f-%.0f" % (1e3 * min(r["step_s_rounds"]), 1e3 * max(r["step_s_rounds"]))
-        print("%-14s %-20s %10.2f %12s %9.1f %11.1f %9.1f %15s %8.1f%% %8.1f%% %8.1f%%" % (
+        print("%-14s %-20s %9.2f %11s %8.1f %10.1f %8.1f %9.1f %6.1f%% %22s %6.1f%% %8.1f%%" % (
             r["name"], r.get("label", ""), r["level"] / mib, "%.2f" % (counted / mib) if counted else "-",
-            r["peak_rss"] / mib, (r["peak_rss"] - r["rss_before"]) / mib, 1e3 * r["step_s"], spread,
-            r["alone_overhead_pct"], r["overhead_pct"], r["predicted_overhead_pct"]))
-    checks = verdicts(a, results)
+            r["peak_rss"] / mib, (r["peak_rss"] - r["rss_before"]) / mib, 1e3 * r["step_s"],
+            1e3 * r["paced_step_s"], r["alone_overhead_pct"],
+            "%.1f%% [%.1f, %.1f]" % (r["overhead_pct"], r["overhead_p25_pct"], r["overhead_p75_pct"]),
+            r["cpu_overhead_pct"], r["predicted_overhead_pct"]))
+    print("rematch = plain (no recomputation) against plain: %+.1f%% (95%% interval %+.1f to %+.1f, %d rounds): %s;"
+          " CPU time %+.1f%% (%+.1f to %+.1f): %s" % (
+              own["overhead_pct"], own["interval_pct"][0], own["interval_pct"][1], own["rounds"], own["verdict"],
+              own["cpu_overhead_pct"], own["cpu_interval_pct"][0], own["cpu_interval_pct"][1], own["cpu_verdict"]))
     for v in checks:
-        print("at checkpoint:%d's level (%.2f MiB): checkpoint %.1f%%, rematch %.1f%%: rematch %s" % (
-            v["segments"], v["level"] / mib, v["checkpoint_overhead_pct"], v["rematch_overhead_pct"],
-            "lower" if v["rematch_lower"] else "NOT lower"))
+        print("at checkpoint:%d's level (%.2f MiB): checkpoint %.1f%%, rematch %.1f%%; rematch - checkpoint "
+              "%+.1f points (95%% interval %+.1f to %+.1f, %d rounds): rematch %s; CPU time %+.1f (%+.1f to %+.1f): %s" % (
+                  v["segments"], v["level"] / mib, v["checkpoint_overhead_pct"], v["rematch_overhead_pct"],
+                  v["difference_pct"], v["difference_interval_pct"][0], v["difference_interval_pct"][1],
+                  v["rounds"], v["verdict"], v["cpu_difference_pct"], v["cpu_difference_interval_pct"][0],
+                  v["cpu_difference_interval_pct"][1], v["cpu_verdict"]))
+    print("run took %.0f s" % setup["elapsed_s"])
     if a.json:
         tmp = a.json + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"setup": setup, "results": results, "verdicts": checks}, f, indent=1)
+            json.dump({"setup": setup, "results": results, "verdicts": checks, "executor_cost": own}, f, indent=1)
             f.write("\n")
         os.replace(tmp, a.json)
 

@@ -20,7 +20,6 @@ the last step. Recomputed forwards restore the random state of the stage's first
 ``torch.utils.checkpoint`` does), so dropout masks match.
 """
 
-import statistics
 import sys
 import time
 
@@ -34,9 +33,10 @@ class BudgetExceeded(RuntimeError):
     """The executor held more bytes than the budget (the stages' memory differs from the profile)."""
 
 
-def _storage(t):
-    # Where a tensor's bytes live (views share it); torch 1.13's spelling.
-    return t.storage()
+# Where a tensor's bytes live (views share it). The untyped storage is asked for directly:
+# Tensor.storage() builds a typed wrapper in Python on every call, and the executor asks for every
+# tensor autograd saves. torch >= 2.0 spells it untyped_storage(), torch 1.13 _storage().
+_storage = getattr(torch.Tensor, "untyped_storage", None) or torch.Tensor._storage
 
 
 class _SavedBytes:
@@ -265,12 +265,14 @@ class _ScheduledModel(nn.Module):
         return {_storage(t).data_ptr() for t in list(self.parameters()) + list(self.buffers())}
 
     def _time(self, fn):
+        # The least of the runs: other work on the machine only ever adds time, and the schedule's
+        # choice of stages to recompute follows their relative costs.
         times = []
         for _ in range(self.runs):
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        return min(times)
 
     def _profile_branch(self, j, x):
         fw, bw, cw, cbw = [], [], [_nbytes(x)], [_nbytes(x)]
@@ -299,7 +301,7 @@ class _ScheduledModel(nn.Module):
             forward()  # warm-up
             fw.append(self._time(forward))
             backward()
-            bw.append(statistics.median(backward() for _ in range(self.runs)))
+            bw.append(min(backward() for _ in range(self.runs)))
             x = out.detach()
         torch.set_rng_state(rng)
         n = len(fw)

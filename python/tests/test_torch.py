@@ -218,3 +218,16 @@ def test_plan_leaves_gradients_and_random_state_alone():
     rt.Chain(net, budget=1 << 30, runs=1).plan(x)
     assert_close(grads(net), before)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("solver", ["store-all", "optimal", "recompute-all"])
+def test_chain_count_equals_the_plans_predicted_peak(solver):
+    # The executor counts the same bytes the profile measured (outputs plus distinct saved storages,
+    # parameters excluded), so on a chain (no head outside the count) its peak is the simulator's.
+    net = encoder(13)
+    x = torch.randn(BATCH, WIDTH)
+    model = rt.Chain(net, budget=1, solver=solver, runs=1)
+    model.budget = budget_for(model, [x], solver)
+    plan = model.plan(x)
+    model(x).sum().backward()
+    assert model.last_peak == plan.predicted_peak
