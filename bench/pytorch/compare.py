@@ -34,6 +34,8 @@ def cpu_model():
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from bench_schedules import RUNTIME_ENV  # noqa: E402
 MIB = 1 << 20
 
 
@@ -58,14 +60,23 @@ def shape(text):
     return {"depth": depth, "width": width, "batch": batch, "embedding": embedding}
 
 
+def torch_env(threads):
+    """PyTorch at its best on a CPU: the runtime settings of bench_schedules.py (idle OpenMP and
+    OpenBLAS workers sleep, freed tensors stay in malloc's heap), recorded in the results."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    env.update(item.split("=", 1) for item in RUNTIME_ENV.split(","))
+    return env
+
+
 def run_torch(s, mode, threads, steps, lr):
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         subprocess.run(["/usr/bin/python3", os.path.join(HERE, "siamese_torch.py"), "--mode", mode,
                         "--depth", str(s["depth"]), "--width", str(s["width"]), "--batch", str(s["batch"]),
                         "--embedding", str(s["embedding"]), "--steps", str(steps), "--threads", str(threads),
                         "--lr", str(lr), "--data", "random", "--json", f.name],
-                       check=True, stdout=subprocess.DEVNULL)
+                       check=True, stdout=subprocess.DEVNULL, env=torch_env(threads))
         r = json.load(open(f.name))
+    r["runtime_env"] = RUNTIME_ENV
     r["activation_bytes"] = max(0, r["peak_rss_bytes"] - r["baseline_rss_bytes"] - r["param_state_bytes"])
     return r
 
