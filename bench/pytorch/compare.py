@@ -15,7 +15,7 @@ Two experiments, each run in fresh processes (peak RSS is a per-process high-wat
 
 Writes FILE.json (every run), FILE.md (tables) and FILE.svg (overhead against memory).
 
-  /usr/bin/python3 bench/pytorch/compare.py --out docs/pytorch-comparison
+  /usr/bin/python3 bench/pytorch/compare.py --out bench/results/pytorch-comparison-HOST
 """
 import argparse
 import json
@@ -42,7 +42,7 @@ MIB = 1 << 20
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rematch", default=os.path.join(ROOT, "build", "cli", "rematch"))
-    p.add_argument("--out", default=os.path.join(ROOT, "docs", "pytorch-comparison"))
+    p.add_argument("--out", default="pytorch-comparison", help="FILE: writes FILE.json, FILE.md, FILE.svg")
     p.add_argument("--throughput-shape", default="8,2048,512,2048", help="depth,width,batch,embedding")
     p.add_argument("--memory-shape", default="16,1024,4096,64", help="depth,width,batch,embedding")
     p.add_argument("--segments", default="2,4,8,16")
