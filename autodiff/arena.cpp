@@ -57,7 +57,9 @@ Arena::~Arena() {
   while (!chunks_.empty()) unmap_chunk(chunks_.begin());
 }
 
-void* Arena::allocate(std::size_t bytes) {
+void* Arena::allocate(std::size_t bytes) { return allocate(bytes, false); }
+
+void* Arena::allocate(std::size_t bytes, bool at_top) {
   if (bytes > budget_ || in_use_ > budget_ - bytes) {
     throw ArenaExhausted(name_ + " arena: allocating " + format_bytes(double(bytes)) + " with " +
                              format_bytes(double(in_use_)) + " in use would exceed its budget of " +
@@ -65,7 +67,7 @@ void* Arena::allocate(std::size_t bytes) {
                          bytes, in_use_, budget_);
   }
   const std::size_t block = block_bytes(bytes);
-  char* p = take_free(block);
+  char* p = take_free(block, at_top);
   if (p == nullptr) {
     const std::size_t need = round_up(block, page_bytes());
     const std::size_t limit = round_up(budget_, page_bytes());
@@ -95,7 +97,7 @@ void* Arena::allocate(std::size_t bytes) {
                                " within the budget (process memory limit?)",
                            bytes, in_use_, budget_);
     }
-    p = take_free(block);
+    p = take_free(block, at_top);
   }
   chunk_of(p)->second.used += block;
   REMATCH_UNPOISON(p, bytes);
@@ -119,7 +121,20 @@ void Arena::deallocate(void* ptr, std::size_t bytes) noexcept {
   if (chunk->second.used == 0 && mapped_ > round_up(budget_, page_bytes())) unmap_chunk(chunk);
 }
 
-char* Arena::take_free(std::size_t bytes) {
+char* Arena::take_free(std::size_t bytes, bool at_top) {
+  if (at_top) {
+    for (auto r = free_.rbegin(); r != free_.rend(); ++r) {
+      if (r->second < bytes) continue;
+      const auto [p, size] = *r;
+      erase_free(free_.find(p));
+      if (size > bytes) {
+        free_.emplace(p, size - bytes);
+        fits_.emplace(size - bytes, p);
+      }
+      return p + (size - bytes);
+    }
+    return nullptr;
+  }
   const auto fit = fits_.lower_bound({bytes, nullptr});
   if (fit == fits_.end()) return nullptr;
   const auto [size, p] = *fit;

@@ -54,6 +54,11 @@ class Arena final : public kernels::Allocator {
 
   void* allocate(std::size_t bytes) override;  // throws ArenaExhausted
   void deallocate(void* p, std::size_t bytes) noexcept override;
+  // The same arena and budget for blocks that live only inside one op (kernel scratch, widened
+  // copies, a stage's inner outputs): they are placed at the top of the highest free range that
+  // holds them, the others best fit from the bottom, so short-lived blocks leave no holes among
+  // the long-lived ones.
+  kernels::Allocator& transient() { return transient_; }
 
   const std::string& name() const { return name_; }
   std::size_t budget() const { return budget_; }
@@ -76,8 +81,18 @@ class Arena final : public kernels::Allocator {
     std::size_t used = 0;  // bytes of blocks carved from it
   };
   using Chunks = std::map<char*, Chunk>;
+  class Transient final : public kernels::Allocator {
+   public:
+    explicit Transient(Arena& arena) : arena_(arena) {}
+    void* allocate(std::size_t bytes) override { return arena_.allocate(bytes, true); }
+    void deallocate(void* p, std::size_t bytes) noexcept override { arena_.deallocate(p, bytes); }
 
-  char* take_free(std::size_t bytes);
+   private:
+    Arena& arena_;
+  };
+
+  void* allocate(std::size_t bytes, bool at_top);
+  char* take_free(std::size_t bytes, bool at_top);
   bool map_chunk(std::size_t bytes);
   void unmap_chunk(Chunks::iterator chunk);
   void add_free(char* p, std::size_t bytes);
@@ -92,6 +107,7 @@ class Arena final : public kernels::Allocator {
   std::size_t mapped_ = 0;
   std::size_t chunks_mapped_ = 0;
   std::optional<std::uint8_t> fresh_fill_;
+  Transient transient_{*this};
   Chunks chunks_;                                  // by base address
   std::map<char*, std::size_t> free_;              // free ranges by address
   std::set<std::pair<std::size_t, char*>> fits_;   // the same ranges by size, for best fit

@@ -47,11 +47,15 @@ std::vector<const Layer*> Encoder::stage_layers(int stage) const {
 }
 
 Stored Encoder::forward(int stage, const Stored& x, kernels::Allocator& activations) {
-  Fp32View in = x.view(activations);
+  kernels::Allocator& tmp = scratch(activations);
+  Fp32View in = x.view(tmp);
   Tensor current;
   const Tensor* input = &in.get();
   for (int l = first_layer(stage); l < stage_ends_[stage]; ++l) {
-    Tensor next(layers_[l]->output_shape(), false, activations, kernels::Uninitialised{});
+    // Only an fp32 stage output is kept as it is made; inner outputs and a bf16 stage's fp32
+    // output (rounded into a stored copy) end with the op.
+    const bool kept = l + 1 == stage_ends_[stage] && precision_ == Precision::fp32;
+    Tensor next(layers_[l]->output_shape(), false, kept ? activations : tmp, kernels::Uninitialised{});
     layers_[l]->forward(*input, next);
     current = std::move(next);  // frees the previous inner activation
     input = &current;
@@ -64,18 +68,21 @@ Saved Encoder::forward_taped(int stage, const Stored& x, kernels::Allocator& act
   Saved saved;
   const int begin = first_layer(stage), end = stage_ends_[stage];
   saved.tape.reserve(end - begin - 1);
-  Fp32View in = x.view(activations);
+  kernels::Allocator& tmp = scratch(activations);
+  Fp32View in = x.view(tmp);
   Tensor current;  // the fp32 input of the next layer when the tape keeps a bf16 copy
   const Tensor* input = &in.get();
   for (int l = begin; l < end; ++l) {
-    Tensor next(layers_[l]->output_shape(), false, activations, kernels::Uninitialised{});
+    // fp32 outputs are kept (the tape or the stage output); bf16 ones are rounded into copies.
+    Tensor next(layers_[l]->output_shape(), false, precision_ == Precision::fp32 ? activations : tmp,
+                kernels::Uninitialised{});
     layers_[l]->forward(*input, next);
     in = {};
     if (l + 1 == end) {
       saved.output = store(std::move(next), activations);
     } else if (precision_ == Precision::fp32) {
       saved.tape.push_back(store(std::move(next), activations));
-      in = saved.tape.back().view(activations);
+      in = saved.tape.back().view(tmp);
       input = &in.get();
     } else {
       // Inner outputs feed the next layer unrounded, as in the untaped forward: only stored
@@ -91,18 +98,23 @@ Saved Encoder::forward_taped(int stage, const Stored& x, kernels::Allocator& act
 Stored Encoder::backward(int stage, const Stored& x, Saved xbar, Stored dy, bool need_dx,
                          kernels::Allocator& activations, Gradients& grads) {
   const int begin = first_layer(stage), end = stage_ends_[stage];
-  Tensor g = std::move(dy).take(activations);
+  kernels::Allocator& tmp = scratch(activations);
+  Tensor g = std::move(dy).take(tmp);
   for (int l = end - 1; l >= begin; --l) {
     const Layer& layer = *layers_[l];
     const Stored& in = l == begin ? x : xbar.tape[l - begin - 1];
     // Layer l's output is read by no later backward: the view takes it (a bf16 one is freed
     // once widened), or it is freed now.
     Stored& out = l + 1 == end ? xbar.output : xbar.tape[l - begin];
-    const Fp32View y_view = layer.backward_reads_output() ? Fp32View(std::move(out).take(activations)) : Fp32View();
+    const Fp32View y_view = layer.backward_reads_output() ? Fp32View(std::move(out).take(tmp)) : Fp32View();
     out = {};
-    const Fp32View x_view = layer.backward_reads_input() ? in.view(activations) : Fp32View();
+    const Fp32View x_view = layer.backward_reads_input() ? in.view(tmp) : Fp32View();
+    // Only an fp32 stage input gradient is kept as it is made (inner ones end with the op).
+    const bool kept = l == begin && precision_ == Precision::fp32;
     Tensor dx;
-    if (l > begin || need_dx) dx = Tensor(layer.input_shape(), false, activations, kernels::Uninitialised{});
+    if (l > begin || need_dx) {
+      dx = Tensor(layer.input_shape(), false, kept ? activations : tmp, kernels::Uninitialised{});
+    }
     layers_[l]->backward(x_view.get(), y_view.get(), g, dx.data.size() != 0 ? &dx : nullptr, grads[l]);
     g = std::move(dx);
   }
@@ -150,6 +162,7 @@ void Encoder::set_step(std::int64_t step) {
 }
 
 void Encoder::set_scratch_allocator(kernels::Allocator* allocator) {
+  scratch_ = allocator;
   for (auto& layer : layers_) layer->set_scratch_allocator(allocator);
 }
 

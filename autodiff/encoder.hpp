@@ -72,6 +72,9 @@ class Encoder {
   // them about sixfold per layer, and a 48-layer encoder then outputs zeros). The generator is
   // counter-based: the same seed gives the same weights on every machine and thread count.
   void initialize(std::uint64_t seed);
+  // Where the layers' kernels take their per-pass scratch, and where the encoder puts what lives
+  // only inside one op (widened bf16 copies, inner outputs and gradients of a stage); null: the
+  // allocator each call is given.
   void set_scratch_allocator(kernels::Allocator* allocator);
   // Layer::set_step on every layer.
   void set_step(std::int64_t step);
@@ -81,11 +84,15 @@ class Encoder {
 
  private:
   int first_layer(int stage) const { return stage == 0 ? 0 : stage_ends_[stage - 1]; }
+  kernels::Allocator& scratch(kernels::Allocator& activations) const {
+    return scratch_ != nullptr ? *scratch_ : activations;
+  }
 
   std::string name_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<int> stage_ends_;
   Precision precision_ = Precision::fp32;
+  kernels::Allocator* scratch_ = nullptr;
 };
 
 }  // namespace rematch::autodiff

@@ -150,7 +150,7 @@ Branch profile_encoder(Encoder& encoder, Arena& arena, const ProfileOptions& opt
 Graph profile(JoinModel& model, const ProfileOptions& options) {
   if (options.repeats < 1) throw std::invalid_argument("profile: repeats must be at least 1");
   Arena arena("profiler");
-  model.set_scratch_allocator(&arena);
+  model.set_scratch_allocator(&arena.transient());
   Graph graph;
   std::map<int, Branch> measured;  // by encoder index
   for (int j = 0; j < model.branches(); ++j) {

@@ -224,7 +224,7 @@ std::vector<float> Trainer::embed(int branch, std::span<const float> inputs) {
   if (static_cast<std::int64_t>(inputs.size()) != in.rows * in.cols) {
     throw std::invalid_argument("embed: expected " + std::to_string(in.rows * in.cols) + " values");
   }
-  model_.set_scratch_allocator(&activations_);
+  model_.set_scratch_allocator(&activations_.transient());
   model_.set_step(Layer::kInference);
   Tensor x(in, false, activations_, kernels::Uninitialised{});
   kernels::pack_into(inputs, x);

@@ -53,7 +53,7 @@ std::vector<float> Inference::run(int branch, std::span<const float> inputs, aut
     throw std::invalid_argument("embed: expected " + std::to_string(in.rows * in.cols) + " values");
   }
   model_->set_step(autodiff::Layer::kInference);
-  model_->set_scratch_allocator(&arena);
+  model_->set_scratch_allocator(&arena.transient());
   struct Detach {
     autodiff::JoinModel& m;
     ~Detach() { m.set_scratch_allocator(nullptr); }

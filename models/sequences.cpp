@@ -350,7 +350,7 @@ std::vector<float> SequenceTrainer::embed(int b, int branch, std::span<const flo
   lengths_->rows.assign(std::size_t(m.branches()), {});
   lengths_->rows[std::size_t(branch)] = std::move(lengths);
   m.select_branch(branch);
-  m.set_scratch_allocator(&activations_);
+  m.set_scratch_allocator(&activations_.transient());
   m.set_step(autodiff::Layer::kInference);
   autodiff::Tensor x(in, false, activations_, kernels::Uninitialised{});
   kernels::pack_into(inputs, x);
