@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <tuple>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -51,7 +52,8 @@ std::size_t block_bytes(std::size_t bytes) {
 
 }  // namespace
 
-Arena::Arena(std::string name, std::size_t budget) : name_(std::move(name)), budget_(budget) {}
+Arena::Arena(std::string name, std::size_t budget)
+    : name_(std::move(name)), budget_(budget), map_limit_(round_up(budget, page_bytes())) {}
 
 Arena::~Arena() {
   while (!chunks_.empty()) unmap_chunk(chunks_.begin());
@@ -70,20 +72,18 @@ void* Arena::allocate(std::size_t bytes, bool at_top) {
   char* p = take_free(block, at_top);
   if (p == nullptr) {
     const std::size_t need = round_up(block, page_bytes());
-    const std::size_t limit = round_up(budget_, page_bytes());
-    if (need > limit - std::min(limit, mapped_)) {
+    if (need > room()) {
       for (auto c = chunks_.begin(); c != chunks_.end();) {
         const auto next = std::next(c);
         if (c->second.used == 0) unmap_chunk(c);
         c = next;
       }
     }
-    const std::size_t room = limit - std::min(limit, mapped_);
     bool mapped = false;
-    if (need <= room) {
+    if (need <= room()) {
       // A finite budget is mapped whole (its pages are faulted in only when touched), so blocks
       // are laid out in one range; without a budget the chunks grow geometrically.
-      const std::size_t want = budget_ != kUnlimited ? room : std::max({need, kMinChunk, mapped_});
+      const std::size_t want = budget_ != kUnlimited ? room() : std::max({need, kMinChunk, mapped_});
       mapped = map_chunk(want) || (want > need && map_chunk(need));
     } else {
       // The budget allows the block but the free ranges are too fragmented to hold it: their
@@ -118,33 +118,29 @@ void Arena::deallocate(void* ptr, std::size_t bytes) noexcept {
   } catch (...) {
     // No memory to record the range: it stays unused until its chunk empties.
   }
-  if (chunk->second.used == 0 && mapped_ > round_up(budget_, page_bytes())) unmap_chunk(chunk);
+  if (chunk->second.used == 0 && mapped_ > map_limit_) unmap_chunk(chunk);
 }
 
 char* Arena::take_free(std::size_t bytes, bool at_top) {
+  char* p = nullptr;
+  std::size_t size = 0;
   if (at_top) {
-    for (auto r = free_.rbegin(); r != free_.rend(); ++r) {
-      if (r->second < bytes) continue;
-      const auto [p, size] = *r;
-      erase_free(free_.find(p));
-      if (size > bytes) {
-        free_.emplace(p, size - bytes);
-        fits_.emplace(size - bytes, p);
-      }
-      return p + (size - bytes);
+    for (auto r = free_.rbegin(); r != free_.rend() && p == nullptr; ++r) {
+      if (r->second >= bytes) std::tie(p, size) = *r;
     }
-    return nullptr;
+  } else if (const auto fit = fits_.lower_bound({bytes, nullptr}); fit != fits_.end()) {
+    std::tie(size, p) = *fit;
   }
-  const auto fit = fits_.lower_bound({bytes, nullptr});
-  if (fit == fits_.end()) return nullptr;
-  const auto [size, p] = *fit;
+  if (p == nullptr) return nullptr;
   erase_free(free_.find(p));
+  // The rest keeps its neighbours: the range was maximal, so no merge is due.
+  char* const block = at_top ? p + (size - bytes) : p;
+  char* const rest = at_top ? p : p + bytes;
   if (size > bytes) {
-    // The rest keeps its neighbours: the range was maximal, so no merge is due.
-    free_.emplace(p + bytes, size - bytes);
-    fits_.emplace(size - bytes, p + bytes);
+    free_.emplace(rest, size - bytes);
+    fits_.emplace(size - bytes, rest);
   }
-  return p;
+  return block;
 }
 
 bool Arena::map_chunk(std::size_t bytes) {

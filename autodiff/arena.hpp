@@ -20,6 +20,7 @@
 // as soon as it is empty.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -92,6 +93,8 @@ class Arena final : public kernels::Allocator {
   };
 
   void* allocate(std::size_t bytes, bool at_top);
+  // Bytes that may still be mapped before the chunks total the budget.
+  std::size_t room() const { return map_limit_ - std::min(map_limit_, mapped_); }
   char* take_free(std::size_t bytes, bool at_top);
   bool map_chunk(std::size_t bytes);
   void unmap_chunk(Chunks::iterator chunk);
@@ -102,6 +105,7 @@ class Arena final : public kernels::Allocator {
 
   std::string name_;
   std::size_t budget_;
+  std::size_t map_limit_;  // the budget in whole pages: what the chunks may total
   std::size_t in_use_ = 0;
   std::size_t high_water_ = 0;
   std::size_t mapped_ = 0;
