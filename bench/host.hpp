@@ -1,6 +1,6 @@
 // What the benches measure the host by, in the same run as the figures they compare with it:
 // the CPU model and vector ISA, the fp32 FMA peak of a register-only loop, and the bandwidth of a
-// streaming copy (the ceiling of a memory-bound kernel).
+// streaming copy (the ceiling of a memory-bound kernel); and the comma lists their options take.
 #pragma once
 
 #include <immintrin.h>
@@ -121,6 +121,18 @@ inline double stream_copy_gbps(int threads, bool cpu_time = false) {
     if (rep > 0) best = std::max(best, 2.0 * double(n) * sizeof(float) / s * 1e-9);  // rep 0 faults pages in
   }
   return best;
+}
+
+// "a,b,c" -> {"a", "b", "c"} (an option's comma-separated list).
+inline std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    items.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return items;
 }
 
 }  // namespace rematch::bench

@@ -2,10 +2,13 @@
 // FMA peak, OpenBLAS sgemm on the same problems (im2col + sgemm for conv1d)
 // and a naive loop (small problems only).
 //
-//   bench_kernels [--quick] [--narrow] [--cpu-time] [--json FILE]
+//   bench_kernels [--quick] [--narrow] [--only fc|conv|narrow|bf16,...] [--threads 1,2]
+//                 [--cpu-time] [--json FILE]
 //
 // --narrow runs only the narrow-layer FC rows (C = K = 64, 128, 256 on batches of 32,768 and,
-// unless --quick, 262,144), which also report bytes moved per FLOP against a streaming copy.
+// unless --quick, 262,144), which also report bytes moved per FLOP against a streaming copy;
+// it is short for --only narrow. --only picks row groups (fp32 FC, conv1d, narrow FC, bf16 FC)
+// and --threads the thread counts, for measuring one kernel while working on it.
 //
 // --cpu-time times every run (ours, OpenBLAS, the peak loop) by the process's CPU time
 // divided by the thread count instead of by the wall clock: on a machine shared with other
@@ -96,7 +99,9 @@ struct Result {
 
 struct Options {
   bool quick = false;
-  bool narrow_only = false;  // --narrow: only the narrow-layer FC rows
+  // Row groups to run (--only) and thread counts (--threads).
+  bool fc = true, conv = true, narrow = true, bf16 = true;
+  std::vector<int> threads{1, 2};
   std::string json;
 };
 
@@ -378,13 +383,38 @@ int main(int argc, char** argv) {
     if (a == "--quick") {
       b.opt.quick = true;
     } else if (a == "--narrow") {
-      b.opt.narrow_only = true;
+      b.opt.fc = b.opt.conv = b.opt.bf16 = false;
+    } else if (a == "--only" && i + 1 < argc) {
+      const std::vector<std::string> groups = rematch::bench::split_list(argv[++i]);
+      auto has = [&](const char* g) { return std::find(groups.begin(), groups.end(), g) != groups.end(); };
+      for (const std::string& g : groups) {
+        if (g != "fc" && g != "conv" && g != "narrow" && g != "bf16") {
+          std::fprintf(stderr, "bench_kernels: --only: unknown row group '%s' (fc, conv, narrow, bf16)\n", g.c_str());
+          return 2;
+        }
+      }
+      b.opt.fc = has("fc");
+      b.opt.conv = has("conv");
+      b.opt.narrow = has("narrow");
+      b.opt.bf16 = has("bf16");
+    } else if (a == "--threads" && i + 1 < argc) {
+      b.opt.threads.clear();
+      for (const std::string& t : rematch::bench::split_list(argv[++i])) {
+        if (t != "1" && t != "2") {
+          std::fprintf(stderr, "bench_kernels: --threads: expected 1, 2 or 1,2, got '%s'\n", t.c_str());
+          return 2;
+        }
+        b.opt.threads.push_back(std::stoi(t));
+      }
     } else if (a == "--cpu-time") {
       g_cpu_time = true;
     } else if (a == "--json" && i + 1 < argc) {
       b.opt.json = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--narrow] [--cpu-time] [--json FILE]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--quick] [--narrow] [--only fc|conv|narrow|bf16,...] [--threads 1,2] [--cpu-time]"
+                   " [--json FILE]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -408,17 +438,22 @@ int main(int argc, char** argv) {
   for (int threads : {1, 2}) b.stream_threads[threads] = rematch::bench::stream_copy_gbps(threads, g_cpu_time);
   std::printf("host: %s, %s; streaming copy %.1f GB/s at 1 thread, %.1f at 2\n", rematch::bench::cpu_model().c_str(),
               rematch::bench::vector_isa().c_str(), b.stream_threads[1], b.stream_threads[2]);
-  for (int threads : {1, 2}) {
-    for (std::int64_t n : b.opt.quick ? std::vector<std::int64_t>{32768} : std::vector<std::int64_t>{32768, 262144}) {
-      for (std::int64_t ck : {64, 128, 256}) b.narrow_fc(n, ck, threads);
+  for (int threads : b.opt.threads) {
+    if (b.opt.narrow) {
+      for (std::int64_t n : b.opt.quick ? std::vector<std::int64_t>{32768} : std::vector<std::int64_t>{32768, 262144}) {
+        for (std::int64_t ck : {64, 128, 256}) b.narrow_fc(n, ck, threads);
+      }
     }
-    if (b.opt.narrow_only) continue;
-    for (const auto& s : b.opt.quick ? fc_quick : fc_full) b.fc(s.n, s.ck, s.ck, threads, rk::Precision::fp32);
-    if (rk::bf16_supported()) {
+    if (b.opt.fc) {
+      for (const auto& s : b.opt.quick ? fc_quick : fc_full) b.fc(s.n, s.ck, s.ck, threads, rk::Precision::fp32);
+    }
+    if (b.opt.bf16 && rk::bf16_supported()) {
       const FcShape s = b.opt.quick ? fc_quick.back() : FcShape{4096, 2048};
       b.fc(s.n, s.ck, s.ck, threads, rk::Precision::bf16);
     }
-    for (const auto& s : b.opt.quick ? conv_quick : conv_full) b.conv(s.n, s.ch, s.width, s.taps, s.dil, threads);
+    if (b.opt.conv) {
+      for (const auto& s : b.opt.quick ? conv_quick : conv_full) b.conv(s.n, s.ch, s.width, s.taps, s.dil, threads);
+    }
   }
   const double after1 = fma_peak_gflops(1, g_cpu_time), after2 = fma_peak_gflops(2, g_cpu_time);
   b.peak_threads[1] = std::max(before1, after1);

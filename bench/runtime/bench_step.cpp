@@ -27,7 +27,6 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -53,13 +52,6 @@ const std::vector<Shape> kShapes = {{"wide", 8, 2048, 512, 1},
                                     {"deep", 32, 512, 8192, 1},
                                     {"narrow", 4, 128, 32768, 1},
                                     {"narrow-huge", 4, 128, 262144, 2}};
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
-  return out;
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -168,8 +160,8 @@ int main(int argc, char** argv) {
       else if (arg == "--steps") steps = std::stoi(value());
       else if (arg == "--threads") {
         threads.clear();
-        for (const auto& t : split(value())) threads.push_back(std::stoi(t));
-      } else if (arg == "--shapes") shapes = split(value());
+        for (const auto& t : rematch::bench::split_list(value())) threads.push_back(std::stoi(t));
+      } else if (arg == "--shapes") shapes = rematch::bench::split_list(value());
       else if (arg == "--json") json_path = value();
       else if (arg == "--peak-only") peak_only = true;
       else if (arg == "--cpu-time") g_cpu_time = true;
