@@ -20,6 +20,7 @@ the last step. Recomputed forwards restore the random state of the stage's first
 ``torch.utils.checkpoint`` does), so dropout masks match.
 """
 
+import math
 import sys
 import time
 
@@ -275,37 +276,43 @@ class _ScheduledModel(nn.Module):
         return min(times)
 
     def _profile_branch(self, j, x):
-        fw, bw, cw, cbw = [], [], [_nbytes(x)], [_nbytes(x)]
+        """The branch's stages on input x, in `runs` passes over the whole branch after a warm-up
+        pass; each stage's times are the least of its passes. A disturbance from outside (another
+        process taking a core) lasts longer than one stage's run: in passes it falls on one run of
+        several stages rather than on every run of one stage, which the least of the runs then
+        drops. One stage's input is held at a time, as in training."""
+        n = len(self._branches[j])
+        fw, bw = [math.inf] * n, [math.inf] * n
+        cw, cbw = [_nbytes(x)], [_nbytes(x)]
         rng = torch.get_rng_state()
-        for i, stage in enumerate(self._branches[j]):
-            inp = x.detach()
-            if _differentiable(inp):
-                inp.requires_grad_(True)
-            saved = _SavedBytes(self._persistent)
-            with torch.enable_grad(), saved.hooks():
-                out = stage(inp)
-            cw.append(_nbytes(out))
-            cbw.append(_nbytes(out) + saved.total(exclude=[out]))
-
-            def forward():
-                with torch.enable_grad():
-                    return stage(inp)
-
-            def backward():
-                o = forward()
-                start = time.perf_counter()
-                if o.requires_grad:
-                    o.backward(torch.ones_like(o))
-                return time.perf_counter() - start
-
-            forward()  # warm-up
-            fw.append(self._time(forward))
-            backward()
-            bw.append(min(backward() for _ in range(self.runs)))
-            x = out.detach()
+        for run in range(1 + self.runs):
+            inp = x
+            for i, stage in enumerate(self._branches[j]):
+                inp = inp.detach()
+                if _differentiable(inp):
+                    inp.requires_grad_(True)
+                if run == 0:  # the warm-up pass measures the bytes
+                    saved = _SavedBytes(self._persistent)
+                    with torch.enable_grad(), saved.hooks():
+                        out = stage(inp)
+                    cw.append(_nbytes(out))
+                    cbw.append(_nbytes(out) + saved.total(exclude=[out]))
+                else:
+                    with torch.enable_grad():
+                        start = time.perf_counter()
+                        out = stage(inp)
+                        fw[i] = min(fw[i], time.perf_counter() - start)
+                if out.requires_grad:
+                    grad = torch.ones_like(out)
+                    start = time.perf_counter()
+                    out.backward(grad)  # frees the stage's graph; its output is the next input
+                    if run > 0:
+                        bw[i] = min(bw[i], time.perf_counter() - start)
+                else:
+                    bw[i] = 0.0
+                inp = out
         torch.set_rng_state(rng)
-        n = len(fw)
-        return {"fw": fw, "bw": bw, "cw": cw, "cbw": cbw, "ftmp": [0] * n, "btmp": [0] * n}, x
+        return {"fw": fw, "bw": bw, "cw": cw, "cbw": cbw, "ftmp": [0] * n, "btmp": [0] * n}, inp.detach()
 
     def _profile_head(self, outputs, rest):
         if self.head is None:

@@ -2,6 +2,8 @@
 gradients (parameters and inputs) under every solver, for chains and joins (k = 2, 3, shared and
 distinct encoders), dropout included; the executor's byte count never exceeds the budget nor the
 plan's predicted peak."""
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -207,6 +209,28 @@ def test_plan_profiles_saved_tensors():
     # Linear keeps its input, Tanh its output (the stage's output itself): one more activation each.
     assert branch["cbw"][1:] == [2 * activation] * DEPTH
     assert all(t > 0 for t in branch["fw"] + branch["bw"])
+
+
+class Disturbed(nn.Module):
+    """A stage whose forward is held up on one call: another process taking the core."""
+
+    def __init__(self, slow_call, seconds):
+        super().__init__()
+        self.linear, self.calls, self.slow_call, self.seconds = nn.Linear(WIDTH, WIDTH), 0, slow_call, seconds
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.slow_call:
+            time.sleep(self.seconds)
+        return self.linear(x)
+
+
+def test_plan_profiles_in_passes_and_keeps_each_stages_least_time():
+    # A warm-up pass, then `runs` passes; one disturbed run of a stage does not reach its time.
+    stages = [Disturbed(slow_call=3, seconds=0.5) for _ in range(3)]
+    plan = rt.Chain(stages, budget=1 << 30, runs=3).plan(torch.randn(BATCH, WIDTH))
+    assert [s.calls for s in stages] == [4, 4, 4]
+    assert all(0 < t < 0.5 for t in plan.graph["join"]["branches"][0]["fw"])
 
 
 def test_plan_leaves_gradients_and_random_state_alone():
