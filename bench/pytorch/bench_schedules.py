@@ -15,11 +15,15 @@ the others) and the process's peak RSS during the training steps, with its growt
 before them (model, data, imports; the heap's free memory is returned to the system first, so
 that memory the plan freed is not reused unseen); also its step time alone (the median over the
 rounds).
-Time: then one process runs every configuration's steps in turns, one step of each per round in a
-shuffled order, for --paced-rounds rounds; a configuration's overhead in a round is its step over
-plain's step of the same round (paced: a change of the machine's speed falls on both sides of each
-ratio, which step times of separate processes on a shared host do not give), reported as the
-median and quartiles over the rounds. Beside it, the overhead the profiled graph predicts (the
+Time: then one process runs every configuration's steps in turns, --steps-per-round consecutive
+steps of each per round (their median is the round's step: the steady step of training that
+configuration, without the first step after a switch or a step a moment's disturbance hit), in a
+shuffled order with checkpoint:S and rematch at its level side by side, for --paced-rounds rounds;
+a configuration's overhead in a round is its step over plain's step of the same round (paced: a
+change of the machine's speed falls on both sides of each ratio, which step times of separate
+processes on a shared host do not give), reported as the median and quartiles over the rounds, and
+as the extra milliseconds over plain's step beside the ones the profile predicts (the overheads'
+baselines differ: a measured step also has the optimizer, the loss and Python around the stages). Beside it, the overhead the profiled graph predicts (the
 simulated makespan of the configuration's schedule over store-all's), and the verdict the
 comparison is for: at each memory level checkpoint_sequential reaches, is rematch's paced overhead
 lower? (And is rematch at plain's level, which recomputes nothing, dearer than plain: the
@@ -67,8 +71,10 @@ def parse_args(argv=None):
     p.add_argument("--fractions", default="0.75,0.5", help="rematch budgets below each level, as fractions of it")
     p.add_argument("--steps", type=int, default=8, help="timed steps per fresh process (their median is taken)")
     p.add_argument("--rounds", type=int, default=1, help="fresh processes per configuration (the median is reported)")
-    p.add_argument("--paced-rounds", type=int, default=40,
-                   help="rounds of the paced run (one step of every configuration each)")
+    p.add_argument("--paced-rounds", type=int, default=60,
+                   help="rounds of the paced run (--steps-per-round steps of every configuration each)")
+    p.add_argument("--steps-per-round", type=int, default=3,
+                   help="consecutive steps of a configuration in each paced round (their median is the round's)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--runtime-env", default=RUNTIME_ENV,
@@ -78,9 +84,9 @@ def parse_args(argv=None):
     p.add_argument("--child", help=argparse.SUPPRESS)  # one configuration, in this process
     p.add_argument("--paced", help=argparse.SUPPRESS)  # every configuration, steps in turns, in this process
     a = p.parse_args(argv)
-    for name in ("depth", "width", "batch", "steps", "rounds", "threads"):
+    for name in ("depth", "width", "batch", "steps", "rounds", "threads", "steps_per_round"):
         if getattr(a, name) < 1:
-            p.error("--%s must be positive" % name)
+            p.error("--%s must be positive" % name.replace("_", "-"))
     if a.paced_rounds < 6:
         p.error("--paced-rounds must be at least 6 (a 95%% interval of the median needs 6 rounds)")
     a.segment_counts = [int(s) for s in a.segments.split(",") if s]
@@ -177,6 +183,7 @@ def run_child(a):
     if model is not None:
         plan = model._plan
         result.update(predicted_peak=plan.predicted_peak, predicted_overhead_pct=plan.predicted_overhead_pct,
+                      predicted_extra_s=plan.solution.makespan - plan.solution.store_all_makespan,
                       exact=plan.solution.exact)
     opt = torch.optim.SGD(encoder.parameters(), lr=0.01, momentum=0.9)
     # The peak RSS of training alone: the high-water mark restarts here, after the model, the data
@@ -190,10 +197,38 @@ def run_child(a):
     print(json.dumps(result))
 
 
+def compared_pairs(configs):
+    """The paced run's blocks: checkpoint:S with rematch at its level, side by side (the verdicts
+    compare them), every other configuration alone."""
+    def level_of(c):
+        if c["kind"] == "checkpoint":
+            return c["name"]
+        label = c.get("label", "")
+        return label[len("= "):] if label.startswith("= checkpoint:") else None
+
+    blocks, pair = [], {}
+    for i, c in enumerate(configs):
+        key = level_of(c)
+        if key is None:
+            blocks.append([i])
+        elif key in pair:
+            pair[key].append(i)
+        else:
+            pair[key] = [i]
+            blocks.append(pair[key])
+    return blocks
+
+
 def run_paced(a):
-    """Every configuration in one process, their steps taken in turns (one step of each per round,
-    in an order shuffled each round, so that no configuration always follows the same one); prints
-    the steps' wall and CPU times (the process's, all threads), each [round][configuration]."""
+    """Every configuration in one process, their steps taken in turns (--steps-per-round consecutive
+    steps of each per round). The turns of checkpoint:S and of rematch at its level come one right
+    after the other, so that a disturbance of a few seconds falls on both sides of their per-round
+    difference; the order of these pairs and of the other configurations, and within each pair, is
+    shuffled each round, so that no configuration always follows the same one. Prints the median of each turn's steps in wall and CPU time (the
+    process's, all threads) and the wall time of each turn's first step, each [round][configuration].
+    The first step after another configuration's pays for the switch (its caches and the heap's
+    free blocks are the other's); the median of a turn is the steady step of training one
+    configuration, and it leaves out a step that a moment's disturbance hit."""
     import torch
     torch.set_num_threads(a.threads)
     encoder, data = build(a, torch)
@@ -204,24 +239,31 @@ def run_paced(a):
         for step in steps:
             timed_step(opt, step)
     order = random.Random(a.seed)
-    wall, cpu = [], []
+    blocks = compared_pairs(configs)
+    wall, cpu, first = [], [], []
     for _ in range(a.paced_rounds):
-        turn = list(range(len(steps)))
-        order.shuffle(turn)
-        wall.append([0.0] * len(steps))
-        cpu.append([0.0] * len(steps))
+        order.shuffle(blocks)
+        for block in blocks:
+            order.shuffle(block)
+        turn = [i for block in blocks for i in block]
+        for table in (wall, cpu, first):
+            table.append([0.0] * len(steps))
         for i in turn:
-            start = time.process_time()
-            wall[-1][i] = timed_step(opt, steps[i])
-            cpu[-1][i] = time.process_time() - start
-    print(json.dumps({"wall": wall, "cpu": cpu}))
+            walls, cpus = [], []
+            for _ in range(a.steps_per_round):
+                start = time.process_time()
+                walls.append(timed_step(opt, steps[i]))
+                cpus.append(time.process_time() - start)
+            wall[-1][i], cpu[-1][i], first[-1][i] = statistics.median(walls), statistics.median(cpus), walls[0]
+    print(json.dumps({"wall": wall, "cpu": cpu, "first": first}))
 
 
 def child(a, flag, value):
     """This script in a fresh process with --child or --paced; returns its last line's JSON."""
     argv = [sys.executable, os.path.abspath(__file__), "--depth", str(a.depth), "--width", str(a.width),
             "--batch", str(a.batch), "--segments", a.segments, "--steps", str(a.steps), "--warmup", str(a.warmup),
-            "--paced-rounds", str(a.paced_rounds), "--threads", str(a.threads), "--runtime-env", a.runtime_env,
+            "--paced-rounds", str(a.paced_rounds), "--steps-per-round", str(a.steps_per_round),
+            "--threads", str(a.threads), "--runtime-env", a.runtime_env,
             "--seed", str(a.seed), flag, json.dumps(value)]
     out = subprocess.run(argv, capture_output=True, text=True, env=runtime_env(a))
     if out.returncode != 0:
@@ -342,11 +384,12 @@ def main():
         return
     modelled, least = levels(a)
     configs = [{"kind": "plain", "name": "plain", "level": modelled["plain"].peak_memory,
-                "predicted_overhead_pct": 0.0}]
+                "predicted_overhead_pct": 0.0, "predicted_extra_s": 0.0}]
     for s in a.segment_counts:
         name = "checkpoint:%d" % s
         configs.append({"kind": "checkpoint", "name": name, "segments": s, "level": modelled[name].peak_memory,
-                        "predicted_overhead_pct": modelled[name].overhead_pct})
+                        "predicted_overhead_pct": modelled[name].overhead_pct,
+                        "predicted_extra_s": modelled[name].makespan - modelled["plain"].makespan})
     budgets = [(modelled["plain"].peak_memory, "= plain")]  # the executor's own cost: no recomputation
     for s in a.segment_counts:
         level = modelled["checkpoint:%d" % s].peak_memory
@@ -359,7 +402,7 @@ def main():
     results = run_rounds(a, configs)
     plain = results[0]["step_s"]
     measured = child(a, "--paced", configs)
-    paced, cpu = measured["wall"], measured["cpu"]
+    paced, cpu, first = measured["wall"], measured["cpu"], measured["first"]
     for i, r in enumerate(results):
         overheads = [100.0 * (t[i] / t[0] - 1) for t in paced]
         r["alone_overhead_pct"] = 100.0 * (r["step_s"] / plain - 1)
@@ -369,29 +412,38 @@ def main():
         r["paced_step_s_rounds"] = [t[i] for t in paced]
         r["paced_cpu_s"] = statistics.median(t[i] for t in cpu)
         r["cpu_overhead_pct"] = statistics.median(100.0 * (t[i] / t[0] - 1) for t in cpu)
+        # The paced step's time over plain's in seconds, beside the profile's prediction of it: the
+        # two overheads' baselines differ (a measured step has the optimizer, the loss and Python
+        # around the profiled stages' runs), their extra times do not.
+        r["extra_s"] = statistics.median(t[i] - t[0] for t in paced)
+        r["first_step_overhead_pct"] = statistics.median(100.0 * (t[i] / t[0] - 1) for t in first)
     checks = verdicts(a, results, paced, cpu)
     own = executor_cost(results, paced, cpu)
     setup = {"cpu": cpu_model(), "threads": a.threads, "torch": __import__("torch").__version__,
              "depth": a.depth, "width": a.width, "batch": a.batch, "steps": a.steps, "rounds": a.rounds,
-             "paced_rounds": a.paced_rounds, "seed": a.seed, "least_budget": least,
+             "paced_rounds": a.paced_rounds, "steps_per_round": a.steps_per_round, "seed": a.seed,
+             "least_budget": least, "store_all_makespan_s": modelled["plain"].makespan,
              "runtime_env": a.env, "environment": recorded_env(), "elapsed_s": time.perf_counter() - started}
     mib = float(1 << 20)
     print("siamese MLP %d x %d, batch %d pairs; %s, %d threads; torch %s" % (
         a.depth, a.width, a.batch, setup["cpu"], a.threads, setup["torch"]))
     print("memory and 'alone': %d fresh process(es) per configuration, %d steps each; 'paced': one process, "
-          "%d rounds of one step of each configuration" % (a.rounds, a.steps, a.paced_rounds))
+          "%d rounds of %d steps of each configuration (their median)" % (
+              a.rounds, a.steps, a.paced_rounds, a.steps_per_round))
     print("environment: %s" % " ".join("%s=%s" % kv for kv in setup["environment"].items()))
-    print("%-14s %-20s %9s %11s %8s %10s %8s %9s %7s %22s %7s %9s" % (
+    print("%-14s %-20s %9s %11s %8s %10s %8s %9s %7s %22s %7s %9s %8s %8s" % (
         "config", "budget", "level MiB", "counted MiB", "RSS MiB", "RSS growth", "alone ms", "paced ms",
-        "alone", "paced (quartiles)", "CPU", "predicted"))
+        "alone", "paced (quartiles)", "CPU", "predicted", "extra ms", "pred. ms"))
     for r in results:
         counted = r.get("executor_peak")
-        print("%-14s %-20s %9.2f %11s %8.1f %10.1f %8.1f %9.1f %6.1f%% %22s %6.1f%% %8.1f%%" % (
+        print("%-14s %-20s %9.2f %11s %8.1f %10.1f %8.1f %9.1f %6.1f%% %22s %6.1f%% %8.1f%% %8.1f %8.1f" % (
             r["name"], r.get("label", ""), r["level"] / mib, "%.2f" % (counted / mib) if counted else "-",
             r["peak_rss"] / mib, (r["peak_rss"] - r["rss_before"]) / mib, 1e3 * r["step_s"],
             1e3 * r["paced_step_s"], r["alone_overhead_pct"],
             "%.1f%% [%.1f, %.1f]" % (r["overhead_pct"], r["overhead_p25_pct"], r["overhead_p75_pct"]),
-            r["cpu_overhead_pct"], r["predicted_overhead_pct"]))
+            r["cpu_overhead_pct"], r["predicted_overhead_pct"], 1e3 * r["extra_s"], 1e3 * r["predicted_extra_s"]))
+    print("plain's paced step %.1f ms; the profile's store-all makespan (the predictions' baseline) %.1f ms" % (
+        1e3 * results[0]["paced_step_s"], 1e3 * setup["store_all_makespan_s"]))
     print("rematch = plain (no recomputation) against plain: %+.1f%% (95%% interval %+.1f to %+.1f, %d rounds): %s;"
           " CPU time %+.1f%% (%+.1f to %+.1f): %s" % (
               own["overhead_pct"], own["interval_pct"][0], own["interval_pct"][1], own["rounds"], own["verdict"],

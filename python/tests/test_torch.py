@@ -230,7 +230,7 @@ def test_plan_profiles_in_passes_and_keeps_each_stages_least_time():
     stages = [Disturbed(slow_call=3, seconds=0.5) for _ in range(3)]
     plan = rt.Chain(stages, budget=1 << 30, runs=3).plan(torch.randn(BATCH, WIDTH))
     assert [s.calls for s in stages] == [4, 4, 4]
-    assert all(0 < t < 0.5 for t in plan.graph["join"]["branches"][0]["fw"])
+    assert all(0 < t < 0.1 for t in plan.graph["join"]["branches"][0]["fw"])  # below a mean of the runs
 
 
 def test_plan_leaves_gradients_and_random_state_alone():
