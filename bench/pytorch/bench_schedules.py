@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Siamese MLP training steps in PyTorch: plain autograd, checkpoint_sequential, rematch.torch.
 
-One model: a shared encoder of `depth` blocks [Linear(width) + ReLU] (784 inputs), both branches,
-contrastive loss, SGD. Configurations:
+One model: a shared encoder of `depth` blocks [Linear(width) + ReLU] (784 inputs; or blocks of the
+given --widths, a heterogeneous encoder, reported as such), both branches, contrastive loss, SGD. Configurations:
   plain          plain autograd (stores every activation);
   checkpoint:S   torch.utils.checkpoint.checkpoint_sequential with S segments per branch;
   rematch@L      rematch.torch.Join at budget L bytes: at plain's level (the executor's own cost),
@@ -66,6 +66,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--depth", type=int, default=16)
     p.add_argument("--width", type=int, default=512)
+    p.add_argument("--widths", default="",
+                   help="the blocks' widths, comma-separated, for an encoder of layers of different widths "
+                        "(instead of --depth x --width)")
     p.add_argument("--batch", type=int, default=256, help="pairs per step")
     p.add_argument("--segments", default="2,4,8", help="checkpoint_sequential segment counts")
     p.add_argument("--fractions", default="0.75,0.5", help="rematch budgets below each level, as fractions of it")
@@ -89,6 +92,10 @@ def parse_args(argv=None):
             p.error("--%s must be positive" % name.replace("_", "-"))
     if a.paced_rounds < 6:
         p.error("--paced-rounds must be at least 6 (a 95%% interval of the median needs 6 rounds)")
+    a.layer_widths = [int(w) for w in a.widths.split(",") if w] or [a.width] * a.depth
+    if any(w < 1 for w in a.layer_widths):
+        p.error("--widths must be positive")
+    a.depth = len(a.layer_widths)
     a.segment_counts = [int(s) for s in a.segments.split(",") if s]
     if any(not 1 <= s <= a.depth for s in a.segment_counts):
         p.error("--segments must lie in 1..depth")
@@ -116,8 +123,8 @@ def recorded_env():
 def build(a, torch):
     nn = torch.nn
     torch.manual_seed(0)
-    encoder = nn.Sequential(*[nn.Sequential(nn.Linear(IMAGE_PIXELS if i == 0 else a.width, a.width), nn.ReLU())
-                              for i in range(a.depth)])
+    inputs = [IMAGE_PIXELS] + a.layer_widths[:-1]
+    encoder = nn.Sequential(*[nn.Sequential(nn.Linear(n, w), nn.ReLU()) for n, w in zip(inputs, a.layer_widths)])
     x1, x2 = torch.randn(a.batch, IMAGE_PIXELS), torch.randn(a.batch, IMAGE_PIXELS)
     y = (torch.rand(a.batch) < 0.5).float()
     return encoder, (x1, x2, y)
@@ -233,7 +240,13 @@ def run_paced(a):
     torch.set_num_threads(a.threads)
     encoder, data = build(a, torch)
     configs = json.loads(a.paced)
-    steps = [make_step(a, torch, encoder, data, c)[0] for c in configs]
+    made = [make_step(a, torch, encoder, data, c) for c in configs]
+    steps = [step for step, _ in made]
+    # The paced run plans again: its schedules (and their predictions) are the ones it times.
+    predicted = [None if model is None else
+                 {"predicted_overhead_pct": model._plan.predicted_overhead_pct,
+                  "predicted_extra_s": model._plan.solution.makespan - model._plan.solution.store_all_makespan}
+                 for _, model in made]
     opt = torch.optim.SGD(encoder.parameters(), lr=0.01, momentum=0.9)
     for _ in range(a.warmup):
         for step in steps:
@@ -255,13 +268,13 @@ def run_paced(a):
                 walls.append(timed_step(opt, steps[i]))
                 cpus.append(time.process_time() - start)
             wall[-1][i], cpu[-1][i], first[-1][i] = statistics.median(walls), statistics.median(cpus), walls[0]
-    print(json.dumps({"wall": wall, "cpu": cpu, "first": first}))
+    print(json.dumps({"wall": wall, "cpu": cpu, "first": first, "predicted": predicted}))
 
 
 def child(a, flag, value):
     """This script in a fresh process with --child or --paced; returns its last line's JSON."""
     argv = [sys.executable, os.path.abspath(__file__), "--depth", str(a.depth), "--width", str(a.width),
-            "--batch", str(a.batch), "--segments", a.segments, "--steps", str(a.steps), "--warmup", str(a.warmup),
+            "--widths", a.widths, "--batch", str(a.batch), "--segments", a.segments, "--steps", str(a.steps), "--warmup", str(a.warmup),
             "--paced-rounds", str(a.paced_rounds), "--steps-per-round", str(a.steps_per_round),
             "--threads", str(a.threads), "--runtime-env", a.runtime_env,
             "--seed", str(a.seed), flag, json.dumps(value)]
@@ -404,6 +417,10 @@ def main():
     measured = child(a, "--paced", configs)
     paced, cpu, first = measured["wall"], measured["cpu"], measured["first"]
     for i, r in enumerate(results):
+        if measured["predicted"][i] is not None:  # the fresh process's plan: its memory was measured
+            r["alone_predicted_overhead_pct"] = r["predicted_overhead_pct"]
+            r["alone_predicted_extra_s"] = r["predicted_extra_s"]
+            r.update(measured["predicted"][i])
         overheads = [100.0 * (t[i] / t[0] - 1) for t in paced]
         r["alone_overhead_pct"] = 100.0 * (r["step_s"] / plain - 1)
         r["overhead_pct"] = statistics.median(overheads)
@@ -420,13 +437,16 @@ def main():
     checks = verdicts(a, results, paced, cpu)
     own = executor_cost(results, paced, cpu)
     setup = {"cpu": cpu_model(), "threads": a.threads, "torch": __import__("torch").__version__,
-             "depth": a.depth, "width": a.width, "batch": a.batch, "steps": a.steps, "rounds": a.rounds,
+             "depth": a.depth, "width": a.width, "widths": a.layer_widths, "batch": a.batch, "steps": a.steps,
+             "rounds": a.rounds,
              "paced_rounds": a.paced_rounds, "steps_per_round": a.steps_per_round, "seed": a.seed,
              "least_budget": least, "store_all_makespan_s": modelled["plain"].makespan,
              "runtime_env": a.env, "environment": recorded_env(), "elapsed_s": time.perf_counter() - started}
     mib = float(1 << 20)
-    print("siamese MLP %d x %d, batch %d pairs; %s, %d threads; torch %s" % (
-        a.depth, a.width, a.batch, setup["cpu"], a.threads, setup["torch"]))
+    shape = ("%d x %d" % (a.depth, a.width) if not a.widths else
+             "of %d layers of different widths (%s)" % (a.depth, a.widths))
+    print("siamese MLP %s, batch %d pairs; %s, %d threads; torch %s" % (
+        shape, a.batch, setup["cpu"], a.threads, setup["torch"]))
     print("memory and 'alone': %d fresh process(es) per configuration, %d steps each; 'paced': one process, "
           "%d rounds of %d steps of each configuration (their median)" % (
               a.rounds, a.steps, a.paced_rounds, a.steps_per_round))
