@@ -2,7 +2,8 @@
 """Siamese MLP training steps in PyTorch: plain autograd, checkpoint_sequential, rematch.torch.
 
 One model: a shared encoder of `depth` blocks [Linear(width) + ReLU] (784 inputs; or blocks of the
-given --widths, a heterogeneous encoder, reported as such), both branches, contrastive loss, SGD. Configurations:
+given --widths, a heterogeneous encoder, reported as such), both branches, contrastive loss, SGD.
+Configurations:
   plain          plain autograd (stores every activation);
   checkpoint:S   torch.utils.checkpoint.checkpoint_sequential with S segments per branch;
   rematch@L      rematch.torch.Join at budget L bytes: at plain's level (the executor's own cost),
@@ -23,9 +24,9 @@ a configuration's overhead in a round is its step over plain's step of the same 
 change of the machine's speed falls on both sides of each ratio, which step times of separate
 processes on a shared host do not give), reported as the median and quartiles over the rounds, and
 as the extra milliseconds over plain's step beside the ones the profile predicts (the overheads'
-baselines differ: a measured step also has the optimizer, the loss and Python around the stages). Beside it, the overhead the profiled graph predicts (the
-simulated makespan of the configuration's schedule over store-all's), and the verdict the
-comparison is for: at each memory level checkpoint_sequential reaches, is rematch's paced overhead
+baselines differ: a measured step also has the optimizer, the loss and Python around the stages).
+Beside it, the overhead the profiled graph predicts (the simulated makespan of the configuration's
+schedule over store-all's), and the verdict the comparison is for: at each memory level checkpoint_sequential reaches, is rematch's paced overhead
 lower? (And is rematch at plain's level, which recomputes nothing, dearer than plain: the
 executor's own cost?) Per round, the difference of the two overheads; its median with a 95% distribution-free
 confidence interval (order statistics, a sign test): "lower" or "higher" only when the interval
@@ -231,8 +232,9 @@ def run_paced(a):
     steps of each per round). The turns of checkpoint:S and of rematch at its level come one right
     after the other, so that a disturbance of a few seconds falls on both sides of their per-round
     difference; the order of these pairs and of the other configurations, and within each pair, is
-    shuffled each round, so that no configuration always follows the same one. Prints the median of each turn's steps in wall and CPU time (the
-    process's, all threads) and the wall time of each turn's first step, each [round][configuration].
+    shuffled each round, so that no configuration always follows the same one. Prints the median of
+    each turn's steps in wall and CPU time (the process's, all threads) and the wall time of each
+    turn's first step, each [round][configuration], and the predictions of its plans.
     The first step after another configuration's pays for the switch (its caches and the heap's
     free blocks are the other's); the median of a turn is the steady step of training one
     configuration, and it leaves out a step that a moment's disturbance hit."""
@@ -274,7 +276,8 @@ def run_paced(a):
 def child(a, flag, value):
     """This script in a fresh process with --child or --paced; returns its last line's JSON."""
     argv = [sys.executable, os.path.abspath(__file__), "--depth", str(a.depth), "--width", str(a.width),
-            "--widths", a.widths, "--batch", str(a.batch), "--segments", a.segments, "--steps", str(a.steps), "--warmup", str(a.warmup),
+            "--widths", a.widths, "--batch", str(a.batch), "--segments", a.segments, "--steps", str(a.steps),
+            "--warmup", str(a.warmup),
             "--paced-rounds", str(a.paced_rounds), "--steps-per-round", str(a.steps_per_round),
             "--threads", str(a.threads), "--runtime-env", a.runtime_env,
             "--seed", str(a.seed), flag, json.dumps(value)]
