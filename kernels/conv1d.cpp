@@ -88,8 +88,13 @@ class TapConv {
   void run(const float* in, const float* mask, const float* wt, float* out, const float* bias,
            bool relu, float* tiles) const {
     const std::int64_t qb = q_.count(), kb = k_.count();
-    // Dynamic for the same reason as BlockedGemm::run.
-#pragma omp parallel for collapse(2) schedule(dynamic)
+    // Dynamic for the same reason as BlockedGemm::run, in runs of consecutive width blocks:
+    // neighbouring blocks share a cache line of each output row wherever a row is not a whole
+    // number of lines long (out_w = 1000), and handed out one by one they went to different
+    // threads at the same time, whose writes then bounced that line between the cores.
+    const std::int64_t run = std::max<std::int64_t>(
+        1, std::min(qb, n_ * qb / (kRunsPerThread * omp_get_max_threads())));
+#pragma omp parallel for collapse(2) schedule(dynamic, run)
     for (std::int64_t s = 0; s < n_; ++s) {
       for (std::int64_t i = 0; i < qb; ++i) {
         const std::int64_t q0 = i * q_.block;
@@ -134,6 +139,8 @@ class TapConv {
     }
   }
 
+  // Dynamic runs per thread: enough to even out a thread slowed by other work.
+  static constexpr std::int64_t kRunsPerThread = 4;
   std::int64_t n_, cin_, cout_, src_w_, left_, out_w_, taps_, span_;
   Split q_, k_;
   // Tile row length: a width block plus the receptive field, in an odd number of cache lines.
