@@ -30,6 +30,8 @@ constexpr std::int64_t kTaskGroup = 8;
 constexpr std::int64_t kPrefetchPanelBytes = 64 << 10;
 // The right operand's blocks one BRGEMM call of BlockedGemm reduces over, in floats (256 KiB).
 constexpr std::int64_t kChunkFloats = 64 << 10;
+// run_right_transposed: the left operand's rows one task group spans, at most (a share of L3).
+constexpr std::int64_t kRowGroupBytes = 4 << 20;
 
 void prefetch_l1(const void* p, std::int64_t bytes) {
   const char* q = static_cast<const char*>(p);
@@ -265,17 +267,21 @@ void BlockedGemm::run_right_transposed(const BlockedMatrix& a, const BlockedMatr
   const std::int64_t rows = c_.row_blocks(), cols = c_.col_blocks(), inner = a_.col_blocks();
   const std::int64_t per_thread = chunk_ * std::max(a_.block_elems(), b_.block_elems());
   const std::int64_t be = b_.block_elems();
-  // A task is a block column of C, or a group of its rows when there are too few columns to keep
-  // every thread busy; its transposed chunk of B serves every C block of the task.
+  // A task is a group of block rows of one block column of C; its transposed chunk of B serves
+  // every C block of the task. Groups are what keeps every thread busy when there are few columns,
+  // and their rows of A stay within a share of L3 while consecutive tasks (the group's columns)
+  // reread them: whole columns over a 32 MiB dy streamed it from memory once per column.
   const std::int64_t threads = omp_get_max_threads();
-  const std::int64_t groups = std::min(rows, (4 * threads + cols - 1) / cols);
+  const std::int64_t row_bytes = a_.block_elems() * a_.col_blocks() * std::int64_t(sizeof(float));
+  const std::int64_t groups = std::min(rows, std::max((4 * threads + cols - 1) / cols,
+                                                      (rows * row_bytes + kRowGroupBytes - 1) / kRowGroupBytes));
   const std::int64_t per_group = (rows + groups - 1) / groups;
 #pragma omp parallel
   {
     float* const panel = scratch.data() + omp_get_thread_num() * per_thread;
 #pragma omp for collapse(2) schedule(dynamic)
-    for (std::int64_t j = 0; j < cols; ++j) {
-      for (std::int64_t g = 0; g < groups; ++g) {
+    for (std::int64_t g = 0; g < groups; ++g) {
+      for (std::int64_t j = 0; j < cols; ++j) {
         const std::int64_t i0 = g * per_group, i1 = std::min(rows, i0 + per_group);
         for (std::int64_t p = 0; p < inner; p += chunk_) {
           const std::int64_t count = std::min(chunk_, inner - p);

@@ -83,9 +83,9 @@ class BlockedGemm {
   // bitwise those of run() on the transposed operand.
   //   left:  C = A * B from A^T; a task is a block row of C (as in run()), which transposes its
   //          chunk of A's row panel once for all its C blocks. A must be in row order.
-  //   right: C = A * B from B^T; a task is a block column of C (or a group of its rows), which
-  //          transposes its chunk of B's column panel once for all its C blocks. B must be in
-  //          column panels.
+  //   right: C = A * B from B^T; a task is a group of block rows (within a share of L3) of one
+  //          block column of C, which transposes its chunk of B's column panel once for all its
+  //          C blocks. B must be in column panels.
   void run_left_transposed(const BlockedMatrix& at, const BlockedMatrix& b, BlockedMatrix& c,
                            std::span<float> scratch) const;
   void run_right_transposed(const BlockedMatrix& a, const BlockedMatrix& bt, BlockedMatrix& c,

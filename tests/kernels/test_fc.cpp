@@ -255,7 +255,9 @@ TEST_P(BlockedGemmTransposedTest, RightOperandFromItsTransposeEqualsRunOnTheTran
   struct Case { BlockShape a, b; };
   const Case cases[] = {{{70, 1100, 24, 64}, {1100, 130, 64, 64, true}},
                         {{9, 31, 5, 12}, {31, 47, 12, 20, true}},
-                        {{300, 70, 16, 32}, {70, 40, 32, 64, true}}};
+                        {{300, 70, 16, 32}, {70, 40, 32, 64, true}},
+                        // 4.8 MiB of A: its rows are split into groups whatever the thread count.
+                        {{2100, 520, 64, 64}, {520, 70, 64, 64, true}}};
   for (const Case& t : cases) {
     const BlockedGemm gemm(t.a, t.b);
     const BlockedMatrix a = random_blocked(t.a, 1), bt = random_blocked(transposed(t.b), 2);
