@@ -30,6 +30,8 @@ constexpr std::int64_t kTaskGroup = 8;
 constexpr std::int64_t kPrefetchPanelBytes = 64 << 10;
 // The right operand's blocks one BRGEMM call of BlockedGemm reduces over, in floats (256 KiB).
 constexpr std::int64_t kChunkFloats = 64 << 10;
+// run_right_transposed: the left operand's rows one task group spans, at most (a share of L3).
+constexpr std::int64_t kRowGroupBytes = 4 << 20;
 
 void prefetch_l1(const void* p, std::int64_t bytes) {
   const char* q = static_cast<const char*>(p);
@@ -70,6 +72,18 @@ void transpose8x8(const float* src, std::int64_t ld_src, float* dst, std::int64_
     const v8 hi = __builtin_shuffle(r[h], r[h + 4], i8{4, 5, 6, 7, 12, 13, 14, 15});
     std::memcpy(dst + kCol[h] * ld_dst, &lo, sizeof(v8));
     std::memcpy(dst + (kCol[h] + 4) * ld_dst, &hi, sizeof(v8));
+  }
+}
+
+void transpose_block(const float* src, std::int64_t rows, std::int64_t cols, float* dst) {
+  if (rows % 8 == 0 && cols % 8 == 0) {
+    for (std::int64_t i = 0; i < rows; i += 8) {
+      for (std::int64_t j = 0; j < cols; j += 8) transpose8x8(src + i * cols + j, cols, dst + j * rows + i, rows);
+    }
+    return;
+  }
+  for (std::int64_t i = 0; i < rows; ++i) {
+    for (std::int64_t j = 0; j < cols; ++j) dst[j * rows + i] = src[i * cols + j];
   }
 }
 
@@ -195,6 +209,88 @@ void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatr
             kernel(b.block(p, j) + m0, a.block(i, p), out + m0, count);
           }
           if (epilogue && p + count == inner) epilogue(out, i, j);
+        }
+      }
+    }
+  }
+}
+
+std::int64_t BlockedGemm::transpose_scratch_floats() const {
+  return omp_get_max_threads() * chunk_ * std::max(a_.block_elems(), b_.block_elems());
+}
+
+void BlockedGemm::check_transposed_run(const BlockedMatrix& c, std::span<float> scratch) const {
+  require(start_.desc().precision == Precision::fp32, "BlockedGemm: transposed operands are fp32 only");
+  require(c.shape == c_, "BlockedGemm::run: operand shapes differ from the planned ones");
+  require(std::int64_t(scratch.size()) >= transpose_scratch_floats(),
+          "BlockedGemm::run: transpose scratch smaller than transpose_scratch_floats()");
+}
+
+void BlockedGemm::run_left_transposed(const BlockedMatrix& at, const BlockedMatrix& b, BlockedMatrix& c,
+                                      std::span<float> scratch) const {
+  check_transposed_run(c, scratch);
+  require(at.shape == transposed(a_) && b.shape == b_ && !a_.column_panels,
+          "BlockedGemm::run_left_transposed: operand shapes differ from the planned ones");
+  const std::int64_t rows = c_.row_blocks(), cols = c_.col_blocks(), inner = a_.col_blocks();
+  const std::int64_t per_thread = chunk_ * std::max(a_.block_elems(), b_.block_elems());
+  const std::int64_t ae = a_.block_elems();
+  // Tasks as in run_impl: block rows of C, split into column groups when there are few.
+  const std::int64_t threads = omp_get_max_threads();
+  const std::int64_t splits = std::min(cols, (4 * threads + rows - 1) / rows);
+  const std::int64_t per_split = (cols + splits - 1) / splits;
+#pragma omp parallel
+  {
+    float* const panel = scratch.data() + omp_get_thread_num() * per_thread;
+#pragma omp for collapse(2) schedule(dynamic)
+    for (std::int64_t i = 0; i < rows; ++i) {
+      for (std::int64_t s = 0; s < splits; ++s) {
+        const std::int64_t j0 = s * per_split, j1 = std::min(cols, j0 + per_split);
+        for (std::int64_t p = 0; p < inner; p += chunk_) {
+          const std::int64_t count = std::min(chunk_, inner - p);
+          // A(i, p + q) = A^T(p + q, i)^T, consecutive in the panel as in a row-order A.
+          for (std::int64_t q = 0; q < count; ++q) transpose_block(at.block(p + q, i), a_.bcol, a_.brow, panel + q * ae);
+          const Brgemm& kernel = p == 0 ? start_ : accumulate_;
+          for (std::int64_t j = j0; j < j1; ++j) {
+            for (std::int64_t m0 = 0; m0 < b_.bcol; m0 += sub_m_) kernel(b.block(p, j) + m0, panel, c.block(i, j) + m0, count);
+          }
+        }
+      }
+    }
+  }
+}
+
+void BlockedGemm::run_right_transposed(const BlockedMatrix& a, const BlockedMatrix& bt, BlockedMatrix& c,
+                                       std::span<float> scratch) const {
+  check_transposed_run(c, scratch);
+  require(a.shape == a_ && bt.shape == transposed(b_) && b_.column_panels,
+          "BlockedGemm::run_right_transposed: operand shapes differ from the planned ones");
+  const std::int64_t rows = c_.row_blocks(), cols = c_.col_blocks(), inner = a_.col_blocks();
+  const std::int64_t per_thread = chunk_ * std::max(a_.block_elems(), b_.block_elems());
+  const std::int64_t be = b_.block_elems();
+  // A task is a group of block rows of one block column of C; its transposed chunk of B serves
+  // every C block of the task. Groups are what keeps every thread busy when there are few columns,
+  // and their rows of A stay within a share of L3 while consecutive tasks (the group's columns)
+  // reread them: whole columns over a 32 MiB dy streamed it from memory once per column.
+  const std::int64_t threads = omp_get_max_threads();
+  const std::int64_t row_bytes = a_.block_elems() * a_.col_blocks() * std::int64_t(sizeof(float));
+  const std::int64_t groups = std::min(rows, std::max((4 * threads + cols - 1) / cols,
+                                                      (rows * row_bytes + kRowGroupBytes - 1) / kRowGroupBytes));
+  const std::int64_t per_group = (rows + groups - 1) / groups;
+#pragma omp parallel
+  {
+    float* const panel = scratch.data() + omp_get_thread_num() * per_thread;
+#pragma omp for collapse(2) schedule(dynamic)
+    for (std::int64_t g = 0; g < groups; ++g) {
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const std::int64_t i0 = g * per_group, i1 = std::min(rows, i0 + per_group);
+        for (std::int64_t p = 0; p < inner; p += chunk_) {
+          const std::int64_t count = std::min(chunk_, inner - p);
+          // B(p + q, j) = B^T(j, p + q)^T, consecutive in the panel as in column panels.
+          for (std::int64_t q = 0; q < count; ++q) transpose_block(bt.block(j, p + q), b_.bcol, b_.brow, panel + q * be);
+          const Brgemm& kernel = p == 0 ? start_ : accumulate_;
+          for (std::int64_t i = i0; i < i1; ++i) {
+            for (std::int64_t m0 = 0; m0 < b_.bcol; m0 += sub_m_) kernel(panel + m0, a.block(i, p), c.block(i, j) + m0, count);
+          }
         }
       }
     }

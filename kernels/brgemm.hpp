@@ -7,6 +7,7 @@
 // sequence of calls, which keeps them deterministic for any thread count.
 #include <cstdint>
 #include <functional>
+#include <span>
 
 #include "kernels/tensor.hpp"
 
@@ -36,6 +37,9 @@ std::int64_t preferred_m();
 // unusable here (see docs/kernels.md), so the layers transpose operands with this; the scalar
 // loops it replaced wrote one float per cache line and ran at a fraction of memory bandwidth.
 void transpose8x8(const float* src, std::int64_t ld_src, float* dst, std::int64_t ld_dst);
+// dst (cols x rows, row-major) = src (rows x cols, row-major): one block of a blocked matrix,
+// through 8 x 8 register tiles when they fit.
+void transpose_block(const float* src, std::int64_t rows, std::int64_t cols, float* dst);
 
 class Brgemm {
  public:
@@ -72,7 +76,25 @@ class BlockedGemm {
   void run(const BlockedBf16& a, const BlockedBf16& b, BlockedMatrix& c,
            const Epilogue& epilogue = {}) const;
 
+  // The same product from the transpose of one operand (fp32; its shape is transposed() of the
+  // planned one), without a transposed copy of the whole operand: each task transposes the blocks
+  // it reduces over, one chunk at a time, into its thread's share of `scratch`
+  // (transpose_scratch_floats() values) and uses them while they are in cache. The results are
+  // bitwise those of run() on the transposed operand.
+  //   left:  C = A * B from A^T; a task is a block row of C (as in run()), which transposes its
+  //          chunk of A's row panel once for all its C blocks. A must be in row order.
+  //   right: C = A * B from B^T; a task is a group of block rows (within a share of L3) of one
+  //          block column of C, which transposes its chunk of B's column panel once for all its
+  //          C blocks. B must be in column panels.
+  void run_left_transposed(const BlockedMatrix& at, const BlockedMatrix& b, BlockedMatrix& c,
+                           std::span<float> scratch) const;
+  void run_right_transposed(const BlockedMatrix& a, const BlockedMatrix& bt, BlockedMatrix& c,
+                            std::span<float> scratch) const;
+  // Scratch the run_*_transposed calls need at the current OpenMP thread count.
+  std::int64_t transpose_scratch_floats() const;
+
  private:
+  void check_transposed_run(const BlockedMatrix& c, std::span<float> scratch) const;
   template <class T>
   void run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatrix& c,
                 const Epilogue& epilogue) const;

@@ -31,19 +31,6 @@ void prefetch(const float* p, std::int64_t floats) {
   for (std::int64_t i = 0; i < floats; i += 16) __builtin_prefetch(p + i, 0, 2);
 }
 
-// dst (cols x rows, row-major) = src (rows x cols, row-major), through 8 x 8 tiles when they fit.
-void transpose_block(const float* src, std::int64_t rows, std::int64_t cols, float* dst) {
-  if (rows % 8 == 0 && cols % 8 == 0) {
-    for (std::int64_t i = 0; i < rows; i += 8) {
-      for (std::int64_t j = 0; j < cols; j += 8) transpose8x8(src + i * cols + j, cols, dst + j * rows + i, rows);
-    }
-    return;
-  }
-  for (std::int64_t i = 0; i < rows; ++i) {
-    for (std::int64_t j = 0; j < cols; ++j) dst[j * rows + i] = src[i * cols + j];
-  }
-}
-
 // acc[c] += sum over the rows of blk[r * cols + c], rows in order, V 16-float columns at a time
 // held in registers: adding each row into acc in memory waits on a store-to-load chain per row
 // (~8% of the sweep's backward-weights at C = K = 64).
@@ -160,9 +147,19 @@ Allocator& Fc::scratch() const {
   return scratch_allocator_ != nullptr ? *scratch_allocator_ : heap_allocator();
 }
 
+std::span<float> Fc::panel_scratch(Pass pass) {
+  const std::size_t floats = std::size_t(gemm_[pass].transpose_scratch_floats());
+  if (panels_.size() < floats) {
+    panels_ = {};  // the old one goes back first, so an arena never holds both
+    panels_ = AlignedBuffer<float>(floats, scratch(), Uninitialised{});  // transposes write before the GEMMs read
+  }
+  return panels_.span();
+}
+
 void Fc::release_scratch() {
   wt_ = {};
   xt_ = {};
+  panels_ = {};
   for (auto& pass : bf16_) {
     for (auto& operand : pass) operand = {};
   }
@@ -197,9 +194,14 @@ void Fc::backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedM
   require(dy.shape == y_, "Fc::backward_data: dy shape differs from y_shape()");
   require(w.shape == w_, "Fc::backward_data: w shape differs from w_shape()");
   require(dx.shape == x_, "Fc::backward_data: dx shape differs from x_shape()");
-  if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_), false, scratch(), Uninitialised{});  // transpose_into writes it whole
-  transpose_into(w, wt_);
-  gemm(kBackwardData, dy, wt_, dx);
+  if (d_.precision == Precision::fp32) {
+    const OpScope scope(OpKind::gemm);
+    gemm_[kBackwardData].run_right_transposed(dy, w, dx, panel_scratch(kBackwardData));
+  } else {
+    if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_), false, scratch(), Uninitialised{});  // transpose_into writes it whole
+    transpose_into(w, wt_);
+    gemm(kBackwardData, dy, wt_, dx);
+  }
   end_pass();
 }
 
@@ -214,9 +216,14 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
     sweep(x, nullptr, dy, nullptr, nullptr, dw, dbias);
     return;
   }
-  if (xt_.data.size() == 0) xt_ = BlockedMatrix(transposed(x_), false, scratch(), Uninitialised{});  // transpose_into writes it whole
-  transpose_into(x, xt_);
-  gemm(kBackwardWeights, xt_, dy, dw);
+  if (d_.precision == Precision::fp32) {
+    const OpScope scope(OpKind::gemm);
+    gemm_[kBackwardWeights].run_left_transposed(x, dy, dw, panel_scratch(kBackwardWeights));
+  } else {
+    if (xt_.data.size() == 0) xt_ = BlockedMatrix(transposed(x_), false, scratch(), Uninitialised{});  // transpose_into writes it whole
+    transpose_into(x, xt_);
+    gemm(kBackwardWeights, xt_, dy, dw);
+  }
   end_pass();
   if (d_.bias) bias_grad(dy, dbias);
 }

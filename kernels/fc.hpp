@@ -5,8 +5,8 @@
 // Every pass is one BlockedGemm (BRGEMM calls per output block reducing over
 // the shared block index), after Georganas et al. 2019:
 //   forward         y  = x   * w     (+ bias and ReLU fused on each finished block)
-//   backward_data   dx = dy  * w^T   (w transposed blockwise first)
-//   backward_weights dw = x^T * dy   (x transposed blockwise first; db = column sums of dy)
+//   backward_data   dx = dy  * w^T   (each task transposes the chunk of w it reduces over)
+//   backward_weights dw = x^T * dy   (each task transposes its chunk of x; db = column sums of dy)
 // Backward passes take the gradient w.r.t. the pre-activation: with a fused
 // ReLU, call activation_backward(y, dy) first, or call backward() for all of it.
 //
@@ -89,6 +89,8 @@ class Fc {
   void gemm(Pass pass, const BlockedMatrix& a, const BlockedMatrix& b, BlockedMatrix& c,
             const BlockedGemm::Epilogue& epilogue = {});
   Allocator& scratch() const;
+  // Per-thread panels for a pass's transposed operand chunks (BlockedGemm::run_*_transposed).
+  std::span<float> panel_scratch(Pass pass);
   void release_scratch();
   void end_pass();
   // The one-sweep backward; y and dx may be null (no ReLU mask, no input gradient).
@@ -106,7 +108,8 @@ class Fc {
   BlockShape x_, w_, y_;
   BlockedGemm gemm_[3];     // indexed by Pass
   Sweep sweep_;
-  BlockedMatrix wt_, xt_;   // transposes, allocated on first use
+  BlockedMatrix wt_, xt_;   // whole transposes (bf16 passes, the sweep), allocated on first use
+  AlignedBuffer<float> panels_;  // fp32 passes' transposed chunks, allocated on first use
   BlockedBf16 bf16_[3][2];  // bf16 copies of each pass's operands, allocated on first use
   Allocator* scratch_allocator_ = nullptr;
 };

@@ -4,7 +4,7 @@
 #include <bit>
 #include <string>
 
-#include "kernels/brgemm.hpp"  // transpose8x8
+#include "kernels/brgemm.hpp"  // transpose_block
 #include "kernels/op_timing.hpp"
 #include "kernels/error.hpp"
 
@@ -151,19 +151,7 @@ void transpose_into(const BlockedMatrix& m, BlockedMatrix& out) {
 #pragma omp parallel for collapse(2) schedule(static)
   for (std::int64_t rb = 0; rb < s.row_blocks(); ++rb) {
     for (std::int64_t cb = 0; cb < s.col_blocks(); ++cb) {
-      const float* src = m.block(rb, cb);
-      float* dst = out.block(cb, rb);
-      if (s.brow % 8 == 0 && s.bcol % 8 == 0) {
-        for (std::int64_t i = 0; i < s.brow; i += 8) {
-          for (std::int64_t j = 0; j < s.bcol; j += 8) {
-            transpose8x8(src + i * s.bcol + j, s.bcol, dst + j * s.brow + i, s.brow);
-          }
-        }
-        continue;
-      }
-      for (std::int64_t i = 0; i < s.brow; ++i) {
-        for (std::int64_t j = 0; j < s.bcol; ++j) dst[j * s.brow + i] = src[i * s.bcol + j];
-      }
+      transpose_block(m.block(rb, cb), s.brow, s.bcol, out.block(cb, rb));
     }
   }
 }

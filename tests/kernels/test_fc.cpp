@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "kernels/fc.hpp"
 #include "tests/kernels/helpers.hpp"
 
@@ -233,6 +235,78 @@ TEST_P(FcManyRowsTest, BackwardWeightsOverSeveralReductionChunksMatchesNaiveLoop
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, FcManyRowsTest, ::testing::Values(1, 2, 3), test::thread_name);
+
+// BlockedGemm from one operand's transpose (the FC backward passes' path) against run() on an
+// explicitly transposed copy: bitwise equal, on blocks that do not divide the sizes, with several
+// reduction chunks (17 blocks of 64 x 64 against chunks of 16) and with blocks that are not
+// multiples of the 8 x 8 register transpose.
+class BlockedGemmTransposedTest : public test::ThreadsTest {};
+
+BlockedMatrix random_blocked(const BlockShape& s, std::uint32_t seed) {
+  return pack(random_vector(s.rows * s.cols, seed), s);
+}
+BlockedMatrix transpose_of(const BlockedMatrix& m) {
+  BlockedMatrix t(transposed(m.shape));
+  transpose_into(m, t);
+  return t;
+}
+
+TEST_P(BlockedGemmTransposedTest, RightOperandFromItsTransposeEqualsRunOnTheTransposeBitwise) {
+  struct Case { BlockShape a, b; };
+  const Case cases[] = {{{70, 1100, 24, 64}, {1100, 130, 64, 64, true}},
+                        {{9, 31, 5, 12}, {31, 47, 12, 20, true}},
+                        {{300, 70, 16, 32}, {70, 40, 32, 64, true}},
+                        // 4.8 MiB of A: its rows are split into groups whatever the thread count.
+                        {{2100, 520, 64, 64}, {520, 70, 64, 64, true}}};
+  for (const Case& t : cases) {
+    const BlockedGemm gemm(t.a, t.b);
+    const BlockedMatrix a = random_blocked(t.a, 1), bt = random_blocked(transposed(t.b), 2);
+    BlockedMatrix want(gemm.c_shape()), got(gemm.c_shape());
+    gemm.run(a, transpose_of(bt), want);
+    std::vector<float> scratch(std::size_t(gemm.transpose_scratch_floats()));
+    gemm.run_right_transposed(a, bt, got, scratch);
+    ASSERT_EQ(0, std::memcmp(want.data.data(), got.data.data(), want.data.size() * sizeof(float)))
+        << "a " << t.a.rows << " x " << t.a.cols << ", b " << t.b.rows << " x " << t.b.cols;
+  }
+}
+
+TEST_P(BlockedGemmTransposedTest, LeftOperandFromItsTransposeEqualsRunOnTheTransposeBitwise) {
+  struct Case { BlockShape a, b; bool c_column_panels; };
+  const Case cases[] = {{{130, 1100, 64, 128}, {1100, 70, 128, 64}, true},
+                        {{31, 9, 12, 5}, {9, 47, 5, 20}, false},
+                        {{40, 900, 64, 64}, {900, 300, 64, 32}, true}};
+  for (const Case& t : cases) {
+    const BlockedGemm gemm(t.a, t.b, Precision::fp32, t.c_column_panels);
+    const BlockedMatrix at = random_blocked(transposed(t.a), 3), b = random_blocked(t.b, 4);
+    BlockedMatrix want(gemm.c_shape()), got(gemm.c_shape());
+    gemm.run(transpose_of(at), b, want);
+    std::vector<float> scratch(std::size_t(gemm.transpose_scratch_floats()));
+    gemm.run_left_transposed(at, b, got, scratch);
+    ASSERT_EQ(0, std::memcmp(want.data.data(), got.data.data(), want.data.size() * sizeof(float)))
+        << "a " << t.a.rows << " x " << t.a.cols << ", b " << t.b.rows << " x " << t.b.cols;
+  }
+}
+
+TEST(BlockedGemmTransposed, WrongShapesAndShortScratchThrowNamedErrors) {
+  const BlockShape as{64, 64, 32, 32}, bs{64, 96, 32, 32, true};
+  const BlockedGemm gemm(as, bs);
+  const BlockedMatrix a(as), bt(transposed(bs));
+  BlockedMatrix c(gemm.c_shape());
+  std::vector<float> scratch(std::size_t(gemm.transpose_scratch_floats()));
+  EXPECT_THROW(gemm.run_right_transposed(a, bt, c, std::span<float>(scratch).first(1)), std::invalid_argument);
+  EXPECT_THROW(gemm.run_right_transposed(a, BlockedMatrix(bs), c, scratch), std::invalid_argument);
+  // A left operand in column panels (or a right one in row order) is not what these paths walk.
+  const BlockShape panels{64, 64, 32, 32, true};
+  const BlockedGemm left_panels(panels, bs);
+  EXPECT_THROW(left_panels.run_left_transposed(BlockedMatrix(transposed(panels)), BlockedMatrix(bs), c, scratch),
+               std::invalid_argument);
+  const BlockShape rows{64, 96, 32, 32};
+  const BlockedGemm right_rows(as, rows);
+  EXPECT_THROW(right_rows.run_right_transposed(a, BlockedMatrix(transposed(rows)), c, scratch),
+               std::invalid_argument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, BlockedGemmTransposedTest, ::testing::Values(1, 2, 3), test::thread_name);
 
 TEST(Fc, BadDescriptorsAndShapesThrowNamedErrors) {
   EXPECT_THROW(Fc({0, 4, 4}), std::invalid_argument);
