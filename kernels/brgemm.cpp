@@ -97,7 +97,11 @@ Brgemm::Brgemm(const BrgemmDesc& d) : desc_(d) {
   const float alpha = 1.0f, beta = d.accumulate ? 1.0f : 0.0f;
   const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
   int flags = d.accumulate ? 0 : LIBXSMM_GEMM_FLAG_BETA_0;
-  if (d.precision == Precision::fp32) {
+  if (d.prefetch_next) {
+    require(d.precision == Precision::fp32, "Brgemm: prefetch_next needs fp32 (" + describe(d) + ")");
+    const int next = LIBXSMM_GEMM_PREFETCH_AL2BL2_VIA_C;
+    kernel_ = reinterpret_cast<void*>(libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &next));
+  } else if (d.precision == Precision::fp32) {
     kernel_ = reinterpret_cast<void*>(libxsmm_smmdispatch_reducebatch_strd(
         m, n, k, d.stride_a * sizeof(float), d.stride_b * sizeof(float), &lda, &ldb, &ldc, &alpha,
         &beta, &flags, &prefetch));
@@ -113,9 +117,16 @@ Brgemm::Brgemm(const BrgemmDesc& d) : desc_(d) {
 }
 
 void Brgemm::operator()(const float* a, const float* b, float* c, std::int64_t count) const {
-  require(desc_.precision == Precision::fp32 && kernel_ != nullptr, "Brgemm: not an fp32 kernel");
+  require(desc_.precision == Precision::fp32 && !desc_.prefetch_next && kernel_ != nullptr,
+          "Brgemm: not an fp32 batch kernel");
   const unsigned long long n = static_cast<unsigned long long>(count);
   reinterpret_cast<libxsmm_smmfunction_reducebatch_strd>(kernel_)(a, b, c, &n);
+}
+
+void Brgemm::operator()(const float* a, const float* b, float* c, const float* next_a,
+                        const float* next_b) const {
+  require(desc_.prefetch_next && kernel_ != nullptr, "Brgemm: not a prefetching kernel");
+  reinterpret_cast<libxsmm_smmfunction>(kernel_)(a, b, c, next_a, next_b, c);
 }
 
 void Brgemm::operator()(const bfloat16* a, const bfloat16* b, float* c, std::int64_t count) const {

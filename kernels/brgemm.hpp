@@ -22,6 +22,10 @@ struct BrgemmDesc {
   std::int64_t stride_a = 0, stride_b = 0;
   bool accumulate = false;  // beta = 1 instead of 0
   Precision precision = Precision::fp32;
+  // fp32, one product per call (no batch): the kernel also brings the next call's operands
+  // (next_a, next_b, shaped like a and b) into L2, interleaved with its arithmetic, so operands
+  // streamed from memory arrive while it computes instead of stalling the thread.
+  bool prefetch_next = false;
 };
 
 // True when LIBXSMM can JIT bf16 BRGEMM on this CPU (AVX512-BF16, "cpx" or later).
@@ -49,6 +53,8 @@ class Brgemm {
   void operator()(const float* a, const float* b, float* c, std::int64_t count) const;
   // bf16: A must be VNNI-packed (pairs along k interleaved).
   void operator()(const bfloat16* a, const bfloat16* b, float* c, std::int64_t count) const;
+  // desc().prefetch_next kernels: c (+)= a * b, fetching next_a and next_b meanwhile.
+  void operator()(const float* a, const float* b, float* c, const float* next_a, const float* next_b) const;
 
  private:
   BrgemmDesc desc_;

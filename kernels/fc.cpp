@@ -17,16 +17,16 @@ std::int64_t padded(std::int64_t dim, std::int64_t block) { return (dim + block 
 // The sweep's limits: the segments' weight gradients together stay within 4 MiB and within a
 // quarter of the layer's input or 1 MiB, whichever is more (they are summed at the end, and as a pass's scratch they count
 // against the activation budget: a small batch must not pay more memory for the sweep than its
-// activations take), a narrow layer has at least 4 segments (work for every thread) and a
-// chunk's dy and x^T (per thread) stay within half of a 512 KiB+ L2.
+// activations take), and a narrow layer has at least 4 segments (work for every thread).
 constexpr std::int64_t kSweepPartialBytes = 4 << 20;
 constexpr std::int64_t kSweepPartialShareOfInput = 4;  // partial gradients <= input bytes / this
 constexpr std::int64_t kSweepPartialFloorBytes = 1 << 20;  // ... or this
 constexpr std::int64_t kSweepMaxSegments = 64;
 constexpr std::int64_t kSweepMinSegments = 4;
-constexpr std::int64_t kSweepChunkBytes = 256 << 10;
 
-// Asks for `floats` contiguous values to be brought into L2 (one hint per cache line).
+// Asks for `floats` contiguous values to be brought into L2 (one hint per cache line). A burst of
+// hints stalls the thread until most have been issued: the sweep streams x and dy through the
+// dw kernels' own prefetches instead, interleaved with their arithmetic, and uses this for y.
 void prefetch(const float* p, std::int64_t floats) {
   for (std::int64_t i = 0; i < floats; i += 16) __builtin_prefetch(p + i, 0, 2);
 }
@@ -102,11 +102,12 @@ Fc::Fc(const FcDesc& desc)
   if (d_.precision != Precision::fp32 || segments < kSweepMinSegments) return;
   sweep_.segment_blocks = (row_blocks + segments - 1) / segments;
   sweep_.segments = (row_blocks + sweep_.segment_blocks - 1) / sweep_.segment_blocks;
-  const std::int64_t row_bytes = (y_.col_blocks() * y_.block_elems() + x_.col_blocks() * x_.block_elems()) *
-                                 std::int64_t(sizeof(float));
-  sweep_.chunk = std::clamp<std::int64_t>(kSweepChunkBytes / row_bytes, 1, sweep_.segment_blocks);
   // In LIBXSMM's column-major view (see BlockedGemm): dx(p, i)^T = sum_j w^T(j, i)^T dy(p, j)^T
-  // over the k blocks, and dw(i, j)^T = sum_p dy(p, j)^T x^T(i, p)^T over a chunk's rows.
+  // over the k blocks, and dw(i, j)^T += dy(p, j)^T x^T(i, p)^T per row block, one product per
+  // call: the call fetches the next row block's dy(p + 1, j) and x(p + 1, i) (the shapes of its
+  // operands) while it computes. Batching a chunk of row blocks per call (with the next blocks
+  // fetched in a burst before it) left the thread waiting on memory: C = K = 64, N = 262,144,
+  // 1 thread, backward-weights 93-99 -> 103-120 GFLOP/s (alternating runs, shared host).
   BrgemmDesc dx;
   dx.m = d_.bc;
   dx.n = d_.bn;
@@ -115,7 +116,7 @@ Fc::Fc(const FcDesc& desc)
   dx.ldb = d_.bk;
   dx.ldc = d_.bc;
   dx.stride_a = transposed(w_).down_step();
-  dx.stride_b = y_.block_elems();  // the next block of a row of the dy chunk
+  dx.stride_b = y_.block_elems();  // the next block of the row block of dy
   sweep_.dx = Brgemm(dx);
   BrgemmDesc dw;
   dw.m = d_.bk;
@@ -124,8 +125,7 @@ Fc::Fc(const FcDesc& desc)
   dw.lda = d_.bk;
   dw.ldb = d_.bn;
   dw.ldc = d_.bk;
-  dw.stride_a = y_.col_blocks() * y_.block_elems();  // the next row of the dy chunk
-  dw.stride_b = x_.block_elems();                     // the next row of the x^T chunk
+  dw.prefetch_next = true;
   sweep_.dw_start = Brgemm(dw);
   dw.accumulate = true;
   sweep_.dw_accumulate = Brgemm(dw);
@@ -259,13 +259,13 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   const std::int64_t rows = y_.row_blocks(), kb = y_.col_blocks(), cb = x_.col_blocks();
   const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
   const std::int64_t ybe = y_.block_elems(), xbe = x_.block_elems();
-  const std::int64_t chunk = sweep_.chunk, segments = sweep_.segments, seg_blocks = sweep_.segment_blocks;
-  const std::int64_t dy_chunk = y != nullptr ? chunk * kb * ybe : 0, xt_chunk = chunk * cb * xbe;
+  const std::int64_t segments = sweep_.segments, seg_blocks = sweep_.segment_blocks;
+  const std::int64_t dy_rows = y != nullptr ? kb * ybe : 0, xt_rows = cb * xbe;
   const std::int64_t bias_len = kb * bk, w_elems = w_.elems();
   const std::int64_t threads = omp_get_max_threads();
-  // Both are written before they are read (the chunks per row block, the segments' gradients by
-  // their first BRGEMM and fill), so they skip the zero-fill.
-  AlignedBuffer<float> scratch_rows(std::size_t(threads * (dy_chunk + xt_chunk)), scratch(), Uninitialised{});
+  // Both are written before they are read (a row block's dy and x^T, the segments' gradients by
+  // their first product and fill), so they skip the zero-fill.
+  AlignedBuffer<float> scratch_rows(std::size_t(threads * (dy_rows + xt_rows)), scratch(), Uninitialised{});
   AlignedBuffer<float> partial(std::size_t(segments * (w_elems + bias_len)), scratch(), Uninitialised{});
   float* const rows_base = scratch_rows.data();
   float* const partial_w = partial.data();
@@ -275,47 +275,37 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   const BlockShape wts = wt_.shape;
 #pragma omp parallel
   {
-    float* const dyc = rows_base + omp_get_thread_num() * (dy_chunk + xt_chunk);
-    float* const xtc = dyc + dy_chunk;
+    float* const dyc = rows_base + omp_get_thread_num() * (dy_rows + xt_rows);
+    float* const xtc = dyc + dy_rows;
 #pragma omp for schedule(dynamic)
     for (std::int64_t s = 0; s < segments; ++s) {
       float* const pw = partial_w + s * w_elems;
       float* const pb = partial_b + s * bias_len;
       std::fill(pb, pb + bias_len, 0.0f);
       const std::int64_t first = s * seg_blocks, last = std::min(rows, first + seg_blocks);
-      for (std::int64_t p0 = first; p0 < last; p0 += chunk) {
-        const std::int64_t q = std::min(chunk, last - p0);
-        for (std::int64_t pl = 0; pl < q; ++pl) {
-          const std::int64_t p = p0 + pl;
-          if (p + 1 < last) {  // the next row block's activations, while this one computes
-            prefetch(x.block(p + 1, 0), cb * xbe);
-            prefetch(dy.block(p + 1, 0), kb * ybe);
-            if (y != nullptr) prefetch(y->block(p + 1, 0), kb * ybe);
-          }
-          // dy of the row block, masked by the ReLU into the chunk (used in place without one);
-          // its column sums into the bias.
-          const float* g = dy.block(p, 0);
-          if (y != nullptr) {
-            const float* out = y->block(p, 0);
-            float* dst = dyc + pl * kb * ybe;
-            for (std::int64_t e = 0; e < kb * ybe; ++e) dst[e] = out[e] > 0.0f ? g[e] : 0.0f;
-            g = dst;
-          }
-          for (std::int64_t j = 0; j < kb; ++j) add_column_sums(g + j * ybe, bn, bk, pb + j * bk);
-          // x^T of the row block, block by block, into the chunk ([cb][chunk] blocks of bc x bn).
-          for (std::int64_t i = 0; i < cb; ++i) transpose_block(x.block(p, i), bn, bc, xtc + (i * chunk + pl) * xbe);
-          if (dx != nullptr) {
-            for (std::int64_t i = 0; i < cb; ++i) {
-              sweep_.dx(wt + wts.block_offset(0, i), g, dx->block(p, i), kb);
-            }
-          }
+      for (std::int64_t p = first; p < last; ++p) {
+        // The row block the dw products fetch while they compute (the next segment's first one
+        // at a segment's end: it is likely this thread's next).
+        const std::int64_t next = std::min(p + 1, rows - 1);
+        if (y != nullptr) prefetch(y->block(next, 0), kb * ybe);
+        // dy of the row block, masked by the ReLU into the scratch (used in place without one);
+        // its column sums into the bias.
+        const float* g = dy.block(p, 0);
+        if (y != nullptr) {
+          const float* out = y->block(p, 0);
+          for (std::int64_t e = 0; e < kb * ybe; ++e) dyc[e] = out[e] > 0.0f ? g[e] : 0.0f;
+          g = dyc;
         }
-        // dy's row-major blocks step by a row of blocks, as the chunk's do.
-        const float* g = y != nullptr ? dyc : dy.block(p0, 0);
-        const Brgemm& kernel = p0 == first ? sweep_.dw_start : sweep_.dw_accumulate;
+        for (std::int64_t j = 0; j < kb; ++j) add_column_sums(g + j * ybe, bn, bk, pb + j * bk);
+        // x^T of the row block, block by block ([cb] blocks of bc x bn).
+        for (std::int64_t i = 0; i < cb; ++i) transpose_block(x.block(p, i), bn, bc, xtc + i * xbe);
+        if (dx != nullptr) {
+          for (std::int64_t i = 0; i < cb; ++i) sweep_.dx(wt + wts.block_offset(0, i), g, dx->block(p, i), kb);
+        }
+        const Brgemm& kernel = p == first ? sweep_.dw_start : sweep_.dw_accumulate;
         for (std::int64_t i = 0; i < cb; ++i) {
           for (std::int64_t j = 0; j < kb; ++j) {
-            kernel(g + j * ybe, xtc + i * chunk * xbe, pw + ws.block_offset(i, j), q);
+            kernel(g + j * ybe, xtc + i * xbe, pw + ws.block_offset(i, j), dy.block(next, j), x.block(next, i));
           }
         }
       }

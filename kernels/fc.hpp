@@ -12,10 +12,10 @@
 //
 // Narrow layers (four segments' weight gradients within 4 MiB and within a quarter of the input
 // x or 1 MiB, batches of at least 4 blocks) run their backward as one sweep over the batch instead: the batch is cut into a fixed number of segments
-// (a function of the shape only), and per chunk of a segment's rows the ReLU mask and the bias
+// (a function of the shape only), and per row block of a segment the ReLU mask and the bias
 // gradient are applied to dy, dx = dy w^T is written and x^T dy accumulated into the segment's
-// weight gradient, with dy and x^T of the chunk in small per-thread scratch (x transposed block
-// by block, never as a whole). The segments' gradients are then summed in segment order, so the
+// weight gradient (while the next row block is fetched), with the row block's dy and x^T in small
+// per-thread scratch (x transposed block by block, never as a whole). The segments' gradients are then summed in segment order, so the
 // results are the same for any thread count. backward_weights() alone takes the same sweep.
 //
 // With Precision::bf16 the operands are rounded to bf16 (right operand VNNI-packed)
@@ -100,7 +100,6 @@ class Fc {
   // The sweep's plan (segments == 0: not narrow, the three-pass path runs).
   struct Sweep {
     std::int64_t segments = 0, segment_blocks = 0;  // batch segments, row blocks per segment
-    std::int64_t chunk = 0;                         // row blocks per cache-resident chunk
     Brgemm dx, dw_start, dw_accumulate;
   };
 
