@@ -226,24 +226,28 @@ void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatr
   }
 }
 
-std::int64_t BlockedGemm::transpose_scratch_floats() const {
-  return omp_get_max_threads() * chunk_ * std::max(a_.block_elems(), b_.block_elems());
+std::int64_t BlockedGemm::panel_floats(Transposed operand) const {
+  return std::min(chunk_, a_.col_blocks()) * (operand == Transposed::left ? a_.block_elems() : b_.block_elems());
 }
 
-void BlockedGemm::check_transposed_run(const BlockedMatrix& c, std::span<float> scratch) const {
+std::int64_t BlockedGemm::transpose_scratch_floats(Transposed operand) const {
+  return omp_get_max_threads() * panel_floats(operand);
+}
+
+void BlockedGemm::check_transposed_run(const BlockedMatrix& c, std::span<float> scratch, Transposed operand) const {
   require(start_.desc().precision == Precision::fp32, "BlockedGemm: transposed operands are fp32 only");
   require(c.shape == c_, "BlockedGemm::run: operand shapes differ from the planned ones");
-  require(std::int64_t(scratch.size()) >= transpose_scratch_floats(),
+  require(std::int64_t(scratch.size()) >= transpose_scratch_floats(operand),
           "BlockedGemm::run: transpose scratch smaller than transpose_scratch_floats()");
 }
 
 void BlockedGemm::run_left_transposed(const BlockedMatrix& at, const BlockedMatrix& b, BlockedMatrix& c,
                                       std::span<float> scratch) const {
-  check_transposed_run(c, scratch);
+  check_transposed_run(c, scratch, Transposed::left);
   require(at.shape == transposed(a_) && b.shape == b_ && !a_.column_panels,
           "BlockedGemm::run_left_transposed: operand shapes differ from the planned ones");
   const std::int64_t rows = c_.row_blocks(), cols = c_.col_blocks(), inner = a_.col_blocks();
-  const std::int64_t per_thread = chunk_ * std::max(a_.block_elems(), b_.block_elems());
+  const std::int64_t per_thread = panel_floats(Transposed::left);
   const std::int64_t ae = a_.block_elems();
   // Tasks as in run_impl: block rows of C, split into column groups when there are few.
   const std::int64_t threads = omp_get_max_threads();
@@ -272,11 +276,11 @@ void BlockedGemm::run_left_transposed(const BlockedMatrix& at, const BlockedMatr
 
 void BlockedGemm::run_right_transposed(const BlockedMatrix& a, const BlockedMatrix& bt, BlockedMatrix& c,
                                        std::span<float> scratch) const {
-  check_transposed_run(c, scratch);
+  check_transposed_run(c, scratch, Transposed::right);
   require(a.shape == a_ && bt.shape == transposed(b_) && b_.column_panels,
           "BlockedGemm::run_right_transposed: operand shapes differ from the planned ones");
   const std::int64_t rows = c_.row_blocks(), cols = c_.col_blocks(), inner = a_.col_blocks();
-  const std::int64_t per_thread = chunk_ * std::max(a_.block_elems(), b_.block_elems());
+  const std::int64_t per_thread = panel_floats(Transposed::right);
   const std::int64_t be = b_.block_elems();
   // A task is a group of block rows of one block column of C; its transposed chunk of B serves
   // every C block of the task. Groups are what keeps every thread busy when there are few columns,

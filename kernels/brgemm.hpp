@@ -85,7 +85,7 @@ class BlockedGemm {
   // The same product from the transpose of one operand (fp32; its shape is transposed() of the
   // planned one), without a transposed copy of the whole operand: each task transposes the blocks
   // it reduces over, one chunk at a time, into its thread's share of `scratch`
-  // (transpose_scratch_floats() values) and uses them while they are in cache. The results are
+  // (transpose_scratch_floats(...) values) and uses them while they are in cache. The results are
   // bitwise those of run() on the transposed operand.
   //   left:  C = A * B from A^T; a task is a block row of C (as in run()), which transposes its
   //          chunk of A's row panel once for all its C blocks. A must be in row order.
@@ -96,11 +96,15 @@ class BlockedGemm {
                            std::span<float> scratch) const;
   void run_right_transposed(const BlockedMatrix& a, const BlockedMatrix& bt, BlockedMatrix& c,
                             std::span<float> scratch) const;
-  // Scratch the run_*_transposed calls need at the current OpenMP thread count.
-  std::int64_t transpose_scratch_floats() const;
+  // Scratch run_left_transposed (left) or run_right_transposed needs at the current OpenMP
+  // thread count: per thread, a chunk of the transposed operand's blocks, never more blocks than
+  // one of its panels has (a small layer pays no more than its operand).
+  enum class Transposed { left, right };
+  std::int64_t transpose_scratch_floats(Transposed operand) const;
 
  private:
-  void check_transposed_run(const BlockedMatrix& c, std::span<float> scratch) const;
+  void check_transposed_run(const BlockedMatrix& c, std::span<float> scratch, Transposed operand) const;
+  std::int64_t panel_floats(Transposed operand) const;  // one thread's share
   template <class T>
   void run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatrix& c,
                 const Epilogue& epilogue) const;

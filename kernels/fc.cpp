@@ -148,7 +148,8 @@ Allocator& Fc::scratch() const {
 }
 
 std::span<float> Fc::panel_scratch(Pass pass) {
-  const std::size_t floats = std::size_t(gemm_[pass].transpose_scratch_floats());
+  const std::size_t floats = std::size_t(gemm_[pass].transpose_scratch_floats(
+      pass == kBackwardData ? BlockedGemm::Transposed::right : BlockedGemm::Transposed::left));
   if (panels_.size() < floats) {
     panels_ = {};  // the old one goes back first, so an arena never holds both
     panels_ = AlignedBuffer<float>(floats, scratch(), Uninitialised{});  // transposes write before the GEMMs read

@@ -1,17 +1,35 @@
 #pragma once
 // Shared test utilities: seeded data, accumulation-aware tolerances, finite
-// differences in double precision, and a fixture that runs a test at 1 and 2
-// OpenMP threads.
+// differences in double precision, a fixture that runs a test at 1 and 2
+// OpenMP threads, and an allocator that counts a kernel's scratch.
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <random>
 #include <vector>
 
+#include "kernels/tensor.hpp"
+
 namespace rematch::kernels::test {
+
+// Counts outstanding and peak bytes, to check the scratch contract.
+class CountingAllocator final : public Allocator {
+ public:
+  void* allocate(std::size_t bytes) override {
+    live_ += bytes;
+    peak_ = std::max(peak_, live_);
+    return heap_allocator().allocate(bytes);
+  }
+  void deallocate(void* p, std::size_t bytes) noexcept override {
+    live_ -= bytes;
+    heap_allocator().deallocate(p, bytes);
+  }
+  std::size_t live_ = 0, peak_ = 0;
+};
 
 inline std::vector<float> random_vector(std::size_t n, std::uint32_t seed, float lo = -1.0f,
                                         float hi = 1.0f) {

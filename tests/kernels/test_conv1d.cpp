@@ -246,26 +246,11 @@ TEST(Conv1d, CostCountsTapGemmFlopsAndSavedInput) {
   EXPECT_EQ(relu.cost().saved_bytes, (2 * 64 * 1000 + 2 * 32 * (1000 - 32)) * 4);
 }
 
-// Counts outstanding and peak bytes, to check the scratch contract.
-class CountingAllocator final : public Allocator {
- public:
-  void* allocate(std::size_t bytes) override {
-    live_ += bytes;
-    peak_ = std::max(peak_, live_);
-    return heap_allocator().allocate(bytes);
-  }
-  void deallocate(void* p, std::size_t bytes) noexcept override {
-    live_ -= bytes;
-    heap_allocator().deallocate(p, bytes);
-  }
-  std::size_t live_ = 0, peak_ = 0;
-};
-
 TEST_P(Conv1dTest, ScratchComesFromTheAllocatorAndIsReturnedByEveryPass) {
   const Conv1dDesc d = kShapes[0];
   const ConvData c(d, 500);
   Conv1d conv(d);
-  CountingAllocator counting;
+  test::CountingAllocator counting;
   conv.set_scratch_allocator(&counting);
   std::vector<float> y(d.n * d.k * d.out_width()), dx(c.x.size()), dw(c.w.size()), db(d.k);
   conv.forward(c.x, c.w, c.b, y);

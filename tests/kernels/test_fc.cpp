@@ -263,7 +263,7 @@ TEST_P(BlockedGemmTransposedTest, RightOperandFromItsTransposeEqualsRunOnTheTran
     const BlockedMatrix a = random_blocked(t.a, 1), bt = random_blocked(transposed(t.b), 2);
     BlockedMatrix want(gemm.c_shape()), got(gemm.c_shape());
     gemm.run(a, transpose_of(bt), want);
-    std::vector<float> scratch(std::size_t(gemm.transpose_scratch_floats()));
+    std::vector<float> scratch(std::size_t(gemm.transpose_scratch_floats(BlockedGemm::Transposed::right)));
     gemm.run_right_transposed(a, bt, got, scratch);
     ASSERT_EQ(0, std::memcmp(want.data.data(), got.data.data(), want.data.size() * sizeof(float)))
         << "a " << t.a.rows << " x " << t.a.cols << ", b " << t.b.rows << " x " << t.b.cols;
@@ -280,7 +280,7 @@ TEST_P(BlockedGemmTransposedTest, LeftOperandFromItsTransposeEqualsRunOnTheTrans
     const BlockedMatrix at = random_blocked(transposed(t.a), 3), b = random_blocked(t.b, 4);
     BlockedMatrix want(gemm.c_shape()), got(gemm.c_shape());
     gemm.run(transpose_of(at), b, want);
-    std::vector<float> scratch(std::size_t(gemm.transpose_scratch_floats()));
+    std::vector<float> scratch(std::size_t(gemm.transpose_scratch_floats(BlockedGemm::Transposed::left)));
     gemm.run_left_transposed(at, b, got, scratch);
     ASSERT_EQ(0, std::memcmp(want.data.data(), got.data.data(), want.data.size() * sizeof(float)))
         << "a " << t.a.rows << " x " << t.a.cols << ", b " << t.b.rows << " x " << t.b.cols;
@@ -292,7 +292,7 @@ TEST(BlockedGemmTransposed, WrongShapesAndShortScratchThrowNamedErrors) {
   const BlockedGemm gemm(as, bs);
   const BlockedMatrix a(as), bt(transposed(bs));
   BlockedMatrix c(gemm.c_shape());
-  std::vector<float> scratch(std::size_t(gemm.transpose_scratch_floats()));
+  std::vector<float> scratch(std::size_t(gemm.transpose_scratch_floats(BlockedGemm::Transposed::right)));
   EXPECT_THROW(gemm.run_right_transposed(a, bt, c, std::span<float>(scratch).first(1)), std::invalid_argument);
   EXPECT_THROW(gemm.run_right_transposed(a, BlockedMatrix(bs), c, scratch), std::invalid_argument);
   // A left operand in column panels (or a right one in row order) is not what these paths walk.
@@ -307,6 +307,37 @@ TEST(BlockedGemmTransposed, WrongShapesAndShortScratchThrowNamedErrors) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, BlockedGemmTransposedTest, ::testing::Values(1, 2, 3), test::thread_name);
+
+// The backward passes' transposed panels are transient memory inside a budget: a thread's panel
+// never holds more than the operand it transposes, so a small layer's backward costs no more than
+// a whole transposed copy per thread, and a wide one no more than a chunk per thread.
+class FcScratchTest : public test::ThreadsTest {};
+
+TEST_P(FcScratchTest, BackwardScratchIsAtMostOneTransposedOperandOrChunkPerThread) {
+  struct Shape { std::int64_t n, c, k; };
+  for (const Shape s : {Shape{256, 64, 64}, Shape{100, 70, 130}, Shape{512, 2048, 1024}}) {
+    Fc fc({s.n, s.c, s.k, 128, 64, 64, true, Activation::none});
+    ASSERT_FALSE(fc.sweeps());
+    const BlockedMatrix x = random_blocked(fc.x_shape(), 1), w = random_blocked(fc.w_shape(), 2);
+    const BlockedMatrix dy = random_blocked(fc.y_shape(), 3);
+    BlockedMatrix dx(fc.x_shape()), dw(fc.w_shape());
+    std::vector<float> dbias(std::size_t(s.k));
+    test::CountingAllocator counting;
+    fc.set_scratch_allocator(&counting);
+    const std::size_t threads = std::size_t(omp_get_max_threads()), chunk = 256 << 10;
+    fc.backward_data(dy, w, dx);
+    EXPECT_EQ(counting.live_, 0u);
+    EXPECT_LE(counting.peak_, threads * std::min(chunk, fc.w_shape().elems() * sizeof(float)))
+        << "backward-data, n " << s.n << " c " << s.c << " k " << s.k;
+    counting.peak_ = 0;
+    fc.backward_weights(x, dy, dw, dbias);
+    EXPECT_EQ(counting.live_, 0u);
+    EXPECT_LE(counting.peak_, threads * std::min(chunk, fc.x_shape().elems() * sizeof(float)))
+        << "backward-weights, n " << s.n << " c " << s.c << " k " << s.k;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, FcScratchTest, ::testing::Values(1, 2, 3), test::thread_name);
 
 TEST(Fc, BadDescriptorsAndShapesThrowNamedErrors) {
   EXPECT_THROW(Fc({0, 4, 4}), std::invalid_argument);
