@@ -162,6 +162,12 @@ std::span<float> Fc::panel_scratch(Pass pass) {
   return panels_.span();
 }
 
+const BlockedMatrix& Fc::whole_transpose(const BlockedMatrix& m, BlockedMatrix& out) {
+  if (out.data.size() == 0) out = BlockedMatrix(transposed(m.shape), false, scratch(), Uninitialised{});  // transpose_into writes it whole
+  transpose_into(m, out);
+  return out;
+}
+
 void Fc::release_scratch() {
   wt_ = {};
   xt_ = {};
@@ -204,9 +210,7 @@ void Fc::backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedM
     const OpScope scope(OpKind::gemm);
     gemm_[kBackwardData].run_right_transposed(dy, w, dx, panel_scratch(kBackwardData));
   } else {
-    if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_), false, scratch(), Uninitialised{});  // transpose_into writes it whole
-    transpose_into(w, wt_);
-    gemm(kBackwardData, dy, wt_, dx);
+    gemm(kBackwardData, dy, whole_transpose(w, wt_), dx);
   }
   end_pass();
 }
@@ -226,9 +230,7 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
     const OpScope scope(OpKind::gemm);
     gemm_[kBackwardWeights].run_left_transposed(x, dy, dw, panel_scratch(kBackwardWeights));
   } else {
-    if (xt_.data.size() == 0) xt_ = BlockedMatrix(transposed(x_), false, scratch(), Uninitialised{});  // transpose_into writes it whole
-    transpose_into(x, xt_);
-    gemm(kBackwardWeights, xt_, dy, dw);
+    gemm(kBackwardWeights, whole_transpose(x, xt_), dy, dw);
   }
   end_pass();
   if (d_.bias) bias_grad(dy, dbias);
@@ -258,10 +260,7 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   require(dw.shape == w_, "Fc::backward: dw shape differs from w_shape()");
   require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
           "Fc::backward: dbias must have k values when enabled and none otherwise");
-  if (dx != nullptr) {
-    if (wt_.data.size() == 0) wt_ = BlockedMatrix(transposed(w_), false, scratch(), Uninitialised{});  // transpose_into writes it whole
-    transpose_into(*w, wt_);
-  }
+  if (dx != nullptr) whole_transpose(*w, wt_);
   const std::int64_t rows = y_.row_blocks(), kb = y_.col_blocks(), cb = x_.col_blocks();
   const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
   const std::int64_t ybe = y_.block_elems(), xbe = x_.block_elems();

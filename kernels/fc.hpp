@@ -91,6 +91,8 @@ class Fc {
   Allocator& scratch() const;
   // Per-thread panels for a pass's transposed operand chunks (BlockedGemm::run_*_transposed).
   std::span<float> panel_scratch(Pass pass);
+  // m transposed whole into `out` (wt_ or xt_, allocated on first use): bf16 passes, small weights, the sweep.
+  const BlockedMatrix& whole_transpose(const BlockedMatrix& m, BlockedMatrix& out);
   void release_scratch();
   void end_pass();
   // The one-sweep backward; y and dx may be null (no ReLU mask, no input gradient).
