@@ -1,12 +1,16 @@
 #!/usr/bin/python3
 """fp32 against bf16 activations (`rematch train --activations`), side by side.
 
-    /usr/bin/python3 bench/activations/compare.py [--steps 200] [--fraction 0.5] [-o out.json]
+    /usr/bin/python3 bench/activations/compare.py [--steps 200] [--seeds 3] [--fraction 0.7] [-o out.json]
 
 Trains the same siamese MLP on Fashion-MNIST (same weights, same batches) with fp32 and with bf16
 activations, at one budget below fp32's store-all peak (`--fraction` of it), and prints:
-  - the loss curves' largest relative difference (means over 10 and over 20 steps), the mean
-    relative difference step by step (absolute and signed) and the test ROC AUCs;
+  - per seed (weights and batches), the loss curves' largest relative difference (means over 10
+    and over 20 steps), the mean relative difference step by step (absolute and signed) and the
+    test ROC AUCs, for bf16 against fp32 and, as the noise floor, for fp32 against fp32 started
+    from the same weights with the last bit of every non-zero weight flipped: training amplifies
+    any perturbation, so a single pair of runs drifts apart by about this much whatever its
+    cause; then the mean and the largest figure over the seeds;
   - per precision: the store-all peak, the plan's predicted recompute overhead at the budget,
     and the measured one: the step time at the budget over the store-all step time, each the
     least over `--repeats` short runs (taken in turns) of its median step time.
@@ -21,6 +25,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+
+import numpy as np
 
 
 def run(rematch, common, extra):
@@ -40,6 +46,38 @@ def window_means(values, width):
     return [statistics.fmean(values[i:i + width]) for i in range(0, len(values) - width + 1, width)]
 
 
+def curve_difference(reference, other):
+    """How far `other`'s loss curve and test AUC are from `reference`'s (relative, as fractions)."""
+    f, h = reference["losses"], other["losses"]
+    out = {f"loss_curve_max_rel_diff_{w}": max(abs(b - a) / abs(a) for a, b in
+                                                 zip(window_means(f, w), window_means(h, w)))
+           for w in (10, 20)}
+    out["loss_mean_rel_diff"] = statistics.fmean(abs(b - a) / abs(a) for a, b in zip(f, h))
+    # Signed: a systematic effect (one run training worse or better) shows here, the two runs'
+    # drifting apart step by step averages out.
+    out["loss_mean_signed_rel_diff"] = statistics.fmean((b - a) / abs(a) for a, b in zip(f, h))
+    out["test_auc_diff"] = abs(other["test_metric"] - reference["test_metric"])
+    return out
+
+
+def last_bit_flipped(weights, out):
+    """Writes `weights` (.npz) to `out` with the last bit of every non-zero float flipped."""
+    with np.load(weights) as w:
+        arrays = {}
+        for name in w.files:
+            a = np.array(w[name], dtype=np.float32)
+            bits = a.view(np.uint32)
+            bits[a != 0] ^= np.uint32(1)
+            arrays[name] = a
+    np.savez(out, **arrays)
+
+
+def describe(d):
+    return (f"{100 * d['loss_curve_max_rel_diff_10']:5.2f} % {100 * d['loss_curve_max_rel_diff_20']:6.2f} % "
+            f"{100 * d['loss_mean_rel_diff']:8.2f} % {100 * d['loss_mean_signed_rel_diff']:+8.2f} % "
+            f"{d['test_auc_diff']:9.4f}")
+
+
 def steady_median(seconds):
     return statistics.median(seconds[2:] if len(seconds) > 4 else seconds)
 
@@ -52,6 +90,8 @@ def main():
     p.add_argument("--width", type=int, default=512)
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--seeds", type=int, default=3,
+                   help="weight and batch seeds: --seed s --data-seed s+6 for s = 1..N (1: the defaults)")
     p.add_argument("--timing-steps", type=int, default=12, help="steps of each timing run")
     p.add_argument("--repeats", type=int, default=3, help="timing runs per precision and schedule")
     p.add_argument("--fraction", type=float, default=0.7,
@@ -62,6 +102,8 @@ def main():
         sys.exit(f"{a.rematch}: not built (bash scripts/build.sh)")
     if not 0 < a.fraction < 1:
         sys.exit("--fraction must be in (0, 1)")
+    if a.seeds < 1:
+        sys.exit("--seeds must be at least 1")
     model = ["--model", "siamese-mlp", "--depth", str(a.depth), "--width", str(a.width),
              "--batch", str(a.batch), "--fashion-mnist", a.fashion_mnist]
 
@@ -78,28 +120,34 @@ def main():
         for precision in ("fp32", "bf16"):
             for kind, schedule in schedules.items():
                 seconds[(precision, kind)].append(steady_median(timed(precision, schedule)["step_seconds"]))
-    budgeted = {precision: run(a.rematch, model, ["--activations", precision, "--memory", str(budget),
-                                                  "--steps", str(a.steps)])
-                for precision in ("fp32", "bf16")}
+    curves = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(1, a.seeds + 1):
+            seeded = ["--seed", str(seed), "--data-seed", str(seed + 6)]
+            weights, flipped = os.path.join(tmp, f"w{seed}.npz"), os.path.join(tmp, f"w{seed}-flipped.npz")
+            run(a.rematch, model, [*seeded, *store_all_schedule, "--steps", "0", "--no-eval", "--checkpoint", weights])
+            last_bit_flipped(weights, flipped)
+
+            def trained(precision, start):
+                return run(a.rematch, model, [*seeded, "--activations", precision, "--memory", str(budget),
+                                              "--steps", str(a.steps), "--resume", start])
+            fp32, bf16, fp32_flipped = trained("fp32", weights), trained("bf16", weights), trained("fp32", flipped)
+            curves.append({"seed": seed, "runs": {"fp32": fp32, "bf16": bf16, "fp32_last_bit": fp32_flipped},
+                           "bf16": curve_difference(fp32, bf16),
+                           "fp32_last_bit": curve_difference(fp32, fp32_flipped)})
+    budgeted = curves[0]["runs"]
 
     figures = {"model": " ".join(model[:8]), "budget": budget, "steps": a.steps,
-               "test_auc": {k: r["test_metric"] for k, r in budgeted.items()},
-               "losses": {k: r["losses"] for k, r in budgeted.items()}}
-    for window in (10, 20):
-        fp32_means = window_means(budgeted["fp32"]["losses"], window)
-        bf16_means = window_means(budgeted["bf16"]["losses"], window)
-        figures[f"loss_curve_max_rel_diff_{window}"] = max(abs(h - f) / abs(f) for f, h in zip(fp32_means, bf16_means))
-    figures["loss_mean_rel_diff"] = statistics.fmean(
-        abs(h - f) / abs(f) for f, h in zip(budgeted["fp32"]["losses"], budgeted["bf16"]["losses"]))
-    # Signed: a systematic effect of the rounding (bf16 training worse or better) shows here, the
-    # two runs' drifting apart step by step averages out.
-    figures["loss_mean_signed_rel_diff"] = statistics.fmean(
-        (h - f) / abs(f) for f, h in zip(budgeted["fp32"]["losses"], budgeted["bf16"]["losses"]))
-    figures["test_auc_diff"] = abs(figures["test_auc"]["bf16"] - figures["test_auc"]["fp32"])
+               "seeds": [{"seed": c["seed"], "bf16": c["bf16"], "fp32_last_bit": c["fp32_last_bit"],
+                          "test_auc": {k: r["test_metric"] for k, r in c["runs"].items()},
+                          "losses": {k: r["losses"] for k, r in c["runs"].items()}} for c in curves]}
+    for kind in ("bf16", "fp32_last_bit"):
+        figures[kind + "_mean"] = {k: statistics.fmean(c[kind][k] for c in curves) for k in curves[0][kind]}
+        figures[kind + "_max"] = {k: max(abs(c[kind][k]) for c in curves) for k in curves[0][kind]}  # signed: |.|
     print(f"model      {' '.join(model[:8])}, budget {budget} bytes "
           f"({a.fraction:.0%} of fp32's store-all peak)")
     print(f"{'':10} {'store-all peak':>15} {'predicted peak':>15} {'predicted ovh':>14} "
-          f"{'measured ovh':>13} {'step s':>8} {'store-all s':>12} {'test AUC':>9}")
+          f"{'measured ovh':>13} {'step s':>8} {'store-all s':>12} {'AUC seed 1':>11}")
     for precision in ("fp32", "bf16"):
         r = budgeted[precision]
         step, base = min(seconds[(precision, "budget")]), min(seconds[(precision, "store_all")])
@@ -113,12 +161,18 @@ def main():
                               "test_auc": r["test_metric"]}
         print(f"{precision:10} {r['store_all_peak']:>15.0f} {r['predicted_peak']:>15.0f} "
               f"{r['predicted_overhead_pct']:>13.1f}% {measured:>12.1f}% {step:>8.4f} {base:>12.4f} "
-              f"{r['test_metric']:>9.4f}")
-    print(f"loss curve largest relative difference: {100 * figures['loss_curve_max_rel_diff_10']:.2f} % "
-          f"(10-step means), {100 * figures['loss_curve_max_rel_diff_20']:.2f} % (20-step means), "
-          f"{100 * figures['loss_mean_rel_diff']:.2f} % step by step on average "
-          f"(signed: bf16 {100 * figures['loss_mean_signed_rel_diff']:+.2f} %); "
-          f"test AUC difference {figures['test_auc_diff']:.4f}")
+              f"{r['test_metric']:>11.4f}")
+    print(f"loss curves against fp32 over {a.steps} steps (largest relative difference of 10- and 20-step "
+          f"means, mean relative difference step by step, signed, test AUC difference); noise floor: fp32 "
+          f"from the same weights with the last bit flipped")
+    print(f"{'seed':>4} {'against fp32':14} {'10-step':>7} {'20-step':>8} {'per step':>10} {'signed':>10} {'AUC diff':>9}")
+    compared = (("bf16", "bf16"), ("fp32_last_bit", "fp32 last bit"))
+    for c in curves:
+        for kind, name in compared:
+            print(f"{c['seed']:>4} {name:14} {describe(c[kind])}")
+    for stat in ("mean", "max"):
+        for kind, name in compared:
+            print(f"{stat:>4} {name:14} {describe(figures[kind + '_' + stat])}")
     if a.output:
         tmp = a.output + ".tmp"
         with open(tmp, "w") as f:
