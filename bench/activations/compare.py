@@ -143,7 +143,7 @@ def main():
                           "losses": {k: r["losses"] for k, r in c["runs"].items()}} for c in curves]}
     for kind in ("bf16", "fp32_last_bit"):
         figures[kind + "_mean"] = {k: statistics.fmean(c[kind][k] for c in curves) for k in curves[0][kind]}
-        figures[kind + "_max"] = {k: max(abs(c[kind][k]) for c in curves) for k in curves[0][kind]}  # signed: |.|
+        figures[kind + "_max"] = {k: max(abs(c[kind][k]) for c in curves) for k in curves[0][kind]}  # magnitudes (the signed one too)
     print(f"model      {' '.join(model[:8])}, budget {budget} bytes "
           f"({a.fraction:.0%} of fp32's store-all peak)")
     print(f"{'':10} {'store-all peak':>15} {'predicted peak':>15} {'predicted ovh':>14} "
