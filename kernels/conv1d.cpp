@@ -204,11 +204,13 @@ void channels_last_padded(const float* src, std::int64_t n, std::int64_t c, std:
 // number fixed by the shape alone; each part accumulates its own copy of dw and db (part 0
 // directly into dw, db), and the copies are summed in part order at the end. Every dw element
 // is thus one fixed sequence of calls and additions for any thread count.
-//  * Small dw (all of it L2-resident): a task is one part and does every tap and channel block,
-//    on a channels-last copy of its chunk's input window (chunk + receptive field) made in the
-//    task: the input is transposed once, in cache, instead of in a separate pass that writes
-//    the whole copy to memory and reads it back, and up to 8 parts give 2 threads 4 equal tasks
-//    each (one task per tap gave 3 tasks to 2 threads at C = K = 64, S = 3).
+//  * Small dw (up to 256 KiB, L2-resident with the task's tiles): a task is one part and does
+//    every tap and channel block, on a channels-last copy of its chunk's input window (chunk +
+//    receptive field) made in the task: the input is transposed once, in cache, instead of in a
+//    separate pass that writes the whole copy to memory and reads it back, and up to 8 parts give
+//    2 threads 4 equal tasks each (one task per tap gave 3 tasks to 2 threads at C = K = 64,
+//    S = 3). At C = K = 64, S = 9 (144 KiB) this beat the decomposition over taps, whose 9
+//    one-tap tasks left a thread idle for a ninth of the pass and masked dy once per tap.
 //  * Larger dw: the whole padded input is first copied channels-last (a pass that is small next
 //    to taps x k FLOPs per element), and a task is one (part, group of taps, group of channel
 //    blocks) whose dw tiles stay in L2 (see grouping()). Parts only split the reduction when
@@ -312,7 +314,7 @@ class TapGrad {
   }
 
  private:
-  static constexpr std::int64_t kFusedBytes = 128 << 10;
+  static constexpr std::int64_t kFusedBytes = 256 << 10;
   static constexpr std::int64_t kMaxParts = 8;
 
   std::int64_t dw_elems() const { return taps_ * cout_ * cin_; }
