@@ -105,8 +105,8 @@ const Conv1dDesc kShapes[] = {
     {3, 3, 4, 10, 4, 1, Padding::same, true, 64, 64},     // even taps: asymmetric padding
     {2, 7, 9, 21, 1, 1, Padding::valid, false, 8, 4},     // pointwise, no bias
     {2, 128, 24, 300, 3, 2, Padding::same, true, 64, 64},  // channels split into m slices, 8 parts
-    {2, 96, 70, 50, 5, 3, Padding::same, true, 64, 64},   // weights past the in-task copy's limit
-    {2, 200, 170, 300, 1, 1, Padding::valid, true, 64, 64},  // the same, reduction in 2 parts
+    {2, 64, 130, 50, 9, 3, Padding::same, true, 64, 64},  // weights past the in-task copy's limit
+    {2, 400, 170, 300, 1, 1, Padding::valid, true, 64, 64},  // the same, reduction in 2 parts
 };
 
 Conv1dDesc with_relu(Conv1dDesc d) {
