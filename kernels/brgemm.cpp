@@ -244,8 +244,16 @@ void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatr
 
 std::int64_t BlockedGemm::panel_floats(Transposed operand) const {
   const std::int64_t blocks = std::min(chunk_, a_.col_blocks());
-  return operand == Transposed::left ? std::min(band_, c_.row_blocks()) * blocks * a_.block_elems()
+  return operand == Transposed::left ? left_band(omp_get_max_threads()) * blocks * a_.block_elems()
                                      : blocks * b_.block_elems();
+}
+
+std::int64_t BlockedGemm::left_band(std::int64_t threads) const {
+  // Splitting a band's columns into several tasks transposes its chunks once per task: the band
+  // narrows instead while there are fewer than 4 bands per thread, so the work is shared out by
+  // rows as before and small layers keep one panel per thread (N = 4096, C = K = 512, 2 threads:
+  // within noise of bands of 4 split into 4 column groups).
+  return std::clamp<std::int64_t>(c_.row_blocks() / (4 * threads), 1, band_);
 }
 
 std::int64_t BlockedGemm::transpose_scratch_floats(Transposed operand) const {
@@ -268,8 +276,9 @@ void BlockedGemm::run_left_transposed(const BlockedMatrix& at, const BlockedMatr
   const std::int64_t per_thread = panel_floats(Transposed::left);
   const std::int64_t ae = a_.block_elems(), row_panel = std::min(chunk_, inner) * ae;
   // Tasks as in run_impl: bands of block rows of C, split into column groups when there are few.
-  const std::int64_t bands = (rows + band_ - 1) / band_;
   const std::int64_t threads = omp_get_max_threads();
+  const std::int64_t band = left_band(threads);
+  const std::int64_t bands = (rows + band - 1) / band;
   const std::int64_t splits = std::min(cols, (4 * threads + bands - 1) / bands);
   const std::int64_t per_split = (cols + splits - 1) / splits;
 #pragma omp parallel
@@ -279,7 +288,7 @@ void BlockedGemm::run_left_transposed(const BlockedMatrix& at, const BlockedMatr
     for (std::int64_t g = 0; g < bands; ++g) {
       for (std::int64_t s = 0; s < splits; ++s) {
         const std::int64_t j0 = s * per_split, j1 = std::min(cols, j0 + per_split);
-        const std::int64_t i0 = g * band_, i1 = std::min(rows, i0 + band_);
+        const std::int64_t i0 = g * band, i1 = std::min(rows, i0 + band);
         for (std::int64_t p = 0; p < inner; p += chunk_) {
           const std::int64_t count = std::min(chunk_, inner - p);
           // A(i, p + q) = A^T(p + q, i)^T, consecutive in the row's panel as in a row-order A.

@@ -107,6 +107,7 @@ class BlockedGemm {
  private:
   void check_transposed_run(const BlockedMatrix& c, std::span<float> scratch, Transposed operand) const;
   std::int64_t panel_floats(Transposed operand) const;  // one thread's share
+  std::int64_t left_band(std::int64_t threads) const;  // run_left_transposed's rows per band
   template <class T>
   void run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatrix& c,
                 const Epilogue& epilogue) const;

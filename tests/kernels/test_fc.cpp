@@ -289,8 +289,9 @@ TEST_P(BlockedGemmTransposedTest, LeftOperandFromItsTransposeEqualsRunOnTheTrans
   const Case cases[] = {{{130, 1100, 64, 128}, {1100, 70, 128, 64}, true},
                         {{31, 9, 12, 5}, {9, 47, 5, 20}, false},
                         {{40, 900, 64, 64}, {900, 300, 64, 32}, true},
-                        // 6 block rows of C: a full band of 4 and a partial one.
-                        {{330, 1100, 64, 128}, {1100, 70, 128, 64}, true}};
+                        // 18 block rows of C: bands of 4 rows (the last of 2) at 1 thread, of 2
+                        // rows at 2 threads, single rows at 3.
+                        {{1132, 1100, 64, 128}, {1100, 70, 128, 64}, true}};
   for (const Case& t : cases) {
     const BlockedGemm gemm(t.a, t.b, Precision::fp32, t.c_column_panels);
     const BlockedMatrix at = random_blocked(transposed(t.a), 3), b = random_blocked(t.b, 4);
