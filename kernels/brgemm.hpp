@@ -87,8 +87,9 @@ class BlockedGemm {
   // it reduces over, one chunk at a time, into its thread's share of `scratch`
   // (transpose_scratch_floats(...) values) and uses them while they are in cache. The results are
   // bitwise those of run() on the transposed operand.
-  //   left:  C = A * B from A^T; a task is a block row of C (as in run()), which transposes its
-  //          chunk of A's row panel once for all its C blocks. A must be in row order.
+  //   left:  C = A * B from A^T; a task is a band of block rows of C (as in run()), which
+  //          transposes its chunks of A's row panels once for all its C blocks. A must be in row
+  //          order.
   //   right: C = A * B from B^T; a task is a group of block rows (within a share of L3) of one
   //          block column of C, which transposes its chunk of B's column panel once for all its
   //          C blocks. B must be in column panels.
@@ -97,14 +98,16 @@ class BlockedGemm {
   void run_right_transposed(const BlockedMatrix& a, const BlockedMatrix& bt, BlockedMatrix& c,
                             std::span<float> scratch) const;
   // Scratch run_left_transposed (left) or run_right_transposed needs at the current OpenMP
-  // thread count: per thread, a chunk of the transposed operand's blocks, never more blocks than
-  // one of its panels has (a small layer pays no more than its operand).
+  // thread count: per thread, a chunk of the transposed operand's blocks for each row of a band
+  // (left) or one chunk (right), never more blocks than the band's (or one) panels have (a small
+  // layer pays no more than its operand).
   enum class Transposed { left, right };
   std::int64_t transpose_scratch_floats(Transposed operand) const;
 
  private:
   void check_transposed_run(const BlockedMatrix& c, std::span<float> scratch, Transposed operand) const;
   std::int64_t panel_floats(Transposed operand) const;  // one thread's share
+  std::int64_t left_band(std::int64_t threads) const;  // run_left_transposed's rows per band
   template <class T>
   void run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatrix& c,
                 const Epilogue& epilogue) const;
@@ -112,6 +115,9 @@ class BlockedGemm {
   // Each C block is computed as column slices of sub_m_ (b_.bcol, or preferred_m() when that
   // divides it; fp32 only), each reducing `chunk_` blocks per BRGEMM call.
   std::int64_t sub_m_ = 0, chunk_ = 0;
+  // Block rows of C a task computes together (1 for narrow panels), each right-operand chunk
+  // serving all of them.
+  std::int64_t band_ = 1;
   // Bytes of the next task's left row panel to prefetch into L1 (0: none; narrow panels only).
   std::int64_t prefetch_bytes_ = 0;
   Brgemm start_, accumulate_;  // beta = 0 for the first chunk, 1 for the rest

@@ -34,8 +34,7 @@ void expect_bitwise_stable(const std::function<std::vector<float>()>& pass) {
 
 std::vector<float> raw(const BlockedMatrix& m) { return {m.data.span().begin(), m.data.span().end()}; }
 
-void fc_passes_are_bitwise_stable(Precision precision) {
-  const std::int64_t n = 200, c = 150, k = 130;
+void fc_passes_are_bitwise_stable(Precision precision, std::int64_t n, std::int64_t c, std::int64_t k) {
   Fc fc({n, c, k, 64, 64, 64, true, Activation::relu, precision});
   const BlockedMatrix x = pack(random_vector(n * c, 1), fc.x_shape());
   const BlockedMatrix w = pack(random_vector(c * k, 2), fc.w_shape());
@@ -62,12 +61,15 @@ void fc_passes_are_bitwise_stable(Precision precision) {
 }
 
 TEST(Determinism, FcFp32PassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
-  fc_passes_are_bitwise_stable(Precision::fp32);
+  fc_passes_are_bitwise_stable(Precision::fp32, 200, 150, 130);
+  // Wide panels: tasks are bands of block rows (6 = 4 + 2 here), split into a number of column
+  // groups that differs between 1 and 2 threads.
+  fc_passes_are_bitwise_stable(Precision::fp32, 380, 1100, 130);
 }
 
 TEST(Determinism, FcBf16PassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
   if (!bf16_supported()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
-  fc_passes_are_bitwise_stable(Precision::bf16);
+  fc_passes_are_bitwise_stable(Precision::bf16, 200, 150, 130);
 }
 
 TEST(Determinism, Conv1dPassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
