@@ -32,14 +32,14 @@ constexpr std::int64_t kWholeTransposeBytes = 256 << 10;
 // One block of dy (rows x cols, row-major) for the sweep, in one pass: masked by the ReLU's output y
 // (y > 0) into `out` when Mask, and row r added into sums[(r % 8) * cols + c] when Sums (eight
 // running sums per column, so consecutive rows never wait on each other's add). The next row
-// block's y is fetched a line per line read, interleaved with the work: a burst of hints stalls
-// the thread until most of them have been issued.
+// block's blocks of dy and y (next_dy, next_y) are fetched a line per line read, interleaved with
+// the work: a burst of hints stalls the thread until most of them have been issued.
 using Floats16 = float __attribute__((vector_size(64)));
 using Ints16 = std::int32_t __attribute__((vector_size(64)));
 
 template <bool Mask, bool Sums>
 void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64_t cols, float* out, float* sums,
-                  const float* next_y) {
+                  const float* next_dy, const float* next_y) {
   for (std::int64_t r = 0; r < rows; ++r) {
     const std::int64_t row = r * cols;
     float* const s = sums + (r % 8) * cols;
@@ -47,6 +47,7 @@ void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64
     for (; c + 16 <= cols; c += 16) {
       Floats16 g;
       std::memcpy(&g, dy + row + c, sizeof g);
+      __builtin_prefetch(next_dy + row + c, 0, 2);
       if (Mask) {
         // Read unconditionally and select by bits: a conditional read of dy compiled to
         // merge-masked loads chained through a stack spill (~18% of a C = K = 64 sweep).
@@ -108,12 +109,13 @@ Fc::Fc(const FcDesc& desc)
   sweep_.segment_blocks = (row_blocks + segments - 1) / segments;
   sweep_.segments = (row_blocks + sweep_.segment_blocks - 1) / sweep_.segment_blocks;
   // In LIBXSMM's column-major view (see BlockedGemm): dx(p, i)^T = sum_j w^T(j, i)^T dy(p, j)^T
-  // over the k blocks, and dw(i, j)^T += dy(p, j)^T x(p, i) per row block, x read in place as the
-  // transposed operand (so no pass transposes x or dy), one product per call: the call fetches the
-  // next row block's dy(p + 1, j) and x(p + 1, i) (the shapes of its operands) while it computes.
-  // Batching a chunk of row blocks per call (with the next blocks fetched in a burst before it)
-  // left the thread waiting on memory: C = K = 64, N = 262,144, 1 thread, backward-weights 93-99
-  // -> 103-120 GFLOP/s (alternating runs, shared host).
+  // over the k blocks, and the weight gradient is formed transposed, dw(i, j) += x(p, i)^T dy(p, j)
+  // per row block with x read in place and dy as the transposed operand (so no pass transposes x or
+  // dy), one product per call. The call fetches the next row block's x(p + 1, i) (the shape of its
+  // first operand) while it computes; the pass that masks dy fetches the next dy and y. Batching a
+  // chunk of row blocks per call (with the next blocks fetched in a burst before it) left the
+  // thread waiting on memory: C = K = 64, N = 262,144, 1 thread, backward-weights 93-99 -> 103-120
+  // GFLOP/s (alternating runs, shared host).
   BrgemmDesc dx;
   dx.m = d_.bc;
   dx.n = d_.bn;
@@ -125,12 +127,12 @@ Fc::Fc(const FcDesc& desc)
   dx.stride_b = y_.block_elems();  // the next block of the row block of dy
   sweep_.dx = Brgemm(dx);
   BrgemmDesc dw;
-  dw.m = d_.bk;
-  dw.n = d_.bc;
+  dw.m = d_.bc;
+  dw.n = d_.bk;
   dw.k = d_.bn;
-  dw.lda = d_.bk;
-  dw.ldb = d_.bc;
-  dw.ldc = d_.bk;
+  dw.lda = d_.bc;
+  dw.ldb = d_.bk;
+  dw.ldc = d_.bc;
   dw.prefetch_next = true;
   dw.transpose_b = true;
   sweep_.dw_start = Brgemm(dw);
@@ -264,7 +266,7 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
           "Fc::backward: dbias must have k values when enabled and none otherwise");
   if (dx != nullptr) whole_transpose(*w, wt_);
   const std::int64_t rows = y_.row_blocks(), kb = y_.col_blocks(), cb = x_.col_blocks();
-  const std::int64_t bn = d_.bn, bk = d_.bk;
+  const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
   const std::int64_t ybe = y_.block_elems();
   const std::int64_t segments = sweep_.segments, seg_blocks = sweep_.segment_blocks;
   const std::int64_t bias_len = kb * bk, w_elems = w_.elems();
@@ -288,7 +290,7 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
     float* const sums = dyc + dy_floats;
 #pragma omp for schedule(dynamic)
     for (std::int64_t s = 0; s < segments; ++s) {
-      float* const pw = partial_w + s * w_elems;
+      float* const pw = partial_w + s * w_elems;  // block (i, j) holds dw(i, j)^T, bk x bc
       std::fill(sums, sums + sum_floats, 0.0f);
       const std::int64_t first = s * seg_blocks, last = std::min(rows, first + seg_blocks);
       for (std::int64_t p = first; p < last; ++p) {
@@ -297,12 +299,13 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
         const std::int64_t next = std::min(p + 1, rows - 1);
         for (std::int64_t j = 0; j < kb; ++j) {
           float* const sj = d_.bias ? sums + j * 8 * bk : nullptr;
+          const float* const dyj = dy.block(p, j);
           if (y == nullptr) {
-            if (d_.bias) mask_and_sum<false, true>(dy.block(p, j), nullptr, bn, bk, nullptr, sj, nullptr);
+            if (d_.bias) mask_and_sum<false, true>(dyj, nullptr, bn, bk, nullptr, sj, dy.block(next, j), nullptr);
           } else if (d_.bias) {
-            mask_and_sum<true, true>(dy.block(p, j), y->block(p, j), bn, bk, dyc + j * ybe, sj, y->block(next, j));
+            mask_and_sum<true, true>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, dy.block(next, j), y->block(next, j));
           } else {
-            mask_and_sum<true, false>(dy.block(p, j), y->block(p, j), bn, bk, dyc + j * ybe, sj, y->block(next, j));
+            mask_and_sum<true, false>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, dy.block(next, j), y->block(next, j));
           }
         }
         const float* const g = y != nullptr ? dyc : dy.block(p, 0);  // dy(p, j) at g + j * ybe
@@ -312,7 +315,7 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
         const Brgemm& kernel = p == first ? sweep_.dw_start : sweep_.dw_accumulate;
         for (std::int64_t i = 0; i < cb; ++i) {
           for (std::int64_t j = 0; j < kb; ++j) {
-            kernel(g + j * ybe, x.block(p, i), pw + ws.block_offset(i, j), dy.block(next, j), x.block(next, i));
+            kernel(x.block(p, i), g + j * ybe, pw + ws.block_offset(i, j), x.block(next, i), dy.block(next, j));
           }
         }
       }
@@ -325,17 +328,22 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
         pb[c] = acc;
       }
     }
-    // The segments' sums, in segment order, a vector-friendly slice at a time.
+    // The segments' sums into the first segment's, in segment order, a vector-friendly slice at a
+    // time; then each of its blocks transposed into dw.
     constexpr std::int64_t kSlice = 1024;
 #pragma omp for schedule(static)
     for (std::int64_t e0 = 0; e0 < w_elems; e0 += kSlice) {
       const std::int64_t len = std::min(kSlice, w_elems - e0);
-      float* out = dw.data.data() + e0;
-      std::copy(partial_w + e0, partial_w + e0 + len, out);
+      float* const out = partial_w + e0;
       for (std::int64_t s = 1; s < segments; ++s) {
         const float* part = partial_w + s * w_elems + e0;
         for (std::int64_t e = 0; e < len; ++e) out[e] += part[e];
       }
+    }
+#pragma omp for schedule(static)
+    for (std::int64_t b = 0; b < cb * kb; ++b) {
+      const std::int64_t i = b / kb, j = b % kb;
+      transpose_block(partial_w + ws.block_offset(i, j), bk, bc, dw.block(i, j));
     }
   }
   for (std::size_t c = 0; c < dbias.size(); ++c) {
