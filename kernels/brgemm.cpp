@@ -91,14 +91,15 @@ void transpose_block(const float* src, std::int64_t rows, std::int64_t cols, flo
 
 Brgemm::Brgemm(const BrgemmDesc& d) : desc_(d) {
   require(d.m > 0 && d.n > 0 && d.k > 0, "Brgemm: m, n, k must be positive (" + describe(d) + ")");
-  require(d.lda >= d.m && d.ldb >= d.k && d.ldc >= d.m,
+  require(!d.transpose_b || d.prefetch_next, "Brgemm: transpose_b needs a prefetch_next kernel (" + describe(d) + ")");
+  require(d.lda >= d.m && d.ldb >= (d.transpose_b ? d.n : d.k) && d.ldc >= d.m,
           "Brgemm: leading dimensions too small (" + describe(d) + ")");
   require(d.stride_a >= 0 && d.stride_b >= 0, "Brgemm: strides must be non-negative");
   init_libxsmm();
   const libxsmm_blasint m = d.m, n = d.n, k = d.k, lda = d.lda, ldb = d.ldb, ldc = d.ldc;
   const float alpha = 1.0f, beta = d.accumulate ? 1.0f : 0.0f;
   const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
-  int flags = d.accumulate ? 0 : LIBXSMM_GEMM_FLAG_BETA_0;
+  int flags = (d.accumulate ? 0 : LIBXSMM_GEMM_FLAG_BETA_0) | (d.transpose_b ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
   if (d.prefetch_next) {
     require(d.precision == Precision::fp32, "Brgemm: prefetch_next needs fp32 (" + describe(d) + ")");
     const int next = LIBXSMM_GEMM_PREFETCH_AL2BL2_VIA_C;

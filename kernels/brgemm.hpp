@@ -26,6 +26,10 @@ struct BrgemmDesc {
   // (next_a, next_b, shaped like a and b) into L2, interleaved with its arithmetic, so operands
   // streamed from memory arrive while it computes instead of stalling the thread.
   bool prefetch_next = false;
+  // prefetch_next kernels only: b is stored transposed (n x k, column-major, ldb >= n), so a
+  // row-major operand is read in place. LIBXSMM 1.17 JITs this for single products (checked on
+  // AVX-512 and AVX2 targets); its batch-reduce kernels with a transposed operand crash.
+  bool transpose_b = false;
 };
 
 // True when LIBXSMM can JIT bf16 BRGEMM on this CPU (AVX512-BF16, "cpx" or later).

@@ -29,45 +29,46 @@ constexpr std::int64_t kSweepMinSegments = 4;
 // ~56% of the peak against ~66-79% with the whole transpose).
 constexpr std::int64_t kWholeTransposeBytes = 256 << 10;
 
-// Asks for `floats` contiguous values to be brought into L2 (one hint per cache line). A burst of
-// hints stalls the thread until most have been issued: the sweep streams x and dy through the
-// dw kernels' own prefetches instead, interleaved with their arithmetic, and uses this for y.
-void prefetch(const float* p, std::int64_t floats) {
-  for (std::int64_t i = 0; i < floats; i += 16) __builtin_prefetch(p + i, 0, 2);
-}
-
-// acc[c] += sum over the rows of blk[r * cols + c], rows in order, V 16-float columns at a time
-// held in registers: adding each row into acc in memory waits on a store-to-load chain per row
-// (~8% of the sweep's backward-weights at C = K = 64).
+// One block of dy (rows x cols, row-major) for the sweep, in one pass: masked by the ReLU's output y
+// (y > 0) into `out` when Mask, and row r added into sums[(r % 8) * cols + c] when Sums (eight
+// running sums per column, so consecutive rows never wait on each other's add). The next row
+// block's blocks of dy and y (next_dy, next_y) are fetched a line per line read, interleaved with
+// the work: a burst of hints stalls the thread until most of them have been issued.
 using Floats16 = float __attribute__((vector_size(64)));
+using Ints16 = std::int32_t __attribute__((vector_size(64)));
 
-template <int V>
-void strip_sums(const float* blk, std::int64_t rows, std::int64_t cols, float* acc) {
-  Floats16 s[V];
-  for (int v = 0; v < V; ++v) std::memcpy(&s[v], acc + 16 * v, sizeof(Floats16));
+template <bool Mask, bool Sums>
+void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64_t cols, float* out, float* sums,
+                  const float* next_dy, const float* next_y) {
   for (std::int64_t r = 0; r < rows; ++r) {
-    for (int v = 0; v < V; ++v) {
-      Floats16 x;
-      std::memcpy(&x, blk + r * cols + 16 * v, sizeof(Floats16));
-      s[v] += x;
+    const std::int64_t row = r * cols;
+    float* const s = sums + (r % 8) * cols;
+    std::int64_t c = 0;
+    for (; c + 16 <= cols; c += 16) {
+      Floats16 g;
+      std::memcpy(&g, dy + row + c, sizeof g);
+      __builtin_prefetch(next_dy + row + c, 0, 2);
+      if (Mask) {
+        // Read unconditionally and select by bits: a conditional read of dy compiled to
+        // merge-masked loads chained through a stack spill (~18% of a C = K = 64 sweep).
+        Floats16 v;
+        std::memcpy(&v, y + row + c, sizeof v);
+        __builtin_prefetch(next_y + row + c, 0, 2);
+        g = Floats16(Ints16(g) & (v > 0.0f));
+        std::memcpy(out + row + c, &g, sizeof g);
+      }
+      if (Sums) {
+        Floats16 acc;
+        std::memcpy(&acc, s + c, sizeof acc);
+        acc += g;
+        std::memcpy(s + c, &acc, sizeof acc);
+      }
     }
-  }
-  for (int v = 0; v < V; ++v) std::memcpy(acc + 16 * v, &s[v], sizeof(Floats16));
-}
-
-void add_column_sums(const float* blk, std::int64_t rows, std::int64_t cols, float* acc) {
-  std::int64_t c0 = 0;
-  for (; c0 + 16 <= cols; c0 += 64) {
-    switch (std::min<std::int64_t>(4, (cols - c0) / 16)) {
-      case 1: strip_sums<1>(blk + c0, rows, cols, acc + c0); break;
-      case 2: strip_sums<2>(blk + c0, rows, cols, acc + c0); break;
-      case 3: strip_sums<3>(blk + c0, rows, cols, acc + c0); break;
-      default: strip_sums<4>(blk + c0, rows, cols, acc + c0); break;
+    for (; c < cols; ++c) {
+      const float g = !Mask || y[row + c] > 0.0f ? dy[row + c] : 0.0f;
+      if (Mask) out[row + c] = g;
+      if (Sums) s[c] += g;
     }
-  }
-  c0 = cols / 16 * 16;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    for (std::int64_t c = c0; c < cols; ++c) acc[c] += blk[r * cols + c];
   }
 }
 
@@ -108,11 +109,13 @@ Fc::Fc(const FcDesc& desc)
   sweep_.segment_blocks = (row_blocks + segments - 1) / segments;
   sweep_.segments = (row_blocks + sweep_.segment_blocks - 1) / sweep_.segment_blocks;
   // In LIBXSMM's column-major view (see BlockedGemm): dx(p, i)^T = sum_j w^T(j, i)^T dy(p, j)^T
-  // over the k blocks, and dw(i, j)^T += dy(p, j)^T x^T(i, p)^T per row block, one product per
-  // call: the call fetches the next row block's dy(p + 1, j) and x(p + 1, i) (the shapes of its
-  // operands) while it computes. Batching a chunk of row blocks per call (with the next blocks
-  // fetched in a burst before it) left the thread waiting on memory: C = K = 64, N = 262,144,
-  // 1 thread, backward-weights 93-99 -> 103-120 GFLOP/s (alternating runs, shared host).
+  // over the k blocks, and the weight gradient is formed transposed, dw(i, j) += x(p, i)^T dy(p, j)
+  // per row block with x read in place and dy as the transposed operand (so no pass transposes x or
+  // dy), one product per call. The call fetches the next row block's x(p + 1, i) (the shape of its
+  // first operand) while it computes; the pass that masks dy fetches the next dy and y. Batching a
+  // chunk of row blocks per call (with the next blocks fetched in a burst before it) left the
+  // thread waiting on memory: C = K = 64, N = 262,144, 1 thread, backward-weights 93-99 -> 103-120
+  // GFLOP/s (alternating runs, shared host).
   BrgemmDesc dx;
   dx.m = d_.bc;
   dx.n = d_.bn;
@@ -124,13 +127,14 @@ Fc::Fc(const FcDesc& desc)
   dx.stride_b = y_.block_elems();  // the next block of the row block of dy
   sweep_.dx = Brgemm(dx);
   BrgemmDesc dw;
-  dw.m = d_.bk;
-  dw.n = d_.bc;
+  dw.m = d_.bc;
+  dw.n = d_.bk;
   dw.k = d_.bn;
-  dw.lda = d_.bk;
-  dw.ldb = d_.bn;
-  dw.ldc = d_.bk;
+  dw.lda = d_.bc;
+  dw.ldb = d_.bk;
+  dw.ldc = d_.bc;
   dw.prefetch_next = true;
+  dw.transpose_b = true;
   sweep_.dw_start = Brgemm(dw);
   dw.accumulate = true;
   sweep_.dw_accumulate = Brgemm(dw);
@@ -263,14 +267,16 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   if (dx != nullptr) whole_transpose(*w, wt_);
   const std::int64_t rows = y_.row_blocks(), kb = y_.col_blocks(), cb = x_.col_blocks();
   const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
-  const std::int64_t ybe = y_.block_elems(), xbe = x_.block_elems();
+  const std::int64_t ybe = y_.block_elems();
   const std::int64_t segments = sweep_.segments, seg_blocks = sweep_.segment_blocks;
-  const std::int64_t dy_rows = y != nullptr ? kb * ybe : 0, xt_rows = cb * xbe;
   const std::int64_t bias_len = kb * bk, w_elems = w_.elems();
+  // Per thread: the row block's dy masked by the ReLU (without one the GEMMs read dy in place) and
+  // the segment's eight interleaved bias sums per column.
+  const std::int64_t dy_floats = y != nullptr ? kb * ybe : 0, sum_floats = d_.bias ? 8 * bias_len : 0;
   const std::int64_t threads = omp_get_max_threads();
-  // Both are written before they are read (a row block's dy and x^T, the segments' gradients by
-  // their first product and fill), so they skip the zero-fill.
-  AlignedBuffer<float> scratch_rows(std::size_t(threads * (dy_rows + xt_rows)), scratch(), Uninitialised{});
+  // Both are written before they are read (a row block's dy, the segments' gradients by their first
+  // product and fill), so they skip the zero-fill.
+  AlignedBuffer<float> scratch_rows(std::size_t(threads * (dy_floats + sum_floats)), scratch(), Uninitialised{});
   AlignedBuffer<float> partial(std::size_t(segments * (w_elems + bias_len)), scratch(), Uninitialised{});
   float* const rows_base = scratch_rows.data();
   float* const partial_w = partial.data();
@@ -280,52 +286,64 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   const BlockShape wts = wt_.shape;
 #pragma omp parallel
   {
-    float* const dyc = rows_base + omp_get_thread_num() * (dy_rows + xt_rows);
-    float* const xtc = dyc + dy_rows;
+    float* const dyc = rows_base + omp_get_thread_num() * (dy_floats + sum_floats);
+    float* const sums = dyc + dy_floats;
 #pragma omp for schedule(dynamic)
     for (std::int64_t s = 0; s < segments; ++s) {
-      float* const pw = partial_w + s * w_elems;
-      float* const pb = partial_b + s * bias_len;
-      std::fill(pb, pb + bias_len, 0.0f);
+      float* const pw = partial_w + s * w_elems;  // block (i, j) holds dw(i, j)^T, bk x bc
+      std::fill(sums, sums + sum_floats, 0.0f);
       const std::int64_t first = s * seg_blocks, last = std::min(rows, first + seg_blocks);
       for (std::int64_t p = first; p < last; ++p) {
-        // The row block the dw products fetch while they compute (the next segment's first one
-        // at a segment's end: it is likely this thread's next).
+        // The row block fetched meanwhile (the next segment's first one at a segment's end: it is
+        // likely this thread's next).
         const std::int64_t next = std::min(p + 1, rows - 1);
-        if (y != nullptr) prefetch(y->block(next, 0), kb * ybe);
-        // dy of the row block, masked by the ReLU into the scratch (used in place without one);
-        // its column sums into the bias.
-        const float* g = dy.block(p, 0);
-        if (y != nullptr) {
-          const float* out = y->block(p, 0);
-          for (std::int64_t e = 0; e < kb * ybe; ++e) dyc[e] = out[e] > 0.0f ? g[e] : 0.0f;
-          g = dyc;
+        for (std::int64_t j = 0; j < kb; ++j) {
+          float* const sj = d_.bias ? sums + j * 8 * bk : nullptr;
+          const float* const dyj = dy.block(p, j);
+          if (y == nullptr) {
+            if (d_.bias) mask_and_sum<false, true>(dyj, nullptr, bn, bk, nullptr, sj, dy.block(next, j), nullptr);
+          } else if (d_.bias) {
+            mask_and_sum<true, true>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, dy.block(next, j), y->block(next, j));
+          } else {
+            mask_and_sum<true, false>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, dy.block(next, j), y->block(next, j));
+          }
         }
-        for (std::int64_t j = 0; j < kb; ++j) add_column_sums(g + j * ybe, bn, bk, pb + j * bk);
-        // x^T of the row block, block by block ([cb] blocks of bc x bn).
-        for (std::int64_t i = 0; i < cb; ++i) transpose_block(x.block(p, i), bn, bc, xtc + i * xbe);
+        const float* const g = y != nullptr ? dyc : dy.block(p, 0);  // dy(p, j) at g + j * ybe
         if (dx != nullptr) {
           for (std::int64_t i = 0; i < cb; ++i) sweep_.dx(wt + wts.block_offset(0, i), g, dx->block(p, i), kb);
         }
         const Brgemm& kernel = p == first ? sweep_.dw_start : sweep_.dw_accumulate;
         for (std::int64_t i = 0; i < cb; ++i) {
           for (std::int64_t j = 0; j < kb; ++j) {
-            kernel(g + j * ybe, xtc + i * xbe, pw + ws.block_offset(i, j), dy.block(next, j), x.block(next, i));
+            kernel(x.block(p, i), g + j * ybe, pw + ws.block_offset(i, j), x.block(next, i), dy.block(next, j));
           }
         }
       }
+      float* const pb = partial_b + s * bias_len;
+      for (std::int64_t c = 0; c < sum_floats / 8; ++c) {
+        const std::int64_t j = c / bk, col = c % bk;
+        const float* const sc = sums + j * 8 * bk + col;
+        float acc = sc[0];
+        for (std::int64_t r = 1; r < 8; ++r) acc += sc[r * bk];
+        pb[c] = acc;
+      }
     }
-    // The segments' sums, in segment order, a vector-friendly slice at a time.
+    // The segments' sums into the first segment's, in segment order, a vector-friendly slice at a
+    // time; then each of its blocks transposed into dw.
     constexpr std::int64_t kSlice = 1024;
 #pragma omp for schedule(static)
     for (std::int64_t e0 = 0; e0 < w_elems; e0 += kSlice) {
       const std::int64_t len = std::min(kSlice, w_elems - e0);
-      float* out = dw.data.data() + e0;
-      std::copy(partial_w + e0, partial_w + e0 + len, out);
+      float* const out = partial_w + e0;
       for (std::int64_t s = 1; s < segments; ++s) {
         const float* part = partial_w + s * w_elems + e0;
         for (std::int64_t e = 0; e < len; ++e) out[e] += part[e];
       }
+    }
+#pragma omp for schedule(static)
+    for (std::int64_t b = 0; b < cb * kb; ++b) {
+      const std::int64_t i = b / kb, j = b % kb;
+      transpose_block(partial_w + ws.block_offset(i, j), bk, bc, dw.block(i, j));
     }
   }
   for (std::size_t c = 0; c < dbias.size(); ++c) {

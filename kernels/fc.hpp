@@ -12,11 +12,12 @@
 //
 // Narrow layers (four segments' weight gradients within 4 MiB and within a quarter of the input
 // x or 1 MiB, batches of at least 4 blocks) run their backward as one sweep over the batch instead: the batch is cut into a fixed number of segments
-// (a function of the shape only), and per row block of a segment the ReLU mask and the bias
-// gradient are applied to dy, dx = dy w^T is written and x^T dy accumulated into the segment's
-// weight gradient (while the next row block is fetched), with the row block's dy and x^T in small
-// per-thread scratch (x transposed block by block, never as a whole). The segments' gradients are then summed in segment order, so the
-// results are the same for any thread count. backward_weights() alone takes the same sweep.
+// (a function of the shape only), and per row block of a segment one pass masks dy by the ReLU
+// into small per-thread scratch and sums it for the bias gradient, dx = dy w^T is written and x^T dy
+// accumulated into the segment's weight gradient with x read in place (no transposed copy of x or
+// dy), while the next row block is fetched. The segments' gradients are then summed in segment
+// order, so the results are the same for any thread count. backward_weights() alone takes the same
+// sweep.
 //
 // With Precision::bf16 the operands are rounded to bf16 (right operand VNNI-packed)
 // right before each GEMM; accumulation and outputs stay fp32.

@@ -21,13 +21,16 @@ struct Case {
   bool bias;
 };
 // Odd sizes that pad every block dimension; at least 4 row blocks each, so they sweep. Output
-// blocks of 16, 32, 64, 80 (64 + 16) and 10 columns take every width of the bias sums' strips.
+// blocks of 16, 32, 64, 80 (five 16-column vectors), 24 (a vector and a scalar tail) and 10 columns
+// (scalar only) take every path of the masking pass; with and without ReLU and bias (none of
+// either: no masking pass at all).
 const Case kCases[] = {{1000, 45, 70, 16, Activation::relu, true},
                        {777, 130, 33, 32, Activation::relu, true},
                        {517, 64, 64, 64, Activation::none, true},
                        {300, 7, 129, 16, Activation::relu, false},
                        {403, 21, 150, 80, Activation::relu, true},
-                       {333, 19, 10, 64, Activation::relu, true}};
+                       {333, 19, 10, 64, Activation::relu, true},
+                       {450, 24, 40, 24, Activation::none, false}};
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
