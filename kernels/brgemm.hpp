@@ -41,9 +41,10 @@ bool bf16_supported();
 std::int64_t preferred_m();
 
 // dst[c * ld_dst + r] = src[r * ld_src + c] for an 8 x 8 tile, through registers (eight row
-// loads, three shuffle stages, eight row stores). LIBXSMM 1.17's transposed-operand BRGEMM is
-// unusable here (see docs/kernels.md), so the layers transpose operands with this; the scalar
-// loops it replaced wrote one float per cache line and ran at a fraction of memory bandwidth.
+// loads, three shuffle stages, eight row stores). LIBXSMM 1.17 JITs a transposed operand only
+// for single products (`BrgemmDesc::transpose_b`), not for batch-reduce calls (see
+// docs/kernels.md), so the BRGEMM paths transpose operands with this; a scalar loop writes one
+// float per cache line and runs at a fraction of memory bandwidth.
 void transpose8x8(const float* src, std::int64_t ld_src, float* dst, std::int64_t ld_dst);
 // dst (cols x rows, row-major) = src (rows x cols, row-major): one block of a blocked matrix,
 // through 8 x 8 register tiles when they fit.
