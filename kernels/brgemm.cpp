@@ -173,12 +173,9 @@ BlockedGemm::BlockedGemm(const BlockShape& a, const BlockShape& b, Precision pre
   prefetch_bytes_ = !a.column_panels && panel <= kPrefetchPanelBytes ? panel : 0;
   // A wide task computes a band of C's block rows, so each right-operand chunk it streams in
   // from L3 or memory (a weight panel, or dy in backward-weights) serves the whole band, and within
-  // a call LIBXSMM rereads it from L2 rather than fetching it again for every row. Measured
-  // against one row per task (AVX-512 host, 1 and 2 threads, alternating runs in one process, a
-  // chain of store-all layers): backward-weights at N = 4096, C = K = 2048 ~67-77% -> ~77-85% of
-  // the peak, C = K = 4096, N = 1024 ~71-73% -> ~77-81%, forward ~71% -> ~78-80% there, and the
-  // bench_step wide layer (N = 512, bn = 128) forward ~81% -> ~85% at 2 threads; 8 rows measured
-  // no better. Narrow panels keep single rows: they stream the left operand instead.
+  // a call LIBXSMM rereads it from L2 rather than fetching it again for every row (one row per
+  // task lost up to ~10 points of the peak on 2048- and 4096-wide layers; bands of 8 were no
+  // better than 4). Narrow panels keep single rows: they stream the left operand instead.
   band_ = prefetch_bytes_ > 0 ? 1 : kBand;
   BrgemmDesc d;
   d.m = sub_m_;
@@ -209,10 +206,9 @@ void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatr
   // is walked in chunks: the band's chunks of the left operand's row panels stay in L2 while they
   // are reused for every C block of the task, and each right-operand chunk serves every row of
   // the band. Each C block still sees the same chunk sequence, whatever the thread count or split.
-  const std::int64_t bands = (rows + band_ - 1) / band_;
   const std::int64_t threads = omp_get_max_threads();
-  const std::int64_t splits = std::min(cols, (4 * threads + bands - 1) / bands);
-  const std::int64_t per_split = (cols + splits - 1) / splits;
+  const Tasks t = tasks(band_, threads);
+  const std::int64_t bands = t.bands, splits = t.splits, per_split = t.per_split;
   // Dynamic: a block's result does not depend on which thread computes it, and
   // cores shared with other work (2-vCPU cloud hosts) make static halves stall. Tasks go out in
   // groups of consecutive ones when there are plenty (the next task's panel is then known).
@@ -249,11 +245,17 @@ std::int64_t BlockedGemm::panel_floats(Transposed operand) const {
                                      : blocks * b_.block_elems();
 }
 
+BlockedGemm::Tasks BlockedGemm::tasks(std::int64_t band, std::int64_t threads) const {
+  const std::int64_t bands = (c_.row_blocks() + band - 1) / band, cols = c_.col_blocks();
+  // At least 4 tasks per thread where C has the columns for it.
+  const std::int64_t splits = std::min(cols, (4 * threads + bands - 1) / bands);
+  return {bands, splits, (cols + splits - 1) / splits};
+}
+
 std::int64_t BlockedGemm::left_band(std::int64_t threads) const {
   // Splitting a band's columns into several tasks transposes its chunks once per task: the band
   // narrows instead while there are fewer than 4 bands per thread, so the work is shared out by
-  // rows as before and small layers keep one panel per thread (N = 4096, C = K = 512, 2 threads:
-  // within noise of bands of 4 split into 4 column groups).
+  // rows and small layers keep one panel per thread.
   return std::clamp<std::int64_t>(c_.row_blocks() / (4 * threads), 1, band_);
 }
 
@@ -279,9 +281,8 @@ void BlockedGemm::run_left_transposed(const BlockedMatrix& at, const BlockedMatr
   // Tasks as in run_impl: bands of block rows of C, split into column groups when there are few.
   const std::int64_t threads = omp_get_max_threads();
   const std::int64_t band = left_band(threads);
-  const std::int64_t bands = (rows + band - 1) / band;
-  const std::int64_t splits = std::min(cols, (4 * threads + bands - 1) / bands);
-  const std::int64_t per_split = (cols + splits - 1) / splits;
+  const Tasks t = tasks(band, threads);
+  const std::int64_t bands = t.bands, splits = t.splits, per_split = t.per_split;
 #pragma omp parallel
   {
     float* const panel = scratch.data() + omp_get_thread_num() * per_thread;

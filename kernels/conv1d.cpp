@@ -209,17 +209,16 @@ void channels_last_padded(const float* src, std::int64_t n, std::int64_t c, std:
 //    receptive field) made in the task: the input is transposed once, in cache, instead of in a
 //    separate pass that writes the whole copy to memory and reads it back, and up to 8 parts give
 //    2 threads 4 equal tasks each (one task per tap gave 3 tasks to 2 threads at C = K = 64,
-//    S = 3). At C = K = 64, S = 9 (144 KiB) this beat the decomposition over taps, whose 9
-//    one-tap tasks left a thread idle for a ninth of the pass and masked dy once per tap.
+//    S = 3; at S = 9, 9 one-tap tasks left a thread idle for a ninth of the pass and masked dy
+//    once per tap).
 //  * Larger dw: the whole padded input is first copied channels-last (a pass that is small next
 //    to taps x k FLOPs per element), and a task is one (part, group of taps, group of channel
 //    blocks) whose dw tiles stay in L2 (see grouping()). The reduction is split into 2 parts
 //    (when the second dw copy is small next to the input copy), more when taps x channel blocks
 //    give fewer than 8 tasks, and tasks go out statically in part order, as the input copy does:
-//    with 2 threads each reads back only the samples it copied itself. A core reads lines
-//    another one wrote at several times the latency of its own (~90 vs ~20 ns per line, 4 MiB,
-//    AVX-512 host), and with one part both threads read all of the copy: C = K = 128, S = 9,
-//    N = 16, W = 1000, 2 threads, fused ReLU: 19.8-20.7 -> 14.3-16.2 ms (1 thread unchanged).
+//    with 2 threads each reads back only the samples it copied itself: a core reads lines
+//    another one wrote at several times the latency of its own, and with one part both threads
+//    would read all of the copy.
 class TapGrad {
  public:
   TapGrad(std::int64_t n, std::int64_t cin, std::int64_t cout, std::int64_t src_w,

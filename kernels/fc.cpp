@@ -112,10 +112,9 @@ Fc::Fc(const FcDesc& desc)
   // over the k blocks, and the weight gradient is formed transposed, dw(i, j) += x(p, i)^T dy(p, j)
   // per row block with x read in place and dy as the transposed operand (so no pass transposes x or
   // dy), one product per call. The call fetches the next row block's x(p + 1, i) (the shape of its
-  // first operand) while it computes; the pass that masks dy fetches the next dy and y. Batching a
-  // chunk of row blocks per call (with the next blocks fetched in a burst before it) left the
-  // thread waiting on memory: C = K = 64, N = 262,144, 1 thread, backward-weights 93-99 -> 103-120
-  // GFLOP/s (alternating runs, shared host).
+  // first operand) while it computes; the pass that masks dy fetches the next dy and y. A chunk of
+  // row blocks per call, with the next blocks fetched in a burst of hints before it, leaves the
+  // thread waiting on memory at large batches.
   BrgemmDesc dx;
   dx.m = d_.bc;
   dx.n = d_.bn;
