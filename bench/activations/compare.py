@@ -141,6 +141,10 @@ def main():
                "seeds": [{"seed": c["seed"], "bf16": c["bf16"], "fp32_last_bit": c["fp32_last_bit"],
                           "test_auc": {k: r["test_metric"] for k, r in c["runs"].items()},
                           "losses": {k: r["losses"] for k, r in c["runs"].items()}} for c in curves]}
+    # The first seed is the single run of the earlier figures: its keys stay at the top level.
+    figures.update(curves[0]["bf16"])
+    figures["test_auc"] = figures["seeds"][0]["test_auc"]
+    figures["losses"] = figures["seeds"][0]["losses"]
     for kind in ("bf16", "fp32_last_bit"):
         figures[kind + "_mean"] = {k: statistics.fmean(c[kind][k] for c in curves) for k in curves[0][kind]}
         figures[kind + "_max"] = {k: max(abs(c[kind][k]) for c in curves) for k in curves[0][kind]}  # magnitudes (the signed one too)
