@@ -12,7 +12,8 @@
 //
 //   bench_conv_step [--quick] [--steps N] [--threads 1|2] [--cpu-time] [--json FILE]
 //
-// --cpu-time times steps and the peak loop by the process's CPU time divided by the thread count
+// --steps N times N steps per model after a warm-up step (default 8, 3 with --quick, which runs
+// only the first model). --cpu-time times steps and the peak loop by the process's CPU time divided by the thread count
 // (see bench_kernels): trustworthy at 1 thread on a shared machine, not at 2.
 //
 // Prints the CPU, ISA, peak, and per model and thread count the best and median step time, the
@@ -22,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -157,7 +159,7 @@ Result run(const Shape& s, int threads, int steps, bool cpu_time) {
 
 int main(int argc, char** argv) {
   bool quick = false, cpu_time = false;
-  int steps = 8;
+  int steps = 0;  // 0: 8, or 3 with --quick
   std::vector<int> thread_counts = {1, 2};
   std::string json_path;
   for (int i = 1; i < argc; ++i) {
@@ -167,7 +169,13 @@ int main(int argc, char** argv) {
     } else if (a == "--cpu-time") {
       cpu_time = true;
     } else if (a == "--steps" && i + 1 < argc) {
-      steps = std::max(1, std::atoi(argv[++i]));
+      char* end = nullptr;
+      const long n = std::strtol(argv[++i], &end, 10);
+      if (end == argv[i] || *end != '\0' || n < 1 || n > 100000) {
+        std::fprintf(stderr, "bench_conv_step: --steps: '%s' is not a step count (1 to 100000)\n", argv[i]);
+        return 3;
+      }
+      steps = int(n);
     } else if (a == "--threads" && i + 1 < argc && (std::string(argv[i + 1]) == "1" || std::string(argv[i + 1]) == "2")) {
       thread_counts = {std::atoi(argv[++i])};
     } else if (a == "--json" && i + 1 < argc) {
@@ -188,7 +196,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   std::vector<Result> results;
   for (int threads : thread_counts) {
-    for (const Shape& s : shapes) results.push_back(run(s, threads, quick ? 3 : steps, cpu_time));
+    for (const Shape& s : shapes) results.push_back(run(s, threads, steps > 0 ? steps : quick ? 3 : 8, cpu_time));
   }
   const double peak1 = std::max(before1, bench::fma_peak_gflops(1, cpu_time));
   const double peak2 = std::max({before2, bench::fma_peak_gflops(2, cpu_time), peak1});
