@@ -116,8 +116,8 @@ class BlockedGemm {
   void check_transposed_run(const BlockedMatrix& c, std::span<float> scratch, Transposed operand) const;
   std::int64_t panel_floats(Transposed operand) const;  // one thread's share
   std::int64_t left_band(std::int64_t threads) const;  // run_left_transposed's rows per band
-  // How run() and run_left_transposed share out C: bands of `band` block rows, each split into
-  // `splits` column groups of `per_split` blocks.
+  // How run() and run_left_transposed share out `cols` block columns of C (all, or a slab's):
+  // bands of `band` block rows, each split into `splits` column groups of `per_split` blocks.
   struct Tasks {
     std::int64_t bands, splits, per_split;
   };
