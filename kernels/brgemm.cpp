@@ -30,8 +30,10 @@ constexpr std::int64_t kTaskGroup = 8;
 constexpr std::int64_t kPrefetchPanelBytes = 64 << 10;
 // The right operand's blocks one BRGEMM call of BlockedGemm reduces over, in floats (256 KiB).
 constexpr std::int64_t kChunkFloats = 64 << 10;
-// run_right_transposed: the left operand's rows one task group spans, at most (a share of L3).
+// run_right_transposed: the left operand's size up to which its per-task panels serve all rows of
+// A (a share of L3), and beyond it the bytes of B's column panels transposed at a time (a slab).
 constexpr std::int64_t kRowGroupBytes = 4 << 20;
+constexpr std::int64_t kSlabBytes = 8 << 20;
 // Block rows of C per task of BlockedGemm on wide panels (see the constructor).
 constexpr std::int64_t kBand = 4;
 
@@ -192,22 +194,17 @@ BlockedGemm::BlockedGemm(const BlockShape& a, const BlockShape& b, Precision pre
   accumulate_ = Brgemm(d);
 }
 
-template <class T>
-void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatrix& c,
-                           const Epilogue& epilogue) const {
-  require(a.shape == a_ && b.shape == b_ && c.shape == c_,
-          "BlockedGemm::run: operand shapes differ from the planned ones");
-  require(!a.vnni, "BlockedGemm::run: the left operand must not be VNNI-packed");
-  require(b.vnni == (start_.desc().precision == Precision::bf16),
-          "BlockedGemm::run: the right operand must be VNNI-packed exactly for bf16");
-  const std::int64_t rows = c_.row_blocks(), cols = c_.col_blocks(), inner = a_.col_blocks();
+template <class T, class BBlock>
+void BlockedGemm::run_columns(const Blocked<T>& a, const BBlock& b_block, std::int64_t col0, std::int64_t col1,
+                              BlockedMatrix& c, const Epilogue& epilogue) const {
+  const std::int64_t rows = c_.row_blocks(), inner = a_.col_blocks();
   // A task is a band of block rows of C (band_ of them, see the constructor), or a share of its
   // columns when there are too few bands to keep every thread busy. Within a task the reduction
   // is walked in chunks: the band's chunks of the left operand's row panels stay in L2 while they
   // are reused for every C block of the task, and each right-operand chunk serves every row of
   // the band. Each C block still sees the same chunk sequence, whatever the thread count or split.
   const std::int64_t threads = omp_get_max_threads();
-  const Tasks t = tasks(band_, threads);
+  const Tasks t = tasks(band_, threads, col1 - col0);
   const std::int64_t bands = t.bands, splits = t.splits, per_split = t.per_split;
   // Dynamic: a block's result does not depend on which thread computes it, and
   // cores shared with other work (2-vCPU cloud hosts) make static halves stall. Tasks go out in
@@ -216,7 +213,7 @@ void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatr
 #pragma omp parallel for collapse(2) schedule(dynamic, group)
   for (std::int64_t g = 0; g < bands; ++g) {
     for (std::int64_t s = 0; s < splits; ++s) {
-      const std::int64_t j0 = s * per_split, j1 = std::min(cols, j0 + per_split);
+      const std::int64_t j0 = col0 + s * per_split, j1 = std::min(col1, j0 + per_split);
       const std::int64_t i0 = g * band_, i1 = std::min(rows, i0 + band_);
       // (Narrow panels only, whose bands are single rows.)
       if (prefetch_bytes_ > 0 && s + 1 == splits && (g * splits + s + 1) % group != 0 && i1 < rows) {
@@ -229,7 +226,7 @@ void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatr
           for (std::int64_t i = i0; i < i1; ++i) {
             float* out = c.block(i, j);
             for (std::int64_t m0 = 0; m0 < b_.bcol; m0 += sub_m_) {
-              kernel(b.block(p, j) + m0, a.block(i, p), out + m0, count);
+              kernel(b_block(p, j) + m0, a.block(i, p), out + m0, count);
             }
             if (epilogue && p + count == inner) epilogue(out, i, j);
           }
@@ -239,14 +236,36 @@ void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatr
   }
 }
 
+template <class T>
+void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatrix& c,
+                           const Epilogue& epilogue) const {
+  require(a.shape == a_ && b.shape == b_ && c.shape == c_,
+          "BlockedGemm::run: operand shapes differ from the planned ones");
+  require(!a.vnni, "BlockedGemm::run: the left operand must not be VNNI-packed");
+  require(b.vnni == (start_.desc().precision == Precision::bf16),
+          "BlockedGemm::run: the right operand must be VNNI-packed exactly for bf16");
+  run_columns(a, [&b](std::int64_t p, std::int64_t j) { return b.block(p, j); }, 0, c_.col_blocks(), c, epilogue);
+}
+
 std::int64_t BlockedGemm::panel_floats(Transposed operand) const {
   const std::int64_t blocks = std::min(chunk_, a_.col_blocks());
   return operand == Transposed::left ? left_band(omp_get_max_threads()) * blocks * a_.block_elems()
                                      : blocks * b_.block_elems();
 }
 
-BlockedGemm::Tasks BlockedGemm::tasks(std::int64_t band, std::int64_t threads) const {
-  const std::int64_t bands = (c_.row_blocks() + band - 1) / band, cols = c_.col_blocks();
+std::int64_t BlockedGemm::slab_columns() const {
+  // Per-task panels over an A beyond a share of L3 would split its rows into groups, each
+  // transposing all of B again (at C = K = 4096, N = 4096: 16 times, from memory). A slab instead
+  // transposes each block of B once into scratch that stays in L3 while run()'s bands read it, as
+  // the forward pass reads w (C = K = 4096, N = 1024 and 4096, 1 and 2 threads: 7-19% faster).
+  const std::int64_t a_bytes = a_.elems() * std::int64_t(sizeof(float));
+  if (a_bytes <= kRowGroupBytes) return 0;
+  const std::int64_t column_bytes = b_.block_elems() * b_.row_blocks() * std::int64_t(sizeof(float));
+  return std::clamp<std::int64_t>(kSlabBytes / column_bytes, 1, c_.col_blocks());
+}
+
+BlockedGemm::Tasks BlockedGemm::tasks(std::int64_t band, std::int64_t threads, std::int64_t cols) const {
+  const std::int64_t bands = (c_.row_blocks() + band - 1) / band;
   // At least 4 tasks per thread where C has the columns for it.
   const std::int64_t splits = std::min(cols, (4 * threads + bands - 1) / bands);
   return {bands, splits, (cols + splits - 1) / splits};
@@ -260,6 +279,7 @@ std::int64_t BlockedGemm::left_band(std::int64_t threads) const {
 }
 
 std::int64_t BlockedGemm::transpose_scratch_floats(Transposed operand) const {
+  if (operand == Transposed::right && slab_columns() > 0) return slab_columns() * b_.row_blocks() * b_.block_elems();
   return omp_get_max_threads() * panel_floats(operand);
 }
 
@@ -281,7 +301,7 @@ void BlockedGemm::run_left_transposed(const BlockedMatrix& at, const BlockedMatr
   // Tasks as in run_impl: bands of block rows of C, split into column groups when there are few.
   const std::int64_t threads = omp_get_max_threads();
   const std::int64_t band = left_band(threads);
-  const Tasks t = tasks(band, threads);
+  const Tasks t = tasks(band, threads, cols);
   const std::int64_t bands = t.bands, splits = t.splits, per_split = t.per_split;
 #pragma omp parallel
   {
@@ -317,16 +337,31 @@ void BlockedGemm::run_right_transposed(const BlockedMatrix& a, const BlockedMatr
   require(a.shape == a_ && bt.shape == transposed(b_) && b_.column_panels,
           "BlockedGemm::run_right_transposed: operand shapes differ from the planned ones");
   const std::int64_t rows = c_.row_blocks(), cols = c_.col_blocks(), inner = a_.col_blocks();
-  const std::int64_t per_thread = panel_floats(Transposed::right);
   const std::int64_t be = b_.block_elems();
-  // A task is a group of block rows of one block column of C; its transposed chunk of B serves
-  // every C block of the task. Groups are what keeps every thread busy when there are few columns,
-  // and their rows of A stay within a share of L3 while consecutive tasks (the group's columns)
-  // reread them: whole columns over a 32 MiB dy streamed it from memory once per column.
+  if (const std::int64_t slab = slab_columns(); slab > 0) {
+    // A beyond a share of L3: B is transposed a slab of column panels at a time, each block once,
+    // and the slab's C columns computed as run() does (bands of block rows); see slab_columns().
+    float* const panels = scratch.data();
+    for (std::int64_t j0 = 0; j0 < cols; j0 += slab) {
+      const std::int64_t j1 = std::min(cols, j0 + slab);
+#pragma omp parallel for collapse(2) schedule(static)
+      for (std::int64_t j = j0; j < j1; ++j) {
+        for (std::int64_t p = 0; p < inner; ++p) {
+          transpose_block(bt.block(j, p), b_.bcol, b_.brow, panels + ((j - j0) * inner + p) * be);
+        }
+      }
+      run_columns(a, [=](std::int64_t p, std::int64_t j) -> const float* { return panels + ((j - j0) * inner + p) * be; },
+                  j0, j1, c, {});
+    }
+    return;
+  }
+  const std::int64_t per_thread = panel_floats(Transposed::right);
+  // A within a share of L3: a task is a group of block rows of one block column of C, and its
+  // transposed chunk of B serves every C block of the task, so each block of B is transposed once
+  // unless there are too few columns to keep every thread busy (then the rows are split into
+  // groups). A stays in L3 while consecutive tasks (the columns) reread it.
   const std::int64_t threads = omp_get_max_threads();
-  const std::int64_t row_bytes = a_.block_elems() * a_.col_blocks() * std::int64_t(sizeof(float));
-  const std::int64_t groups = std::min(rows, std::max((4 * threads + cols - 1) / cols,
-                                                      (rows * row_bytes + kRowGroupBytes - 1) / kRowGroupBytes));
+  const std::int64_t groups = std::min(rows, (4 * threads + cols - 1) / cols);
   const std::int64_t per_group = (rows + groups - 1) / groups;
 #pragma omp parallel
   {

@@ -95,9 +95,11 @@ class BlockedGemm {
   //   left:  C = A * B from A^T; a task is a band of block rows of C (as in run()), which
   //          transposes its chunks of A's row panels once for all its C blocks. A must be in row
   //          order.
-  //   right: C = A * B from B^T; a task is a group of block rows (within a share of L3) of one
-  //          block column of C, which transposes its chunk of B's column panel once for all its
-  //          C blocks. B must be in column panels.
+  //   right: C = A * B from B^T; a task is a group of block rows of one block column of C, which
+  //          transposes its chunk of B's column panel once for all its C blocks. An A beyond a
+  //          share of L3 instead has B transposed a slab of column panels at a time (each block
+  //          once, into `scratch`), whose C columns are then computed as in run(). B must be in
+  //          column panels.
   void run_left_transposed(const BlockedMatrix& at, const BlockedMatrix& b, BlockedMatrix& c,
                            std::span<float> scratch) const;
   void run_right_transposed(const BlockedMatrix& a, const BlockedMatrix& bt, BlockedMatrix& c,
@@ -105,7 +107,8 @@ class BlockedGemm {
   // Scratch run_left_transposed (left) or run_right_transposed needs at the current OpenMP
   // thread count: per thread, a chunk of the transposed operand's blocks for each row of a band
   // (left) or one chunk (right), never more blocks than the band's (or one) panels have (a small
-  // layer pays no more than its operand).
+  // layer pays no more than its operand); or, for right with a slab, one slab (at most 8 MiB or
+  // B, whichever is less, or one column panel of B when that is more).
   enum class Transposed { left, right };
   std::int64_t transpose_scratch_floats(Transposed operand) const;
 
@@ -113,12 +116,18 @@ class BlockedGemm {
   void check_transposed_run(const BlockedMatrix& c, std::span<float> scratch, Transposed operand) const;
   std::int64_t panel_floats(Transposed operand) const;  // one thread's share
   std::int64_t left_band(std::int64_t threads) const;  // run_left_transposed's rows per band
-  // How run() and run_left_transposed share out C: bands of `band` block rows, each split into
-  // `splits` column groups of `per_split` blocks.
+  // How run() and run_left_transposed share out `cols` block columns of C (all, or a slab's):
+  // bands of `band` block rows, each split into `splits` column groups of `per_split` blocks.
   struct Tasks {
     std::int64_t bands, splits, per_split;
   };
-  Tasks tasks(std::int64_t band, std::int64_t threads) const;
+  Tasks tasks(std::int64_t band, std::int64_t threads, std::int64_t cols) const;
+  // run_right_transposed's slab width in block columns of C (0: per-task panels instead).
+  std::int64_t slab_columns() const;
+  // run()'s tasks over the block columns [col0, col1) of C, B's block (p, j) at b_block(p, j).
+  template <class T, class BBlock>
+  void run_columns(const Blocked<T>& a, const BBlock& b_block, std::int64_t col0, std::int64_t col1,
+                   BlockedMatrix& c, const Epilogue& epilogue) const;
   template <class T>
   void run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatrix& c,
                 const Epilogue& epilogue) const;

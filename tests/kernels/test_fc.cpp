@@ -270,8 +270,11 @@ TEST_P(BlockedGemmTransposedTest, RightOperandFromItsTransposeEqualsRunOnTheTran
   const Case cases[] = {{{70, 1100, 24, 64}, {1100, 130, 64, 64, true}},
                         {{9, 31, 5, 12}, {31, 47, 12, 20, true}},
                         {{300, 70, 16, 32}, {70, 40, 32, 64, true}},
-                        // 4.8 MiB of A: its rows are split into groups whatever the thread count.
-                        {{2100, 520, 64, 64}, {520, 70, 64, 64, true}}};
+                        // 4.8 MiB of A: B transposed in slabs, here one of all B.
+                        {{2100, 520, 64, 64}, {520, 70, 64, 64, true}},
+                        // 4.7 MiB of A, 256 KiB column panels of B: slabs of 32 block columns of
+                        // C, the last one of 3.
+                        {{1100, 1000, 64, 64}, {1000, 2200, 64, 64, true}}};
   for (const Case& t : cases) {
     const BlockedGemm gemm(t.a, t.b);
     const BlockedMatrix a = random_blocked(t.a, 1), bt = random_blocked(transposed(t.b), 2);
