@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/brgemm.hpp"
+
 namespace rematch::bench {
 
 // Seconds so far by the wall clock, or (cpu_time) the process's CPU time divided by `threads`:
@@ -41,11 +43,30 @@ inline std::string cpu_model() {
   return "";
 }
 
-// The vector ISA the FMA loop below (and the kernels' JIT) runs on.
-inline std::string vector_isa() {
+// The vector ISA the CPU reports (CPUID).
+inline std::string cpu_isa() {
   std::string isa = __builtin_cpu_supports("avx512f") ? "AVX-512" : __builtin_cpu_supports("avx2") ? "AVX2" : "SSE";
   if (__builtin_cpu_supports("avx512bf16")) isa += " + AVX512-BF16";
   return isa;
+}
+
+// The vector ISA the C++ is compiled for: the FMA loop below and the kernels' own vector loops
+// (packing, epilogues, element-wise), since REMATCH_ARCH sets one -march for the whole build.
+inline constexpr const char* compiled_isa() {
+#if defined(__AVX512F__)
+  return "AVX-512";
+#elif defined(__AVX2__) && defined(__FMA__)
+  return "AVX2";
+#else
+  return "SSE";
+#endif
+}
+
+// What the vector code ran on, for the benches' setup lines: the CPU's ISA, the compiled ISA, and
+// LIBXSMM's JIT target, which on an AVX-512 CPU runs AVX2 code only when LIBXSMM_TARGET=hsw holds
+// it there (docs/kernels.md, "Instruction sets").
+inline std::string vector_isa() {
+  return "CPU " + cpu_isa() + ", C++ compiled for " + compiled_isa() + ", LIBXSMM JIT " + kernels::jit_target();
 }
 
 // Register-only FMA loop: independent accumulators (more than FMA latency x pipes) and no memory

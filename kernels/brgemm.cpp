@@ -49,6 +49,11 @@ bool bf16_supported() {
   return libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CPX;
 }
 
+std::string jit_target() {
+  init_libxsmm();
+  return libxsmm_get_target_arch();
+}
+
 std::int64_t preferred_m() {
   init_libxsmm();
   return libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512 ? 64 : 32;

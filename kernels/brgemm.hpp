@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 
 #include "kernels/tensor.hpp"
 
@@ -34,6 +35,10 @@ struct BrgemmDesc {
 
 // True when LIBXSMM can JIT bf16 BRGEMM on this CPU (AVX512-BF16, "cpx" or later).
 bool bf16_supported();
+
+// LIBXSMM's JIT target on this process ("hsw", "skx", "cpx", ...): the CPU's best, or what the
+// environment variable LIBXSMM_TARGET holds it to.
+std::string jit_target();
 
 // The fp32 m (vector dimension) LIBXSMM's JIT kernels run best at on this CPU: four vector
 // registers, 64 with AVX-512 and 32 with AVX2. Wider m (e.g. 64 on an AVX2 host) made it pick
