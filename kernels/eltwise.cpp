@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/op_timing.hpp"
+#include "kernels/simd.hpp"
 #include "kernels/error.hpp"
 
 namespace rematch::kernels {
@@ -115,16 +116,15 @@ void bias_activation_block(float* block, const BlockShape& s, std::int64_t rb, s
   const std::int64_t cols = std::min(s.bcol, s.cols - cb * s.bcol);
   const float* b = bias != nullptr ? bias + cb * s.bcol : nullptr;
   if (b == nullptr && act == Activation::none) return;
-  if (cols % 16 == 0) {
-    // One pass of whole 16-float vectors per row (bias and ReLU together): the scalar-indexed
-    // loops below, versioned for aliasing and run once per operation, took a quarter of a
-    // narrow layer's forward.
-    using v16 = float __attribute__((vector_size(64)));
-    const v16 zero = {};
+  if (cols % kVectorFloats == 0) {
+    // One pass of whole vectors per row (bias and ReLU together): the scalar-indexed loops below,
+    // versioned for aliasing and run once per operation, took a quarter of a narrow layer's
+    // forward.
+    const FloatVector zero = {};
     for (std::int64_t i = 0; i < rows; ++i) {
       float* row = block + i * s.bcol;
-      for (std::int64_t j = 0; j < cols; j += 16) {
-        v16 v, add = zero;
+      for (std::int64_t j = 0; j < cols; j += kVectorFloats) {
+        FloatVector v, add = zero;
         std::memcpy(&v, row + j, sizeof v);
         if (b != nullptr) std::memcpy(&add, b + j, sizeof add);
         v += add;

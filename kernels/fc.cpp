@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/op_timing.hpp"
+#include "kernels/simd.hpp"
 #include "kernels/error.hpp"
 
 namespace rematch::kernels {
@@ -34,8 +35,6 @@ constexpr std::int64_t kWholeTransposeBytes = 256 << 10;
 // running sums per column, so consecutive rows never wait on each other's add). The next row
 // block's blocks of dy and y (next_dy, next_y) are fetched a line per line read, interleaved with
 // the work: a burst of hints stalls the thread until most of them have been issued.
-using Floats16 = float __attribute__((vector_size(64)));
-using Ints16 = std::int32_t __attribute__((vector_size(64)));
 
 template <bool Mask, bool Sums>
 void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64_t cols, float* out, float* sums,
@@ -44,21 +43,23 @@ void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64
     const std::int64_t row = r * cols;
     float* const s = sums + (r % 8) * cols;
     std::int64_t c = 0;
-    for (; c + 16 <= cols; c += 16) {
-      Floats16 g;
+    for (; c + kVectorFloats <= cols; c += kVectorFloats) {
+      // One hint per 64-byte line, also where a vector is half a line.
+      const bool line = kVectorFloats >= 16 || c % 16 == 0;
+      FloatVector g;
       std::memcpy(&g, dy + row + c, sizeof g);
-      __builtin_prefetch(next_dy + row + c, 0, 2);
+      if (line) __builtin_prefetch(next_dy + row + c, 0, 2);
       if (Mask) {
         // Read unconditionally and select by bits: a conditional read of dy compiled to
         // merge-masked loads chained through a stack spill (~18% of a C = K = 64 sweep).
-        Floats16 v;
+        FloatVector v;
         std::memcpy(&v, y + row + c, sizeof v);
-        __builtin_prefetch(next_y + row + c, 0, 2);
-        g = Floats16(Ints16(g) & (v > 0.0f));
+        if (line) __builtin_prefetch(next_y + row + c, 0, 2);
+        g = FloatVector(IntVector(g) & (v > 0.0f));
         std::memcpy(out + row + c, &g, sizeof g);
       }
       if (Sums) {
-        Floats16 acc;
+        FloatVector acc;
         std::memcpy(&acc, s + c, sizeof acc);
         acc += g;
         std::memcpy(s + c, &acc, sizeof acc);
