@@ -19,7 +19,8 @@
 //
 // With a fused ReLU (Conv1dDesc::activation), forward applies bias and ReLU to each output
 // tile while it is in cache, and both backward passes take dy w.r.t. the ReLU's output plus
-// that output y, and apply the mask (y > 0) while packing dy: no separate pass over dy.
+// that output y, and apply the mask (y > 0) while packing dy: no separate pass over dy
+// (backward() runs both and, where it can, masks dy once, in place).
 //
 // A Conv1d object owns padding/transposition scratch: one pass at a time per object.
 #include <cstdint>

@@ -202,7 +202,9 @@ TEST_P(Conv1dTest, BackwardEqualsBothPassesBitwiseAndMayOnlyMaskDy) {
         std::vector<float> g = c.dy, dx2(need_dx ? c.x.size() : 0), dw2(dw.size()), db2(db.size());
         conv.backward(c.x, mask, g, c.w, dx2, dw2, db2);
         EXPECT_EQ(counting.live_, 0u);
-        if (need_dx) EXPECT_EQ(dx2, dx);
+        if (need_dx) {
+          EXPECT_EQ(dx2, dx);
+        }
         EXPECT_EQ(dw2, dw);
         EXPECT_EQ(db2, db);
         for (std::size_t i = 0; i < g.size(); ++i) {
