@@ -88,12 +88,12 @@ void Conv1dLayer::forward(const Tensor& x, Tensor& y) {
 
 void Conv1dLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                            std::span<Tensor> grads) {
-  // A fused ReLU's mask is applied inside both passes, read from y.
+  // A fused ReLU's mask is applied inside the passes, read from y.
   const std::span<const float> mask =
       conv_.desc().activation == kernels::Activation::relu ? values(y) : std::span<const float>{};
-  if (dx != nullptr) conv_.backward_data(values(dy), values(params_[0]), values(*dx), mask);
-  conv_.backward_weights(values(x), values(dy), values(grads[0]),
-                         conv_.desc().bias ? values(grads[1]) : std::span<float>{}, mask);
+  conv_.backward(values(x), mask, values(dy), values(params_[0]),
+                 dx != nullptr ? values(*dx) : std::span<float>{}, values(grads[0]),
+                 conv_.desc().bias ? values(grads[1]) : std::span<float>{});
 }
 
 kernels::LayerCost ReluLayer::cost() const {

@@ -39,6 +39,14 @@ void relu_masked_copy(const float* __restrict src, const float* __restrict mask,
   }
 }
 
+// g[t] = mask[t] > 0 ? g[t] : 0, the same in place.
+void relu_mask_in_place(float* __restrict g, const float* __restrict mask, std::int64_t len) {
+  for (std::int64_t t = 0; t < len; ++t) {
+    const float v = g[t];
+    g[t] = mask[t] > 0.0f ? v : 0.0f;
+  }
+}
+
 // out[n][o][q] = sum_s sum_i wt[s][o][i] * in_pad[n][i][q + s*dilation], a valid correlation
 // of the input zero-padded by `left` columns on the left (and up to out_w + span on the right):
 // one BRGEMM over the taps per (sample, width block, channel block).
@@ -245,8 +253,12 @@ class TapGrad {
           const std::int64_t nn = ni == 0 ? k_.block : k_.len(k_.count() - 1);
           const std::int64_t kk = ki == 0 ? q_.block : q_.len(q_.count() - 1);
           if ((ni == 1 && !k_.ragged()) || (ki == 1 && !q_.ragged())) continue;
-          kern_[ni][ki][beta] = Brgemm({sub_m_, nn, kk, cin, ldb_, cin, 0, 0, beta == 1,
-                                        Precision::fp32});  // batch of one
+          kern_[0][ni][ki][beta] = Brgemm({sub_m_, nn, kk, cin, ldb_, cin, 0, 0, beta == 1,
+                                           Precision::fp32});  // batch of one
+          if (masks_in_place()) {
+            kern_[1][ni][ki][beta] = Brgemm({sub_m_, nn, kk, cin, out_w, cin, 0, 0, beta == 1,
+                                             Precision::fp32});
+          }
         }
       }
     }
@@ -259,8 +271,14 @@ class TapGrad {
     return threads * (a_tile + b_tile()) + (parts_ - 1) * (dw_elems() + cout_) + copy;
   }
 
+  // Whether run() can mask dy in place: each chunk of dy belongs to one task (the fused
+  // decomposition), where over taps several tasks read the same chunk.
+  bool masks_in_place() const { return masked_ && fused_; }
+
+  // With `in_place` (dy writable, masks_in_place()), each chunk of dy is masked where it lies
+  // and read from there, so dy leaves the pass masked.
   void run(const float* x, const float* dy, const float* mask, float* dw, float* db,
-           float* scratch) const {
+           float* scratch, float* in_place = nullptr) const {
     const std::int64_t threads = omp_get_max_threads();
     const std::int64_t a_tile = fused_ ? (q_.block + span_) * cin_ : 0;
     float* tiles = scratch;
@@ -280,10 +298,12 @@ class TapGrad {
         for (std::int64_t t = chunk_begin(r); t < chunk_begin(r + 1); ++t) {
           const std::int64_t s = t / qb, i = t % qb, q0 = i * q_.block;
           window_channels_last(x + s * cin_ * src_w_, cin_, src_w_, left_, q0, q_.len(i) + span_, a);
-          const float* b = grad_chunk(dy, mask, s, i, 0, cout_, gtile, part_db(r), t == chunk_begin(r));
+          const float* b = in_place != nullptr
+                               ? mask_chunk(in_place, mask, s, i, part_db(r), t == chunk_begin(r))
+                               : grad_chunk(dy, mask, s, i, 0, cout_, gtile, part_db(r), t == chunk_begin(r));
           for (std::int64_t tap = 0; tap < taps_; ++tap) {
             gemms(a + tap * dil_ * cin_, b, part_dw(r) + tap * cout_ * cin_, i, 0, kb,
-                  t == chunk_begin(r));
+                  t == chunk_begin(r), in_place != nullptr);
           }
         }
       }
@@ -375,6 +395,20 @@ class TapGrad {
     return b;
   }
 
+  // grad_chunk for every channel, masking the chunk of dy where it lies: b is dy's chunk, rows
+  // out_w_ apart.
+  const float* mask_chunk(float* dy, const float* mask, std::int64_t s, std::int64_t i, float* db,
+                          bool first) const {
+    const std::int64_t len = q_.len(i);
+    float* b = dy + s * cout_ * out_w_ + i * q_.block;
+    const float* m = mask + (b - dy);
+    for (std::int64_t o = 0; o < cout_; ++o) {
+      relu_mask_in_place(b + o * out_w_, m + o * out_w_, len);
+      if (db != nullptr) db[o] = (first ? 0.0f : db[o]) + row_sum(b + o * out_w_, len);
+    }
+    return b;
+  }
+
   // sum_q row[q] in a fixed order that vectorises: 16 interleaved partial sums, then those in
   // order (a single running sum is one dependent add, ~4 cycles, per element).
   static float row_sum(const float* row, std::int64_t len) {
@@ -390,15 +424,17 @@ class TapGrad {
     return sum;
   }
 
-  // dw_tap[o][i] (+)= sum_q b[o][q] * a[q][i] for the channel blocks j0 <= j < j1 of chunk i.
+  // dw_tap[o][i] (+)= sum_q b[o][q] * a[q][i] for the channel blocks j0 <= j < j1 of chunk i;
+  // b's rows are ldb_ apart, or out_w_ (in_place: dy itself).
   void gemms(const float* a, const float* b, float* dw_tap, std::int64_t chunk, std::int64_t j0,
-             std::int64_t j1, bool first) const {
+             std::int64_t j1, bool first, bool in_place = false) const {
     const bool ragged_q = chunk == q_.count() - 1 && q_.ragged();
     for (std::int64_t m0 = 0; m0 < cin_; m0 += sub_m_) {
       for (std::int64_t j = j0; j < j1; ++j) {
         const std::int64_t k0 = j * k_.block;
-        const Brgemm& kern = kern_[j == k_.count() - 1 && k_.ragged()][ragged_q][first ? 0 : 1];
-        kern(a + m0, b + k0 * ldb_, dw_tap + k0 * cin_ + m0, 1);
+        const Brgemm& kern =
+            kern_[in_place][j == k_.count() - 1 && k_.ragged()][ragged_q][first ? 0 : 1];
+        kern(a + m0, b + k0 * (in_place ? out_w_ : ldb_), dw_tap + k0 * cin_ + m0, 1);
       }
     }
   }
@@ -420,7 +456,8 @@ class TapGrad {
   std::int64_t ldb_;  // row length of g: the packed tile's, or dy's
   bool fused_;
   std::int64_t parts_;
-  Brgemm kern_[2][2][2];  // [ragged channel block][ragged chunk][accumulate]
+  // [b: ldb_, dy in place][ragged channel block][ragged chunk][accumulate]
+  Brgemm kern_[2][2][2][2];
 };
 
 }  // namespace
@@ -544,7 +581,11 @@ void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
   check_size(dy, d_.n * d_.k * d_.out_width(), "dy");
   check_size(w, d_.taps * d_.k * d_.c, "w");
   check_size(dx, d_.n * d_.c * d_.width, "dx");
-  const float* mask = relu_mask(y, "backward_data");
+  data_pass(dy.data(), w, dx, relu_mask(y, "backward_data"));
+}
+
+void Conv1d::data_pass(const float* dy, std::span<const float> w, std::span<float> dx,
+                       const float* mask) {
   float* wf = p_->at_least(p_->w_flip, d_.taps * d_.c * d_.k);
   // Per tap, w_s transposed (k x c -> c x k), taps reversed; 8 x 8 tiles through registers.
 #pragma omp parallel for collapse(2) schedule(static)
@@ -563,7 +604,7 @@ void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
       }
     }
   }
-  p_->bwd_data.run(dy.data(), mask, wf, dx.data(), nullptr, false,
+  p_->bwd_data.run(dy, mask, wf, dx.data(), nullptr, false,
                    p_->at_least(p_->tiles, omp_get_max_threads() * p_->bwd_data.tile_elems()));
   p_->end_pass();
 }
@@ -579,6 +620,29 @@ void Conv1d::backward_weights(std::span<const float> x, std::span<const float> d
   p_->bwd_weights.run(x.data(), dy.data(), mask, dw.data(), d_.bias ? dbias.data() : nullptr,
                       p_->at_least(p_->grad, p_->bwd_weights.scratch_elems(omp_get_max_threads())));
   p_->end_pass();
+}
+
+void Conv1d::backward(std::span<const float> x, std::span<const float> y, std::span<float> dy,
+                      std::span<const float> w, std::span<float> dx, std::span<float> dw,
+                      std::span<float> dbias) {
+  const float* mask = relu_mask(y, "backward");
+  if (mask == nullptr || !p_->bwd_weights.masks_in_place()) {
+    if (!dx.empty()) backward_data(dy, w, dx, y);
+    backward_weights(x, dy, dw, dbias, y);
+    return;
+  }
+  check_size(x, d_.n * d_.c * d_.width, "x");
+  check_size(dy, d_.n * d_.k * d_.out_width(), "dy");
+  check_size(w, d_.taps * d_.k * d_.c, "w");
+  if (!dx.empty()) check_size(dx, d_.n * d_.c * d_.width, "dx");
+  check_size(dw, d_.taps * d_.k * d_.c, "dw");
+  check_size(dbias, d_.bias ? d_.k : 0, "dbias");
+  // Backward-weights first: it leaves dy masked, so backward-data packs it without the mask.
+  p_->bwd_weights.run(x.data(), dy.data(), mask, dw.data(), d_.bias ? dbias.data() : nullptr,
+                      p_->at_least(p_->grad, p_->bwd_weights.scratch_elems(omp_get_max_threads())),
+                      dy.data());
+  p_->end_pass();
+  if (!dx.empty()) data_pass(dy.data(), w, dx, nullptr);
 }
 
 LayerCost Conv1d::cost() const {

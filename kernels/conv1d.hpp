@@ -19,7 +19,8 @@
 //
 // With a fused ReLU (Conv1dDesc::activation), forward applies bias and ReLU to each output
 // tile while it is in cache, and both backward passes take dy w.r.t. the ReLU's output plus
-// that output y, and apply the mask (y > 0) while packing dy: no separate pass over dy.
+// that output y, and apply the mask (y > 0) while packing dy: no separate pass over dy
+// (backward() runs both and, where it can, masks dy once, in place).
 //
 // A Conv1d object owns padding/transposition scratch: one pass at a time per object.
 #include <cstdint>
@@ -71,6 +72,15 @@ class Conv1d {
   void backward_weights(std::span<const float> x, std::span<const float> dy, std::span<float> dw,
                         std::span<float> dbias, std::span<const float> y = {});
 
+  // Both backward passes from dy, the gradient w.r.t. the output y (y empty without a fused
+  // ReLU), bitwise as backward_data (skipped when dx is empty: the input gradient is not needed)
+  // and backward_weights give them. dy may be overwritten: with a fused ReLU and weights of at
+  // most 256 KiB, backward-weights masks each chunk of dy in place, once, and backward-data
+  // packs the masked dy without reading y.
+  void backward(std::span<const float> x, std::span<const float> y, std::span<float> dy,
+                std::span<const float> w, std::span<float> dx, std::span<float> dw,
+                std::span<float> dbias);
+
   LayerCost cost() const;  // saved for backward: x, and y with a fused ReLU
 
   // With an allocator, scratch (padded and transposed copies) is taken from it for the duration
@@ -82,6 +92,7 @@ class Conv1d {
  private:
   struct Plans;
   const float* relu_mask(std::span<const float> y, const char* pass) const;
+  void data_pass(const float* dy, std::span<const float> w, std::span<float> dx, const float* mask);
   Conv1dDesc d_;
   std::unique_ptr<Plans> p_;
 };

@@ -177,6 +177,44 @@ TEST_P(Conv1dTest, FusedReluIsReluOfNaiveForwardAndMasksBothGradients) {
   }
 }
 
+// Conv1d::backward may mask dy in place (fused ReLU, small weights) and read it from there; its
+// results must be those of the two separate passes, bit for bit, and so the naive ones.
+TEST_P(Conv1dTest, BackwardEqualsBothPassesBitwiseAndMayOnlyMaskDy) {
+  for (const Conv1dDesc& plain : kShapes) {
+    for (const Conv1dDesc& d : {plain, with_relu(plain)}) {
+      const bool relu = d.activation == Activation::relu;
+      const ConvData c(d, 700);
+      Conv1d conv(d);
+      test::CountingAllocator counting;
+      conv.set_scratch_allocator(&counting);
+      std::vector<float> y(c.dy.size());
+      conv.forward(c.x, c.w, d.bias ? std::span<const float>(c.b) : std::span<const float>(), y);
+      const std::span<const float> mask = relu ? std::span<const float>(y) : std::span<const float>();
+      std::vector<float> dx(c.x.size()), dw(c.w.size()), db(d.bias ? d.k : 0);
+      conv.backward_data(c.dy, c.w, dx, mask);
+      conv.backward_weights(c.x, c.dy, dw, db, mask);
+      std::vector<float> masked(c.dy.size());
+      for (std::size_t i = 0; i < y.size(); ++i) masked[i] = !relu || y[i] > 0.0f ? c.dy[i] : 0.0f;
+      const Reference gw = naive_backward_weights(c, masked);
+      expect_close(dw, gw, 0, d.n * d.out_width());
+      expect_close(dx, naive_backward_data(c, masked), 0, d.k * d.taps);
+      for (const bool need_dx : {true, false}) {
+        std::vector<float> g = c.dy, dx2(need_dx ? c.x.size() : 0), dw2(dw.size()), db2(db.size());
+        conv.backward(c.x, mask, g, c.w, dx2, dw2, db2);
+        EXPECT_EQ(counting.live_, 0u);
+        if (need_dx) {
+          EXPECT_EQ(dx2, dx);
+        }
+        EXPECT_EQ(dw2, dw);
+        EXPECT_EQ(db2, db);
+        for (std::size_t i = 0; i < g.size(); ++i) {
+          ASSERT_TRUE(g[i] == c.dy[i] || g[i] == masked[i]) << "dy changed beyond its mask at " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST_P(Conv1dTest, GradientsMatchFiniteDifferencesOfDoubleForward) {
   const Conv1dDesc d{2, 3, 4, 9, 3, 2, Padding::same, true, 4, 2};
   const ConvData c(d, 400);
@@ -233,6 +271,10 @@ TEST(Conv1d, BadDescriptorsAndSizesThrowNamedErrors) {
   EXPECT_THROW(relu.backward_data(y, w, dx), std::invalid_argument);  // the ReLU's y missing
   EXPECT_THROW(relu.backward_weights(x, y, dw, {}, std::vector<float>(23)), std::invalid_argument);
   EXPECT_NO_THROW(relu.backward_weights(x, y, dw, {}, y));
+  std::vector<float> dy(24), short_dx(15);
+  EXPECT_THROW(relu.backward(x, y, dy, w, short_dx, dw, {}), std::invalid_argument);
+  EXPECT_THROW(relu.backward(x, {}, dy, w, dx, dw, {}), std::invalid_argument);
+  EXPECT_NO_THROW(relu.backward(x, y, dy, w, {}, dw, {}));
 }
 
 TEST(Conv1d, CostCountsTapGemmFlopsAndSavedInput) {
