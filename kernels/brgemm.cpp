@@ -32,7 +32,7 @@ constexpr std::int64_t kPrefetchPanelBytes = 64 << 10;
 constexpr std::int64_t kChunkFloats = 64 << 10;
 // run_right_transposed: the left operand's size up to which its per-task panels serve all rows of
 // A (a share of L3), and beyond it the bytes of B's column panels transposed at a time (a slab).
-constexpr std::int64_t kRowGroupBytes = 4 << 20;
+constexpr std::int64_t kLeftInL3Bytes = 4 << 20;
 constexpr std::int64_t kSlabBytes = 8 << 20;
 // Block rows of C per task of BlockedGemm on wide panels (see the constructor).
 constexpr std::int64_t kBand = 4;
@@ -264,7 +264,7 @@ std::int64_t BlockedGemm::slab_columns() const {
   // transposes each block of B once into scratch that stays in L3 while run()'s bands read it, as
   // the forward pass reads w (C = K = 4096, N = 1024 and 4096, 1 and 2 threads: 7-19% faster).
   const std::int64_t a_bytes = a_.elems() * std::int64_t(sizeof(float));
-  if (a_bytes <= kRowGroupBytes) return 0;
+  if (a_bytes <= kLeftInL3Bytes) return 0;
   const std::int64_t column_bytes = b_.block_elems() * b_.row_blocks() * std::int64_t(sizeof(float));
   return std::clamp<std::int64_t>(kSlabBytes / column_bytes, 1, c_.col_blocks());
 }

@@ -576,11 +576,24 @@ void Conv1d::forward(std::span<const float> x, std::span<const float> w,
   p_->end_pass();
 }
 
-void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
-                           std::span<float> dx, std::span<const float> y) {
+void Conv1d::check_data_sizes(std::span<const float> dy, std::span<const float> w,
+                              std::span<float> dx) const {
   check_size(dy, d_.n * d_.k * d_.out_width(), "dy");
   check_size(w, d_.taps * d_.k * d_.c, "w");
   check_size(dx, d_.n * d_.c * d_.width, "dx");
+}
+
+void Conv1d::check_weights_sizes(std::span<const float> x, std::span<const float> dy,
+                                 std::span<float> dw, std::span<float> dbias) const {
+  check_size(x, d_.n * d_.c * d_.width, "x");
+  check_size(dy, d_.n * d_.k * d_.out_width(), "dy");
+  check_size(dw, d_.taps * d_.k * d_.c, "dw");
+  check_size(dbias, d_.bias ? d_.k : 0, "dbias");
+}
+
+void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
+                           std::span<float> dx, std::span<const float> y) {
+  check_data_sizes(dy, w, dx);
   data_pass(dy.data(), w, dx, relu_mask(y, "backward_data"));
 }
 
@@ -612,37 +625,33 @@ void Conv1d::data_pass(const float* dy, std::span<const float> w, std::span<floa
 void Conv1d::backward_weights(std::span<const float> x, std::span<const float> dy,
                               std::span<float> dw, std::span<float> dbias,
                               std::span<const float> y) {
-  check_size(x, d_.n * d_.c * d_.width, "x");
-  check_size(dy, d_.n * d_.k * d_.out_width(), "dy");
-  check_size(dw, d_.taps * d_.k * d_.c, "dw");
-  check_size(dbias, d_.bias ? d_.k : 0, "dbias");
-  const float* mask = relu_mask(y, "backward_weights");
-  p_->bwd_weights.run(x.data(), dy.data(), mask, dw.data(), d_.bias ? dbias.data() : nullptr,
-                      p_->at_least(p_->grad, p_->bwd_weights.scratch_elems(omp_get_max_threads())));
+  check_weights_sizes(x, dy, dw, dbias);
+  weights_pass(x.data(), dy.data(), relu_mask(y, "backward_weights"), dw, dbias, nullptr);
+}
+
+void Conv1d::weights_pass(const float* x, const float* dy, const float* mask, std::span<float> dw,
+                          std::span<float> dbias, float* in_place) {
+  p_->bwd_weights.run(x, dy, mask, dw.data(), d_.bias ? dbias.data() : nullptr,
+                      p_->at_least(p_->grad, p_->bwd_weights.scratch_elems(omp_get_max_threads())),
+                      in_place);
   p_->end_pass();
 }
 
 void Conv1d::backward(std::span<const float> x, std::span<const float> y, std::span<float> dy,
                       std::span<const float> w, std::span<float> dx, std::span<float> dw,
                       std::span<float> dbias) {
+  // Every size is checked before either pass writes anything.
   const float* mask = relu_mask(y, "backward");
-  if (mask == nullptr || !p_->bwd_weights.masks_in_place()) {
-    if (!dx.empty()) backward_data(dy, w, dx, y);
-    backward_weights(x, dy, dw, dbias, y);
+  if (!dx.empty()) check_data_sizes(dy, w, dx);
+  check_weights_sizes(x, dy, dw, dbias);
+  if (mask != nullptr && p_->bwd_weights.masks_in_place()) {
+    // Backward-weights first: it leaves dy masked, so backward-data packs it without the mask.
+    weights_pass(x.data(), dy.data(), mask, dw, dbias, dy.data());
+    if (!dx.empty()) data_pass(dy.data(), w, dx, nullptr);
     return;
   }
-  check_size(x, d_.n * d_.c * d_.width, "x");
-  check_size(dy, d_.n * d_.k * d_.out_width(), "dy");
-  check_size(w, d_.taps * d_.k * d_.c, "w");
-  if (!dx.empty()) check_size(dx, d_.n * d_.c * d_.width, "dx");
-  check_size(dw, d_.taps * d_.k * d_.c, "dw");
-  check_size(dbias, d_.bias ? d_.k : 0, "dbias");
-  // Backward-weights first: it leaves dy masked, so backward-data packs it without the mask.
-  p_->bwd_weights.run(x.data(), dy.data(), mask, dw.data(), d_.bias ? dbias.data() : nullptr,
-                      p_->at_least(p_->grad, p_->bwd_weights.scratch_elems(omp_get_max_threads())),
-                      dy.data());
-  p_->end_pass();
-  if (!dx.empty()) data_pass(dy.data(), w, dx, nullptr);
+  if (!dx.empty()) data_pass(dy.data(), w, dx, mask);
+  weights_pass(x.data(), dy.data(), mask, dw, dbias, nullptr);
 }
 
 LayerCost Conv1d::cost() const {

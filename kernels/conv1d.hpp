@@ -92,7 +92,13 @@ class Conv1d {
  private:
   struct Plans;
   const float* relu_mask(std::span<const float> y, const char* pass) const;
+  void check_data_sizes(std::span<const float> dy, std::span<const float> w, std::span<float> dx) const;
+  void check_weights_sizes(std::span<const float> x, std::span<const float> dy, std::span<float> dw,
+                           std::span<float> dbias) const;
+  // The passes after their checks; weights_pass masks dy in place when `in_place` is dy.
   void data_pass(const float* dy, std::span<const float> w, std::span<float> dx, const float* mask);
+  void weights_pass(const float* x, const float* dy, const float* mask, std::span<float> dw,
+                    std::span<float> dbias, float* in_place);
   Conv1dDesc d_;
   std::unique_ptr<Plans> p_;
 };

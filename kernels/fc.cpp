@@ -35,7 +35,6 @@ constexpr std::int64_t kWholeTransposeBytes = 256 << 10;
 // running sums per column, so consecutive rows never wait on each other's add). The next row
 // block's blocks of dy and y (next_dy, next_y) are fetched a line per line read, interleaved with
 // the work: a burst of hints stalls the thread until most of them have been issued.
-
 template <bool Mask, bool Sums>
 void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64_t cols, float* out, float* sums,
                   const float* next_dy, const float* next_y) {

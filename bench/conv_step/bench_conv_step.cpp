@@ -13,8 +13,9 @@
 //   bench_conv_step [--quick] [--steps N] [--threads 1|2] [--cpu-time] [--json FILE]
 //
 // --steps N times N steps per model after a warm-up step (default 8, 3 with --quick, which runs
-// only the first model). --cpu-time times steps and the peak loop by the process's CPU time divided by the thread count
-// (see bench_kernels): trustworthy at 1 thread on a shared machine, not at 2.
+// only the first model). --cpu-time times steps and the peak loop by the process's CPU time
+// divided by the thread count (see bench_kernels): trustworthy at 1 thread on a shared machine,
+// not at 2.
 //
 // Prints the CPU, ISA, peak, and per model and thread count the best and median step time, the
 // GFLOP/s and % of peak of the best step, and where the best step's time went: conv forward and

@@ -47,7 +47,9 @@ TEST(Bf16Conversion, NarrowRoundsAsTheScalarReferenceAndWidenIsExact) {
   for (std::size_t i = 0; i < v.size(); ++i) {
     ASSERT_EQ(h[i].bits, kernels::to_bf16(v[i]).bits) << "value " << i << " bits " << bits(v[i]);
     ASSERT_EQ(bits(back[i]), bits(kernels::to_float(h[i]))) << "value " << i;
-    if (std::isnan(v[i])) ASSERT_TRUE(std::isnan(back[i])) << "value " << i;
+    if (std::isnan(v[i])) {
+      ASSERT_TRUE(std::isnan(back[i])) << "value " << i;
+    }
   }
   EXPECT_EQ(bits(kernels::to_float(kernels::to_bf16(std::bit_cast<float>(0x3f808000u)))), 0x3f800000u);
   EXPECT_EQ(bits(kernels::to_float(kernels::to_bf16(std::bit_cast<float>(0x3f818000u)))), 0x3f820000u);

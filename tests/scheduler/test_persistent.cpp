@@ -70,7 +70,9 @@ TEST(PersistentSolver, BetweenTheOptimumAndThePersistentFixedStrategiesOnRandomC
       const double baseline = best_persistent_baseline(g, budget);
       try {
         const Solution s = solve(g, budget, persistent());
-        if (s.exact) EXPECT_EQ(s.makespan, optimum) << "claimed exact at budget " << budget;  // store-all fits
+        if (s.exact) {  // store-all fits
+          EXPECT_EQ(s.makespan, optimum) << "claimed exact at budget " << budget;
+        }
         const reference::Result replay = reference::replay(ref, to_reference(s.ops), budget);  // throws if invalid
         EXPECT_EQ(replay.makespan, s.makespan);
         EXPECT_LE(s.peak, budget);
