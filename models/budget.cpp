@@ -199,10 +199,10 @@ BudgetChoice choose_budget(const TrainConfig& config, const Budget& budget, bool
     if (!best || p.overhead_pct < best->overhead_pct) best = &p;
     if (p.overhead_pct <= *budget.max_overhead_pct) {
       choice.bytes = std::size_t(std::ceil(p.budget));
+      std::string detail = "(";
+      detail += std::to_string(choice.bytes) + " bytes; curve: predicted overhead " + percent(p.overhead_pct) + ")";
       choice.lines.push_back(line("least budget within " + percent(*budget.max_overhead_pct) + " overhead",
-                                  double(choice.bytes), "(" + std::to_string(choice.bytes) +
-                                                            " bytes; curve: predicted overhead " +
-                                                            percent(p.overhead_pct) + ")"));
+                                  double(choice.bytes), detail));
       return choice;
     }
   }
