@@ -137,7 +137,8 @@ def main():
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--seeds", type=int, default=3,
-                   help="weight and batch seeds: --seed s --data-seed s+6 for s = 1..N (1: the defaults)")
+                   help="weight and batch seeds: --seed s --data-seed s+6 for N values of s from --first-seed")
+    p.add_argument("--first-seed", type=int, default=1, help="the first s (1: the defaults)")
     p.add_argument("--eval-every", type=int, default=10,
                    help="steps between points of the held-out loss curve (rematch train --eval-every)")
     p.add_argument("--lr", type=float, help="learning rate of the compared runs (default: rematch's)")
@@ -153,6 +154,8 @@ def main():
         sys.exit("--fraction must be in (0, 1)")
     if a.seeds < 1:
         sys.exit("--seeds must be at least 1")
+    if a.first_seed < 1:
+        sys.exit("--first-seed must be at least 1")
     if a.eval_every < 1:
         sys.exit("--eval-every must be at least 1")
     model = ["--model", "siamese-mlp", "--depth", str(a.depth), "--width", str(a.width),
@@ -174,7 +177,7 @@ def main():
     lr = ["--lr", str(a.lr)] if a.lr else []
     curves = []
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(1, a.seeds + 1):
+        for seed in range(a.first_seed, a.first_seed + a.seeds):
             seeded = ["--seed", str(seed), "--data-seed", str(seed + 6)]
             weights, flipped = os.path.join(tmp, f"w{seed}.npz"), os.path.join(tmp, f"w{seed}-flipped.npz")
             run(a.rematch, model, [*seeded, *store_all_schedule, "--steps", "0", "--no-eval", "--checkpoint", weights])
@@ -196,7 +199,8 @@ def main():
                           "test_auc": {k: r["test_metric"] for k, r in c["runs"].items()},
                           "losses": {k: r["losses"] for k, r in c["runs"].items()},
                           "eval_losses": {k: r["eval_losses"] for k, r in c["runs"].items()}} for c in curves]}
-    # The first seed is the single run of the earlier figures: its keys stay at the top level.
+    # The first seed (with the default --first-seed, the single run of the earlier figures): its
+    # keys stay at the top level.
     figures.update(curves[0]["bf16"])
     figures["test_auc"] = figures["seeds"][0]["test_auc"]
     figures["losses"] = figures["seeds"][0]["losses"]
@@ -208,7 +212,7 @@ def main():
     print(f"model      {' '.join(model[:8])}, budget {budget} bytes "
           f"({a.fraction:.0%} of fp32's store-all peak)")
     print(f"{'':10} {'store-all peak':>15} {'predicted peak':>15} {'predicted ovh':>14} "
-          f"{'measured ovh':>13} {'step s':>8} {'store-all s':>12} {'AUC seed 1':>11}")
+          f"{'measured ovh':>13} {'step s':>8} {'store-all s':>12} {f'AUC seed {a.first_seed}':>11}")
     for precision in ("fp32", "bf16"):
         r = budgeted[precision]
         step, base = min(seconds[(precision, "budget")]), min(seconds[(precision, "store_all")])
