@@ -105,6 +105,35 @@ void require_finite(double value, const char* flag, bool positive) {
                      std::to_string(value) + ")");
 }
 
+void check_eval_every(const TrainArgs& args) {
+  if (args.eval_every < 0) throw InputError("--eval-every must be non-negative (got " + std::to_string(args.eval_every) + ")");
+  if (args.eval_every == 0) return;
+  if (args.no_eval) throw InputError("--eval-every evaluates on the held-out set: not with --no-eval");
+  if (!args.sequences.offsets.empty()) throw InputError("--eval-every is not available for sequences (--offsets)");
+}
+
+// The held-out loss curve (--eval-every): before the first step, every eval_every steps and
+// after the last, from rank 0 alone (the other processes go on; they wait at the next exchange).
+class HeldOutCurve {
+ public:
+  HeldOutCurve(const TrainArgs& args, bool root) : every_(root ? args.eval_every : 0), steps_(args.steps) {}
+
+  // After step `step` (0: before the first); `open_line`: a progress line awaits its newline.
+  void after(int step, models::TrainingSession& session, bool open_line) {
+    if (every_ <= 0 || (step % every_ != 0 && step != steps_)) return;
+    const double loss = session.held_out_loss();
+    points_.push_back(json::array({step, loss}));
+    char line[96];
+    std::snprintf(line, sizeof line, "held-out   step %d  loss %.5f", step, loss);
+    std::cout << (open_line ? "\n" : "") << line << "\n" << std::flush;
+  }
+  const json& points() const { return points_; }
+
+ private:
+  int every_, steps_;
+  json points_ = json::array();
+};
+
 models::Budget budget_of(const TrainArgs& args) {
   if (args.memory.empty() && args.max_overhead.empty())
     throw InputError("--memory (bytes, a share such as 60%, or auto) or --max-overhead is required");
@@ -137,6 +166,7 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
                           : config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 1e-3f
                                                                                             : 0.05f;
     if (args.steps < 0) throw InputError("--steps must be non-negative");
+    check_eval_every(args);
     if (!(args.comm_timeout > 0)) throw InputError("--comm-timeout must be positive");
     if (!args.sequences.offsets.empty()) {
       if (comm.size() > 1) throw InputError("--offsets (sequences) trains in one process, not under mpirun");
@@ -172,6 +202,8 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
               << "profiling and planning for " << format_bytes(double(config.memory)) << " ...\n"
               << std::flush;
     started = std::make_unique<models::TrainingSession>(config);
+    if (args.eval_every > 0 && !started->has_test_set())
+      throw InputError("--eval-every needs a held-out set (--test-data, --test-pairs, --test-triplets or --split)");
   });
   if (plan_only_done) return 0;
   if (sequences) {
@@ -211,6 +243,8 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
   std::vector<double> times, exposed;
   double first_loss = 0, last_loss = 0;
   std::size_t arena_peak = 0;
+  HeldOutCurve held_out(args, comm.root());
+  held_out.after(0, session, false);
   for (int s = 1; s <= args.steps; ++s) {
     const autodiff::StepResult r = session.step();
     if (s == 1) first_loss = r.loss;
@@ -227,6 +261,7 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
     std::cout << (tty ? "\r" : "") << line;
     if (comm.size() > 1) std::cout << "  exposed comm " << r.exposed_communication << " s";
     std::cout << (tty && s < args.steps ? "" : "\n") << std::flush;
+    held_out.after(s, session, tty && s < args.steps);
     if (comm.root() && !args.checkpoint.empty() && args.checkpoint_every > 0 &&
         s % args.checkpoint_every == 0) {
       session.save(args.checkpoint);
@@ -282,7 +317,8 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
                       {"last_loss", last_loss},
                       {"test_metric", !evaluated ? json(nullptr) : json(classifier ? eval.accuracy : eval.auc)},
                       {"test_metric_name", classifier ? "top1_accuracy" : "roc_auc"},
-                      {"test_accuracy", !evaluated ? json(nullptr) : json(eval.accuracy)}});
+                      {"test_accuracy", !evaluated ? json(nullptr) : json(eval.accuracy)},
+                      {"eval_losses", held_out.points()}});
   }
   return 0;
 }
@@ -333,6 +369,8 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--eval-batches", a.config.eval_batches, "held-out batches for the metrics")
       ->capture_default_str();
   cmd->add_flag("--no-eval", a.no_eval, "skip the test-set evaluation");
+  cmd->add_option("--eval-every", a.eval_every,
+                  "also the loss on fixed held-out batches before training and every N steps (report: eval_losses)");
   cmd->add_option("--comm-timeout", a.comm_timeout,
                   "under mpirun: seconds to wait for the other processes' gradients before giving up")
       ->capture_default_str();

@@ -25,6 +25,7 @@ struct TrainArgs {
   int checkpoint_every = 0;
   std::string report;      // JSON summary
   bool no_eval = false;
+  int eval_every = 0;  // > 0: the held-out loss before training and every N steps (eval_losses)
   DataArgs data, test;  // .npy files (cli/data_options.hpp)
   double comm_timeout = 300;  // seconds a process waits for the others' gradients (under mpirun)
   SequenceArgs sequences;  // ragged sequences (cli/train_sequences.hpp)

@@ -74,6 +74,23 @@ std::vector<InputFeed> input_feeds(const ModelDescription& m, const data::Source
   return out;
 }
 
+double batch_loss(const autodiff::LossHead& loss, const std::vector<std::vector<float>>& outputs,
+                  std::vector<float> targets, std::int64_t batch) {
+  autodiff::LossHead head = loss;
+  head.set_targets(std::move(targets));
+  // Each output as one block: its plain rows are the blocked layout.
+  std::vector<autodiff::Tensor> packed, grads;
+  std::vector<const autodiff::Tensor*> inputs;
+  for (const std::vector<float>& o : outputs) {
+    const std::int64_t values = std::int64_t(o.size()) / batch;
+    const kernels::BlockShape shape{.rows = batch, .cols = values, .brow = batch, .bcol = values};
+    packed.push_back(kernels::pack(o, shape));
+    grads.emplace_back(shape, false, kernels::heap_allocator(), kernels::Uninitialised{});
+  }
+  for (const autodiff::Tensor& t : packed) inputs.push_back(&t);
+  return head.run(inputs, grads, kernels::heap_allocator());
+}
+
 Evaluation evaluate(const ModelDescription& d, const autodiff::JoinModel& model, const std::vector<InputFeed>& feeds,
                     const data::Source& test, std::int64_t batch, int batches, std::uint64_t seed,
                     const EmbedFn& embed) {

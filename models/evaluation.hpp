@@ -44,6 +44,12 @@ std::vector<InputFeed> input_feeds(const ModelDescription& model, const data::So
 // Branch `branch`'s encoder on exactly `batch` rows of input: its output rows.
 using EmbedFn = std::function<std::vector<float>(int branch, std::span<const float> inputs)>;
 
+// The loss `loss` (its kind and margin; `targets` in place of its own) gives `batch` rows of
+// plain branch outputs, one row-major batch x values vector per branch: what a training step
+// on the same outputs reports.
+double batch_loss(const autodiff::LossHead& loss, const std::vector<std::vector<float>>& outputs,
+                  std::vector<float> targets, std::int64_t batch);
+
 // Scores `model` on `test`. Labelled sets for pair and triplet models: `batches` batches of
 // pairs sampled by class with `seed` (batches <= 0: as many pairs as samples). Explicit pairs or triplets, and classifiers: the rows in
 // file order, all of them, or the first batches * batch when batches > 0.

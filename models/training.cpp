@@ -95,25 +95,29 @@ TrainingSession::TrainingSession(const TrainConfig& config)
 autodiff::Batch TrainingSession::next_batch() {
   // Every process draws the whole global batch (so the sampler's state stays that of a
   // one-process run) and keeps its slice.
+  const std::int64_t n = shard_rows();
+  return drawn(batches_, std::int64_t(config_.shard) * n, n);
+}
+
+autodiff::Batch TrainingSession::drawn(data::Batches& batches, std::int64_t first, std::int64_t n) {
   const std::int64_t global = config_.model.batch;
-  const std::int64_t n = shard_rows(), first = std::int64_t(config_.shard) * n;
   autodiff::Batch batch;
   if (description_.task == Task::classifier) {
-    data::ClassBatch c = batches_.classes(global);
+    data::ClassBatch c = batches.classes(global);
     batch.inputs.push_back(fed(feeds_[0], rows(std::move(c.samples), c.dim, first, n), n));
     const auto labels = rows(std::move(c.labels), 1, first, n);
     batch.targets.assign(labels.begin(), labels.end());
     return batch;
   }
   if (description_.task == Task::triplets) {
-    data::TripletBatch t = batches_.triplets(global);
+    data::TripletBatch t = batches.triplets(global);
     int j = 0;
     for (auto* samples : {&t.anchor, &t.positive, &t.negative}) {
       batch.inputs.push_back(fed(feeds_[std::size_t(j++)], rows(std::move(*samples), t.dim, first, n), n));
     }
     return batch;
   }
-  data::PairBatch p = batches_.pairs(global);
+  data::PairBatch p = batches.pairs(global);
   batch.inputs.push_back(fed(feeds_[0], rows(std::move(p.left), p.dim, first, n), n));
   batch.inputs.push_back(fed(feeds_[1], rows(std::move(p.right), p.dim, first, n), n));
   batch.targets = rows(std::move(p.similar), 1, first, n);
@@ -125,22 +129,37 @@ autodiff::Batch TrainingSession::next_batch() {
 
 autodiff::StepResult TrainingSession::step() { return trainer_->step(next_batch()); }
 
+std::vector<float> TrainingSession::embed_global(int branch, std::span<const float> inputs) {
+  const std::size_t slice = inputs.size() / std::size_t(config_.model.batch / shard_rows());
+  std::vector<float> out;
+  for (std::size_t first = 0; first < inputs.size(); first += slice) {
+    const std::vector<float> part = trainer_->embed(branch, inputs.subspan(first, slice));
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return out;
+}
+
 Evaluation TrainingSession::evaluate() {
   // Fixed pairs of the held-out set: the same seed every evaluation, so runs compare, and the
   // same whatever the number of processes: batches of the global size, embedded in slices of
   // the size this process's model takes.
-  const std::int64_t global = config_.model.batch, n = shard_rows();
-  const EmbedFn embed = [&](int branch, std::span<const float> inputs) {
-    const std::size_t slice = inputs.size() / std::size_t(global / n);
-    std::vector<float> out;
-    for (std::size_t first = 0; first < inputs.size(); first += slice) {
-      const std::vector<float> part = trainer_->embed(branch, inputs.subspan(first, slice));
-      out.insert(out.end(), part.begin(), part.end());
-    }
-    return out;
-  };
-  return models::evaluate(description_, *model_, feeds_, *test_, global, config_.eval_batches,
+  const EmbedFn embed = [&](int branch, std::span<const float> inputs) { return embed_global(branch, inputs); };
+  return models::evaluate(description_, *model_, feeds_, *test_, config_.model.batch, config_.eval_batches,
                           config_.data_seed + 1, embed);
+}
+
+double TrainingSession::held_out_loss() {
+  const std::int64_t global = config_.model.batch;
+  const std::int64_t count = config_.eval_batches > 0 ? config_.eval_batches : (test_->samples() + global - 1) / global;
+  data::Batches held_out(*test_, config_.data_seed + 1);
+  double sum = 0;
+  for (std::int64_t b = 0; b < count; ++b) {
+    autodiff::Batch batch = drawn(held_out, 0, global);
+    std::vector<std::vector<float>> outputs;
+    for (int j = 0; j < model_->branches(); ++j) outputs.push_back(embed_global(j, batch.inputs[std::size_t(j)]));
+    sum += batch_loss(model_->loss(), outputs, std::move(batch.targets), global);
+  }
+  return sum / double(count);
 }
 
 void TrainingSession::save(const std::string& path) { save_weights(path, names_, *model_); }

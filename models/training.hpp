@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -67,10 +68,20 @@ class TrainingSession {
 
   autodiff::StepResult step();
   Evaluation evaluate();  // on the held-out set (has_test_set())
+  // The mean training loss on fixed held-out batches (has_test_set()): eval_batches batches of
+  // model.batch drawn from the held-out set as training draws its batches, from the same seed at
+  // every call, so successive calls differ only by the weights: a run's loss curve without the
+  // batch-to-batch spread of the per-step losses. Inference (no dropout); leaves the training
+  // batches' sequence as it was.
+  double held_out_loss();
   void save(const std::string& path);
 
  private:
   autodiff::Batch next_batch();
+  // The next global batch of `batches`, rows [first, first + n) of it.
+  autodiff::Batch drawn(data::Batches& batches, std::int64_t first, std::int64_t n);
+  // Branch `branch`'s encoder on a global batch, embedded in slices of this process's batch.
+  std::vector<float> embed_global(int branch, std::span<const float> inputs);
   int shard_rows() const { return config_.model.batch / config_.shards; }
 
   // In construction order: the plan is made (and an infeasible budget refused) before the

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """fp32 against bf16 activations (`rematch train --activations`), side by side.
 
-    /usr/bin/python3 bench/activations/compare.py [--steps 200] [--seeds 3] [--fraction 0.7] [-o out.json]
+    /usr/bin/python3 bench/activations/compare.py [--steps 200] [--seeds 3] [--fraction 0.7] [--eval-every 10]
+                                                  [--lr X] [-o out.json]
 
 Trains the same siamese MLP on Fashion-MNIST (same weights, same batches) with fp32 and with bf16
 activations, at one budget below fp32's store-all peak (`--fraction` of it), and prints:
@@ -11,6 +12,12 @@ activations, at one budget below fp32's store-all peak (`--fraction` of it), and
     from the same weights with the last bit of every non-zero weight flipped: training amplifies
     any perturbation, so a single pair of runs drifts apart by about this much whatever its
     cause; then the mean and the largest figure over the seeds;
+  - the same comparison for the held-out loss curve (`rematch train --eval-every`: the mean loss
+    on the same held-out batches before training and every `--eval-every` steps), which follows
+    the weights alone, without the batch-to-batch spread of the per-step losses: its largest
+    relative difference, the mean, the signed mean and the difference at the last point;
+  - by quarter of the run, the per-step losses' mean relative difference and its signed mean,
+    and the held-out curve's mean relative difference: how each grows with the step;
   - per precision: the store-all peak, the plan's predicted recompute overhead at the budget,
     and the measured one: the step time at the budget over the store-all step time, each the
     least over `--repeats` short runs (taken in turns) of its median step time.
@@ -42,6 +49,16 @@ def run(rematch, common, extra):
     return r
 
 
+def relative(reference, other):
+    return [(b - a) / abs(a) for a, b in zip(reference, other)]
+
+
+def quarter_means(values):
+    """Means over the run's four quarters (by position): how a difference depends on the step."""
+    n = len(values)
+    return [statistics.fmean(values[q * n // 4:(q + 1) * n // 4]) for q in range(4)]
+
+
 def window_means(values, width):
     return [statistics.fmean(values[i:i + width]) for i in range(0, len(values) - width + 1, width)]
 
@@ -57,6 +74,17 @@ def curve_difference(reference, other):
     # drifting apart step by step averages out.
     out["loss_mean_signed_rel_diff"] = statistics.fmean((b - a) / abs(a) for a, b in zip(f, h))
     out["test_auc_diff"] = abs(other["test_metric"] - reference["test_metric"])
+    step_by_step = relative(f, h)
+    out["loss_mean_rel_diff_by_quarter"] = quarter_means([abs(d) for d in step_by_step])
+    out["loss_mean_signed_rel_diff_by_quarter"] = quarter_means(step_by_step)
+    # The held-out loss curve (`--eval-every`): the same held-out batches at every point, so it
+    # follows the weights alone, without the per-step losses' batch-to-batch spread.
+    held_out = relative([l for _, l in reference["eval_losses"]], [l for _, l in other["eval_losses"]])
+    out["held_out_max_rel_diff"] = max(abs(d) for d in held_out)
+    out["held_out_mean_rel_diff"] = statistics.fmean(abs(d) for d in held_out)
+    out["held_out_mean_signed_rel_diff"] = statistics.fmean(held_out)
+    out["held_out_last_rel_diff"] = held_out[-1]
+    out["held_out_rel_diff_by_quarter"] = quarter_means([abs(d) for d in held_out[1:]])
     return out
 
 
@@ -78,6 +106,24 @@ def describe(d):
             f"{d['test_auc_diff']:9.4f}")
 
 
+def describe_held_out(d):
+    return (f"{100 * d['held_out_max_rel_diff']:7.2f} % {100 * d['held_out_mean_rel_diff']:6.2f} % "
+            f"{100 * d['held_out_mean_signed_rel_diff']:+8.2f} % {100 * d['held_out_last_rel_diff']:+8.2f} %")
+
+
+def describe_quarters(d):
+    return "  ".join(f"{100 * a:5.2f} {100 * s:+6.2f} {100 * h:5.2f}" for a, s, h in
+                     zip(d["loss_mean_rel_diff_by_quarter"], d["loss_mean_signed_rel_diff_by_quarter"],
+                         d["held_out_rel_diff_by_quarter"]))
+
+
+def over_seeds(values, reduce):
+    """reduce() over the seeds, element by element for the per-quarter lists."""
+    if isinstance(values[0], list):
+        return [reduce(v) for v in zip(*values)]
+    return reduce(values)
+
+
 def steady_median(seconds):
     return statistics.median(seconds[2:] if len(seconds) > 4 else seconds)
 
@@ -91,7 +137,11 @@ def main():
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--seeds", type=int, default=3,
-                   help="weight and batch seeds: --seed s --data-seed s+6 for s = 1..N (1: the defaults)")
+                   help="weight and batch seeds: --seed s --data-seed s+6 for N values of s from --first-seed")
+    p.add_argument("--first-seed", type=int, default=1, help="the first s (1: the defaults)")
+    p.add_argument("--eval-every", type=int, default=10,
+                   help="steps between points of the held-out loss curve (rematch train --eval-every)")
+    p.add_argument("--lr", type=float, help="learning rate of the compared runs (default: rematch's)")
     p.add_argument("--timing-steps", type=int, default=12, help="steps of each timing run")
     p.add_argument("--repeats", type=int, default=3, help="timing runs per precision and schedule")
     p.add_argument("--fraction", type=float, default=0.7,
@@ -104,6 +154,10 @@ def main():
         sys.exit("--fraction must be in (0, 1)")
     if a.seeds < 1:
         sys.exit("--seeds must be at least 1")
+    if a.first_seed < 1:
+        sys.exit("--first-seed must be at least 1")
+    if a.eval_every < 1:
+        sys.exit("--eval-every must be at least 1")
     model = ["--model", "siamese-mlp", "--depth", str(a.depth), "--width", str(a.width),
              "--batch", str(a.batch), "--fashion-mnist", a.fashion_mnist]
 
@@ -120,9 +174,10 @@ def main():
         for precision in ("fp32", "bf16"):
             for kind, schedule in schedules.items():
                 seconds[(precision, kind)].append(steady_median(timed(precision, schedule)["step_seconds"]))
+    lr = ["--lr", str(a.lr)] if a.lr else []
     curves = []
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(1, a.seeds + 1):
+        for seed in range(a.first_seed, a.first_seed + a.seeds):
             seeded = ["--seed", str(seed), "--data-seed", str(seed + 6)]
             weights, flipped = os.path.join(tmp, f"w{seed}.npz"), os.path.join(tmp, f"w{seed}-flipped.npz")
             run(a.rematch, model, [*seeded, *store_all_schedule, "--steps", "0", "--no-eval", "--checkpoint", weights])
@@ -130,28 +185,34 @@ def main():
 
             def trained(precision, start):
                 return run(a.rematch, model, [*seeded, "--activations", precision, "--memory", str(budget),
-                                              "--steps", str(a.steps), "--resume", start])
+                                              "--steps", str(a.steps), "--resume", start,
+                                              "--eval-every", str(a.eval_every), *lr])
             fp32, bf16, fp32_flipped = trained("fp32", weights), trained("bf16", weights), trained("fp32", flipped)
             curves.append({"seed": seed, "runs": {"fp32": fp32, "bf16": bf16, "fp32_last_bit": fp32_flipped},
                            "bf16": curve_difference(fp32, bf16),
                            "fp32_last_bit": curve_difference(fp32, fp32_flipped)})
     budgeted = curves[0]["runs"]
 
-    figures = {"model": " ".join(model[:8]), "budget": budget, "steps": a.steps,
+    figures = {"model": " ".join(model[:8]), "budget": budget, "steps": a.steps, "eval_every": a.eval_every,
+               "lr": a.lr,
                "seeds": [{"seed": c["seed"], "bf16": c["bf16"], "fp32_last_bit": c["fp32_last_bit"],
                           "test_auc": {k: r["test_metric"] for k, r in c["runs"].items()},
-                          "losses": {k: r["losses"] for k, r in c["runs"].items()}} for c in curves]}
-    # The first seed is the single run of the earlier figures: its keys stay at the top level.
+                          "losses": {k: r["losses"] for k, r in c["runs"].items()},
+                          "eval_losses": {k: r["eval_losses"] for k, r in c["runs"].items()}} for c in curves]}
+    # The first seed (with the default --first-seed, the single run of the earlier figures): its
+    # keys stay at the top level.
     figures.update(curves[0]["bf16"])
     figures["test_auc"] = figures["seeds"][0]["test_auc"]
     figures["losses"] = figures["seeds"][0]["losses"]
     for kind in ("bf16", "fp32_last_bit"):
-        figures[kind + "_mean"] = {k: statistics.fmean(c[kind][k] for c in curves) for k in curves[0][kind]}
-        figures[kind + "_max"] = {k: max(abs(c[kind][k]) for c in curves) for k in curves[0][kind]}  # magnitudes (the signed one too)
+        figures[kind + "_mean"] = {k: over_seeds([c[kind][k] for c in curves], statistics.fmean) for k in curves[0][kind]}
+        # Magnitudes (of the signed figures too).
+        figures[kind + "_max"] = {k: over_seeds([c[kind][k] for c in curves], lambda v: max(map(abs, v)))
+                                  for k in curves[0][kind]}
     print(f"model      {' '.join(model[:8])}, budget {budget} bytes "
           f"({a.fraction:.0%} of fp32's store-all peak)")
     print(f"{'':10} {'store-all peak':>15} {'predicted peak':>15} {'predicted ovh':>14} "
-          f"{'measured ovh':>13} {'step s':>8} {'store-all s':>12} {'AUC seed 1':>11}")
+          f"{'measured ovh':>13} {'step s':>8} {'store-all s':>12} {f'AUC seed {a.first_seed}':>11}")
     for precision in ("fp32", "bf16"):
         r = budgeted[precision]
         step, base = min(seconds[(precision, "budget")]), min(seconds[(precision, "store_all")])
@@ -177,6 +238,26 @@ def main():
     for stat in ("mean", "max"):
         for kind, name in compared:
             print(f"{stat:>4} {name:14} {describe(figures[kind + '_' + stat])}")
+    points = a.steps // a.eval_every + 1 + (a.steps % a.eval_every > 0)
+    print(f"held-out loss curves against fp32 (the mean loss on fixed held-out batches at {points} points: before "
+          f"training, every {a.eval_every} steps and after the last; largest relative difference, mean, signed "
+          f"mean, at the last point)")
+    print(f"{'seed':>4} {'against fp32':14} {'largest':>9} {'mean':>8} {'signed':>10} {'last':>10}")
+    for c in curves:
+        for kind, name in compared:
+            print(f"{c['seed']:>4} {name:14} {describe_held_out(c[kind])}")
+    for stat in ("mean", "max"):
+        for kind, name in compared:
+            print(f"{stat:>4} {name:14} {describe_held_out(figures[kind + '_' + stat])}")
+    print("by quarter of the run: per-step loss mean relative difference, its signed mean, held-out loss mean "
+          "relative difference (%)")
+    print(f"{'seed':>4} {'against fp32':14} " + "  ".join(f"{f'quarter {q + 1}':^18}" for q in range(4)))
+    for c in curves:
+        for kind, name in compared:
+            print(f"{c['seed']:>4} {name:14} {describe_quarters(c[kind])}")
+    for stat in ("mean", "max"):
+        for kind, name in compared:
+            print(f"{stat:>4} {name:14} {describe_quarters(figures[kind + '_' + stat])}")
     if a.output:
         tmp = a.output + ".tmp"
         with open(tmp, "w") as f:

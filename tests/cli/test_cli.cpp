@@ -682,6 +682,38 @@ TEST_F(Cli, TrainWithBf16ActivationsPlansWithSmallerSizesAndSaysSo) {
   EXPECT_EQ(count_lines(bad.err), 1u) << bad.err;
 }
 
+// --eval-every: the held-out loss before training, every N steps and after the last; it depends
+// on the weights alone (the same held-out batches every time: a run resumed from step 2's weights
+// reads step 2's point again) and leaves the training run as it was.
+TEST_F(Cli, TrainEvalEveryReportsAHeldOutLossOfTheWeightsAloneAndLeavesTrainingAsItWas) {
+  const auto train = [&](const std::string& report, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"train", "--model", "siamese-mlp", "--depth", "3", "--width", "32",
+                                     "--batch", "32", "--memory", "16MiB", "--eval-batches", "2",
+                                     "--profile-repeats", "1", "--report", path(report)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CliRun r = run(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return json::parse(slurp(path(report)));
+  };
+  const json curve = train("curve.json", {"--steps", "5", "--eval-every", "2"});
+  const json plain = train("plain.json", {"--steps", "5"});
+  ASSERT_EQ(curve["eval_losses"].size(), 4u) << curve["eval_losses"].dump();
+  const int expected_steps[4] = {0, 2, 4, 5};
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(curve["eval_losses"][i][0], expected_steps[i]);
+    EXPECT_GT(curve["eval_losses"][i][1].get<double>(), 0);
+  }
+  EXPECT_EQ(plain["eval_losses"], json::array());
+  EXPECT_EQ(curve["first_loss"], plain["first_loss"]);
+  EXPECT_EQ(curve["last_loss"], plain["last_loss"]);
+  EXPECT_EQ(curve["test_metric"], plain["test_metric"]);
+  train("two.json", {"--steps", "2", "--checkpoint", path("w.npz")});
+  const json resumed = train("resumed.json", {"--steps", "0", "--resume", path("w.npz"), "--eval-every", "1"});
+  ASSERT_EQ(resumed["eval_losses"].size(), 1u) << resumed["eval_losses"].dump();
+  EXPECT_EQ(resumed["eval_losses"][0][0], 0);
+  EXPECT_EQ(resumed["eval_losses"][0][1], curve["eval_losses"][1][1]);
+}
+
 TEST_F(Cli, TrainsAModelFileReadingTheImageAsASequence) {
   {
     std::ofstream(path("net.json")) << R"({"branches": [{"input": {"channels": 28, "length": 28}, "encoder": "e"}],

@@ -150,6 +150,8 @@ TEST_F(HostileCli, TrainRefusesBadFlagsBeforeTraining) {
   expect_failure(run(with({"--memory", "1GiB", "--momentum", "nan"})), 3, "--momentum");
   expect_failure(run(with({"--memory", "1GiB", "--checkpoint", path("no/dir/w.bin")})), 3, "--checkpoint");
   expect_failure(run(with({"--memory", "1GiB", "--report", dir_.string()})), 3, "--report");
+  expect_failure(run(with({"--memory", "1GiB", "--eval-every", "-1"})), 3, "--eval-every");
+  expect_failure(run(with({"--memory", "1GiB", "--eval-every", "2"})), 3, "--eval-every");  // with --no-eval
   // A budget of 0 is below the least like any other: status 2 naming it.
   const CliRun zero = run(with({"--memory", "0"}));
   const CliRun one = run(with({"--memory", "1"}));

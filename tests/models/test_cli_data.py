@@ -110,6 +110,31 @@ def test_classifier_trains_from_labels_and_reports_top1(files):
     assert accuracy > 0.5  # four separable clusters
 
 
+def test_eval_every_reports_the_held_out_loss_numpy_computes(files):
+    # One held-out batch holding every held-out sample: its mean loss is the whole set's, whatever
+    # the order the batch is drawn in.
+    x, y = clusters(32, FEATURES, 4)
+    np.save(files / "tx.npy", x)
+    np.save(files / "ty.npy", y)
+    r = run("train", "--model", files / "c.json", "--data", files / "x.npy", "--labels", files / "y.npy",
+            "--test-data", files / "tx.npy", "--test-labels", files / "ty.npy", "--batch", 32, "--memory", "1MiB",
+            "--steps", 3, "--eval-every", 2, "--eval-batches", 1, "--lr", 0.01, "--profile-repeats", 1,
+            "--checkpoint", files / "w.npz", "--report", files / "r.json")
+    assert r.returncode == 0, r.stderr
+    curve = json.loads((files / "r.json").read_text())["eval_losses"]
+    assert [step for step, _ in curve] == [0, 2, 3]
+    w = np.load(files / "w.npz")
+    h = np.maximum(x @ w["encoders.mlp.layers.0.weight"] + w["encoders.mlp.layers.0.bias"], 0)
+    logits = (h @ w["encoders.mlp.layers.1.weight"] + w["encoders.mlp.layers.1.bias"]).astype(np.float64)
+    top = logits.max(1)
+    cross_entropy = np.mean(top + np.log(np.exp(logits - top[:, None]).sum(1)) - logits[np.arange(32), y])
+    assert curve[-1][1] == pytest.approx(cross_entropy, rel=1e-5)
+    assert f"held-out   step 3  loss {curve[-1][1]:.5f}" in r.stdout
+    r = train(files, "--eval-every", 1)
+    assert r.returncode == 3 and r.stderr.count("\n") == 1, r.stderr
+    assert "--eval-every needs a held-out set" in r.stderr
+
+
 def test_explicit_pairs_and_triplets_train(files):
     x, y = clusters(256, FEATURES, 2)
     x2, y2 = clusters(256, FEATURES, 3)
