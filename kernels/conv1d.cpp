@@ -85,7 +85,7 @@ class TapConv {
         if ((mi == 1 && !q_.ragged()) || (ni == 1 && !k_.ragged())) continue;
         kern_[0][mi][ni] = Brgemm({m, nn, cin, ld_, cin, out_w, dilation, cout * cin, false,
                                    Precision::fp32});
-        if (in_place_) {
+        if (in_place_ && m + span_ <= src_w) {  // else no window of this width lies inside
           kern_[1][mi][ni] = Brgemm({m, nn, cin, src_w, cin, out_w, dilation, cout * cin, false,
                                      Precision::fp32});
         }
