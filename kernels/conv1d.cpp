@@ -56,7 +56,9 @@ void relu_mask_in_place(float* __restrict g, const float* __restrict mask, std::
 // block on it. Read in place, the window's rows lie a whole input row apart (a page each for
 // long inputs) and LIBXSMM re-reads them once per register tile of the output; packed they
 // are contiguous and L2-resident: at C = 256, S = 3 this measured ~30% faster (AVX2), and it
-// makes a padded copy of the whole input unnecessary.
+// makes a padded copy of the whole input unnecessary. With at most kInPlaceRows input channels
+// a window that needs neither zero padding nor a mask is read where it lies instead: there the
+// copy cost more than the strided reads save.
 //
 // The width block is preferred_m() (on AVX2 at C = 256: S = 3 88 GFLOP/s packed vs 67 at
 // m = 64; S = 9 82 vs 63), except when a channel block's weights (taps x bk x c floats) are
@@ -76,14 +78,19 @@ class TapConv {
       : n_(n), cin_(cin), cout_(cout), src_w_(src_w), left_(left), out_w_(out_w), taps_(taps),
         span_((taps - 1) * dilation),
         q_{out_w, std::min(width_block(bq, std::min(bk, cout), cin, taps), out_w)},
-        k_{cout, std::min(bk, cout)}, ld_(((q_.block + span_ + 15) / 16 | 1) * 16) {
+        k_{cout, std::min(bk, cout)}, ld_(((q_.block + span_ + 15) / 16 | 1) * 16),
+        in_place_(cin <= kInPlaceRows) {
     for (int mi = 0; mi < 2; ++mi) {
       for (int ni = 0; ni < 2; ++ni) {
         const std::int64_t m = mi == 0 ? q_.block : q_.len(q_.count() - 1);
         const std::int64_t nn = ni == 0 ? k_.block : k_.len(k_.count() - 1);
         if ((mi == 1 && !q_.ragged()) || (ni == 1 && !k_.ragged())) continue;
-        kern_[mi][ni] = Brgemm({m, nn, cin, ld_, cin, out_w, dilation, cout * cin, false,
-                                Precision::fp32});
+        kern_[0][mi][ni] = Brgemm({m, nn, cin, ld_, cin, out_w, dilation, cout * cin, false,
+                                   Precision::fp32});
+        if (in_place_ && m + span_ <= src_w) {  // else no window of this width lies inside
+          kern_[1][mi][ni] = Brgemm({m, nn, cin, src_w, cin, out_w, dilation, cout * cin, false,
+                                     Precision::fp32});
+        }
       }
     }
   }
@@ -106,14 +113,20 @@ class TapConv {
     for (std::int64_t s = 0; s < n_; ++s) {
       for (std::int64_t i = 0; i < qb; ++i) {
         const std::int64_t q0 = i * q_.block;
-        float* tile = tiles + omp_get_thread_num() * tile_elems();
-        const std::int64_t at = s * cin_ * src_w_;
-        pack_window(in + at, mask == nullptr ? nullptr : mask + at, q0, q_.len(i) + span_, tile);
+        const std::int64_t at = s * cin_ * src_w_, p = q0 - left_;
+        const bool inside =
+            in_place_ && mask == nullptr && p >= 0 && p + q_.len(i) + span_ <= src_w_;
+        const float* a = in + at + p;
+        if (!inside) {
+          float* tile = tiles + omp_get_thread_num() * tile_elems();
+          pack_window(in + at, mask == nullptr ? nullptr : mask + at, q0, q_.len(i) + span_, tile);
+          a = tile;
+        }
         for (std::int64_t j = 0; j < kb; ++j) {
           const std::int64_t k0 = j * k_.block;
-          const Brgemm& kern = kern_[i == qb - 1 && q_.ragged()][j == kb - 1 && k_.ragged()];
+          const Brgemm& kern = kern_[inside][i == qb - 1 && q_.ragged()][j == kb - 1 && k_.ragged()];
           float* c = out + (s * cout_ + k0) * out_w_ + q0;
-          kern(tile, wt + k0 * cin_, c, taps_);
+          kern(a, wt + k0 * cin_, c, taps_);
           if (bias == nullptr && !relu) continue;
           for (std::int64_t o = 0; o < k_.len(j); ++o) {
             float* row = c + o * out_w_;
@@ -149,13 +162,20 @@ class TapConv {
 
   // Dynamic runs per thread: enough to even out a thread slowed by other work.
   static constexpr std::int64_t kRunsPerThread = 4;
+  // Input channels up to which a window that needs neither padding nor a mask is read where it
+  // lies (lda = the input's width) instead of being packed: at 64 rows the copy cost more than
+  // the strided reads (N = 16, C = K = 64, W = 1000, S = 3, AVX-512, 2 threads: forward and
+  // backward-data ~15-35% faster), at C = 128..256 the strided reads cost more (~5-25% slower).
+  static constexpr std::int64_t kInPlaceRows = 64;
   std::int64_t n_, cin_, cout_, src_w_, left_, out_w_, taps_, span_;
   Split q_, k_;
   // Tile row length: a width block plus the receptive field, in an odd number of cache lines.
   // A power-of-two row length (e.g. 64 + 24 * 8 = 256 floats) maps every row to the same few
   // L1 sets: C = 128, S = 25, d = 8 ran at 65 instead of 89 GFLOP/s.
   std::int64_t ld_;
-  Brgemm kern_[2][2];
+  bool in_place_;  // cin <= kInPlaceRows: inner windows without a mask are read in place
+  // [window read in place][ragged width block][ragged channel block]
+  Brgemm kern_[2][2][2];
 };
 
 // dst[t][i] = src_pad[i][p0 + t] for t < len and every channel i < c, where src_pad[i][p] =

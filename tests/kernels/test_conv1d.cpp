@@ -107,6 +107,7 @@ const Conv1dDesc kShapes[] = {
     {2, 128, 24, 300, 3, 2, Padding::same, true, 64, 64},  // channels split into m slices, 8 parts
     {2, 64, 130, 50, 9, 3, Padding::same, true, 64, 64},  // weights past the in-task copy's limit
     {2, 400, 170, 300, 1, 1, Padding::valid, true, 64, 64},  // the same, reduction in 2 parts
+    {2, 3, 5, 12, 3, 1, Padding::valid, true, 64, 64},  // dy narrower than backward-data's block
 };
 
 Conv1dDesc with_relu(Conv1dDesc d) {
