@@ -214,14 +214,16 @@ void BlockedGemm::run_columns(const Blocked<T>& a, const BBlock& b_block, std::i
   // Dynamic: a block's result does not depend on which thread computes it, and
   // cores shared with other work (2-vCPU cloud hosts) make static halves stall. Tasks go out in
   // groups of consecutive ones when there are plenty (the next task's panel is then known).
+  // Column groups go out one at a time, all its bands together: the threads then walk the same
+  // right-operand panels at the same time, so a panel fetched from memory serves them all from L3.
   const std::int64_t group = std::clamp<std::int64_t>(bands * splits / (16 * threads), 1, kTaskGroup);
 #pragma omp parallel for collapse(2) schedule(dynamic, group)
-  for (std::int64_t g = 0; g < bands; ++g) {
-    for (std::int64_t s = 0; s < splits; ++s) {
+  for (std::int64_t s = 0; s < splits; ++s) {
+    for (std::int64_t g = 0; g < bands; ++g) {
       const std::int64_t j0 = col0 + s * per_split, j1 = std::min(col1, j0 + per_split);
       const std::int64_t i0 = g * band_, i1 = std::min(rows, i0 + band_);
       // (Narrow panels only, whose bands are single rows.)
-      if (prefetch_bytes_ > 0 && s + 1 == splits && (g * splits + s + 1) % group != 0 && i1 < rows) {
+      if (prefetch_bytes_ > 0 && (s * bands + g + 1) % group != 0 && i1 < rows) {
         prefetch_l1(a.block(i1, 0), prefetch_bytes_);
       }
       for (std::int64_t p = 0; p < inner; p += chunk_) {
