@@ -285,8 +285,9 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   const float* wt = wt_.data.data();
   const BlockShape wts = wt_.shape;
   // Segments go out dynamically, each claimed by a thread while it runs the last row block of its
-  // previous one, so that block fetches the claimed segment's first row block (handed out by an
-  // OpenMP loop, the next segment in index order was another thread's at 2 threads).
+  // previous one, so that block fetches the claimed segment's first row block (an OpenMP loop hands
+  // out the next segment only after this one, and the next in index order is usually another
+  // thread's).
   std::atomic<std::int64_t> unclaimed{0};
 #pragma omp parallel
   {
