@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <string>
 
@@ -283,19 +284,24 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   const BlockShape ws = w_;
   const float* wt = wt_.data.data();
   const BlockShape wts = wt_.shape;
+  // Segments go out dynamically, each claimed by a thread while it runs the last row block of its
+  // previous one, so that block fetches the claimed segment's first row block (an OpenMP loop hands
+  // out the next segment only after this one, and the next in index order is usually another
+  // thread's).
+  std::atomic<std::int64_t> unclaimed{0};
 #pragma omp parallel
   {
     float* const dyc = rows_base + omp_get_thread_num() * (dy_floats + sum_floats);
     float* const sums = dyc + dy_floats;
-#pragma omp for schedule(dynamic)
-    for (std::int64_t s = 0; s < segments; ++s) {
+    for (std::int64_t s = unclaimed.fetch_add(1, std::memory_order_relaxed), following = segments; s < segments;
+         s = following) {
       float* const pw = partial_w + s * w_elems;  // block (i, j) holds dw(i, j)^T, bk x bc
       std::fill(sums, sums + sum_floats, 0.0f);
       const std::int64_t first = s * seg_blocks, last = std::min(rows, first + seg_blocks);
       for (std::int64_t p = first; p < last; ++p) {
-        // The row block fetched meanwhile (the next segment's first one at a segment's end: it is
-        // likely this thread's next).
-        const std::int64_t next = std::min(p + 1, rows - 1);
+        if (p + 1 == last) following = unclaimed.fetch_add(1, std::memory_order_relaxed);
+        // The row block fetched meanwhile (none after the last segment: p itself, in cache).
+        const std::int64_t next = p + 1 < last ? p + 1 : following < segments ? following * seg_blocks : p;
         for (std::int64_t j = 0; j < kb; ++j) {
           float* const sj = d_.bias ? sums + j * 8 * bk : nullptr;
           const float* const dyj = dy.block(p, j);
@@ -327,6 +333,7 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
         pb[c] = acc;
       }
     }
+#pragma omp barrier
     // The segments' sums into the first segment's, in segment order, a vector-friendly slice at a
     // time; then each of its blocks transposed into dw.
     constexpr std::int64_t kSlice = 1024;
