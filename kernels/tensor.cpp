@@ -33,6 +33,10 @@ class HeapAllocator final : public Allocator {
 };
 }  // namespace
 
+void Allocator::adopt(void*, std::size_t, Allocator&) {
+  throw std::invalid_argument("allocator: cannot take over storage from another allocator");
+}
+
 Allocator& heap_allocator() {
   static HeapAllocator heap;
   return heap;

@@ -93,14 +93,15 @@ TrainingSession::TrainingSession(const TrainConfig& config)
 }
 
 autodiff::Batch TrainingSession::next_batch() {
-  // Every process draws the whole global batch (so the sampler's state stays that of a
+  // The sampled rows are copied once into the aligned storage a step can take as its input
+  // tensor (autodiff::InputRows). Every process draws the whole global batch (so the sampler's state stays that of a
   // one-process run) and keeps its slice.
   const std::int64_t global = config_.model.batch;
   const std::int64_t n = shard_rows(), first = std::int64_t(config_.shard) * n;
   autodiff::Batch batch;
   if (description_.task == Task::classifier) {
     data::ClassBatch c = batches_.classes(global);
-    batch.inputs.push_back(fed(feeds_[0], rows(std::move(c.samples), c.dim, first, n), n));
+    batch.inputs.push_back(autodiff::input_rows(fed(feeds_[0], rows(std::move(c.samples), c.dim, first, n), n)));
     const auto labels = rows(std::move(c.labels), 1, first, n);
     batch.targets.assign(labels.begin(), labels.end());
     return batch;
@@ -109,13 +110,13 @@ autodiff::Batch TrainingSession::next_batch() {
     data::TripletBatch t = batches_.triplets(global);
     int j = 0;
     for (auto* samples : {&t.anchor, &t.positive, &t.negative}) {
-      batch.inputs.push_back(fed(feeds_[std::size_t(j++)], rows(std::move(*samples), t.dim, first, n), n));
+      batch.inputs.push_back(autodiff::input_rows(fed(feeds_[std::size_t(j++)], rows(std::move(*samples), t.dim, first, n), n)));
     }
     return batch;
   }
   data::PairBatch p = batches_.pairs(global);
-  batch.inputs.push_back(fed(feeds_[0], rows(std::move(p.left), p.dim, first, n), n));
-  batch.inputs.push_back(fed(feeds_[1], rows(std::move(p.right), p.dim, first, n), n));
+  batch.inputs.push_back(autodiff::input_rows(fed(feeds_[0], rows(std::move(p.left), p.dim, first, n), n)));
+  batch.inputs.push_back(autodiff::input_rows(fed(feeds_[1], rows(std::move(p.right), p.dim, first, n), n)));
   batch.targets = rows(std::move(p.similar), 1, first, n);
   if (model_->loss().kind() == autodiff::LossKind::cosine) {
     for (float& t : batch.targets) t = t > 0 ? 1.0f : -1.0f;
