@@ -61,13 +61,28 @@ Arena::~Arena() {
 
 void* Arena::allocate(std::size_t bytes) { return allocate(bytes, false); }
 
-void* Arena::allocate(std::size_t bytes, bool at_top) {
+void Arena::require_room(std::size_t bytes) const {
   if (bytes > budget_ || in_use_ > budget_ - bytes) {
     throw ArenaExhausted(name_ + " arena: allocating " + format_bytes(double(bytes)) + " with " +
                              format_bytes(double(in_use_)) + " in use would exceed its budget of " +
                              format_bytes(double(budget_)),
                          bytes, in_use_, budget_);
   }
+}
+
+void Arena::count(std::size_t bytes) {
+  in_use_ += bytes;
+  if (in_use_ > high_water_) high_water_ = in_use_;
+}
+
+void Arena::adopt(void* p, std::size_t bytes, kernels::Allocator& origin) {
+  require_room(bytes);
+  adopted_.emplace(p, &origin);
+  count(bytes);
+}
+
+void* Arena::allocate(std::size_t bytes, bool at_top) {
+  require_room(bytes);
   const std::size_t block = block_bytes(bytes);
   char* p = take_free(block, at_top);
   if (p == nullptr) {
@@ -101,16 +116,20 @@ void* Arena::allocate(std::size_t bytes, bool at_top) {
   }
   chunk_of(p)->second.used += block;
   REMATCH_UNPOISON(p, bytes);
-  in_use_ += bytes;
-  if (in_use_ > high_water_) high_water_ = in_use_;
+  count(bytes);
   if (fresh_fill_) std::memset(p, *fresh_fill_, bytes);
   return p;
 }
 
 void Arena::deallocate(void* ptr, std::size_t bytes) noexcept {
+  in_use_ -= bytes;
+  if (const auto adopted = adopted_.find(ptr); adopted != adopted_.end()) {
+    adopted->second->deallocate(ptr, bytes);
+    adopted_.erase(adopted);
+    return;
+  }
   char* p = static_cast<char*>(ptr);
   const std::size_t block = block_bytes(bytes);
-  in_use_ -= bytes;
   const auto chunk = chunk_of(p);
   chunk->second.used -= block;
   try {

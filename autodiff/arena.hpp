@@ -55,6 +55,11 @@ class Arena final : public kernels::Allocator {
 
   void* allocate(std::size_t bytes) override;  // throws ArenaExhausted
   void deallocate(void* p, std::size_t bytes) noexcept override;
+  // Counts storage another allocator made (a batch's input rows taken as a step's input tensor
+  // without a copy) exactly as an allocation of `bytes`: against the budget (throws
+  // ArenaExhausted as allocate does), in the bytes in use and the high-water mark. It stays where
+  // it is, outside the arena's chunks, and deallocate gives it back to `origin`.
+  void adopt(void* p, std::size_t bytes, kernels::Allocator& origin) override;
   // The same arena and budget for blocks that live only inside one op (kernel scratch, widened
   // copies, a stage's inner outputs): they are placed at the top of the highest free range that
   // holds them, the others best fit from the bottom, so short-lived blocks leave no holes among
@@ -93,6 +98,8 @@ class Arena final : public kernels::Allocator {
   };
 
   void* allocate(std::size_t bytes, bool at_top);
+  void require_room(std::size_t bytes) const;  // throws ArenaExhausted unless the budget allows
+  void count(std::size_t bytes);               // bytes now in use, and the high-water mark
   // Bytes that may still be mapped before the chunks total the budget.
   std::size_t room() const { return map_limit_ - std::min(map_limit_, mapped_); }
   char* take_free(std::size_t bytes, bool at_top);
@@ -111,6 +118,7 @@ class Arena final : public kernels::Allocator {
   std::size_t mapped_ = 0;
   std::size_t chunks_mapped_ = 0;
   std::optional<std::uint8_t> fresh_fill_;
+  std::map<void*, kernels::Allocator*> adopted_;  // adopted storage and where it goes back to
   Transient transient_{*this};
   Chunks chunks_;                                  // by base address
   std::map<char*, std::size_t> free_;              // free ranges by address

@@ -1,5 +1,6 @@
 #include "autodiff/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -83,6 +84,18 @@ JoinModel& with_precision(JoinModel& model, Precision activations) {
 
 }  // namespace
 
+InputRows input_rows(std::span<const float> values) {
+  InputRows rows(values.size(), kernels::heap_allocator(), kernels::Uninitialised{});
+  std::copy(values.begin(), values.end(), rows.data());
+  return rows;
+}
+
+Batch copy_of(const Batch& b) {
+  Batch out{{}, b.targets};
+  for (const InputRows& rows : b.inputs) out.inputs.push_back(input_rows(rows.span()));
+  return out;
+}
+
 std::vector<std::vector<const Tensor*>> sum_shared_gradients(const JoinModel& model,
                                                              std::vector<Gradients>& grads) {
   std::vector<std::vector<const Tensor*>> out;
@@ -146,8 +159,15 @@ std::vector<Tensor> Trainer::load_inputs(Batch& batch) {
                                   std::to_string(batch.inputs[j].size()) + " values, expected " +
                                   std::to_string(shape.rows * shape.cols));
     }
+    if (shape.row_major()) {
+      // The rows are the tensor: the arena counts their storage from here, no pass copies it.
+      batch.inputs[j].transfer_to(activations_);
+      inputs.emplace_back().shape = shape;
+      inputs.back().data = std::move(batch.inputs[j]);
+      continue;
+    }
     inputs.emplace_back(shape, false, activations_, kernels::Uninitialised{});
-    kernels::pack_into(batch.inputs[j], inputs.back());
+    kernels::pack_into(batch.inputs[j].span(), inputs.back());
     batch.inputs[j] = {};
   }
   return inputs;

@@ -42,12 +42,22 @@ struct TrainerOptions {
   GradientExchange* exchange = nullptr;
 };
 
-// One batch: for each branch, its input rows in the encoder's plain input layout (batch x
-// features, row-major), and the loss targets.
+// A branch's input rows in the encoder's plain input layout (batch x features, row-major), in
+// 64-byte aligned storage. Where the encoder's first layer reads its input in that very layout
+// (kernels::BlockShape::row_major: an MLP whose first layer is narrow, on a batch the row blocks
+// divide), a step takes this storage as its input tensor without copying it; otherwise it copies
+// the rows into the layout.
+using InputRows = kernels::AlignedBuffer<float>;
+// Rows copied from values held elsewhere.
+InputRows input_rows(std::span<const float> values);
+
+// One batch: for each branch, its input rows, and the loss targets.
 struct Batch {
-  std::vector<std::vector<float>> inputs;
+  std::vector<InputRows> inputs;
   std::vector<float> targets;
 };
+// A copy of b, for a caller that steps on the same batch more than once (a step consumes its own).
+Batch copy_of(const Batch& b);
 
 // Shared encoders: adds the gradients of every branch running encoder e into those of its
 // first branch, in branch order (fixed, so results do not depend on the schedule). Returns, per
@@ -68,8 +78,9 @@ class Trainer {
   std::size_t exchange_bytes() const { return exchange_buffer_.bytes(); }
   Arena& parameters() { return parameters_; }
 
-  // Forward, loss and backward by the plan, then the optimizer update. The batch is released
-  // once copied into the arena, so it does not sit beside the step's peak. Gradients of the
+  // Forward, loss and backward by the plan, then the optimizer update. The batch's inputs count
+  // against the activation budget from the step's start, taken as they are or released once
+  // copied into the arena, so they do not sit beside the step's peak uncounted. Gradients of the
   // branches sharing an encoder are added in branch order: by the optimizer as it reads them,
   // or, with an exchange, for each stage as soon as its last backward ran, and handed over then. With an exchange, the loss is the mean over
   // the processes and `seconds` includes the wait for the last exchanges.

@@ -1,5 +1,7 @@
 #include "kernels/tensor.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <string>
@@ -22,16 +24,28 @@ bfloat16 to_bf16(float f) {
 float to_float(bfloat16 h) { return std::bit_cast<float>(static_cast<std::uint32_t>(h.bits) << 16); }
 
 namespace {
+// Buffers from this size on (a batch's input rows, which a step reads as its input tensor) are
+// placed on transparent huge pages, as the arena's chunks are: a narrow first layer streams them
+// from memory, and on 4 KiB pages the step took ~15% longer (N = 262,144 x 784, 2 threads).
+constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
+
 class HeapAllocator final : public Allocator {
  public:
   void* allocate(std::size_t bytes) override {
-    void* p = std::aligned_alloc(kAlignment, bytes);
+    const bool huge = bytes >= kHugePageBytes;
+    void* p = std::aligned_alloc(huge ? kHugePageBytes : kAlignment,
+                                 huge ? (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes : bytes);
     if (p == nullptr) throw std::bad_alloc();
+    if (huge) (void)madvise(p, bytes, MADV_HUGEPAGE);
     return p;
   }
   void deallocate(void* p, std::size_t) noexcept override { std::free(p); }
 };
 }  // namespace
+
+void Allocator::adopt(void*, std::size_t, Allocator&) {
+  throw std::invalid_argument("allocator: cannot take over storage from another allocator");
+}
 
 Allocator& heap_allocator() {
   static HeapAllocator heap;

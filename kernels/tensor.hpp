@@ -38,6 +38,10 @@ class Allocator {
   // kAlignment-aligned storage of `bytes` (a multiple of kAlignment); throws when refused.
   virtual void* allocate(std::size_t bytes) = 0;
   virtual void deallocate(void* p, std::size_t bytes) noexcept = 0;
+  // Takes over `bytes` of storage at p that `origin` allocated, as if this allocator had handed
+  // them out: it counts them from now on, and its deallocate(p, bytes) gives them back to origin.
+  // Throws when refused; the default refuses, so only allocators that count storage adopt it.
+  virtual void adopt(void* p, std::size_t bytes, Allocator& origin);
 };
 Allocator& heap_allocator();
 
@@ -83,6 +87,14 @@ class AlignedBuffer {
   std::size_t bytes() const { return data_ ? data_.get_deleter().bytes : 0; }
   std::span<T> span() { return {data(), size_}; }
   std::span<const T> span() const { return {data(), size_}; }
+  // Hands the storage, without copying it, to `owner` (Allocator::adopt), which counts it and
+  // releases it from now on. Throws, leaving the buffer as it was, when the owner refuses.
+  void transfer_to(Allocator& owner) {
+    if (!data_ || data_.get_deleter().allocator == &owner) return;
+    Release& release = data_.get_deleter();
+    owner.adopt(data_.get(), release.bytes, *release.allocator);
+    release.allocator = &owner;
+  }
 
  private:
   struct Release {
@@ -114,6 +126,9 @@ struct BlockShape {
   std::int64_t block_offset(std::int64_t rb, std::int64_t cb) const {
     return rb * down_step() + cb * right_step();
   }
+  // Whether the layout is the plain row-major rows x cols matrix itself: one block column of
+  // whole rows and no padding rows (a buffer of rows * cols values in row order is this layout).
+  bool row_major() const { return bcol == cols && rows % brow == 0; }
   bool operator==(const BlockShape&) const = default;
 };
 

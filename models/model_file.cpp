@@ -347,6 +347,19 @@ autodiff::BlockShape runtime_shape(const TensorDims& d, std::int64_t n) {
   return {n, d.features, b.bn, b.bc, false};
 }
 
+// An encoder's first linear layer reads the branch's input rows. When its backward is the narrow
+// one-sweep pass, which reads x a row block at a time in place at any leading dimension, its input
+// blocks span whole rows: the blocked layout is then the row-major batch itself (plus zero rows
+// when the batch block does not divide the batch), so loading a batch copies contiguous rows
+// instead of scattering each row over column blocks (docs/kernels.md, "Layouts"). Wider layers keep
+// the preferred blocks: their three-pass backward transposes chunks of x, which whole-row blocks
+// would make as large as the input's rows.
+kernels::FcDesc input_layer_blocking(const kernels::FcDesc& d) {
+  kernels::FcDesc rows = d;
+  rows.bc = d.c;
+  return kernels::Fc(rows).sweeps() ? rows : d;
+}
+
 struct Builder {
   std::int64_t n;
   std::uint64_t seed;
@@ -354,19 +367,21 @@ struct Builder {
   std::shared_ptr<autodiff::SequenceLengths> lengths;  // null: every sequence at full length
   std::uint64_t dropout_counter = 0;
 
-  std::vector<std::unique_ptr<autodiff::Layer>> layers(const std::vector<LayerSpec>& specs) {
+  // encoder_input: specs are an encoder's layers, the first reading the branch's input.
+  std::vector<std::unique_ptr<autodiff::Layer>> layers(const std::vector<LayerSpec>& specs,
+                                                       bool encoder_input = false) {
     std::vector<std::unique_ptr<autodiff::Layer>> out;
-    for (const LayerSpec& s : specs) out.push_back(layer(s));
+    for (const LayerSpec& s : specs) out.push_back(layer(s, encoder_input && out.empty()));
     return out;
   }
 
-  std::unique_ptr<autodiff::Layer> layer(const LayerSpec& s) {
-    std::unique_ptr<autodiff::Layer> l = unmasked(s);
+  std::unique_ptr<autodiff::Layer> layer(const LayerSpec& s, bool reads_input) {
+    std::unique_ptr<autodiff::Layer> l = unmasked(s, reads_input);
     if (lengths == nullptr || !s.out.is_sequence()) return l;
     return std::make_unique<autodiff::MaskedLayer>(std::move(l), s.out.channels, lengths);
   }
 
-  std::unique_ptr<autodiff::Layer> unmasked(const LayerSpec& s) {
+  std::unique_ptr<autodiff::Layer> unmasked(const LayerSpec& s, bool reads_input) {
     const autodiff::BlockShape in = runtime_shape(s.in, n);
     switch (s.kind) {
       case LayerKind::linear: {
@@ -376,7 +391,7 @@ struct Builder {
         d.k = s.units;
         d.bias = s.bias;
         d.activation = s.relu ? kernels::Activation::relu : kernels::Activation::none;
-        return std::make_unique<autodiff::FcLayer>(d, parameters);
+        return std::make_unique<autodiff::FcLayer>(reads_input ? input_layer_blocking(d) : d, parameters);
       }
       case LayerKind::conv1d: {
         kernels::Conv1dDesc d;
@@ -627,7 +642,7 @@ std::unique_ptr<autodiff::JoinModel> build(const ModelDescription& m, std::int64
   Builder b{batch, seed, parameters, lengths};
   std::vector<std::unique_ptr<autodiff::Encoder>> encoders;
   for (const EncoderSpec& e : m.encoders) {
-    encoders.push_back(std::make_unique<autodiff::Encoder>(e.name, b.layers(e.layers), e.stage_ends));
+    encoders.push_back(std::make_unique<autodiff::Encoder>(e.name, b.layers(e.layers, true), e.stage_ends));
   }
   for (std::size_t e = 0; e < encoders.size(); ++e) encoders[e]->initialize(seed * 1000 + e);
   std::vector<int> branch_encoder;

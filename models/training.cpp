@@ -99,12 +99,14 @@ autodiff::Batch TrainingSession::next_batch() {
   return drawn(batches_, std::int64_t(config_.shard) * n, n);
 }
 
+// The sampled rows are copied once into the aligned storage a step can take as its input tensor
+// (autodiff::InputRows).
 autodiff::Batch TrainingSession::drawn(data::Batches& batches, std::int64_t first, std::int64_t n) {
   const std::int64_t global = config_.model.batch;
   autodiff::Batch batch;
   if (description_.task == Task::classifier) {
     data::ClassBatch c = batches.classes(global);
-    batch.inputs.push_back(fed(feeds_[0], rows(std::move(c.samples), c.dim, first, n), n));
+    batch.inputs.push_back(autodiff::input_rows(fed(feeds_[0], rows(std::move(c.samples), c.dim, first, n), n)));
     const auto labels = rows(std::move(c.labels), 1, first, n);
     batch.targets.assign(labels.begin(), labels.end());
     return batch;
@@ -113,13 +115,13 @@ autodiff::Batch TrainingSession::drawn(data::Batches& batches, std::int64_t firs
     data::TripletBatch t = batches.triplets(global);
     int j = 0;
     for (auto* samples : {&t.anchor, &t.positive, &t.negative}) {
-      batch.inputs.push_back(fed(feeds_[std::size_t(j++)], rows(std::move(*samples), t.dim, first, n), n));
+      batch.inputs.push_back(autodiff::input_rows(fed(feeds_[std::size_t(j++)], rows(std::move(*samples), t.dim, first, n), n)));
     }
     return batch;
   }
   data::PairBatch p = batches.pairs(global);
-  batch.inputs.push_back(fed(feeds_[0], rows(std::move(p.left), p.dim, first, n), n));
-  batch.inputs.push_back(fed(feeds_[1], rows(std::move(p.right), p.dim, first, n), n));
+  batch.inputs.push_back(autodiff::input_rows(fed(feeds_[0], rows(std::move(p.left), p.dim, first, n), n)));
+  batch.inputs.push_back(autodiff::input_rows(fed(feeds_[1], rows(std::move(p.right), p.dim, first, n), n)));
   batch.targets = rows(std::move(p.similar), 1, first, n);
   if (model_->loss().kind() == autodiff::LossKind::cosine) {
     for (float& t : batch.targets) t = t > 0 ? 1.0f : -1.0f;
@@ -156,7 +158,7 @@ double TrainingSession::held_out_loss() {
   for (std::int64_t b = 0; b < count; ++b) {
     autodiff::Batch batch = drawn(held_out, 0, global);
     std::vector<std::vector<float>> outputs;
-    for (int j = 0; j < model_->branches(); ++j) outputs.push_back(embed_global(j, batch.inputs[std::size_t(j)]));
+    for (int j = 0; j < model_->branches(); ++j) outputs.push_back(embed_global(j, batch.inputs[std::size_t(j)].span()));
     sum += batch_loss(model_->loss(), outputs, std::move(batch.targets), global);
   }
   return sum / double(count);

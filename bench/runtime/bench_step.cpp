@@ -90,14 +90,14 @@ Measured run_shape(const Shape& s, int steps) {
   autodiff::Batch batch;
   for (int j = 0; j < model->branches(); ++j) {
     const auto& in = model->encoder_of(j).input_shape(0);
-    std::vector<float> x(std::size_t(in.rows * in.cols));
-    for (float& v : x) v = pixel(rng);
+    autodiff::InputRows x(std::size_t(in.rows * in.cols));
+    for (float& v : x.span()) v = pixel(rng);
     batch.inputs.push_back(std::move(x));
   }
   for (int r = 0; r < s.batch; ++r) batch.targets.push_back(float(r % 2));
 
   auto timed_step = [&](double* executor) {
-    autodiff::Batch b = batch;  // the step consumes its batch; the copy is not timed
+    autodiff::Batch b = autodiff::copy_of(batch);  // the step consumes its batch; the copy is not timed
     const double start = clock_now();
     const autodiff::StepResult r = trainer.step(std::move(b));
     const double seconds = clock_now() - start;

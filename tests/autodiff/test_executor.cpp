@@ -107,7 +107,7 @@ std::unique_ptr<Setup> make(Family family, Precision activations = Precision::fp
     const BlockShape& in = s->model->encoder_of(j).input_shape(0);
     std::vector<float> x(std::size_t(in.rows * in.cols));
     for (float& v : x) v = normal(rng);
-    s->batch.inputs.push_back(std::move(x));
+    s->batch.inputs.push_back(input_rows(x));
   }
   for (std::int64_t r = 0; r < kBatch; ++r) {
     s->batch.targets.push_back(family == Family::chain        ? float(r % 7)
@@ -135,7 +135,7 @@ Executed execute(Setup& s, const Schedule& schedule, std::size_t budget) {
   std::vector<Tensor> inputs;
   for (int j = 0; j < s.model->branches(); ++j) {
     inputs.emplace_back(s.model->encoder_of(j).input_shape(0), false, arena);
-    kernels::pack_into(s.batch.inputs[j], inputs.back());
+    kernels::pack_into(s.batch.inputs[j].span(), inputs.back());
   }
   run.step = executor.run(schedule, std::move(inputs), run.grads);
   EXPECT_EQ(arena.in_use(), 0u) << "a complete schedule leaves nothing in the arena";
@@ -310,7 +310,7 @@ TEST(Refusal, ATrainerBudgetBelowTheLeastFeasibleOneIsRefusedWithThatNumber) {
   }
   options.activation_budget = std::size_t(least);
   Trainer trainer(*s->model, s->params, options);
-  const StepResult step = trainer.step(s->batch);
+  const StepResult step = trainer.step(copy_of(s->batch));
   EXPECT_LE(step.arena_peak, std::size_t(least));
   EXPECT_TRUE(std::isfinite(step.loss));
 }
@@ -424,7 +424,7 @@ TEST(GradientExchangeHook, EachStageIsHandedOverOnceInTheFixedOrderWithItsBranch
     Trainer trainer(*s->model, s->params, options);
     EXPECT_EQ(exchange.attached, floats);
     EXPECT_EQ(trainer.exchange_bytes(), reserved);
-    const StepResult step = trainer.step(s->batch);
+    const StepResult step = trainer.step(copy_of(s->batch));
     EXPECT_LE(step.arena_peak, options.activation_budget);
     EXPECT_EQ(exchange.handed, expected);
   }
@@ -505,7 +505,7 @@ TEST(Bf16Activations, TrainerPlansWithBf16SizesAndStaysWithinTheBudget) {
   for (const Op& op : trainer.plan().ops) forwards += op.kind == OpKind::F_all || op.kind == OpKind::F_ck || op.kind == OpKind::F_none;
   EXPECT_EQ(forwards, std::size_t(2 * s->model->encoder_of(0).stages())) << "no forward recomputed";
   for (int step = 0; step < 3; ++step) {
-    const StepResult result = trainer.step(s->batch);
+    const StepResult result = trainer.step(copy_of(s->batch));
     EXPECT_LE(result.arena_peak, options.activation_budget);
     EXPECT_TRUE(std::isfinite(result.loss));
   }

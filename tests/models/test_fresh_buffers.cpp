@@ -104,7 +104,7 @@ autodiff::Batch batch_for(const autodiff::JoinModel& model, const std::string& l
     const autodiff::BlockShape& in = model.encoder_of(j).input_shape(0);
     std::vector<float> x(std::size_t(in.rows * in.cols));
     for (float& v : x) v = normal(rng);
-    b.inputs.push_back(std::move(x));
+    b.inputs.push_back(autodiff::input_rows(x));
   }
   for (std::int64_t r = 0; r < kBatch; ++r) {
     b.targets.push_back(loss == "softmax-cross-entropy" ? float(r % 5)

@@ -44,7 +44,7 @@ autodiff::Batch random_batch(autodiff::JoinModel& model, Task task, std::int64_t
   autodiff::Batch b;
   for (int j = 0; j < model.branches(); ++j) {
     const auto& in = model.encoder_of(j).input_shape(0);
-    b.inputs.push_back(random_values(std::size_t(in.rows * in.cols), seed * 10 + j));
+    b.inputs.push_back(autodiff::input_rows(random_values(std::size_t(in.rows * in.cols), seed * 10 + j)));
   }
   for (std::int64_t r = 0; r < batch; ++r) {
     const bool cosine = model.loss().kind() == autodiff::LossKind::cosine;
@@ -192,7 +192,7 @@ Executed execute(Setup& s, const Schedule& schedule, std::size_t budget) {
   std::vector<Tensor> inputs;
   for (int j = 0; j < s.model->branches(); ++j) {
     inputs.emplace_back(s.model->encoder_of(j).input_shape(0), false, arena);
-    kernels::pack_into(s.batch.inputs[j], inputs.back());
+    kernels::pack_into(s.batch.inputs[j].span(), inputs.back());
   }
   run.loss = executor.run(schedule, std::move(inputs), run.grads).loss;
   return run;
@@ -277,7 +277,7 @@ TEST(Dropout, MasksDependOnTheStepAndInferencePassesThrough) {
     s->model->set_step(step);
     autodiff::Arena a("a");  // before x, which ends up holding its memory
     autodiff::Tensor x(s->model->encoder_of(0).input_shape(0));
-    kernels::pack_into(s->batch.inputs[0], x);
+    kernels::pack_into(s->batch.inputs[0].span(), x);
     x = s->model->encoder_of(0).forward_all(std::move(x), a);
     std::vector<float> out(std::size_t(x.shape.rows * x.shape.cols));
     kernels::unpack(x, out);
