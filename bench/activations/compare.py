@@ -232,32 +232,26 @@ def main():
           f"from the same weights with the last bit flipped")
     print(f"{'seed':>4} {'against fp32':14} {'10-step':>7} {'20-step':>8} {'per step':>10} {'signed':>10} {'AUC diff':>9}")
     compared = (("bf16", "bf16"), ("fp32_last_bit", "fp32 last bit"))
-    for c in curves:
-        for kind, name in compared:
-            print(f"{c['seed']:>4} {name:14} {describe(c[kind])}")
-    for stat in ("mean", "max"):
-        for kind, name in compared:
-            print(f"{stat:>4} {name:14} {describe(figures[kind + '_' + stat])}")
+
+    def rows(describer):
+        """One row per seed and compared run, then the mean and the largest over the seeds."""
+        for c in curves:
+            for kind, name in compared:
+                print(f"{c['seed']:>4} {name:14} {describer(c[kind])}")
+        for stat in ("mean", "max"):
+            for kind, name in compared:
+                print(f"{stat:>4} {name:14} {describer(figures[kind + '_' + stat])}")
+    rows(describe)
     points = a.steps // a.eval_every + 1 + (a.steps % a.eval_every > 0)
     print(f"held-out loss curves against fp32 (the mean loss on fixed held-out batches at {points} points: before "
           f"training, every {a.eval_every} steps and after the last; largest relative difference, mean, signed "
           f"mean, at the last point)")
     print(f"{'seed':>4} {'against fp32':14} {'largest':>9} {'mean':>8} {'signed':>10} {'last':>10}")
-    for c in curves:
-        for kind, name in compared:
-            print(f"{c['seed']:>4} {name:14} {describe_held_out(c[kind])}")
-    for stat in ("mean", "max"):
-        for kind, name in compared:
-            print(f"{stat:>4} {name:14} {describe_held_out(figures[kind + '_' + stat])}")
+    rows(describe_held_out)
     print("by quarter of the run: per-step loss mean relative difference, its signed mean, held-out loss mean "
           "relative difference (%)")
     print(f"{'seed':>4} {'against fp32':14} " + "  ".join(f"{f'quarter {q + 1}':^18}" for q in range(4)))
-    for c in curves:
-        for kind, name in compared:
-            print(f"{c['seed']:>4} {name:14} {describe_quarters(c[kind])}")
-    for stat in ("mean", "max"):
-        for kind, name in compared:
-            print(f"{stat:>4} {name:14} {describe_quarters(figures[kind + '_' + stat])}")
+    rows(describe_quarters)
     if a.output:
         tmp = a.output + ".tmp"
         with open(tmp, "w") as f:
