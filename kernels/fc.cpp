@@ -73,6 +73,17 @@ void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64
   }
 }
 
+// The sweep's segment count before rounding to whole row blocks per segment, for a blocked
+// descriptor (fc_blocking); 0 when the layer is not narrow.
+std::int64_t sweep_segments(const FcDesc& d) {
+  const std::int64_t row_blocks = (d.n + d.bn - 1) / d.bn;
+  const std::int64_t w_bytes = padded(d.c, d.bc) * padded(d.k, d.bk) * std::int64_t(sizeof(float));
+  const std::int64_t x_bytes = padded(d.n, d.bn) * padded(d.c, d.bc) * std::int64_t(sizeof(float));
+  const std::int64_t partial_bytes = std::min(kSweepPartialBytes, std::max(kSweepPartialFloorBytes, x_bytes / kSweepPartialShareOfInput));
+  const std::int64_t segments = std::min({row_blocks, kSweepMaxSegments, partial_bytes / w_bytes});
+  return d.precision == Precision::fp32 && segments >= kSweepMinSegments ? segments : 0;
+}
+
 }  // namespace
 
 FcDesc fc_blocking(const FcDesc& d) {
@@ -94,6 +105,8 @@ FcDesc fc_blocking(const FcDesc& d) {
   return out;
 }
 
+bool fc_sweeps(const FcDesc& d) { return sweep_segments(fc_blocking(d)) > 0; }
+
 Fc::Fc(const FcDesc& desc)
     : d_(fc_blocking(desc)),
       x_{d_.n, d_.c, d_.bn, d_.bc, false},
@@ -102,11 +115,8 @@ Fc::Fc(const FcDesc& desc)
       gemm_{BlockedGemm(x_, w_, d_.precision), BlockedGemm(y_, transposed(w_), d_.precision),
             BlockedGemm(transposed(x_), y_, d_.precision, w_.column_panels)} {
   const std::int64_t row_blocks = y_.row_blocks();
-  const std::int64_t w_bytes = w_.elems() * std::int64_t(sizeof(float));
-  const std::int64_t x_bytes = x_.elems() * std::int64_t(sizeof(float));
-  const std::int64_t partial_bytes = std::min(kSweepPartialBytes, std::max(kSweepPartialFloorBytes, x_bytes / kSweepPartialShareOfInput));
-  const std::int64_t segments = std::min({row_blocks, kSweepMaxSegments, partial_bytes / w_bytes});
-  if (d_.precision != Precision::fp32 || segments < kSweepMinSegments) return;
+  const std::int64_t segments = sweep_segments(d_);
+  if (segments == 0) return;
   sweep_.segment_blocks = (row_blocks + segments - 1) / segments;
   sweep_.segments = (row_blocks + sweep_.segment_blocks - 1) / sweep_.segment_blocks;
   // In LIBXSMM's column-major view (see BlockedGemm): dx(p, i)^T = sum_j w^T(j, i)^T dy(p, j)^T

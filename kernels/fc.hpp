@@ -47,6 +47,10 @@ struct FcDesc {
 // y n x k in bn x bk blocks. Features blocked this way chain from one Fc into the next.
 FcDesc fc_blocking(const FcDesc& d);
 
+// Whether an Fc of `d` runs its backward as the narrow one-sweep pass: what Fc(d).sweeps()
+// answers, without building the layer's kernels.
+bool fc_sweeps(const FcDesc& d);
+
 class Fc {
  public:
   explicit Fc(const FcDesc& d);  // validates and JITs all kernels

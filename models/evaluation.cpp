@@ -15,7 +15,8 @@ std::vector<float> rows(const data::Source& s, int k, std::int64_t begin, std::i
   for (std::int64_t r = 0; r < batch; ++r) {
     a.read(std::min(begin + r, s.samples() - 1), out.data() + r * a.sample_size());
   }
-  return fed(feed, std::move(out), batch);
+  to_branch_input(feed, out, batch);
+  return out;
 }
 
 Evaluation scored(std::vector<float> distances, std::vector<float> similar) {
@@ -30,8 +31,8 @@ Evaluation scored(std::vector<float> distances, std::vector<float> similar) {
 
 }  // namespace
 
-std::vector<float> fed(const InputFeed& feed, std::vector<float> samples, std::int64_t n) {
-  return feed ? to_input(*feed, std::move(samples), n) : samples;
+void to_branch_input(const InputFeed& feed, std::span<float> samples, std::int64_t n) {
+  if (feed) to_input(*feed, samples, n);
 }
 
 std::vector<std::int64_t> input_shape(const TensorDims& d) {
@@ -120,8 +121,10 @@ Evaluation evaluate(const ModelDescription& d, const autodiff::JoinModel& model,
     const std::int64_t count = batches > 0 ? batches : (test.samples() + batch - 1) / batch;
     for (std::int64_t b = 0; b < count; ++b) {
       data::PairBatch p = sampler.pairs(batch);
-      const auto left = embed(0, fed(feeds[0], std::move(p.left), batch));
-      const auto right = embed(right_branch, fed(feeds[right_branch], std::move(p.right), batch));
+      to_branch_input(feeds[0], p.left, batch);
+      to_branch_input(feeds[right_branch], p.right, batch);
+      const auto left = embed(0, p.left);
+      const auto right = embed(right_branch, p.right);
       add(left, right, p.similar, batch);
     }
     return scored(std::move(distances), std::move(similar));

@@ -31,9 +31,9 @@ struct Evaluation {
 std::vector<std::int64_t> input_shape(const TensorDims& dims);
 
 // How a batch of samples becomes a branch's input: a Fashion-MNIST image layout (to_input), or
-// none: the samples as stored.
+// none: the samples as stored. to_branch_input rewrites n samples in place as the input.
 using InputFeed = std::optional<InputLayout>;
-std::vector<float> fed(const InputFeed& feed, std::vector<float> samples, std::int64_t n);
+void to_branch_input(const InputFeed& feed, std::span<float> samples, std::int64_t n);
 
 // Per branch, the feed of `source`'s samples. `fashion`: the source is Fashion-MNIST's images;
 // otherwise the .npy arrays the branches read must have their input's shape (DataError naming

@@ -357,7 +357,7 @@ autodiff::BlockShape runtime_shape(const TensorDims& d, std::int64_t n) {
 kernels::FcDesc input_layer_blocking(const kernels::FcDesc& d) {
   kernels::FcDesc rows = d;
   rows.bc = d.c;
-  return kernels::Fc(rows).sweeps() ? rows : d;
+  return kernels::fc_sweeps(rows) ? rows : d;
 }
 
 struct Builder {

@@ -18,14 +18,6 @@ std::int64_t shard_batch(const TrainConfig& c) {
   return c.model.batch / c.shards;
 }
 
-// Rows [first, first + count) of a row-major matrix of `cols` columns (the matrix itself when
-// that is all of it).
-template <typename T>
-std::vector<T> rows(std::vector<T> m, std::int64_t cols, std::int64_t first, std::int64_t count) {
-  if (first == 0 && std::size_t(count * cols) == m.size()) return m;
-  return {m.begin() + first * cols, m.begin() + (first + count) * cols};
-}
-
 std::unique_ptr<autodiff::JoinModel> built(const TrainConfig& c, const ModelDescription& m,
                                            const std::vector<std::string>& names, autodiff::Arena& parameters) {
   auto model = build(m, shard_batch(c), c.model.seed, parameters);
@@ -99,33 +91,29 @@ autodiff::Batch TrainingSession::next_batch() {
   return drawn(batches_, std::int64_t(config_.shard) * n, n);
 }
 
-// The sampled rows are copied once into the aligned storage a step can take as its input tensor
-// (autodiff::InputRows).
+// The sampler writes each input's rows once, into the aligned storage a step takes as its input
+// tensor (autodiff::InputRows), and the feed rewrites them there.
 autodiff::Batch TrainingSession::drawn(data::Batches& batches, std::int64_t first, std::int64_t n) {
   const std::int64_t global = config_.model.batch;
+  const data::RowRange keep{first, n};
   autodiff::Batch batch;
+  for (int j = 0; j < model_->branches(); ++j) {
+    batch.inputs.emplace_back(std::size_t(n * description_.input(j).values()), kernels::heap_allocator(),
+                              kernels::Uninitialised{});
+  }
+  auto in = [&](int j) { return batch.inputs[std::size_t(j)].span(); };
   if (description_.task == Task::classifier) {
-    data::ClassBatch c = batches.classes(global);
-    batch.inputs.push_back(autodiff::input_rows(fed(feeds_[0], rows(std::move(c.samples), c.dim, first, n), n)));
-    const auto labels = rows(std::move(c.labels), 1, first, n);
-    batch.targets.assign(labels.begin(), labels.end());
-    return batch;
-  }
-  if (description_.task == Task::triplets) {
-    data::TripletBatch t = batches.triplets(global);
-    int j = 0;
-    for (auto* samples : {&t.anchor, &t.positive, &t.negative}) {
-      batch.inputs.push_back(autodiff::input_rows(fed(feeds_[std::size_t(j++)], rows(std::move(*samples), t.dim, first, n), n)));
+    const data::ClassDraw c = batches.classes(global, keep, in(0));
+    batch.targets.assign(c.labels.begin(), c.labels.end());
+  } else if (description_.task == Task::triplets) {
+    batches.triplets(global, keep, in(0), in(1), in(2));
+  } else {
+    batch.targets = batches.pairs(global, keep, in(0), in(1)).similar;
+    if (model_->loss().kind() == autodiff::LossKind::cosine) {
+      for (float& t : batch.targets) t = t > 0 ? 1.0f : -1.0f;
     }
-    return batch;
   }
-  data::PairBatch p = batches.pairs(global);
-  batch.inputs.push_back(autodiff::input_rows(fed(feeds_[0], rows(std::move(p.left), p.dim, first, n), n)));
-  batch.inputs.push_back(autodiff::input_rows(fed(feeds_[1], rows(std::move(p.right), p.dim, first, n), n)));
-  batch.targets = rows(std::move(p.similar), 1, first, n);
-  if (model_->loss().kind() == autodiff::LossKind::cosine) {
-    for (float& t : batch.targets) t = t > 0 ? 1.0f : -1.0f;
-  }
+  for (int j = 0; j < model_->branches(); ++j) to_branch_input(feeds_[std::size_t(j)], in(j), n);
   return batch;
 }
 

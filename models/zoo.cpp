@@ -1,6 +1,7 @@
 #include "models/zoo.hpp"
 
 #include <stdexcept>
+#include <utility>
 
 #include "models/model_file.hpp"
 
@@ -116,22 +117,19 @@ json zoo_document(const ModelConfig& c) {
   return doc;
 }
 
-std::vector<float> to_input(InputLayout layout, std::vector<float> images, std::int64_t n) {
+void to_input(InputLayout layout, std::span<float> images, std::int64_t n) {
   if (static_cast<std::int64_t>(images.size()) != n * kPixels) {
     throw std::invalid_argument("to_input: expected " + std::to_string(n) + " images of " +
                                 std::to_string(kPixels) + " pixels");
   }
-  if (layout == InputLayout::pixels) return images;
-  // NCW: channel = column within a row, position = row.
-  std::vector<float> out(images.size());
+  if (layout == InputLayout::pixels) return;
+  // NCW: channel = column within a row, position = row. A square image transposes in place.
   for (std::int64_t s = 0; s < n; ++s) {
-    const float* img = images.data() + s * kPixels;
-    float* dst = out.data() + s * kPixels;
+    float* img = images.data() + s * kPixels;
     for (std::int64_t row = 0; row < kImageSide; ++row) {
-      for (std::int64_t col = 0; col < kImageSide; ++col) dst[col * kImageSide + row] = img[row * kImageSide + col];
+      for (std::int64_t col = row + 1; col < kImageSide; ++col) std::swap(img[row * kImageSide + col], img[col * kImageSide + row]);
     }
   }
-  return out;
 }
 
 }  // namespace rematch::models

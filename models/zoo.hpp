@@ -48,9 +48,9 @@ std::unique_ptr<autodiff::JoinModel> build_model(const ModelConfig& config,
 // How a branch reads an image: its pixels row by row (784 features), or as a sequence of rows,
 // NCW with the 28 pixels of a row as channels (28 channels x 28).
 enum class InputLayout { pixels, rows_as_sequence };
-// images: n x 784 row-major pixels -> n rows of the branch's plain input layout (taken over
-// without a copy for the pixel layout).
-std::vector<float> to_input(InputLayout layout, std::vector<float> images, std::int64_t n);
+// images: n x 784 row-major pixels, rewritten in place as n rows of the branch's plain input
+// layout (the pixel layout is those rows as they are).
+void to_input(InputLayout layout, std::span<float> images, std::int64_t n);
 
 inline constexpr std::int64_t kImageSide = 28;
 

@@ -24,6 +24,16 @@ std::uint64_t uniform_below(std::mt19937_64& rng, std::uint64_t bound) {
   }
 }
 
+void check_output(std::int64_t batch, RowRange keep, std::int64_t dim,
+                  std::initializer_list<std::span<float>> out) {
+  require(batch > 0, "batch must be positive");
+  require(keep.first >= 0 && keep.count > 0 && keep.first + keep.count <= batch,
+          "the rows kept must lie within the batch");
+  for (std::span<float> o : out) {
+    require(std::ssize(o) == keep.count * dim, "the output of a sample batch must hold its rows exactly");
+  }
+}
+
 ClassIndex::ClassIndex(std::span<const std::int32_t> labels) : position_(labels.size()) {
   samples_ = std::ssize(labels);
   std::int32_t max_label = -1;
@@ -92,68 +102,84 @@ std::int64_t Sampler::draw_negative(std::int64_t anchor) {
   }
 }
 
-void Sampler::copy_image(std::int64_t sample, std::vector<float>& out) {
-  const std::size_t at = out.size();
-  out.resize(at + static_cast<std::size_t>(rows_.sample_size()));
-  rows_.read(sample, out.data() + at);
-}
-
-PairBatch Sampler::pairs(std::int64_t batch, double similar_fraction) {
+PairDraw Sampler::pairs(std::int64_t batch, RowRange keep, std::span<float> left, std::span<float> right,
+                       double similar_fraction) {
   require(batch > 0, "batch must be positive");
   require(similar_fraction >= 0.0 && similar_fraction <= 1.0, "similar_fraction must be in [0, 1]");
   const auto n_similar = static_cast<std::int64_t>(std::llround(similar_fraction * static_cast<double>(batch)));
   require(n_similar == 0 || pairable_ > 0, "similar pairs need a class with at least two samples");
   require(n_similar == batch || index_.nonempty_classes() >= 2, "dissimilar pairs need at least two classes");
+  const std::int64_t dim = rows_.sample_size();
+  check_output(batch, keep, dim, {left, right});
 
-  PairBatch b;
-  b.batch = batch;
-  b.dim = rows_.sample_size();
-  b.similar.assign(static_cast<std::size_t>(batch), 0.0f);
-  std::fill_n(b.similar.begin(), n_similar, 1.0f);
+  std::vector<float> similar(static_cast<std::size_t>(batch), 0.0f);
+  std::fill_n(similar.begin(), n_similar, 1.0f);
   for (std::int64_t i = batch - 1; i > 0; --i) {  // Fisher-Yates, with our portable draw
     const auto j = static_cast<std::int64_t>(uniform_below(rng_, static_cast<std::uint64_t>(i + 1)));
-    std::swap(b.similar[static_cast<std::size_t>(i)], b.similar[static_cast<std::size_t>(j)]);
+    std::swap(similar[static_cast<std::size_t>(i)], similar[static_cast<std::size_t>(j)]);
   }
-  b.left.reserve(static_cast<std::size_t>(batch * b.dim));
-  b.right.reserve(static_cast<std::size_t>(batch * b.dim));
-  for (float s : b.similar) {
+  PairDraw d;
+  d.batch = keep.count;
+  d.dim = dim;
+  for (std::int64_t i = 0; i < batch; ++i) {
     std::int64_t a = 0, p = 0;
-    if (s != 0.0f) {
+    if (similar[static_cast<std::size_t>(i)] != 0.0f) {
       a = draw_anchor_with_partner();
       p = draw_positive(a);
     } else {
       a = static_cast<std::int64_t>(uniform_below(rng_, static_cast<std::uint64_t>(index_.samples())));
       p = draw_negative(a);
     }
-    b.left_index.push_back(a);
-    b.right_index.push_back(p);
-    copy_image(a, b.left);
-    copy_image(p, b.right);
+    if (!keep.contains(i)) continue;
+    const std::size_t at = static_cast<std::size_t>((i - keep.first) * dim);
+    d.similar.push_back(similar[static_cast<std::size_t>(i)]);
+    d.left_index.push_back(a);
+    d.right_index.push_back(p);
+    rows_.read(a, left.data() + at);
+    rows_.read(p, right.data() + at);
   }
-  return b;
+  return d;
 }
 
-TripletBatch Sampler::triplets(std::int64_t batch) {
+PairBatch Sampler::pairs(std::int64_t batch, double similar_fraction) {
+  std::vector<float> left(static_cast<std::size_t>(std::max<std::int64_t>(batch, 0) * rows_.sample_size()));
+  std::vector<float> right(left.size());
+  PairDraw d = pairs(batch, {0, batch}, left, right, similar_fraction);
+  return {std::move(d), std::move(left), std::move(right)};
+}
+
+TripletDraw Sampler::triplets(std::int64_t batch, RowRange keep, std::span<float> anchor,
+                              std::span<float> positive, std::span<float> negative) {
   require(batch > 0, "batch must be positive");
   require(pairable_ > 0, "triplets need a class with at least two samples");
   require(index_.nonempty_classes() >= 2, "triplets need at least two classes");
+  const std::int64_t dim = rows_.sample_size();
+  check_output(batch, keep, dim, {anchor, positive, negative});
 
-  TripletBatch b;
-  b.batch = batch;
-  b.dim = rows_.sample_size();
-  for (auto* v : {&b.anchor, &b.positive, &b.negative}) v->reserve(static_cast<std::size_t>(batch * b.dim));
+  TripletDraw d;
+  d.batch = keep.count;
+  d.dim = dim;
   for (std::int64_t i = 0; i < batch; ++i) {
     const std::int64_t a = draw_anchor_with_partner();
     const std::int64_t p = draw_positive(a);
     const std::int64_t n = draw_negative(a);
-    b.anchor_index.push_back(a);
-    b.positive_index.push_back(p);
-    b.negative_index.push_back(n);
-    copy_image(a, b.anchor);
-    copy_image(p, b.positive);
-    copy_image(n, b.negative);
+    if (!keep.contains(i)) continue;
+    const std::size_t at = static_cast<std::size_t>((i - keep.first) * dim);
+    d.anchor_index.push_back(a);
+    d.positive_index.push_back(p);
+    d.negative_index.push_back(n);
+    rows_.read(a, anchor.data() + at);
+    rows_.read(p, positive.data() + at);
+    rows_.read(n, negative.data() + at);
   }
-  return b;
+  return d;
+}
+
+TripletBatch Sampler::triplets(std::int64_t batch) {
+  std::vector<float> anchor(static_cast<std::size_t>(std::max<std::int64_t>(batch, 0) * rows_.sample_size()));
+  std::vector<float> positive(anchor.size()), negative(anchor.size());
+  TripletDraw d = triplets(batch, {0, batch}, anchor, positive, negative);
+  return {std::move(d), std::move(anchor), std::move(positive), std::move(negative)};
 }
 
 PairBatch sample_pairs(const Dataset& data, std::int64_t batch, std::uint64_t seed, double similar_fraction) {

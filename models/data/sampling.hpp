@@ -6,6 +6,7 @@
 // own bounded draw, never std::uniform_int_distribution (implementation-defined).
 // Same dataset + seed + call sequence -> the same batches everywhere.
 #include <cstdint>
+#include <initializer_list>
 #include <random>
 #include <span>
 #include <vector>
@@ -34,19 +35,38 @@ class ClassIndex {
   std::int64_t samples_ = 0, nonempty_ = 0;
 };
 
-// Samples are row-major batch x dim (dim = the sample size); the index vectors
-// say which samples were used, so callers can look up labels.
-struct PairBatch {
-  std::int64_t batch = 0, dim = 0;
-  std::vector<float> left, right;
-  std::vector<float> similar;  // 1 = same class, 0 = different classes
-  std::vector<std::int64_t> left_index, right_index;
+// The rows [first, first + count) of a drawn batch: the part of every global batch one of
+// several processes keeps ({0, batch}: all of it).
+struct RowRange {
+  std::int64_t first = 0, count = 0;
+  bool contains(std::int64_t row) const { return row >= first && row < first + count; }
 };
 
-struct TripletBatch {
+// Throws std::invalid_argument unless `keep` lies within a batch of `batch` rows and every span
+// of `out` holds keep.count samples of `dim` floats.
+void check_output(std::int64_t batch, RowRange keep, std::int64_t dim,
+                  std::initializer_list<std::span<float>> out);
+
+// Which samples a batch's kept rows are (indices into the rows drawn from) and their targets.
+// The samples themselves are row-major rows x dim (dim = the sample size): written into storage
+// the caller passes (the drawing calls that take a RowRange, so a training step can take that
+// storage as its input as it is), or held by the *Batch the other calls return.
+struct PairDraw {
+  std::int64_t batch = 0, dim = 0;  // rows kept, floats per sample
+  std::vector<float> similar;       // 1 = same class, 0 = different classes
+  std::vector<std::int64_t> left_index, right_index;
+};
+struct PairBatch : PairDraw {
+  std::vector<float> left, right;
+};
+
+struct TripletDraw {
   std::int64_t batch = 0, dim = 0;
-  std::vector<float> anchor, positive, negative;  // positive: same class, other sample; negative: other class
+  // positive: same class, other sample; negative: other class
   std::vector<std::int64_t> anchor_index, positive_index, negative_index;
+};
+struct TripletBatch : TripletDraw {
+  std::vector<float> anchor, positive, negative;
 };
 
 // Holds the RNG state, so successive calls give fresh batches. Keeps references
@@ -61,7 +81,13 @@ class Sampler {
   // Exactly round(similar_fraction * batch) similar pairs, at shuffled positions.
   // Anchors are uniform over the samples that can form the requested kind of pair;
   // a dissimilar partner is uniform over all samples of the other classes.
-  PairBatch pairs(std::int64_t batch, double similar_fraction = 0.5);
+  // Draws all `batch` pairs (the state advances as for the whole batch) and keeps rows `keep`:
+  // their samples written to `left` and `right`.
+  PairDraw pairs(std::int64_t batch, RowRange keep, std::span<float> left, std::span<float> right,
+                 double similar_fraction = 0.5);
+  PairBatch pairs(std::int64_t batch, double similar_fraction = 0.5);  // all of it
+  TripletDraw triplets(std::int64_t batch, RowRange keep, std::span<float> anchor,
+                       std::span<float> positive, std::span<float> negative);
   TripletBatch triplets(std::int64_t batch);
 
   const ClassIndex& index() const { return index_; }
@@ -70,7 +96,6 @@ class Sampler {
   std::int64_t draw_anchor_with_partner();
   std::int64_t draw_positive(std::int64_t anchor);
   std::int64_t draw_negative(std::int64_t anchor);
-  void copy_image(std::int64_t sample, std::vector<float>& out);
 
   const Rows& rows_;
   std::span<const std::int32_t> labels_;

@@ -143,32 +143,34 @@ std::int64_t Batches::next() {
 
 namespace {
 
-void append(const Rows& rows, std::int64_t i, std::vector<float>& out) {
-  const std::size_t at = out.size();
-  out.resize(at + std::size_t(rows.sample_size()));
-  rows.read(i, out.data() + at);
-}
-
 [[noreturn]] void wrong_layout(const Source& s, const char* what) {
   throw DataError(std::string(what) + " cannot be drawn from the " + layout_name(s.layout()) + " layout");
 }
 
+// Room for `batch` samples of `dim` floats, for the calls that return a whole batch.
+std::vector<float> room(std::int64_t batch, std::int64_t dim) {
+  return std::vector<float>(std::size_t(std::max<std::int64_t>(batch, 0) * dim));
+}
+
 }  // namespace
 
-PairBatch Batches::pairs(std::int64_t batch) {
-  if (sampler_) return sampler_->pairs(batch);
+PairDraw Batches::pairs(std::int64_t batch, RowRange keep, std::span<float> left, std::span<float> right) {
+  if (sampler_) return sampler_->pairs(batch, keep, left, right);
   if (source_.layout() != Layout::pairs && source_.layout() != Layout::triplets) wrong_layout(source_, "pairs");
-  PairBatch b;
-  b.batch = batch;
+  PairDraw b;
+  b.batch = keep.count;
   b.dim = source_.array(0).sample_size();
+  check_output(batch, keep, b.dim, {left, right});
   const bool triplets = source_.layout() == Layout::triplets;
   std::int64_t row = 0;
   for (std::int64_t k = 0; k < batch; ++k) {
     // From triplets, each row gives a similar pair (anchor, positive) then a dissimilar one.
     const bool second = triplets && k % 2 == 1;
     if (!second) row = next();
-    append(source_.array(0), row, b.left);
-    append(source_.array(second ? 2 : 1), row, b.right);
+    if (!keep.contains(k)) continue;
+    const std::int64_t at = (k - keep.first) * b.dim;
+    source_.array(0).read(row, left.data() + at);
+    source_.array(second ? 2 : 1).read(row, right.data() + at);
     b.similar.push_back(triplets ? (second ? 0.0f : 1.0f) : float(source_.labels()[std::size_t(row)]));
     b.left_index.push_back(row);
     b.right_index.push_back(row);
@@ -176,17 +178,27 @@ PairBatch Batches::pairs(std::int64_t batch) {
   return b;
 }
 
-TripletBatch Batches::triplets(std::int64_t batch) {
-  if (sampler_) return sampler_->triplets(batch);
+PairBatch Batches::pairs(std::int64_t batch) {
+  std::vector<float> left = room(batch, source_.array(0).sample_size()), right(left.size());
+  PairDraw d = pairs(batch, {0, batch}, left, right);
+  return {std::move(d), std::move(left), std::move(right)};
+}
+
+TripletDraw Batches::triplets(std::int64_t batch, RowRange keep, std::span<float> anchor, std::span<float> positive,
+                              std::span<float> negative) {
+  if (sampler_) return sampler_->triplets(batch, keep, anchor, positive, negative);
   if (source_.layout() != Layout::triplets) wrong_layout(source_, "triplets");
-  TripletBatch b;
-  b.batch = batch;
+  TripletDraw b;
+  b.batch = keep.count;
   b.dim = source_.array(0).sample_size();
+  check_output(batch, keep, b.dim, {anchor, positive, negative});
   for (std::int64_t k = 0; k < batch; ++k) {
     const std::int64_t row = next();
-    append(source_.array(0), row, b.anchor);
-    append(source_.array(1), row, b.positive);
-    append(source_.array(2), row, b.negative);
+    if (!keep.contains(k)) continue;
+    const std::int64_t at = (k - keep.first) * b.dim;
+    source_.array(0).read(row, anchor.data() + at);
+    source_.array(1).read(row, positive.data() + at);
+    source_.array(2).read(row, negative.data() + at);
     b.anchor_index.push_back(row);
     b.positive_index.push_back(row);
     b.negative_index.push_back(row);
@@ -194,17 +206,31 @@ TripletBatch Batches::triplets(std::int64_t batch) {
   return b;
 }
 
-ClassBatch Batches::classes(std::int64_t batch) {
+TripletBatch Batches::triplets(std::int64_t batch) {
+  std::vector<float> anchor = room(batch, source_.array(0).sample_size()), positive(anchor.size()), negative(anchor.size());
+  TripletDraw d = triplets(batch, {0, batch}, anchor, positive, negative);
+  return {std::move(d), std::move(anchor), std::move(positive), std::move(negative)};
+}
+
+ClassDraw Batches::classes(std::int64_t batch, RowRange keep, std::span<float> samples) {
   if (source_.layout() != Layout::labelled) wrong_layout(source_, "classified samples");
-  ClassBatch b;
-  b.batch = batch;
+  ClassDraw b;
+  b.batch = keep.count;
   b.dim = source_.array(0).sample_size();
+  check_output(batch, keep, b.dim, {samples});
   for (std::int64_t k = 0; k < batch; ++k) {
     const std::int64_t row = next();
-    append(source_.array(0), row, b.samples);
+    if (!keep.contains(k)) continue;
+    source_.array(0).read(row, samples.data() + (k - keep.first) * b.dim);
     b.labels.push_back(source_.labels()[std::size_t(row)]);
   }
   return b;
+}
+
+ClassBatch Batches::classes(std::int64_t batch) {
+  std::vector<float> samples = room(batch, source_.array(0).sample_size());
+  ClassDraw d = classes(batch, {0, batch}, samples);
+  return {std::move(d), std::move(samples)};
 }
 
 }  // namespace rematch::data

@@ -64,23 +64,34 @@ class Source {
 };
 
 // Samples with their classes (labelled sets, for classifiers).
-struct ClassBatch {
-  std::int64_t batch = 0, dim = 0;
-  std::vector<float> samples;
+struct ClassDraw {
+  std::int64_t batch = 0, dim = 0;  // rows kept, floats per sample
   std::vector<std::int32_t> labels;
+};
+struct ClassBatch : ClassDraw {
+  std::vector<float> samples;
 };
 
 // Seeded batches from a Source, which must outlive it. From a labelled set pairs and triplets
 // are sampled by class (the Sampler); everything else walks the rows in a fresh seeded order
 // each epoch. pairs() from triplets gives (anchor, positive, 1) and (anchor, negative, 0).
+// As with the Sampler, the calls that take a RowRange draw the whole batch and write the kept
+// rows' samples into the caller's storage; the others return all of it.
 class Batches {
  public:
   Batches(const Source& source, std::uint64_t seed);
   Batches(Source&&, std::uint64_t) = delete;  // would dangle
 
-  PairBatch pairs(std::int64_t batch);        // labelled, pairs or triplets
-  TripletBatch triplets(std::int64_t batch);  // labelled or triplets
-  ClassBatch classes(std::int64_t batch);     // labelled
+  // labelled, pairs or triplets
+  PairDraw pairs(std::int64_t batch, RowRange keep, std::span<float> left, std::span<float> right);
+  PairBatch pairs(std::int64_t batch);
+  // labelled or triplets
+  TripletDraw triplets(std::int64_t batch, RowRange keep, std::span<float> anchor, std::span<float> positive,
+                       std::span<float> negative);
+  TripletBatch triplets(std::int64_t batch);
+  // labelled
+  ClassDraw classes(std::int64_t batch, RowRange keep, std::span<float> samples);
+  ClassBatch classes(std::int64_t batch);
 
  private:
   std::int64_t next();  // the next row of the epoch order

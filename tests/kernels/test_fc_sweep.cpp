@@ -164,5 +164,24 @@ TEST(FcSweep, OnlyNarrowLayersOnSeveralRowBlocksSweep) {
   }
 }
 
+TEST(FcSweep, TheShapePredicateAnswersAsTheBuiltLayer) {
+  int sweeping = 0, not_sweeping = 0;
+  for (std::int64_t n : {256, 1000, 4096, 8192}) {
+    for (std::int64_t c : {3, 128, 784}) {
+      for (std::int64_t k : {16, 512}) {
+        for (bool whole_rows : {false, true}) {
+          FcDesc d{n, c, k};
+          if (whole_rows) d.bc = c;
+          const bool built = Fc(d).sweeps();
+          EXPECT_EQ(fc_sweeps(d), built) << n << "x" << c << "x" << k << (whole_rows ? " whole rows" : "");
+          ++(built ? sweeping : not_sweeping);
+        }
+      }
+    }
+  }
+  EXPECT_GT(sweeping, 0);
+  EXPECT_GT(not_sweeping, 0);
+}
+
 }  // namespace
 }  // namespace rematch::kernels

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <limits>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -240,7 +241,7 @@ Dataset toy_dataset() {
 
 std::int32_t label(const Dataset& d, std::int64_t i) { return d.labels[static_cast<std::size_t>(i)]; }
 
-void expect_rows_are(const Dataset& d, const std::vector<float>& rows, const std::vector<std::int64_t>& index) {
+void expect_rows_are(const Dataset& d, std::span<const float> rows, std::span<const std::int64_t> index) {
   ASSERT_EQ(rows.size(), index.size() * static_cast<std::size_t>(d.image_size()));
   for (std::size_t r = 0; r < index.size(); ++r) {
     for (std::int64_t k = 0; k < d.image_size(); ++k) {
@@ -351,6 +352,49 @@ TEST(Sampling, TripletsRespectClasses) {
     negative_labels.insert(label(d, n));
   }
   EXPECT_TRUE(negative_labels.contains(0)) << "the singleton class is still a valid negative";
+}
+
+// A training process keeps rows [first, first + count) of every global batch, written into its
+// own storage: those rows are the whole batch's (the same indices, targets and samples, each row
+// the sample its index names, read from the pixels here), and the sampler's state moves on as
+// for the whole batch.
+TEST(Sampling, KeptRowsAreTheWholeBatchsRowsInTheCallersStorage) {
+  const Dataset d = toy_dataset();
+  const std::int64_t batch = 13, dim = d.image_size();
+  for (const RowRange keep : {RowRange{0, batch}, RowRange{4, 6}, RowRange{batch - 1, 1}}) {
+    Sampler whole(d, 31), part(d, 31);
+    const std::size_t at = std::size_t(keep.first), end = std::size_t(keep.first + keep.count);
+    const std::size_t values = std::size_t(keep.count * dim);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> left(values, nan), right(values, nan);
+    const PairBatch w = whole.pairs(batch);
+    const PairDraw p = part.pairs(batch, keep, left, right);
+    EXPECT_EQ(p.batch, keep.count);
+    EXPECT_EQ(p.dim, dim);
+    EXPECT_EQ(p.left_index, std::vector<std::int64_t>(w.left_index.begin() + at, w.left_index.begin() + end));
+    EXPECT_EQ(p.right_index, std::vector<std::int64_t>(w.right_index.begin() + at, w.right_index.begin() + end));
+    EXPECT_EQ(p.similar, std::vector<float>(w.similar.begin() + at, w.similar.begin() + end));
+    expect_rows_are(d, left, p.left_index);
+    expect_rows_are(d, right, p.right_index);
+
+    std::vector<float> anchor(values, nan), positive(values, nan), negative(values, nan);
+    const TripletBatch wt = whole.triplets(batch);
+    const TripletDraw t = part.triplets(batch, keep, anchor, positive, negative);
+    EXPECT_EQ(t.anchor_index, std::vector<std::int64_t>(wt.anchor_index.begin() + at, wt.anchor_index.begin() + end));
+    EXPECT_EQ(t.positive_index, std::vector<std::int64_t>(wt.positive_index.begin() + at, wt.positive_index.begin() + end));
+    EXPECT_EQ(t.negative_index, std::vector<std::int64_t>(wt.negative_index.begin() + at, wt.negative_index.begin() + end));
+    expect_rows_are(d, anchor, t.anchor_index);
+    expect_rows_are(d, positive, t.positive_index);
+    expect_rows_are(d, negative, t.negative_index);
+
+    EXPECT_EQ(part.pairs(batch).left_index, whole.pairs(batch).left_index) << "the state moved on as for the whole batch";
+  }
+  Sampler s(d, 1);
+  std::vector<float> two(std::size_t(2 * dim)), three(std::size_t(3 * dim));
+  EXPECT_THROW(s.pairs(batch, {batch - 1, 2}, two, two), std::invalid_argument);
+  EXPECT_THROW(s.pairs(batch, {-1, 2}, two, two), std::invalid_argument);
+  EXPECT_THROW(s.pairs(batch, {0, 2}, two, three), std::invalid_argument);
+  EXPECT_THROW(s.triplets(batch, {0, 0}, {}, {}, {}), std::invalid_argument);
 }
 
 TEST(Sampling, ImpossibleRequestsAreRejected) {

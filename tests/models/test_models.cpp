@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <tuple>
 
 #include "autodiff/arena.hpp"
 #include "models/checkpoint.hpp"
@@ -87,10 +88,17 @@ TEST(ZooConfig, LayersPerStageGroupsLayersIntoFewerStages) {
 TEST(InputLayout, RowsAsSequenceIsTheTransposeOfEachImage) {
   std::vector<float> images(2 * 784);
   for (std::size_t i = 0; i < images.size(); ++i) images[i] = float(i);
-  const auto seq = to_input(InputLayout::rows_as_sequence, images, 2);
-  // sample 1, row 3, column 5 -> channel 5, position 3
-  EXPECT_EQ(seq[784 + 5 * 28 + 3], images[784 + 3 * 28 + 5]);
-  EXPECT_EQ(to_input(InputLayout::pixels, images, 2), images);
+  std::vector<float> seq = images;
+  to_input(InputLayout::rows_as_sequence, seq, 2);
+  // sample s, row r, column c -> channel c, position r
+  for (std::size_t s = 0; s < 2; ++s) {
+    for (std::size_t r = 0; r < 28; ++r) {
+      for (std::size_t c = 0; c < 28; ++c) ASSERT_EQ(seq[s * 784 + c * 28 + r], images[s * 784 + r * 28 + c]);
+    }
+  }
+  std::vector<float> pixels = images;
+  to_input(InputLayout::pixels, pixels, 2);
+  EXPECT_EQ(pixels, images);
   EXPECT_THROW(to_input(InputLayout::pixels, images, 3), std::invalid_argument);
 }
 
@@ -243,6 +251,71 @@ TEST(Training, ShortSiameseRunLowersTheLossWithinTheLeastFeasibleBudget) {
   EXPECT_EQ(e.pairs, 128);
   EXPECT_GT(e.auc, 0.6) << "embeddings separate classes better than chance";
 }
+
+// A session's batch is the seeded draw's rows gathered here by hand (pixels / 255, a sequence
+// branch's image transposed) and, with several processes, this process's slice of them: its
+// first step's loss is bitwise that of a store-all trainer of the same weights on that batch.
+class SessionBatch : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(SessionBatch, IsTheSeededDrawsRowsGatheredByHand) {
+  if (!have_dataset()) GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";
+  const auto& [name, shards] = GetParam();
+  TrainConfig config;
+  config.model = small(name);
+  config.memory = std::size_t(1) << 40;
+  config.shards = shards;
+  config.shard = shards - 1;
+  config.eval_batches = 1;
+  TrainingSession session(config);
+
+  const data::Dataset images = data::load_fashion_mnist(config.data_dir, data::Split::train);
+  data::Sampler sampler(images, config.data_seed);
+  const std::int64_t n = config.model.batch / shards, first = n * config.shard;
+  std::vector<std::vector<std::int64_t>> index;
+  autodiff::Batch batch;
+  if (session.description().task == Task::triplets) {
+    const data::TripletBatch t = sampler.triplets(config.model.batch);
+    index = {t.anchor_index, t.positive_index, t.negative_index};
+  } else {
+    const data::PairBatch p = sampler.pairs(config.model.batch);
+    index = {p.left_index, p.right_index};
+    const bool cosine = session.model().loss().kind() == autodiff::LossKind::cosine;
+    for (std::int64_t r = first; r < first + n; ++r) {
+      const float similar = p.similar[std::size_t(r)];
+      batch.targets.push_back(cosine ? (similar > 0 ? 1.0f : -1.0f) : similar);
+    }
+  }
+  for (int j = 0; j < session.model().branches(); ++j) {
+    const bool sequence = session.description().input(j).is_sequence();
+    autodiff::InputRows x(std::size_t(n * 784));
+    for (std::int64_t r = 0; r < n; ++r) {
+      const std::uint8_t* image = images.image(index[std::size_t(j)][std::size_t(first + r)]);
+      for (std::int64_t row = 0; row < 28; ++row) {
+        for (std::int64_t col = 0; col < 28; ++col) {
+          x.data()[r * 784 + (sequence ? col * 28 + row : row * 28 + col)] = data::Dataset::intensity(image[row * 28 + col]);
+        }
+      }
+    }
+    batch.inputs.push_back(std::move(x));
+  }
+
+  autodiff::Arena parameters("parameters");
+  auto model = build(session.description(), n, config.model.seed, parameters);
+  autodiff::TrainerOptions options;
+  options.activation_budget = config.memory;
+  options.solve.solver = "store-all";
+  options.calibrate = false;
+  autodiff::Trainer reference(*model, parameters, options);
+  EXPECT_EQ(session.step().loss, reference.step(std::move(batch)).loss);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, SessionBatch,
+                         ::testing::Combine(::testing::ValuesIn(model_names()), ::testing::Values(1, 2)),
+                         [](const auto& info) {
+                           std::string n = std::get<0>(info.param) + "_of_" + std::to_string(std::get<1>(info.param));
+                           for (char& ch : n) ch = ch == '-' ? '_' : ch;
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace rematch::models

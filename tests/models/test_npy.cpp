@@ -11,6 +11,7 @@
 #include <fstream>
 #include <limits>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -371,6 +372,71 @@ TEST_F(Files, SplitHoldsOutDisjointRowsAndExplicitPairsKeepTheirLabels) {
   EXPECT_NE(error_of([&] { s.split(0.01, 1); }).find("leaves one part empty"), std::string::npos);
   Batches b(s, 1);
   EXPECT_NE(error_of([&] { b.triplets(2); }).find("cannot be drawn from the pairs layout"), std::string::npos);
+}
+
+// Explicit pairs and triplets and classified samples: the rows a process keeps of each global
+// batch, written into its own storage, are the whole batch's rows, each the file row its index
+// names (a sample's values encode its array and row), and the epoch order moves on as for the
+// whole batch.
+TEST_F(Files, KeptRowsOfExplicitPairsTripletsAndClassesAreTheWholeBatchsRows) {
+  const int n = 11, dim = 3;
+  std::vector<std::string> arrays;
+  for (int a = 0; a < 3; ++a) {
+    std::vector<float> x;
+    for (int i = 0; i < n; ++i) {
+      for (int v = 0; v < dim; ++v) x.push_back(float(1000 * a + 10 * i + v));
+    }
+    arrays.push_back(write("x" + std::to_string(a) + ".npy", npy("<f4", "(11, 3)", raw(x))));
+  }
+  std::vector<std::int32_t> labels;
+  for (int i = 0; i < n; ++i) labels.push_back(i % 2);
+  const std::string y = write("y.npy", npy("<i4", "(11,)", raw(labels)));
+  const Source pairs = Source::open({Layout::pairs, {arrays[0], arrays[1]}, y});
+  const Source triplets = Source::open({Layout::triplets, arrays, ""});
+  const Source labelled = Source::open({Layout::labelled, {arrays[0]}, y});
+  // Row r of `rows` is row index[r] of array `array[r]`.
+  auto expect_rows = [&](std::span<const float> rows, const std::vector<std::int64_t>& index, auto array) {
+    ASSERT_EQ(rows.size(), index.size() * dim);
+    for (std::size_t r = 0; r < index.size(); ++r) {
+      for (int v = 0; v < dim; ++v) EXPECT_EQ(rows[r * dim + v], float(1000 * array(r) + 10 * index[r] + v)) << r;
+    }
+  };
+  const std::int64_t batch = 7;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const RowRange keep : {RowRange{0, batch}, RowRange{3, 3}, RowRange{batch - 1, 1}}) {
+    const std::size_t at = std::size_t(keep.first), end = std::size_t(keep.first + keep.count);
+    auto slice = [&](const auto& v) { return std::vector(v.begin() + at, v.begin() + end); };
+    std::vector<float> a(std::size_t(keep.count * dim), nan), b(a), c(a);
+    for (const Source* s : {&pairs, &triplets}) {
+      Batches whole(*s, 4), part(*s, 4);
+      for (int k = 0; k < 3; ++k) {  // past an epoch's end
+        const PairBatch w = whole.pairs(batch);
+        const PairDraw p = part.pairs(batch, keep, a, b);
+        EXPECT_EQ(p.left_index, slice(w.left_index));
+        EXPECT_EQ(p.similar, slice(w.similar));
+        expect_rows(a, p.left_index, [](std::size_t) { return 0; });
+        // From triplets, a row's similar pair reads the positive, its dissimilar one the negative.
+        expect_rows(b, p.right_index, [&](std::size_t r) { return s == &pairs ? 1 : p.similar[r] > 0 ? 1 : 2; });
+      }
+    }
+    Batches whole(triplets, 5), part(triplets, 5);
+    for (int k = 0; k < 3; ++k) {
+      const TripletBatch w = whole.triplets(batch);
+      const TripletDraw t = part.triplets(batch, keep, a, b, c);
+      EXPECT_EQ(t.anchor_index, slice(w.anchor_index));
+      expect_rows(a, t.anchor_index, [](std::size_t) { return 0; });
+      expect_rows(b, t.positive_index, [](std::size_t) { return 1; });
+      expect_rows(c, t.negative_index, [](std::size_t) { return 2; });
+    }
+    Batches whole_classes(labelled, 6), part_classes(labelled, 6);
+    for (int k = 0; k < 3; ++k) {
+      const ClassBatch w = whole_classes.classes(batch);
+      const ClassDraw d = part_classes.classes(batch, keep, a);
+      EXPECT_EQ(d.labels, slice(w.labels));
+      EXPECT_TRUE(std::ranges::equal(a, std::span(w.samples).subspan(at * dim, end * dim - at * dim)));
+      for (std::size_t r = 0; r < d.labels.size(); ++r) EXPECT_EQ(d.labels[r], int(a[r * dim] / 10) % 2) << r;
+    }
+  }
 }
 
 TEST_F(Files, SourcesRefuseFilesThatDisagree) {
