@@ -30,6 +30,13 @@ Encoder::Encoder(std::string name, std::vector<std::unique_ptr<Layer>> layers,
                                   std::to_string(l - 1) + " writes");
     }
   }
+  // Every layer but the last gets its dy from the next layer's dx (in whichever stage and op
+  // that runs), so a ReLU's mask can be applied there once.
+  for (std::size_t l = 1; l < layers_.size(); ++l) {
+    if (layers_[l - 1]->output_is_relu() && layers_[l]->mask_input_gradient()) {
+      layers_[l - 1]->take_masked_output_gradient();
+    }
+  }
 }
 
 const BlockShape& Encoder::input_shape(int stage) const {

@@ -47,6 +47,16 @@ class Layer {
   virtual bool backward_reads_input() const { return true; }
   virtual bool backward_reads_output() const { return true; }
 
+  // A ReLU's backward moved into the layer after it: a layer whose output is a ReLU's (a fused
+  // one) may take dy already masked by y > 0, applied by the next layer as it writes the dx it
+  // writes anyway (whose x is that y) instead of in a pass over dy and y of its own. The encoder
+  // links such neighbours once, when it is built; unlinked layers keep their own masks.
+  virtual bool output_is_relu() const { return false; }
+  // From now on, backward writes dx masked by x > 0; false (and nothing changes) if it cannot.
+  virtual bool mask_input_gradient() { return false; }
+  // From now on, dy arrives masked by y > 0 (only called when output_is_relu()).
+  virtual void take_masked_output_gradient() {}
+
   // The layer's trainable tensors, the weight first, then the bias if any (a block: its inner
   // layers' tensors in layer order); empty for parameter-free layers.
   virtual std::vector<Tensor*> parameters() { return {}; }

@@ -88,12 +88,11 @@ void Conv1dLayer::forward(const Tensor& x, Tensor& y) {
 
 void Conv1dLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                            std::span<Tensor> grads) {
-  // A fused ReLU's mask is applied inside the passes, read from y.
-  const std::span<const float> mask =
-      conv_.desc().activation == kernels::Activation::relu ? values(y) : std::span<const float>{};
+  // A fused ReLU's mask is applied inside the passes, read from y, unless dy arrives masked.
+  const std::span<const float> mask = backward_reads_output() ? values(y) : std::span<const float>{};
   conv_.backward(values(x), mask, values(dy), values(params_[0]),
                  dx != nullptr ? values(*dx) : std::span<float>{}, values(grads[0]),
-                 conv_.desc().bias ? values(grads[1]) : std::span<float>{});
+                 conv_.desc().bias ? values(grads[1]) : std::span<float>{}, links_);
 }
 
 kernels::LayerCost ReluLayer::cost() const {

@@ -56,14 +56,18 @@ class Conv1dLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                 std::span<Tensor> grads) override;
-  // A fused ReLU's backward masks dy by y > 0.
-  bool backward_reads_output() const override { return conv_.desc().activation != kernels::Activation::none; }
+  // A fused ReLU's backward masks dy by y > 0, unless the next layer did.
+  bool backward_reads_output() const override { return output_is_relu() && !links_.dy_masked; }
+  bool output_is_relu() const override { return conv_.desc().activation == kernels::Activation::relu; }
+  bool mask_input_gradient() override { return links_.mask_dx = true; }
+  void take_masked_output_gradient() override { links_.dy_masked = true; }
   std::vector<Tensor*> parameters() override { return pointers(params_); }
   std::int64_t fan_in() const override { return conv_.desc().c * conv_.desc().taps; }
   void set_scratch_allocator(kernels::Allocator* a) override { conv_.set_scratch_allocator(a); }
 
  private:
   kernels::Conv1d conv_;
+  kernels::ReluLinks links_;
   BlockShape in_, out_;
   std::vector<Tensor> params_;  // weight (taps x k x c), then bias (1 x k) if any
 };

@@ -99,9 +99,11 @@ class TapConv {
   std::int64_t tile_elems() const { return cin_ * ld_; }
 
   // mask: null, or a tensor shaped like `in` whose non-positive entries zero the input (the
-  // backward of a ReLU whose output it is). relu: max(0, .) after the bias.
+  // backward of a ReLU whose output it is). relu: max(0, .) after the bias. out_mask: null, or a
+  // tensor shaped like `out` whose non-positive entries zero the output, applied to each output
+  // tile while it is in cache.
   void run(const float* in, const float* mask, const float* wt, float* out, const float* bias,
-           bool relu, float* tiles) const {
+           bool relu, const float* out_mask, float* tiles) const {
     const std::int64_t qb = q_.count(), kb = k_.count();
     // Dynamic for the same reason as BlockedGemm::run, in runs of consecutive width blocks:
     // neighbouring blocks share a cache line of each output row wherever a row is not a whole
@@ -127,6 +129,11 @@ class TapConv {
           const Brgemm& kern = kern_[inside][i == qb - 1 && q_.ragged()][j == kb - 1 && k_.ragged()];
           float* c = out + (s * cout_ + k0) * out_w_ + q0;
           kern(a, wt + k0 * cin_, c, taps_);
+          if (out_mask != nullptr) {
+            for (std::int64_t o = 0; o < k_.len(j); ++o) {
+              relu_mask_in_place(c + o * out_w_, out_mask + (c - out) + o * out_w_, q_.len(i));
+            }
+          }
           if (bias == nullptr && !relu) continue;
           for (std::int64_t o = 0; o < k_.len(j); ++o) {
             float* row = c + o * out_w_;
@@ -295,8 +302,9 @@ class TapGrad {
   // decomposition), where over taps several tasks read the same chunk.
   bool masks_in_place() const { return masked_ && fused_; }
 
-  // With `in_place` (dy writable, masks_in_place()), each chunk of dy is masked where it lies
-  // and read from there, so dy leaves the pass masked.
+  // mask: y, or null when dy needs no mask (no fused ReLU, or dy already masked). With
+  // `in_place` (dy writable, masks_in_place()), each chunk of dy is masked where it lies and
+  // read from there, so dy leaves the pass masked.
   void run(const float* x, const float* dy, const float* mask, float* dw, float* db,
            float* scratch, float* in_place = nullptr) const {
     const std::int64_t threads = omp_get_max_threads();
@@ -311,6 +319,9 @@ class TapGrad {
     const std::int64_t qb = q_.count(), chunks = n_ * qb, kb = k_.count();
     auto chunk_begin = [&](std::int64_t r) { return chunks * r / parts_; };
     if (fused_) {
+      // dy read where it lies, through the kernels for rows out_w_ apart: masked there first, or
+      // already masked (a fused ReLU whose mask the caller applied).
+      const bool direct = in_place != nullptr || (masked_ && mask == nullptr);
 #pragma omp parallel for schedule(dynamic)
       for (std::int64_t r = 0; r < parts_; ++r) {
         float* a = tiles + omp_get_thread_num() * (a_tile + b_tile());
@@ -318,12 +329,11 @@ class TapGrad {
         for (std::int64_t t = chunk_begin(r); t < chunk_begin(r + 1); ++t) {
           const std::int64_t s = t / qb, i = t % qb, q0 = i * q_.block;
           window_channels_last(x + s * cin_ * src_w_, cin_, src_w_, left_, q0, q_.len(i) + span_, a);
-          const float* b = in_place != nullptr
-                               ? mask_chunk(in_place, mask, s, i, part_db(r), t == chunk_begin(r))
-                               : grad_chunk(dy, mask, s, i, 0, cout_, gtile, part_db(r), t == chunk_begin(r));
+          const float* b = direct ? chunk_in_place(dy, mask, in_place, s, i, part_db(r), t == chunk_begin(r))
+                                  : grad_chunk(dy, mask, s, i, 0, cout_, gtile, part_db(r), t == chunk_begin(r));
           for (std::int64_t tap = 0; tap < taps_; ++tap) {
             gemms(a + tap * dil_ * cin_, b, part_dw(r) + tap * cout_ * cin_, i, 0, kb,
-                  t == chunk_begin(r), in_place != nullptr);
+                  t == chunk_begin(r), direct);
           }
         }
       }
@@ -398,8 +408,8 @@ class TapGrad {
   std::int64_t b_tile() const { return masked_ ? cout_ * ldb_ : 0; }
 
   // The chunk i of g[s] for output channels o0 <= o < o1, as b with row o at b + o * ldb_: dy
-  // itself, or masked into `tile`. When db is given, db[o] = (first ? 0 : db[o]) + the
-  // chunk's sum of row o.
+  // itself, or copied into `tile` (masked unless mask is null). When db is given,
+  // db[o] = (first ? 0 : db[o]) + the chunk's sum of row o.
   const float* grad_chunk(const float* dy, const float* mask, std::int64_t s, std::int64_t i,
                           std::int64_t o0, std::int64_t o1, float* tile, float* db,
                           bool first) const {
@@ -408,25 +418,28 @@ class TapGrad {
     for (std::int64_t o = o0; o < o1; ++o) {
       if (masked_) {
         const std::int64_t at = (s * cout_ + o) * out_w_ + q0;
-        relu_masked_copy(dy + at, mask + at, tile + o * ldb_, len);
+        if (mask == nullptr) {
+          std::copy(dy + at, dy + at + len, tile + o * ldb_);
+        } else {
+          relu_masked_copy(dy + at, mask + at, tile + o * ldb_, len);
+        }
       }
       if (db != nullptr) db[o] = (first ? 0.0f : db[o]) + row_sum(b + o * ldb_, len);
     }
     return b;
   }
 
-  // grad_chunk for every channel, masking the chunk of dy where it lies: b is dy's chunk, rows
-  // out_w_ apart.
-  const float* mask_chunk(float* dy, const float* mask, std::int64_t s, std::int64_t i, float* db,
-                          bool first) const {
-    const std::int64_t len = q_.len(i);
-    float* b = dy + s * cout_ * out_w_ + i * q_.block;
-    const float* m = mask + (b - dy);
+  // grad_chunk for every channel, reading the chunk of dy where it lies (b is dy's chunk, rows
+  // out_w_ apart), masked there first when `in_place` (dy, writable) is given.
+  const float* chunk_in_place(const float* dy, const float* mask, float* in_place, std::int64_t s,
+                              std::int64_t i, float* db, bool first) const {
+    const std::int64_t len = q_.len(i), at = s * cout_ * out_w_ + i * q_.block;
     for (std::int64_t o = 0; o < cout_; ++o) {
-      relu_mask_in_place(b + o * out_w_, m + o * out_w_, len);
-      if (db != nullptr) db[o] = (first ? 0.0f : db[o]) + row_sum(b + o * out_w_, len);
+      const std::int64_t row = at + o * out_w_;
+      if (in_place != nullptr) relu_mask_in_place(in_place + row, mask + row, len);
+      if (db != nullptr) db[o] = (first ? 0.0f : db[o]) + row_sum(dy + row, len);
     }
-    return b;
+    return dy + at;
   }
 
   // sum_q row[q] in a fixed order that vectorises: 16 interleaved partial sums, then those in
@@ -445,7 +458,7 @@ class TapGrad {
   }
 
   // dw_tap[o][i] (+)= sum_q b[o][q] * a[q][i] for the channel blocks j0 <= j < j1 of chunk i;
-  // b's rows are ldb_ apart, or out_w_ (in_place: dy itself).
+  // b's rows are ldb_ apart, or out_w_ (in_place: dy itself, with a fused ReLU).
   void gemms(const float* a, const float* b, float* dw_tap, std::int64_t chunk, std::int64_t j0,
              std::int64_t j1, bool first, bool in_place = false) const {
     const bool ragged_q = chunk == q_.count() - 1 && q_.ragged();
@@ -591,7 +604,7 @@ void Conv1d::forward(std::span<const float> x, std::span<const float> w,
   check_size(y, d_.n * d_.k * d_.out_width(), "y");
   check_size(bias, d_.bias ? d_.k : 0, "bias");
   p_->fwd.run(x.data(), nullptr, w.data(), y.data(), d_.bias ? bias.data() : nullptr,
-              d_.activation == Activation::relu,
+              d_.activation == Activation::relu, nullptr,
               p_->at_least(p_->tiles, omp_get_max_threads() * p_->fwd.tile_elems()));
   p_->end_pass();
 }
@@ -618,7 +631,7 @@ void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
 }
 
 void Conv1d::data_pass(const float* dy, std::span<const float> w, std::span<float> dx,
-                       const float* mask) {
+                       const float* mask, const float* dx_mask) {
   float* wf = p_->at_least(p_->w_flip, d_.taps * d_.c * d_.k);
   // Per tap, w_s transposed (k x c -> c x k), taps reversed; 8 x 8 tiles through registers.
 #pragma omp parallel for collapse(2) schedule(static)
@@ -637,7 +650,7 @@ void Conv1d::data_pass(const float* dy, std::span<const float> w, std::span<floa
       }
     }
   }
-  p_->bwd_data.run(dy, mask, wf, dx.data(), nullptr, false,
+  p_->bwd_data.run(dy, mask, wf, dx.data(), nullptr, false, dx_mask,
                    p_->at_least(p_->tiles, omp_get_max_threads() * p_->bwd_data.tile_elems()));
   p_->end_pass();
 }
@@ -659,18 +672,23 @@ void Conv1d::weights_pass(const float* x, const float* dy, const float* mask, st
 
 void Conv1d::backward(std::span<const float> x, std::span<const float> y, std::span<float> dy,
                       std::span<const float> w, std::span<float> dx, std::span<float> dw,
-                      std::span<float> dbias) {
+                      std::span<float> dbias, ReluLinks links) {
   // Every size is checked before either pass writes anything.
-  const float* mask = relu_mask(y, "backward");
+  if (links.dy_masked) {
+    require(d_.activation == Activation::relu, "Conv1d::backward: dy_masked needs a fused ReLU");
+    require(y.empty(), "Conv1d::backward: y is not read when dy arrives masked (dy_masked)");
+  }
+  const float* mask = links.dy_masked ? nullptr : relu_mask(y, "backward");
   if (!dx.empty()) check_data_sizes(dy, w, dx);
   check_weights_sizes(x, dy, dw, dbias);
+  const float* dx_mask = links.mask_dx ? x.data() : nullptr;
   if (mask != nullptr && p_->bwd_weights.masks_in_place()) {
     // Backward-weights first: it leaves dy masked, so backward-data packs it without the mask.
     weights_pass(x.data(), dy.data(), mask, dw, dbias, dy.data());
-    if (!dx.empty()) data_pass(dy.data(), w, dx, nullptr);
+    if (!dx.empty()) data_pass(dy.data(), w, dx, nullptr, dx_mask);
     return;
   }
-  if (!dx.empty()) data_pass(dy.data(), w, dx, mask);
+  if (!dx.empty()) data_pass(dy.data(), w, dx, mask, dx_mask);
   weights_pass(x.data(), dy.data(), mask, dw, dbias, nullptr);
 }
 

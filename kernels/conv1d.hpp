@@ -20,7 +20,11 @@
 // With a fused ReLU (Conv1dDesc::activation), forward applies bias and ReLU to each output
 // tile while it is in cache, and both backward passes take dy w.r.t. the ReLU's output plus
 // that output y, and apply the mask (y > 0) while packing dy: no separate pass over dy
-// (backward() runs both and, where it can, masks dy once, in place).
+// (backward() runs both and, where it can, masks dy once, in place). In a chain of such layers
+// backward() can also move the mask across a layer boundary (ReluLinks): the layer after a
+// fused ReLU writes its dx already masked by its input x > 0 (x is that ReLU's output) in the
+// backward-data epilogue, while each dx tile is in cache, and the layer with the ReLU then reads
+// that dy without its y.
 //
 // A Conv1d object owns padding/transposition scratch: one pass at a time per object.
 #include <cstdint>
@@ -50,6 +54,16 @@ struct Conv1dDesc {
   std::int64_t out_width() const { return padding == Padding::same ? width : width - span(); }
 };
 
+// Where Conv1d::backward applies the ReLU masks next to it, in a chain of layers with fused ReLUs.
+struct ReluLinks {
+  // dy is already the gradient w.r.t. the fused ReLU's input (the layer after applied the mask):
+  // y is not read and must be empty.
+  bool dy_masked = false;
+  // x is the output of a ReLU (the previous layer's fused one): dx is written masked by x > 0,
+  // i.e. as the gradient w.r.t. that ReLU's input.
+  bool mask_dx = false;
+};
+
 // PyTorch order [k][c][taps] -> tap-major [taps][k][c].
 void weights_from_kcs(std::span<const float> kcs, std::int64_t k, std::int64_t c,
                       std::int64_t taps, std::span<float> tkc);
@@ -73,13 +87,14 @@ class Conv1d {
                         std::span<float> dbias, std::span<const float> y = {});
 
   // Both backward passes from dy, the gradient w.r.t. the output y (y empty without a fused
-  // ReLU), bitwise as backward_data (skipped when dx is empty: the input gradient is not needed)
-  // and backward_weights give them. dy may be overwritten: with a fused ReLU and weights of at
-  // most 256 KiB, backward-weights masks each chunk of dy in place, once, and backward-data
-  // packs the masked dy without reading y.
+  // ReLU, or with links.dy_masked), bitwise as backward_data (skipped when dx is empty: the input
+  // gradient is not needed) and backward_weights give them, followed by the mask of
+  // links.mask_dx on dx. dy may be overwritten: with a fused ReLU, y and weights of at most
+  // 256 KiB, backward-weights masks each chunk of dy in place, once, and backward-data packs the
+  // masked dy without reading y.
   void backward(std::span<const float> x, std::span<const float> y, std::span<float> dy,
                 std::span<const float> w, std::span<float> dx, std::span<float> dw,
-                std::span<float> dbias);
+                std::span<float> dbias, ReluLinks links = {});
 
   LayerCost cost() const;  // saved for backward: x, and y with a fused ReLU
 
@@ -96,7 +111,9 @@ class Conv1d {
   void check_weights_sizes(std::span<const float> x, std::span<const float> dy, std::span<float> dw,
                            std::span<float> dbias) const;
   // The passes after their checks; weights_pass masks dy in place when `in_place` is dy.
-  void data_pass(const float* dy, std::span<const float> w, std::span<float> dx, const float* mask);
+  // data_pass masks dx by dx_mask > 0 when dx_mask is given.
+  void data_pass(const float* dy, std::span<const float> w, std::span<float> dx, const float* mask,
+                 const float* dx_mask = nullptr);
   void weights_pass(const float* x, const float* dy, const float* mask, std::span<float> dw,
                     std::span<float> dbias, float* in_place);
   Conv1dDesc d_;

@@ -47,7 +47,9 @@ std::unique_ptr<Encoder> mlp(kernels::Allocator& params, std::int64_t out, std::
   return e;
 }
 
-// conv1d (same) + ReLU, max pool, conv1d (valid, dilated) + ReLU, then an FC head.
+// conv1d (same) + ReLU layer, max pool, conv1d (valid, dilated) with a fused ReLU, then in the
+// next stage a conv1d with a fused ReLU (which applies the previous one's mask as it writes its
+// input gradient), then an FC head.
 std::unique_ptr<Encoder> conv(kernels::Allocator& params, std::int64_t out, std::uint64_t seed) {
   std::vector<std::unique_ptr<Layer>> layers;
   kernels::Conv1dDesc c1{.n = kBatch, .c = 3, .k = 5, .width = 11, .taps = 3, .dilation = 1};
@@ -56,13 +58,15 @@ std::unique_ptr<Encoder> conv(kernels::Allocator& params, std::int64_t out, std:
   kernels::Pool1dDesc p{.n = kBatch, .channels = 5, .width = 11, .window = 2, .stride = 2};
   layers.push_back(std::make_unique<Pool1dLayer>(p));
   kernels::Conv1dDesc c2{.n = kBatch, .c = 5, .k = 4, .width = 5, .taps = 2, .dilation = 2,
-                         .padding = kernels::Padding::valid};
+                         .padding = kernels::Padding::valid, .activation = kernels::Activation::relu};
   layers.push_back(std::make_unique<Conv1dLayer>(c2, params));
-  layers.push_back(std::make_unique<ReluLayer>(layers.back()->output_shape()));
+  kernels::Conv1dDesc c3{.n = kBatch, .c = 4, .k = 4, .width = 3, .taps = 3, .dilation = 1,
+                         .activation = kernels::Activation::relu};
+  layers.push_back(std::make_unique<Conv1dLayer>(c3, params));
   auto head = fc(4 * 3, out, false, params);
   layers.push_back(std::make_unique<ToBlockedLayer>(head->input_shape()));
   layers.push_back(std::move(head));
-  auto e = std::make_unique<Encoder>("conv", std::move(layers), std::vector<int>{2, 3, 5, 7});
+  auto e = std::make_unique<Encoder>("conv", std::move(layers), std::vector<int>{2, 3, 4, 5, 7});
   e->initialize(seed);
   return e;
 }

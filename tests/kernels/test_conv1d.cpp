@@ -216,6 +216,56 @@ TEST_P(Conv1dTest, BackwardEqualsBothPassesBitwiseAndMayOnlyMaskDy) {
   }
 }
 
+// Two chained layers a -> b, a with a fused ReLU: b writing dx masked by its input (a's output)
+// and a taking that dy as already masked (ReluLinks) give every gradient bitwise as the unlinked
+// passes do, with a's input gradient and without.
+void expect_linked_chain_bitwise(const Conv1dDesc& a, const Conv1dDesc& b) {
+  ASSERT_EQ(a.activation, Activation::relu);
+  const ConvData ca(a, 800), cb(b, 900);  // cb.x is unused: b reads a's output
+  const auto bias = [](const ConvData& c) { return c.d.bias ? std::span<const float>(c.b) : std::span<const float>(); };
+  Conv1d ka(a), kb(b);
+  std::vector<float> ya(a.n * a.k * a.out_width()), yb(cb.dy.size());
+  ka.forward(ca.x, ca.w, bias(ca), ya);
+  kb.forward(ya, cb.w, bias(cb), yb);
+  const std::span<const float> mb =
+      b.activation == Activation::relu ? std::span<const float>(yb) : std::span<const float>();
+  std::vector<float> g = cb.dy, dxb(ya.size()), dwb(cb.w.size()), dbb(b.bias ? b.k : 0);
+  kb.backward(ya, mb, g, cb.w, dxb, dwb, dbb);
+  std::vector<float> masked_dxb(dxb.size());
+  for (std::size_t i = 0; i < dxb.size(); ++i) masked_dxb[i] = ya[i] > 0.0f ? dxb[i] : 0.0f;
+  std::vector<float> dxa(ca.x.size()), dwa(ca.w.size()), dba(a.bias ? a.k : 0);
+  ka.backward(ca.x, ya, dxb, ca.w, dxa, dwa, dba);
+
+  std::vector<float> g2 = cb.dy, dxb2(ya.size()), dwb2(dwb.size()), dbb2(dbb.size());
+  kb.backward(ya, mb, g2, cb.w, dxb2, dwb2, dbb2, {.mask_dx = true});
+  EXPECT_EQ(dwb2, dwb);
+  EXPECT_EQ(dbb2, dbb);
+  ASSERT_EQ(dxb2, masked_dxb);
+  for (const bool need_dx : {true, false}) {
+    std::vector<float> dy = dxb2, dxa2(need_dx ? dxa.size() : 0), dwa2(dwa.size()), dba2(dba.size());
+    ka.backward(ca.x, {}, dy, ca.w, dxa2, dwa2, dba2, {.dy_masked = true});
+    if (need_dx) {
+      EXPECT_EQ(dxa2, dxa);
+    }
+    EXPECT_EQ(dwa2, dwa);
+    EXPECT_EQ(dba2, dba);
+  }
+}
+
+// Every shape as the layer with the ReLU (each backward-weights decomposition reading a masked
+// dy) and as the layer after it (ragged blocks in the masked dx epilogue), with and without its
+// own ReLU.
+TEST_P(Conv1dTest, LinkedReluMasksGiveTheUnlinkedGradientsBitwise) {
+  for (const Conv1dDesc& d : kShapes) {
+    const Conv1dDesc after{d.n, d.k, 5, d.out_width(), 3, 1, Padding::same, true, 64, 64};
+    expect_linked_chain_bitwise(with_relu(d), after);
+    expect_linked_chain_bitwise(with_relu(d), with_relu(after));
+    const Conv1dDesc before{d.n, 3, d.c, d.width, 3, 2, Padding::same, true, 64, 64};
+    expect_linked_chain_bitwise(with_relu(before), d);
+    expect_linked_chain_bitwise(with_relu(before), with_relu(d));
+  }
+}
+
 TEST_P(Conv1dTest, GradientsMatchFiniteDifferencesOfDoubleForward) {
   const Conv1dDesc d{2, 3, 4, 9, 3, 2, Padding::same, true, 4, 2};
   const ConvData c(d, 400);
@@ -268,6 +318,8 @@ TEST(Conv1d, BadDescriptorsAndSizesThrowNamedErrors) {
   EXPECT_THROW(conv.forward(x, w, std::vector<float>(3), y), std::invalid_argument);
   std::vector<float> dx(16), dw(18);
   EXPECT_THROW(conv.backward_data(y, w, dx, y), std::invalid_argument);  // y without a ReLU
+  std::vector<float> g(24);
+  EXPECT_THROW(conv.backward(x, {}, g, w, dx, dw, {}, {.dy_masked = true}), std::invalid_argument);
   Conv1d relu(with_relu({1, 2, 3, 8, 3, 1, Padding::same, false}));
   EXPECT_THROW(relu.backward_data(y, w, dx), std::invalid_argument);  // the ReLU's y missing
   EXPECT_THROW(relu.backward_weights(x, y, dw, {}, std::vector<float>(23)), std::invalid_argument);
@@ -276,6 +328,8 @@ TEST(Conv1d, BadDescriptorsAndSizesThrowNamedErrors) {
   EXPECT_THROW(relu.backward(x, y, dy, w, short_dx, dw, {}), std::invalid_argument);
   EXPECT_THROW(relu.backward(x, {}, dy, w, dx, dw, {}), std::invalid_argument);
   EXPECT_NO_THROW(relu.backward(x, y, dy, w, {}, dw, {}));
+  EXPECT_THROW(relu.backward(x, y, dy, w, dx, dw, {}, {.dy_masked = true}), std::invalid_argument);
+  EXPECT_NO_THROW(relu.backward(x, {}, dy, w, dx, dw, {}, {.dy_masked = true, .mask_dx = true}));
 }
 
 TEST(Conv1d, CostCountsTapGemmFlopsAndSavedInput) {
