@@ -8,7 +8,8 @@
 
 namespace rematch {
 
-// `count` floats, cache-line aligned and left uninitialised; throws std::bad_alloc.
+// `count` floats, cache-line aligned and left uninitialised (large tables are mapped apart and
+// unmapped when released); throws std::bad_alloc.
 float* allocate_table(std::size_t count);
 
 struct TableFree {
