@@ -25,6 +25,7 @@
 #include "models/checkpoint.hpp"
 #include "models/model_file.hpp"
 #include "scheduler/io/graph_io.hpp"
+#include "scheduler/resolution.hpp"
 
 namespace rematch::cli {
 namespace {
@@ -222,6 +223,12 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
             << format_bytes(double(session.parameter_bytes())) << "\n"
             << "activations " << autodiff::to_string(config.activations)
             << " between ops (layers compute in fp32)\n";
+  if (plan.slots_reduced) {
+    std::cout << "slots      " << plan.slots << " memory slots of " << format_bytes(plan.memory_limit / plan.slots)
+              << ", fewer than the default " << default_slots
+              << " so that the planner's tables fit the memory this process may use (sizes rounded up to whole "
+                 "slots: a coarser discretisation of the budget)\n";
+  }
   const std::size_t exchange_bytes = session.trainer().exchange_bytes();
   std::size_t gradient_bytes = 0;  // what each process exchanges per step
   for (int e = 0; e < session.model().encoders(); ++e) {
@@ -294,6 +301,8 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
                       {"solver", plan.solver},
                       {"activations", autodiff::to_string(config.activations)},
                       {"exact", plan.exact},
+                      {"slots", plan.slots},
+                      {"slots_reduced", plan.slots_reduced},
                       {"budget", config.memory},
                       {"predicted_makespan", plan.makespan},
                       {"predicted_peak", plan.peak},

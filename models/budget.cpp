@@ -137,6 +137,19 @@ MemoryRoom memory_room() {
   return room;
 }
 
+double optimizer_state_bytes(const autodiff::OptimizerConfig& optimizer, double weights) {
+  return optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 2 * weights
+         : optimizer.momentum != 0                               ? weights
+                                                                 : 0;
+}
+
+std::size_t planning_table_budget(const TrainConfig& config, double weights, std::size_t cap) {
+  const MemoryRoom room = memory_room();
+  if (room.limits.empty()) return cap;
+  const double left = room.bytes - double(config.memory) - weights - optimizer_state_bytes(config.optimizer, weights);
+  return std::size_t(std::clamp(left / 2, 0.0, double(cap)));
+}
+
 BudgetChoice choose_budget(const TrainConfig& config, const Budget& budget, bool want_curve) {
   if (budget.kind == Budget::Kind::bytes && !(budget.value >= 0 && std::isfinite(budget.value)))
     throw InputError("--memory must be a non-negative number of bytes");
@@ -156,9 +169,7 @@ BudgetChoice choose_budget(const TrainConfig& config, const Budget& budget, bool
   const auto model = build_model(config.model, parameters);
   if (budget.kind != Budget::Kind::bytes) {
     const double weights = double(parameters.in_use());
-    const double optimizer = config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam ? 2 * weights
-                             : config.optimizer.momentum != 0                               ? weights
-                                                                                            : 0;
+    const double optimizer = optimizer_state_bytes(config.optimizer, weights);
     const double data = data_reader_bytes(config.data_dir);
     const double margin = std::max(margin_floor, margin_share * room.bytes);
     choice.lines.push_back("memory this process may use:");

@@ -67,6 +67,15 @@ struct MemoryRoom {
 // What this process may still map or fill, read from /proc and /sys now.
 MemoryRoom memory_room();
 
+// The optimizer's state for `weights` bytes of weights: Adam's two moments, SGD's momentum, or none.
+double optimizer_state_bytes(const autodiff::OptimizerConfig& optimizer, double weights);
+
+// What the planner's tables may take while a run of `config` plans its schedule (at most `cap`):
+// half of what this process may still use once the activation budget, the gradients of `weights`
+// bytes of weights and the optimizer state are taken off; the other half is left for what the
+// process maps beside them meanwhile (profiling, kernel code, thread stacks and arenas).
+std::size_t planning_table_budget(const TrainConfig& config, double weights, std::size_t cap);
+
 struct BudgetChoice {
   std::size_t bytes = 0;             // the activation budget
   std::vector<std::string> lines;    // how it was chosen: every term, one per line

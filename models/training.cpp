@@ -1,5 +1,6 @@
 #include "models/training.hpp"
 
+#include "models/budget.hpp"
 #include "models/checkpoint.hpp"
 
 namespace rematch::models {
@@ -30,6 +31,8 @@ std::unique_ptr<autodiff::Trainer> planned(const TrainConfig& c, autodiff::JoinM
   autodiff::TrainerOptions options;
   options.activation_budget = c.memory;
   options.solve.solver = c.solver;
+  options.solve.table_budget_bytes =
+      planning_table_budget(c, double(parameters.in_use()), options.solve.table_budget_bytes);
   options.optimizer = c.optimizer;
   options.profile = c.profile;
   options.activations = c.activations;

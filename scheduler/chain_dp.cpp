@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
-#include <new>
 #include <thread>
 
 #if defined(__AVX__)
@@ -298,30 +297,27 @@ void for_each_option(const DpChain<Size>& c, int i, int l, Mode mode, Visit&& vi
   });
 }
 
-// Table storage, uninitialised: each row is written first by the thread that fills it, just before
-// its options are relaxed into it, so the first touch (page faults, the kernel zeroing pages: about
-// 0.8 s per GB on this project's VMs) is shared by the threads and the row is in cache when it is
-// used. (Transparent huge pages were slower: their first allocation compacts memory.)
-float* allocate_table(std::size_t count) {
-  constexpr std::size_t line = 64;
-  const std::size_t bytes = (std::max<std::size_t>(count, 1) * sizeof(float) + line - 1) / line * line;
-  void* table = std::aligned_alloc(line, bytes);
-  if (!table) throw std::bad_alloc();
-  return static_cast<float*>(table);
-}
+// The shape of a ChainDp's tables: rows of every mode of the class for every sub-chain (the rows
+// fill() does not write are allocated too), of `stride` values and `block_stride` block ends.
+struct TableShape {
+  std::size_t rows;
+  int blocks, stride, block_stride;
+  TableShape(int stages, int width, const RowLayout& layout)
+      : rows(pair_index(0, stages) * layout.per_pair),
+        blocks((width + 7) / 8),
+        stride(blocks * 8),
+        block_stride((blocks + 15) / 8 * 8) {}  // >= blocks + 8, whole vectors
+};
 
 }  // namespace
 
 std::size_t chain_dp_table_bytes(int stages, int max_memory, DpClass kind) {
-  // The rows fill() writes (ChainDp::fill's `modes`): all 12 modes but the 2 xbar-full ones read
-  // from the x rows, and only the 6 x-input modes on the `stages` sub-chains from position 0;
-  // persistent: one row per sub-chain, two per single stage. Plus the two xbar-full rows of a
-  // nested chain's inner problem. Each row has its values and its block ends.
-  const std::size_t all = pair_index(0, stages), n = static_cast<std::size_t>(stages);
-  const std::size_t rows =
-      kind == DpClass::persistent ? (all - n) + 2 * n + 2 : 10 * (all - n) + 6 * n + 2;
-  const std::size_t blocks = static_cast<std::size_t>(max_memory) / 8 + 1;
-  return rows * (blocks * 8 + blocks + 16) * sizeof(float);
+  // What the constructor allocates, written or not: an address-space limit counts it all. The
+  // per-row bounds (floor_, first_feasible_) count too; each thread's scratch (a block-end row per
+  // mode, a few KiB) is left out.
+  const TableShape shape(stages, max_memory + 1, RowLayout::of(kind));
+  return table_allocation_bytes(shape.rows * shape.stride) + table_allocation_bytes(shape.rows * shape.block_stride) +
+         shape.rows * (sizeof(float) + sizeof(int));
 }
 
 ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, InnerProblem inner_xbar)
@@ -330,11 +326,12 @@ ChainDp::ChainDp(DpChain<int> chain, int max_memory, InnerProblem inner_x, Inner
     for (const InnerProblem& inner : inner_)
       if (!inner.dp || inner.dp->width_ != width_)
         throw std::logic_error("ChainDp: a nested chain needs both inner problems on the same memory grid");
-  blocks_ = (width_ + block - 1) / block;
-  stride_ = blocks_ * block;
-  block_stride_ = (blocks_ + 2 * block - 1) / block * block;  // >= blocks_ + 8, whole vectors
   const int stages = chain_.stages;
-  const std::size_t rows = pair_index(0, stages) * layout_.per_pair;
+  const TableShape shape(stages, width_, layout_);
+  blocks_ = shape.blocks;
+  stride_ = shape.stride;
+  block_stride_ = shape.block_stride;
+  const std::size_t rows = shape.rows;
   table_.reset(allocate_table(rows * stride_));
   block_end_.reset(allocate_table(rows * block_stride_));
   floor_.assign(rows, infinity);

@@ -13,13 +13,13 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <vector>
 
 #include "scheduler/graph.hpp"
 #include "scheduler/schedule.hpp"
+#include "scheduler/table_memory.hpp"
 
 namespace rematch {
 
@@ -142,15 +142,15 @@ class ChainDp {
   int blocks_;       // blocks of 8 budgets per row (stride_ / 8)
   int block_stride_; // a row's length in block_end_: blocks_ and a vector's worth of padding
   InnerProblem inner_[2];
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  // Left uninitialised: fill() initialises each row on the thread that fills it (allocate_table in chain_dp.cpp).
-  std::unique_ptr<float[], Free> table_;
+  // Left uninitialised: fill() initialises each row on the thread that fills it, so the first touch
+  // (page faults, the kernel zeroing pages: about 0.8 s per GB) is shared by the threads and the
+  // row is in cache when it is used. (Transparent huge pages were slower: their first allocation
+  // compacts memory.)
+  Table table_;
   // Per row, the value at the end of each 8-budget block (the block's least value, since rows are
   // non-increasing): the bounds that decide which blocks an option can improve, read from a table
   // an eighth of the size of the values.
-  std::unique_ptr<float[], Free> block_end_;
+  Table block_end_;
   std::vector<float> zero_block_end_;
   // Per row (sub-problem and mode), kept apart from the table so that pruning stays in cache:
   std::vector<float> floor_;          // value at the largest budget (the row's minimum)
@@ -169,7 +169,7 @@ double dp_min_memory_schedule(const DpChain<double>& chain, int branch, const In
 // The sub-problem that is a whole (possibly nested) branch problem.
 inline constexpr Mode whole_problem{Input::x, Start::none, End::full};
 
-// Bytes the tables of a DP chain of `stages` stages take at `max_memory` slots (the rows written).
+// Bytes a ChainDp of `stages` stages allocates at `max_memory` slots.
 std::size_t chain_dp_table_bytes(int stages, int max_memory, DpClass kind = DpClass::with_drops);
 
 }  // namespace rematch

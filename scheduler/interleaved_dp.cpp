@@ -42,7 +42,7 @@ InterleavedJoinDp::InterleavedJoinDp(const Graph& graph, double slot, int max_me
     folded_ = folded_ || (fold_identical && first != j);
     states_ *= 2 * (graph.branches[j].stages() + 1);
   }
-  table_.reset(new float[states_ * width_]);
+  table_.reset(allocate_table(states_ * width_));
   // A forward run moves one checkpoint up, which raises the sum of the state's digits (2 position
   // + kind): states of one sum are independent, and are filled by all threads once every larger
   // sum is done (each row is computed the same way on any thread).
@@ -94,10 +94,11 @@ std::size_t InterleavedJoinDp::table_bytes(const Graph& graph, int max_memory) {
   double bytes = 0;
   for_each_distinct_branch(graph, [&](const Branch& b, int) { bytes += chain_dp_table_bytes(b.stages() + 1, max_memory); });
   // V is allocated for every state (only the computed rows are touched): that is what a process
-  // memory limit on address space counts.
+  // memory limit on address space counts. (table_allocation_bytes(1) bounds the allocator's header
+  // and rounding.)
   double states = 1;
   for (const Branch& b : graph.branches) states *= 2.0 * (b.stages() + 1);
-  bytes += states * (max_memory + 1.0) * sizeof(float);
+  bytes += states * (max_memory + 1.0) * sizeof(float) + double(table_allocation_bytes(1));
   return bytes < 1e18 ? static_cast<std::size_t>(bytes) : std::size_t{1} << 60;
 }
 

@@ -92,7 +92,7 @@ class InterleavedJoinDp {
   int loss_tmp_ = 0;
   double loss_time_ = 0;
   int width_ = 0;  // budgets 0..max_memory
-  std::unique_ptr<float[]> table_;  // rows of computed states only are written (fill())
+  Table table_;  // rows of computed states only are written (fill())
 };
 
 }  // namespace rematch

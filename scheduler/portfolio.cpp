@@ -152,8 +152,10 @@ Solution solve_grouped(const Graph& graph, double memory_limit, const SolveOptio
                                   : fitting_slots(grouped, options, nested_table_bytes(program_class(solver)));
 
   Fastest fastest(graph, memory_limit);
+  int slots = 0;
   try {
     const Solution coarse = solve_portfolio(grouped, memory_limit, inner, solver, false);
+    slots = coarse.slots;
     fastest.offer(expand_grouped(groups, coarse.ops),
                   "stages grouped into " + std::to_string(count) + " runs per branch (the full program's table "
                   "fill exceeds its work limit): " + coarse.method);
@@ -165,6 +167,8 @@ Solution solve_grouped(const Graph& graph, double memory_limit, const SolveOptio
   Solution solution =
       replayed_solution(graph, memory_limit, solver, std::move(fastest.ops()), false, std::move(fastest.method()));
   solution.grouped_runs = count;
+  solution.slots = slots;
+  solution.slots_reduced = options.slots == 0 && slots > 0 && slots < default_slots;
   return solution;
 }
 
@@ -180,19 +184,20 @@ double program_min_memory(const Graph& graph, const SolveOptions& options) {
   return interleaved ? std::min(nested, interleaved->first) : nested;
 }
 
-Solution even_split(const Graph& graph, double memory_limit) {
+Solution even_split(const Graph& graph, double memory_limit, const SolveOptions& options) {
   const int k = graph.num_branches();
-  SolveOptions options;
-  options.certify_states = 0;
+  SolveOptions chain_options;
+  chain_options.table_budget_bytes = options.table_budget_bytes;
+  chain_options.certify_states = 0;
   std::vector<Schedule> before(k), after(k);
   double least = 0;
   bool feasible = true;
   for (int j = 0; j < k; ++j) {
     const Graph alone{{graph.branches[j]}, {graph.loss.time, graph.loss.tmp / k}};
-    least = std::max(least, k * min_feasible_memory(alone, options));
+    least = std::max(least, k * min_feasible_memory(alone, chain_options));
     if (!feasible) continue;
     try {
-      const Schedule ops = solve(alone, memory_limit / k, options).ops;
+      const Schedule ops = solve(alone, memory_limit / k, chain_options).ops;
       const auto loss = std::find(ops.begin(), ops.end(), Op::loss_op());
       for (auto it = ops.begin(); it != ops.end(); ++it)
         if (it != loss) (it < loss ? before[j] : after[j]).push_back({it->kind, j, it->stage, it->item});
@@ -299,21 +304,24 @@ Solution solve_portfolio(const Graph& graph, double memory_limit, const SolveOpt
     // Branch-sequential schedules reverse the branches last-in first-out; the even split runs
     // them side by side, which is sometimes faster.
     try {
-      fastest.offer_over(even_split(graph, memory_limit).ops, "even split");
+      fastest.offer_over(even_split(graph, memory_limit, options).ops, "even split");
     } catch (const InfeasibleBudget&) {
     }
   }
+  bool certified = false;
   if (certify) {
     if (ExhaustiveResult ex = exhaustive_optimum(graph, memory_limit, options.certify_states, fastest.makespan());
         ex.finished) {
       if (!ex.feasible || !fastest.offer_over(std::move(ex.ops), "exhaustive search"))
         fastest.method() += ", certified optimal by exhaustive search";
-      return replayed_solution(graph, memory_limit, solver, std::move(fastest.ops()), true,
-                               std::move(fastest.method()));
+      certified = true;
     }
   }
-  return replayed_solution(graph, memory_limit, solver, std::move(fastest.ops()), false,
-                           std::move(fastest.method()));
+  Solution solution = replayed_solution(graph, memory_limit, solver, std::move(fastest.ops()), certified,
+                                        std::move(fastest.method()));
+  solution.slots = res.unit ? 0 : res.slots;
+  solution.slots_reduced = res.reduced;
+  return solution;
 }
 
 double min_feasible_memory(const Graph& graph, const SolveOptions& options) {

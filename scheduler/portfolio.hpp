@@ -27,7 +27,8 @@ double program_min_memory(const Graph& graph, const SolveOptions& options);
 // shared_fill (solver.hpp) on a validated graph and budget.
 SharedFill portfolio_shared_fill(const Graph& graph, double memory_limit, const SolveOptions& options);
 
-// Each branch solved as its own chain within an even share of the budget, run side by side.
-Solution even_split(const Graph& graph, double memory_limit);
+// Each branch solved as its own chain within an even share of the budget, run side by side (each
+// chain's tables within options.table_budget_bytes, one after another).
+Solution even_split(const Graph& graph, double memory_limit, const SolveOptions& options);
 
 }  // namespace rematch

@@ -62,7 +62,7 @@ std::optional<Resolution> resolution_for(const Graph& graph, double memory, cons
     if (fits(slots)) return Resolution{g, static_cast<int>(slots), true};
   }
   const int slots = fitting_slots(graph, options, bytes);
-  return Resolution{memory / slots, slots, false};
+  return Resolution{memory / slots, slots, false, slots < default_slots};
 }
 
 // One chain of every stage and loss stage, per forward order. The persistent class relaxes one or two rows per checkpoint where

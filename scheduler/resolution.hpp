@@ -20,6 +20,7 @@ struct Resolution {
   double slot = 1;
   int slots = 0;
   bool unit = false;  // slots are a divisor of every size: no rounding at all
+  bool reduced = false;  // fewer than default_slots, for the tables to fit the table budget
 };
 
 // Table bytes of a program at a slot count.

@@ -62,7 +62,7 @@ const std::array<SolverEntry, 9> registry = {{
     {"persistent", "rotor's persistent program: no early drops, branch-sequential for joins",
      [](const Graph& g, double m, const SolveOptions& o) { return solve_portfolio(g, m, o, "persistent", false); }},
     {"even-split", "each branch optimal as its own chain within 1/k of the budget, run side by side",
-     [](const Graph& g, double m, const SolveOptions&) { return even_split(g, m); }},
+     [](const Graph& g, double m, const SolveOptions& o) { return even_split(g, m, o); }},
     {"store-all", "every forward with tape, the loss, every backward: no recomputation",
      [](const Graph& g, double m, const SolveOptions& o) { return fixed(g, m, o.solver, store_all_schedule(g)); }},
     {"recompute-all", "only the inputs kept; each backward recomputes from x_0",

@@ -33,6 +33,9 @@ struct SolveOptions {
   // Memory resolution of the dynamic program: 0 picks it (unit resolution for integer sizes when
   // the tables fit in table_budget_bytes, else the finest slot count that fits).
   int slots = 0;
+  // The most bytes of dynamic-program tables a solve holds at once, all allocated (an address-space
+  // limit counts untouched pages too): the portfolio's programs run one after another, each with
+  // the finest resolution whose tables fit (at least 16 slots, whatever they need).
   std::size_t table_budget_bytes = std::size_t{3} << 30;
   // States the exhaustive search may visit to certify (or improve) the result; 0 disables it.
   std::size_t certify_states = 1'000'000;
@@ -54,6 +57,8 @@ struct Solution {
   double peak = 0;         // measured by the simulator on `ops`
   std::string method;      // how it was obtained (resolution, certification), for people
   int grouped_runs = 0;    // > 0: the program ran over that many runs of stages per branch (work_limit)
+  int slots = 0;           // > 0: the dynamic program's tables ran over that many memory slots
+  bool slots_reduced = false;  // fewer than the default 4096 slots: the tables had to fit table_budget_bytes
 };
 
 // Throws InputError for a bad graph, budget or solver name, InfeasibleBudget below the least budget,
