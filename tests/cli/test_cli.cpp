@@ -563,6 +563,23 @@ TEST_F(Cli, TrainMemoryAutoUnderRlimitAsPicksABudgetInsideTheLimitAndTrains) {
   EXPECT_EQ(report["steps"], 2);
 }
 
+// Under an address-space limit the planner's tables shrink to fit it (coarser memory slots)
+// rather than the planning running out of memory; the plan says so.
+TEST_F(Cli, TrainUnderRlimitAsPlansWithFewerSlotsAndSaysSo) {
+  if (kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no RLIMIT_AS fits it";
+  // 2 x 48 stages at 4096 slots would need about 2.5 GB of tables.
+  const CliRun r = run({"train", "--depth", "48", "--width", "64", "--batch", "4096", "--memory", "60MiB",
+                        "--plan-only", "--profile-repeats", "1"},
+                       "prlimit --as=400000000");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_MENTIONS(r.out, "fewer than the default 4096");
+  const auto at = r.out.find("\nslots ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const int slots = std::stoi(r.out.substr(r.out.find_first_not_of(' ', at + 6)));
+  EXPECT_GE(slots, 16);
+  EXPECT_LT(slots, 4096);
+}
+
 TEST_F(Cli, TrainMemoryShareTakesThatShareOfWhatIsLeft) {
   const CliRun r = run({"train", "--depth", "4", "--width", "64", "--batch", "32", "--memory", "50%", "--plan-only"});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
