@@ -262,7 +262,8 @@ TEST_P(SessionBatch, IsTheSeededDrawsRowsGatheredByHand) {
   const auto& [name, shards] = GetParam();
   TrainConfig config;
   config.model = small(name);
-  config.memory = std::size_t(1) << 40;
+  // Above store-all, and small enough that an AddressSanitizer build can poison the arena's range.
+  config.memory = std::size_t(1) << 30;
   config.shards = shards;
   config.shard = shards - 1;
   config.eval_batches = 1;
