@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """fp32 against bf16 activations (`rematch train --activations`), side by side.
 
-    /usr/bin/python3 bench/activations/compare.py [--steps 200] [--seeds 3] [--fraction 0.7] [--eval-every 10]
-                                                  [--lr X] [-o out.json]
+    /usr/bin/python3 bench/activations/compare.py [--steps 200] [--seeds 5] [--fraction 0.7] [--eval-every 10]
+                                                  [--batch 1024] [--optimizer adam|sgd] [--lr X] [--momentum M]
+                                                  [-o out.json]
 
 Trains the same siamese MLP on Fashion-MNIST (same weights, same batches) with fp32 and with bf16
 activations, at one budget below fp32's store-all peak (`--fraction` of it), and prints:
@@ -23,6 +24,15 @@ activations, at one budget below fp32's store-all peak (`--fraction` of it), and
     least over `--repeats` short runs (taken in turns) of its median step time.
 Step times are wall times: on a shared machine they are noisy (the least of several medians
 filters out most of it), the predicted figures are not. Writes the figures as JSON (`-o`).
+
+The training configuration the loss-curve criterion is judged in is the default: Adam at lr 2e-4
+on batches of 1024 pairs. A pointwise criterion on one pair of runs only means something where
+training is not chaotic, i.e. where fp32 against its own last-bit perturbation (the floor) stays
+well below it; this is the configuration found where it does (floor at most 0.8 % on every
+curve) and the model still learns (test AUC 0.94-0.95 after 200 steps). rematch train's own
+default, Adam lr 1e-3 on batches of 512 (`--batch 512 --lr 1e-3`, the test AUC 0.95-0.965), is
+chaotic: its floor alone reaches 3.8 % (10-step means) and 5.2 % (held-out curve), so the
+criterion fails there for fp32 against itself (bench/results/activations-*.md).
 """
 import argparse
 import json
@@ -134,14 +144,17 @@ def main():
     p.add_argument("--fashion-mnist", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--depth", type=int, default=8)
     p.add_argument("--width", type=int, default=512)
-    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--seeds", type=int, default=3,
+    p.add_argument("--seeds", type=int, default=5,
                    help="weight and batch seeds: --seed s --data-seed s+6 for N values of s from --first-seed")
     p.add_argument("--first-seed", type=int, default=1, help="the first s (1: the defaults)")
     p.add_argument("--eval-every", type=int, default=10,
                    help="steps between points of the held-out loss curve (rematch train --eval-every)")
-    p.add_argument("--lr", type=float, help="learning rate of the compared runs (default: rematch's)")
+    p.add_argument("--optimizer", default="adam", choices=("adam", "sgd"), help="optimizer of the compared runs")
+    p.add_argument("--lr", type=float,
+                   help="learning rate of the compared runs (default: Adam 2e-4, SGD rematch's 0.05)")
+    p.add_argument("--momentum", type=float, help="SGD momentum (default: rematch's)")
     p.add_argument("--timing-steps", type=int, default=12, help="steps of each timing run")
     p.add_argument("--repeats", type=int, default=3, help="timing runs per precision and schedule")
     p.add_argument("--fraction", type=float, default=0.7,
@@ -174,7 +187,10 @@ def main():
         for precision in ("fp32", "bf16"):
             for kind, schedule in schedules.items():
                 seconds[(precision, kind)].append(steady_median(timed(precision, schedule)["step_seconds"]))
-    lr = ["--lr", str(a.lr)] if a.lr else []
+    if a.lr is None and a.optimizer == "adam":
+        a.lr = 2e-4
+    optimizer = ["--optimizer", a.optimizer, *(["--lr", str(a.lr)] if a.lr else []),
+                 *(["--momentum", str(a.momentum)] if a.momentum is not None else [])]
     curves = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(a.first_seed, a.first_seed + a.seeds):
@@ -186,7 +202,7 @@ def main():
             def trained(precision, start):
                 return run(a.rematch, model, [*seeded, "--activations", precision, "--memory", str(budget),
                                               "--steps", str(a.steps), "--resume", start,
-                                              "--eval-every", str(a.eval_every), *lr])
+                                              "--eval-every", str(a.eval_every), *optimizer])
             fp32, bf16, fp32_flipped = trained("fp32", weights), trained("bf16", weights), trained("fp32", flipped)
             curves.append({"seed": seed, "runs": {"fp32": fp32, "bf16": bf16, "fp32_last_bit": fp32_flipped},
                            "bf16": curve_difference(fp32, bf16),
@@ -194,7 +210,7 @@ def main():
     budgeted = curves[0]["runs"]
 
     figures = {"model": " ".join(model[:8]), "budget": budget, "steps": a.steps, "eval_every": a.eval_every,
-               "lr": a.lr,
+               "optimizer": a.optimizer, "lr": a.lr, "momentum": a.momentum,
                "seeds": [{"seed": c["seed"], "bf16": c["bf16"], "fp32_last_bit": c["fp32_last_bit"],
                           "test_auc": {k: r["test_metric"] for k, r in c["runs"].items()},
                           "losses": {k: r["losses"] for k, r in c["runs"].items()},
@@ -209,7 +225,7 @@ def main():
         # Magnitudes (of the signed figures too).
         figures[kind + "_max"] = {k: over_seeds([c[kind][k] for c in curves], lambda v: max(map(abs, v)))
                                   for k in curves[0][kind]}
-    print(f"model      {' '.join(model[:8])}, budget {budget} bytes "
+    print(f"model      {' '.join(model[:8])}, {' '.join(optimizer)}, budget {budget} bytes "
           f"({a.fraction:.0%} of fp32's store-all peak)")
     print(f"{'':10} {'store-all peak':>15} {'predicted peak':>15} {'predicted ovh':>14} "
           f"{'measured ovh':>13} {'step s':>8} {'store-all s':>12} {f'AUC seed {a.first_seed}':>11}")
