@@ -174,6 +174,9 @@ def main():
         sys.exit("--first-seed must be at least 1")
     if a.eval_every < 1:
         sys.exit("--eval-every must be at least 1")
+    # The 20-step means and the held-out curve's quarters need this much of a run.
+    if a.steps < 20 or a.steps // a.eval_every < 4:
+        sys.exit("--steps must be at least 20 and at least 4 times --eval-every")
     model = ["--model", "siamese-mlp", "--depth", str(a.depth), "--width", str(a.width),
              "--batch", str(a.batch), "--fashion-mnist", a.fashion_mnist]
 
