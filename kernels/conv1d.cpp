@@ -60,14 +60,23 @@ void relu_mask_in_place(float* __restrict g, const float* __restrict mask, std::
 // a window that needs neither zero padding nor a mask is read where it lies instead: there the
 // copy cost more than the strided reads save.
 //
+// When a channel block's weights (taps x bk x c floats) are megabytes, a task that streamed all
+// of them per width block would read them from L3 again for every block; there the weights are
+// stationary instead (TapConv::stationary_task): a task is a group of width blocks, and each
+// chunk of taps' weights serves the whole group from L2, accumulating into its output tiles
+// (C = K = 256, S = 51, d = 8, AVX-512, 1 thread: ~11% faster).
+//
 // The width block is preferred_m() (on AVX2 at C = 256: S = 3 88 GFLOP/s packed vs 67 at
-// m = 64; S = 9 82 vs 63), except when a channel block's weights (taps x bk x c floats) are
-// megabytes: every task streams all of them, so there the desc's wider bq halves that traffic
-// (C = 256, S = 51, 3.3 MiB: 46 vs 38 GFLOP/s; at 0.6-0.8 MiB m = 32 was as fast or faster).
-std::int64_t width_block(std::int64_t bq, std::int64_t bk, std::int64_t cin, std::int64_t taps) {
+// m = 64; S = 9 82 vs 63), except with such megabytes of weights, where the desc's wider bq
+// halves the weight traffic (measured streamed, before the stationary order: C = 256, S = 51,
+// 3.3 MiB: 46 vs 38 GFLOP/s; at 0.6-0.8 MiB m = 32 was as fast or faster).
+bool weights_small(std::int64_t bk, std::int64_t cin, std::int64_t taps) {
   constexpr std::int64_t kStreamedWeightBytes = 2 << 20;
-  const bool weights_small = taps * bk * cin * std::int64_t(sizeof(float)) <= kStreamedWeightBytes;
-  return weights_small ? std::min(bq, preferred_m()) : bq;
+  return taps * bk * cin * std::int64_t(sizeof(float)) <= kStreamedWeightBytes;
+}
+
+std::int64_t width_block(std::int64_t bq, std::int64_t bk, std::int64_t cin, std::int64_t taps) {
+  return weights_small(bk, cin, taps) ? std::min(bq, preferred_m()) : bq;
 }
 
 class TapConv {
@@ -76,10 +85,14 @@ class TapConv {
           std::int64_t left, std::int64_t out_w, std::int64_t taps, std::int64_t dilation,
           std::int64_t bq, std::int64_t bk)
       : n_(n), cin_(cin), cout_(cout), src_w_(src_w), left_(left), out_w_(out_w), taps_(taps),
-        span_((taps - 1) * dilation),
+        dil_(dilation), span_((taps - 1) * dilation),
         q_{out_w, std::min(width_block(bq, std::min(bk, cout), cin, taps), out_w)},
-        k_{cout, std::min(bk, cout)}, ld_(((q_.block + span_ + 15) / 16 | 1) * 16),
-        in_place_(cin <= kInPlaceRows) {
+        k_{cout, std::min(bk, cout)},
+        stationary_(!weights_small(std::min(bk, cout), cin, taps)),
+        group_(stationary_ ? std::min(kStationaryGroup, q_.count()) : 1),
+        chunk_(stationary_ ? std::min(kStationaryTaps, taps) : taps),
+        ld_(((group_ * q_.block + (chunk_ - 1) * dilation + 15) / 16 | 1) * 16),
+        in_place_(cin <= kInPlaceRows && !stationary_) {
     for (int mi = 0; mi < 2; ++mi) {
       for (int ni = 0; ni < 2; ++ni) {
         const std::int64_t m = mi == 0 ? q_.block : q_.len(q_.count() - 1);
@@ -87,7 +100,10 @@ class TapConv {
         if ((mi == 1 && !q_.ragged()) || (ni == 1 && !k_.ragged())) continue;
         kern_[0][mi][ni] = Brgemm({m, nn, cin, ld_, cin, out_w, dilation, cout * cin, false,
                                    Precision::fp32});
-        if (in_place_ && m + span_ <= src_w) {  // else no window of this width lies inside
+        if (stationary_) {
+          kern_[1][mi][ni] = Brgemm({m, nn, cin, ld_, cin, out_w, dilation, cout * cin, true,
+                                     Precision::fp32});
+        } else if (in_place_ && m + span_ <= src_w) {  // else no window of this width lies inside
           kern_[1][mi][ni] = Brgemm({m, nn, cin, src_w, cin, out_w, dilation, cout * cin, false,
                                      Precision::fp32});
         }
@@ -104,50 +120,97 @@ class TapConv {
   // tile while it is in cache.
   void run(const float* in, const float* mask, const float* wt, float* out, const float* bias,
            bool relu, const float* out_mask, float* tiles) const {
-    const std::int64_t qb = q_.count(), kb = k_.count();
+    const std::int64_t groups = (q_.count() + group_ - 1) / group_;
     // Dynamic for the same reason as BlockedGemm::run, in runs of consecutive width blocks:
     // neighbouring blocks share a cache line of each output row wherever a row is not a whole
     // number of lines long (out_w = 1000), and handed out one by one they went to different
     // threads at the same time, whose writes then bounced that line between the cores.
     const std::int64_t run = std::max<std::int64_t>(
-        1, std::min(qb, n_ * qb / (kRunsPerThread * omp_get_max_threads())));
+        1, std::min(groups, n_ * groups / (kRunsPerThread * omp_get_max_threads())));
 #pragma omp parallel for collapse(2) schedule(dynamic, run)
     for (std::int64_t s = 0; s < n_; ++s) {
-      for (std::int64_t i = 0; i < qb; ++i) {
-        const std::int64_t q0 = i * q_.block;
-        const std::int64_t at = s * cin_ * src_w_, p = q0 - left_;
-        const bool inside =
-            in_place_ && mask == nullptr && p >= 0 && p + q_.len(i) + span_ <= src_w_;
-        const float* a = in + at + p;
-        if (!inside) {
-          float* tile = tiles + omp_get_thread_num() * tile_elems();
-          pack_window(in + at, mask == nullptr ? nullptr : mask + at, q0, q_.len(i) + span_, tile);
-          a = tile;
-        }
-        for (std::int64_t j = 0; j < kb; ++j) {
-          const std::int64_t k0 = j * k_.block;
-          const Brgemm& kern = kern_[inside][i == qb - 1 && q_.ragged()][j == kb - 1 && k_.ragged()];
-          float* c = out + (s * cout_ + k0) * out_w_ + q0;
-          kern(a, wt + k0 * cin_, c, taps_);
-          if (out_mask != nullptr) {
-            for (std::int64_t o = 0; o < k_.len(j); ++o) {
-              relu_mask_in_place(c + o * out_w_, out_mask + (c - out) + o * out_w_, q_.len(i));
-            }
-          }
-          if (bias == nullptr && !relu) continue;
-          for (std::int64_t o = 0; o < k_.len(j); ++o) {
-            float* row = c + o * out_w_;
-            const float b = bias == nullptr ? 0.0f : bias[k0 + o];
-            for (std::int64_t q = 0; q < q_.len(i); ++q) {
-              row[q] = relu ? std::max(row[q] + b, 0.0f) : row[q] + b;
-            }
-          }
+      for (std::int64_t g = 0; g < groups; ++g) {
+        float* tile = tiles + omp_get_thread_num() * tile_elems();
+        const std::int64_t at = s * cin_ * src_w_;
+        const Outputs o{out, s * cout_ * out_w_, bias, relu, out_mask};
+        if (stationary_) {
+          stationary_task(in + at, mask == nullptr ? nullptr : mask + at, wt, o, g, tile);
+        } else {
+          streamed_task(in + at, mask == nullptr ? nullptr : mask + at, wt, o, g, tile);
         }
       }
     }
   }
 
  private:
+  // Where a task writes: sample `at` of `out`, and the epilogue (out_mask, bias, ReLU) applied to
+  // each finished output tile while it is in cache.
+  struct Outputs {
+    float* out;
+    std::int64_t at;  // out + at: the sample's first output row
+    const float* bias;
+    bool relu;
+    const float* out_mask;
+  };
+
+  void finish(const Outputs& o, std::int64_t j, std::int64_t q0, std::int64_t len) const {
+    for (std::int64_t r = j * k_.block; r < j * k_.block + k_.len(j); ++r) {
+      float* row = o.out + o.at + r * out_w_ + q0;
+      if (o.out_mask != nullptr) relu_mask_in_place(row, o.out_mask + (row - o.out), len);
+      if (o.bias == nullptr && !o.relu) continue;
+      const float b = o.bias == nullptr ? 0.0f : o.bias[r];
+      for (std::int64_t q = 0; q < len; ++q) {
+        row[q] = o.relu ? std::max(row[q] + b, 0.0f) : row[q] + b;
+      }
+    }
+  }
+
+  // Width block i of one sample: a window of the input, then one BRGEMM over all taps per
+  // channel block.
+  void streamed_task(const float* in, const float* mask, const float* wt, const Outputs& o,
+                     std::int64_t i, float* tile) const {
+    const std::int64_t q0 = i * q_.block, p = q0 - left_;
+    const bool inside = in_place_ && mask == nullptr && p >= 0 && p + q_.len(i) + span_ <= src_w_;
+    const float* a = in + p;
+    if (!inside) {
+      pack_window(in, mask, q0, q_.len(i) + span_, tile);
+      a = tile;
+    }
+    const bool ragged_q = i == q_.count() - 1 && q_.ragged();
+    for (std::int64_t j = 0; j < k_.count(); ++j) {
+      const std::int64_t k0 = j * k_.block;
+      kern_[inside][ragged_q][j == k_.count() - 1 && k_.ragged()](
+          a, wt + k0 * cin_, o.out + o.at + k0 * out_w_ + q0, taps_);
+      finish(o, j, q0, q_.len(i));
+    }
+  }
+
+  // Width blocks [g * group_, ...) of one sample with the weights stationary: per channel block,
+  // the taps in chunks of chunk_, each chunk's weights used by every width block of the group
+  // while they are in L2, accumulating into the output tiles. Every output tile is the BRGEMM
+  // over all taps cut at fixed tap boundaries (beta = 1 from the second chunk on), the same
+  // sequence of operations for any thread count.
+  void stationary_task(const float* in, const float* mask, const float* wt, const Outputs& o,
+                       std::int64_t g, float* tile) const {
+    const std::int64_t qb = q_.count();
+    const std::int64_t i0 = g * group_, i1 = std::min(qb, i0 + group_);
+    const std::int64_t q0 = i0 * q_.block, len = q_.len(i1 - 1) + (i1 - 1 - i0) * q_.block;
+    for (std::int64_t j = 0; j < k_.count(); ++j) {
+      const std::int64_t k0 = j * k_.block;
+      const bool ragged_k = j == k_.count() - 1 && k_.ragged();
+      for (std::int64_t t0 = 0; t0 < taps_; t0 += chunk_) {
+        const std::int64_t nt = std::min(chunk_, taps_ - t0);
+        pack_window(in, mask, q0 + t0 * dil_, len + (nt - 1) * dil_, tile);
+        for (std::int64_t i = i0; i < i1; ++i) {
+          const Brgemm& kern = kern_[t0 > 0][i == qb - 1 && q_.ragged()][ragged_k];
+          kern(tile + (i - i0) * q_.block, wt + (t0 * cout_ + k0) * cin_,
+               o.out + o.at + k0 * out_w_ + i * q_.block, nt);
+        }
+      }
+      finish(o, j, q0, len);
+    }
+  }
+
   // tile[i][t] = in_pad[i][p0 + t] for t < len, where in_pad[i][p] = in[i][p - left] or 0
   // (also 0 where mask[i][p - left] <= 0).
   void pack_window(const float* in, const float* mask, std::int64_t p0, std::int64_t len,
@@ -169,19 +232,28 @@ class TapConv {
 
   // Dynamic runs per thread: enough to even out a thread slowed by other work.
   static constexpr std::int64_t kRunsPerThread = 4;
+  // With the weights stationary: width blocks per task and taps per chunk. At C = 256, bk = 64
+  // a chunk's weights (256 KiB), the chunk's window (256 rows of 4 x 64 + 3 x dilation floats)
+  // and the group's output tiles (64 KiB) stay in L2 together, each chunk's weights serve 4
+  // width blocks, and the window copy is a few % of the chunk's arithmetic.
+  static constexpr std::int64_t kStationaryGroup = 4;
+  static constexpr std::int64_t kStationaryTaps = 4;
   // Input channels up to which a window that needs neither padding nor a mask is read where it
   // lies (lda = the input's width) instead of being packed: at 64 rows the copy cost more than
   // the strided reads (N = 16, C = K = 64, W = 1000, S = 3, AVX-512, 2 threads: forward and
   // backward-data ~15-35% faster), at C = 128..256 the strided reads cost more (~5-25% slower).
   static constexpr std::int64_t kInPlaceRows = 64;
-  std::int64_t n_, cin_, cout_, src_w_, left_, out_w_, taps_, span_;
+  std::int64_t n_, cin_, cout_, src_w_, left_, out_w_, taps_, dil_, span_;
   Split q_, k_;
+  bool stationary_;
+  std::int64_t group_;  // width blocks per task
+  std::int64_t chunk_;  // taps per BRGEMM call
   // Tile row length: a width block plus the receptive field, in an odd number of cache lines.
   // A power-of-two row length (e.g. 64 + 24 * 8 = 256 floats) maps every row to the same few
   // L1 sets: C = 128, S = 25, d = 8 ran at 65 instead of 89 GFLOP/s.
   std::int64_t ld_;
   bool in_place_;  // cin <= kInPlaceRows: inner windows without a mask are read in place
-  // [window read in place][ragged width block][ragged channel block]
+  // [window read in place, or (stationary) accumulate][ragged width block][ragged channel block]
   Brgemm kern_[2][2][2];
 };
 
