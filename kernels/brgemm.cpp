@@ -208,8 +208,12 @@ void BlockedGemm::run_columns(const Blocked<T>& a, const BBlock& b_block, std::i
   // is walked in chunks: the band's chunks of the left operand's row panels stay in L2 while they
   // are reused for every C block of the task, and each right-operand chunk serves every row of
   // the band. Each C block still sees the same chunk sequence, whatever the thread count or split.
+  // A C too narrow to share out by columns (a 64-wide output layer has one block column) narrows
+  // its bands instead, down to single rows, while there are fewer than 4 tasks per thread: with
+  // bands of 4 such a layer over a 512-row batch is one task, and one thread does all of it.
   const std::int64_t threads = omp_get_max_threads();
-  const Tasks t = tasks(band_, threads, col1 - col0);
+  const std::int64_t band = std::clamp<std::int64_t>(rows * (col1 - col0) / (4 * threads), 1, band_);
+  const Tasks t = tasks(band, threads, col1 - col0);
   const std::int64_t bands = t.bands, splits = t.splits, per_split = t.per_split;
   // Dynamic: a block's result does not depend on which thread computes it, and
   // cores shared with other work (2-vCPU cloud hosts) make static halves stall. Tasks go out in
@@ -221,7 +225,7 @@ void BlockedGemm::run_columns(const Blocked<T>& a, const BBlock& b_block, std::i
   for (std::int64_t s = 0; s < splits; ++s) {
     for (std::int64_t g = 0; g < bands; ++g) {
       const std::int64_t j0 = col0 + s * per_split, j1 = std::min(col1, j0 + per_split);
-      const std::int64_t i0 = g * band_, i1 = std::min(rows, i0 + band_);
+      const std::int64_t i0 = g * band, i1 = std::min(rows, i0 + band);
       // (Narrow panels only, whose bands are single rows.)
       if (prefetch_bytes_ > 0 && (s * bands + g + 1) % group != 0 && i1 < rows) {
         prefetch_l1(a.block(i1, 0), prefetch_bytes_);

@@ -62,9 +62,12 @@ void fc_passes_are_bitwise_stable(Precision precision, std::int64_t n, std::int6
 
 TEST(Determinism, FcFp32PassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
   fc_passes_are_bitwise_stable(Precision::fp32, 200, 150, 130);
-  // Wide panels: tasks are bands of block rows (6 = 4 + 2 here), split into a number of column
-  // groups that differs between 1 and 2 threads.
+  // Wide panels: tasks are bands of block rows (6 = 4 + 2 here at 1 thread, 2 + 2 + 2 at 2), split
+  // into a number of column groups that differs between 1 and 2 threads.
   fc_passes_are_bitwise_stable(Precision::fp32, 380, 1100, 130);
+  // One block column of output (the forward cannot be split by columns): bands of 2 block rows
+  // at 1 thread, single rows at 2.
+  fc_passes_are_bitwise_stable(Precision::fp32, 512, 1100, 40);
 }
 
 TEST(Determinism, FcBf16PassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {

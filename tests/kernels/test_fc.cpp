@@ -235,11 +235,26 @@ TEST_P(FcManyRowsTest, BackwardWeightsOverSeveralReductionChunksMatchesNaiveLoop
 }
 
 // Wide panels: a task computes a band of up to 4 block rows of C; 6 row blocks make a full and a
-// partial band, over two reduction chunks (18 blocks of 64 against chunks of 16).
+// partial band (10 block columns keep the bands whole at up to 3 threads), over two reduction
+// chunks (18 blocks of 64 against chunks of 16).
 TEST_P(FcManyRowsTest, ForwardOverBandsOfBlockRowsMatchesNaiveLoop) {
-  const std::int64_t n = 380, c = 1100, k = 70;
+  const std::int64_t n = 380, c = 1100, k = 600;
   const FcData d(n, c, k, 80);
   Fc fc({n, c, k, 64, 64, 64, true, Activation::relu, Precision::fp32});
+  BlockedMatrix y(fc.y_shape());
+  fc.forward(pack(d.x, fc.x_shape()), pack(d.w, fc.w_shape()), d.b, y);
+  Ref r = ref_forward(d, true);
+  for (double& v : r.val) v = std::max(v, 0.0);
+  expect_close(y, r, c);
+  expect_zero_padding(y);
+}
+
+// One block column of C: too few columns to share out, so the bands narrow (to 2 block rows at
+// 1 thread, 1 at 2 and 3) until every thread has tasks; 9 row blocks leave a partial band.
+TEST_P(FcManyRowsTest, ForwardOfOneBlockColumnOverNarrowedBandsMatchesNaiveLoop) {
+  const std::int64_t n = 1100, c = 1100, k = 40;
+  const FcData d(n, c, k, 90);
+  Fc fc({n, c, k, 128, 64, 64, true, Activation::relu, Precision::fp32});
   BlockedMatrix y(fc.y_shape());
   fc.forward(pack(d.x, fc.x_shape()), pack(d.w, fc.w_shape()), d.b, y);
   Ref r = ref_forward(d, true);
