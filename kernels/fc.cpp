@@ -34,9 +34,9 @@ constexpr std::int64_t kWholeTransposeBytes = 256 << 10;
 
 // One block of dy (rows x cols, row-major) for the sweep, in one pass: masked by the ReLU's output y
 // (y > 0) into `out` when Mask, and row r added into sums[(r % 8) * cols + c] when Sums (eight
-// running sums per column, so consecutive rows never wait on each other's add). The next row
-// block's blocks of dy and y (next_dy, next_y) are fetched a line per line read, interleaved with
-// the work: a burst of hints stalls the thread until most of them have been issued.
+// running sums per column, so consecutive rows never wait on each other's add). Unless next_dy is
+// null, the next row block's blocks of dy and y (next_dy, next_y) are fetched a line per line read,
+// interleaved with the work: a burst of hints stalls the thread until most of them have been issued.
 template <bool Mask, bool Sums>
 void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64_t cols, float* out, float* sums,
                   const float* next_dy, const float* next_y) {
@@ -46,7 +46,7 @@ void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64
     std::int64_t c = 0;
     for (; c + kVectorFloats <= cols; c += kVectorFloats) {
       // One hint per 64-byte line, also where a vector is half a line.
-      const bool line = kVectorFloats >= 16 || c % 16 == 0;
+      const bool line = next_dy != nullptr && (kVectorFloats >= 16 || c % 16 == 0);
       FloatVector g;
       std::memcpy(&g, dy + row + c, sizeof g);
       if (line) __builtin_prefetch(next_dy + row + c, 0, 2);
@@ -98,6 +98,102 @@ void stream_out(const float* src, std::int64_t floats, float* dst) {
   }
 }
 
+#ifdef __AVX512F__
+// The sweep's weight-gradient products on AVX-512: dw(i, j)^T (+)= dy(p, j)^T x(p, i) for one row
+// block, as register tiles of 64 columns of dw^T (four zmm of a row of x) by 6 of its rows
+// (broadcasts of dy): 24 accumulators, 4 operands and a broadcast of the 32 registers. Each
+// iteration (a row of the row block) also fetches a line or a few of the next row block into L2,
+// so the stream from memory runs at an even pace under the arithmetic. LIBXSMM's kernel fetches
+// its next operand only while it computes the first column tile of a call, and the row block's
+// other inputs could only be fetched around the call: in bursts that stall the thread until most
+// of their hints have been issued, so memory and arithmetic took turns.
+constexpr std::int64_t kTileFloats = 64;
+constexpr std::int64_t kTileCols = 6;
+
+// The lines of up to three regions (the next row block's x, dy and y), fetched `per_step` per
+// step(), taken from the regions in turn so that each streams from memory all along.
+class Fetcher {
+ public:
+  void add(const float* p, std::int64_t floats) {
+    const std::int64_t bytes = floats * std::int64_t(sizeof(float));
+    at_[regions_] = reinterpret_cast<const char*>(p);
+    end_[regions_] = at_[regions_] + bytes;
+    lines_ += (bytes + 63) / 64;
+    ++regions_;
+  }
+  // Spreads the lines over `steps` calls of step().
+  void pace(std::int64_t steps) { per_step_ = std::max<std::int64_t>(1, (lines_ + steps - 1) / steps); }
+  void step() {
+    for (std::int64_t u = 0; u < per_step_ && lines_ > 0; ++u) {
+      while (at_[turn_] >= end_[turn_]) turn_ = turn_ + 1 == regions_ ? 0 : turn_ + 1;
+      __builtin_prefetch(at_[turn_], 0, 2);
+      at_[turn_] += 64;
+      turn_ = turn_ + 1 == regions_ ? 0 : turn_ + 1;
+      --lines_;
+    }
+  }
+
+ private:
+  const char* at_[3] = {};
+  const char* end_[3] = {};
+  std::int64_t regions_ = 0, turn_ = 0, lines_ = 0, per_step_ = 1;
+};
+
+// c (Cols rows of 64 floats, leading dimension ldc) (+)= g^T x over `rows` rows of x (64 floats,
+// leading dimension ldx) and g (Cols floats, leading dimension ldg).
+template <int Cols>
+void dw_tile(const float* x, std::int64_t ldx, const float* g, std::int64_t ldg, std::int64_t rows, float* c,
+             std::int64_t ldc, bool accumulate, Fetcher& fetch) {
+  __m512 acc[Cols][4];
+  for (int j = 0; j < Cols; ++j) {
+    for (int v = 0; v < 4; ++v) acc[j][v] = accumulate ? _mm512_loadu_ps(c + j * ldc + v * 16) : _mm512_setzero_ps();
+  }
+  for (std::int64_t r = 0; r < rows; ++r) {
+    __m512 a[4];
+    for (int v = 0; v < 4; ++v) a[v] = _mm512_loadu_ps(x + r * ldx + v * 16);
+    fetch.step();
+    for (int j = 0; j < Cols; ++j) {
+      const __m512 b = _mm512_set1_ps(g[r * ldg + j]);
+      for (int v = 0; v < 4; ++v) acc[j][v] = _mm512_fmadd_ps(a[v], b, acc[j][v]);
+    }
+  }
+  for (int j = 0; j < Cols; ++j) {
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(c + j * ldc + v * 16, acc[j][v]);
+  }
+}
+
+// One block's product: dwt (bk x bc, row-major) (+)= g^T x for x (rows x bc) and g (rows x bk), bc
+// a multiple of kTileFloats.
+void dw_tiles(const float* x, const float* g, std::int64_t rows, std::int64_t bc, std::int64_t bk, float* dwt,
+              bool accumulate, Fetcher& fetch) {
+  for (std::int64_t i = 0; i < bc; i += kTileFloats) {
+    for (std::int64_t j = 0; j < bk; j += kTileCols) {
+      const float* const gj = g + j;
+      float* const c = dwt + j * bc + i;
+      switch (std::min(kTileCols, bk - j)) {
+        case 6: dw_tile<6>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
+        case 5: dw_tile<5>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
+        case 4: dw_tile<4>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
+        case 3: dw_tile<3>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
+        case 2: dw_tile<2>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
+        default: dw_tile<1>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
+      }
+    }
+  }
+}
+
+// Iterations (rows of a tile) of one block's dw_tiles.
+std::int64_t dw_tile_steps(std::int64_t rows, std::int64_t bc, std::int64_t bk) {
+  return bc / kTileFloats * ((bk + kTileCols - 1) / kTileCols) * rows;
+}
+
+// Whether the sweep's weight-gradient products run as these tiles (whole tiles of x's columns);
+// LIBXSMM's transposed-operand kernel otherwise.
+bool dw_tiled(std::int64_t bc) { return bc % kTileFloats == 0; }
+#else
+bool dw_tiled(std::int64_t) { return false; }
+#endif
+
 }  // namespace
 
 FcDesc fc_blocking(const FcDesc& d) {
@@ -136,8 +232,10 @@ Fc::Fc(const FcDesc& desc)
   // In LIBXSMM's column-major view (see BlockedGemm): dx(p, i)^T = sum_j w^T(j, i)^T dy(p, j)^T
   // over the k blocks, and the weight gradient is formed transposed, dw(i, j) += x(p, i)^T dy(p, j)
   // per row block with x read in place and dy as the transposed operand (so no pass transposes x or
-  // dy), one product per call. The call fetches the next row block's x(p + 1, i) (the shape of its
-  // first operand) while it computes; the pass that masks dy fetches the next dy and y. A chunk of
+  // dy), one product per call. With AVX-512 and whole 64-float tiles of x's columns the products
+  // are the register tiles above, which fetch the next row block's x, dy and y at an even pace.
+  // Otherwise LIBXSMM's call fetches the next row block's x(p + 1, i) (the shape of its first
+  // operand) while it computes, and the pass that masks dy fetches the next dy and y. A chunk of
   // row blocks per call, with the next blocks fetched in a burst of hints before it, leaves the
   // thread waiting on memory at large batches.
   BrgemmDesc dx;
@@ -150,6 +248,8 @@ Fc::Fc(const FcDesc& desc)
   dx.stride_a = transposed(w_).down_step();
   dx.stride_b = y_.block_elems();  // the next block of the row block of dy
   sweep_.dx = Brgemm(dx);
+  sweep_.tiled = dw_tiled(d_.bc);
+  if (sweep_.tiled) return;
   BrgemmDesc dw;
   dw.m = d_.bc;
   dw.n = d_.bk;
@@ -293,6 +393,7 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
   const std::int64_t ybe = y_.block_elems();
   const std::int64_t segments = sweep_.segments, seg_blocks = sweep_.segment_blocks;
+  const bool tiled = sweep_.tiled;
   const std::int64_t bias_len = kb * bk, w_elems = w_.elems();
   // Per thread: the row block's dy masked by the ReLU (without one the GEMMs read dy in place), the
   // segment's eight interleaved bias sums per column, and the row block's dx, which is streamed out
@@ -335,12 +436,15 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
         for (std::int64_t j = 0; j < kb; ++j) {
           float* const sj = d_.bias ? sums + j * 8 * bk : nullptr;
           const float* const dyj = dy.block(p, j);
+          // The tiled products fetch the next row block themselves.
+          const float* const next_dy = tiled ? nullptr : dy.block(next, j);
+          const float* const next_y = tiled || y == nullptr ? nullptr : y->block(next, j);
           if (y == nullptr) {
-            if (d_.bias) mask_and_sum<false, true>(dyj, nullptr, bn, bk, nullptr, sj, dy.block(next, j), nullptr);
+            if (d_.bias) mask_and_sum<false, true>(dyj, nullptr, bn, bk, nullptr, sj, next_dy, nullptr);
           } else if (d_.bias) {
-            mask_and_sum<true, true>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, dy.block(next, j), y->block(next, j));
+            mask_and_sum<true, true>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, next_dy, next_y);
           } else {
-            mask_and_sum<true, false>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, dy.block(next, j), y->block(next, j));
+            mask_and_sum<true, false>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, next_dy, next_y);
           }
         }
         const float* const g = y != nullptr ? dyc : dy.block(p, 0);  // dy(p, j) at g + j * ybe
@@ -350,6 +454,21 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
         } else if (dx != nullptr) {
           for (std::int64_t i = 0; i < cb; ++i) sweep_.dx(wt + wts.block_offset(0, i), g, dx->block(p, i), kb);
         }
+#ifdef __AVX512F__
+        if (tiled) {
+          Fetcher fetch;
+          fetch.add(x.block(next, 0), cb * x_.block_elems());
+          fetch.add(dy.block(next, 0), kb * ybe);
+          if (y != nullptr) fetch.add(y->block(next, 0), kb * ybe);
+          fetch.pace(cb * kb * dw_tile_steps(bn, bc, bk));
+          for (std::int64_t i = 0; i < cb; ++i) {
+            for (std::int64_t j = 0; j < kb; ++j) {
+              dw_tiles(x.block(p, i), g + j * ybe, bn, bc, bk, pw + ws.block_offset(i, j), p != first, fetch);
+            }
+          }
+          continue;
+        }
+#endif
         const Brgemm& kernel = p == first ? sweep_.dw_start : sweep_.dw_accumulate;
         for (std::int64_t i = 0; i < cb; ++i) {
           for (std::int64_t j = 0; j < kb; ++j) {
