@@ -139,22 +139,22 @@ class Fetcher {
   std::int64_t regions_ = 0, turn_ = 0, lines_ = 0, per_step_ = 1;
 };
 
-// c (Cols rows of 64 floats, leading dimension ldc) (+)= g^T x over `rows` rows of x (64 floats,
-// leading dimension ldx) and g (Cols floats, leading dimension ldg).
+// c (Cols rows of 64 floats, leading dimension ldc) (+)= sum over s < steps of the outer product of
+// g's column s (g[s * g_step + j * g_row], j < Cols) and row s of a (64 floats, leading dimension lda).
 template <int Cols>
-void dw_tile(const float* x, std::int64_t ldx, const float* g, std::int64_t ldg, std::int64_t rows, float* c,
-             std::int64_t ldc, bool accumulate, Fetcher& fetch) {
+void tile(const float* a, std::int64_t lda, const float* g, std::int64_t g_step, std::int64_t g_row,
+          std::int64_t steps, float* c, std::int64_t ldc, bool accumulate, Fetcher& fetch) {
   __m512 acc[Cols][4];
   for (int j = 0; j < Cols; ++j) {
     for (int v = 0; v < 4; ++v) acc[j][v] = accumulate ? _mm512_loadu_ps(c + j * ldc + v * 16) : _mm512_setzero_ps();
   }
-  for (std::int64_t r = 0; r < rows; ++r) {
-    __m512 a[4];
-    for (int v = 0; v < 4; ++v) a[v] = _mm512_loadu_ps(x + r * ldx + v * 16);
+  for (std::int64_t s = 0; s < steps; ++s) {
+    __m512 av[4];
+    for (int v = 0; v < 4; ++v) av[v] = _mm512_loadu_ps(a + s * lda + v * 16);
     fetch.step();
     for (int j = 0; j < Cols; ++j) {
-      const __m512 b = _mm512_set1_ps(g[r * ldg + j]);
-      for (int v = 0; v < 4; ++v) acc[j][v] = _mm512_fmadd_ps(a[v], b, acc[j][v]);
+      const __m512 b = _mm512_set1_ps(g[s * g_step + j * g_row]);
+      for (int v = 0; v < 4; ++v) acc[j][v] = _mm512_fmadd_ps(av[v], b, acc[j][v]);
     }
   }
   for (int j = 0; j < Cols; ++j) {
@@ -162,36 +162,42 @@ void dw_tile(const float* x, std::int64_t ldx, const float* g, std::int64_t ldg,
   }
 }
 
-// One block's product: dwt (bk x bc, row-major) (+)= g^T x for x (rows x bc) and g (rows x bk), bc
-// a multiple of kTileFloats.
-void dw_tiles(const float* x, const float* g, std::int64_t rows, std::int64_t bc, std::int64_t bk, float* dwt,
-              bool accumulate, Fetcher& fetch) {
-  for (std::int64_t i = 0; i < bc; i += kTileFloats) {
-    for (std::int64_t j = 0; j < bk; j += kTileCols) {
-      const float* const gj = g + j;
-      float* const c = dwt + j * bc + i;
-      switch (std::min(kTileCols, bk - j)) {
-        case 6: dw_tile<6>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
-        case 5: dw_tile<5>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
-        case 4: dw_tile<4>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
-        case 3: dw_tile<3>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
-        case 2: dw_tile<2>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
-        default: dw_tile<1>(x + i, bc, gj, bk, rows, c, bc, accumulate, fetch); break;
+// c (rows x cols, row-major, cols a multiple of kTileFloats) (+)= G a over `steps`, with a
+// (steps x cols, row-major) and G(j, s) = g[s * g_step + j * g_row]: tiles of kTileCols rows of c
+// by kTileFloats columns.
+void tiles(const float* a, const float* g, std::int64_t g_step, std::int64_t g_row, std::int64_t steps,
+           std::int64_t rows, std::int64_t cols, float* c, bool accumulate, Fetcher& fetch) {
+  for (std::int64_t i = 0; i < cols; i += kTileFloats) {
+    for (std::int64_t j = 0; j < rows; j += kTileCols) {
+      const float* const gj = g + j * g_row;
+      float* const cj = c + j * cols + i;
+      switch (std::min(kTileCols, rows - j)) {
+        case 6: tile<6>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
+        case 5: tile<5>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
+        case 4: tile<4>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
+        case 3: tile<3>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
+        case 2: tile<2>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
+        default: tile<1>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
       }
     }
   }
 }
 
-// Iterations (rows of a tile) of one block's dw_tiles.
-std::int64_t dw_tile_steps(std::int64_t rows, std::int64_t bc, std::int64_t bk) {
-  return bc / kTileFloats * ((bk + kTileCols - 1) / kTileCols) * rows;
+// Iterations (fetch steps) of one tiles() call.
+std::int64_t tile_steps(std::int64_t steps, std::int64_t rows, std::int64_t cols) {
+  return cols / kTileFloats * ((rows + kTileCols - 1) / kTileCols) * steps;
 }
 
-// Whether the sweep's weight-gradient products run as these tiles (whole tiles of x's columns);
-// LIBXSMM's transposed-operand kernel otherwise.
-bool dw_tiled(std::int64_t bc) { return bc % kTileFloats == 0; }
+// Whether the sweep's products run as these tiles: whole tiles of x's and dx's columns, and rows of
+// x and dy that are one block each (C, K <= 64 with the default blocks), where the next row block's
+// lines are the whole of the sweep's reads from memory. With several blocks per row (C = K = 128,
+// 256) LIBXSMM's kernels ran faster (C = K = 256, backward_weights at 1 thread, loaded host, seven
+// alternating runs: 53-61% of the peak with the tiles against 62-69%).
+bool sweep_tiled(const BlockShape& x, const BlockShape& y) {
+  return x.bcol % kTileFloats == 0 && x.col_blocks() == 1 && y.col_blocks() == 1;
+}
 #else
-bool dw_tiled(std::int64_t) { return false; }
+bool sweep_tiled(const BlockShape&, const BlockShape&) { return false; }
 #endif
 
 }  // namespace
@@ -232,12 +238,14 @@ Fc::Fc(const FcDesc& desc)
   // In LIBXSMM's column-major view (see BlockedGemm): dx(p, i)^T = sum_j w^T(j, i)^T dy(p, j)^T
   // over the k blocks, and the weight gradient is formed transposed, dw(i, j) += x(p, i)^T dy(p, j)
   // per row block with x read in place and dy as the transposed operand (so no pass transposes x or
-  // dy), one product per call. With AVX-512 and whole 64-float tiles of x's columns the products
-  // are the register tiles above, which fetch the next row block's x, dy and y at an even pace.
+  // dy), one product per call. With AVX-512 on rows of one block (sweep_tiled) both products are the
+  // register tiles above, which fetch the next row block's x, dy and y at an even pace.
   // Otherwise LIBXSMM's call fetches the next row block's x(p + 1, i) (the shape of its first
   // operand) while it computes, and the pass that masks dy fetches the next dy and y. A chunk of
   // row blocks per call, with the next blocks fetched in a burst of hints before it, leaves the
   // thread waiting on memory at large batches.
+  sweep_.tiled = sweep_tiled(x_, y_);
+  if (sweep_.tiled) return;
   BrgemmDesc dx;
   dx.m = d_.bc;
   dx.n = d_.bn;
@@ -248,8 +256,6 @@ Fc::Fc(const FcDesc& desc)
   dx.stride_a = transposed(w_).down_step();
   dx.stride_b = y_.block_elems();  // the next block of the row block of dy
   sweep_.dx = Brgemm(dx);
-  sweep_.tiled = dw_tiled(d_.bc);
-  if (sweep_.tiled) return;
   BrgemmDesc dw;
   dw.m = d_.bc;
   dw.n = d_.bk;
@@ -448,27 +454,39 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
           }
         }
         const float* const g = y != nullptr ? dyc : dy.block(p, 0);  // dy(p, j) at g + j * ybe
+#ifdef __AVX512F__
+        if (tiled) {
+          // dx(p, i) = sum_j dy(p, j) w^T(j, i), then dw(i, j)^T += dy(p, j)^T x(p, i); all their
+          // steps fetch the next row block.
+          Fetcher fetch;
+          fetch.add(x.block(next, 0), cb * x_.block_elems());
+          fetch.add(dy.block(next, 0), kb * ybe);
+          if (y != nullptr) fetch.add(y->block(next, 0), kb * ybe);
+          const std::int64_t dx_steps = dx != nullptr ? cb * kb * tile_steps(bk, bn, bc) : 0;
+          fetch.pace(dx_steps + cb * kb * tile_steps(bn, bk, bc));
+          if (dx != nullptr) {
+            for (std::int64_t i = 0; i < cb; ++i) {
+              float* const out = dx_floats > 0 ? dxc + i * x_.block_elems() : dx->block(p, i);
+              for (std::int64_t j = 0; j < kb; ++j) {
+                tiles(wt + wts.block_offset(j, i), g + j * ybe, 1, bk, bk, bn, bc, out, j > 0, fetch);
+              }
+            }
+            if (dx_floats > 0) stream_out(dxc, dx_floats, dx->block(p, 0));
+          }
+          for (std::int64_t i = 0; i < cb; ++i) {
+            for (std::int64_t j = 0; j < kb; ++j) {
+              tiles(x.block(p, i), g + j * ybe, bk, 1, bn, bk, bc, pw + ws.block_offset(i, j), p != first, fetch);
+            }
+          }
+          continue;
+        }
+#endif
         if (dx_floats > 0) {
           for (std::int64_t i = 0; i < cb; ++i) sweep_.dx(wt + wts.block_offset(0, i), g, dxc + i * x_.block_elems(), kb);
           stream_out(dxc, dx_floats, dx->block(p, 0));
         } else if (dx != nullptr) {
           for (std::int64_t i = 0; i < cb; ++i) sweep_.dx(wt + wts.block_offset(0, i), g, dx->block(p, i), kb);
         }
-#ifdef __AVX512F__
-        if (tiled) {
-          Fetcher fetch;
-          fetch.add(x.block(next, 0), cb * x_.block_elems());
-          fetch.add(dy.block(next, 0), kb * ybe);
-          if (y != nullptr) fetch.add(y->block(next, 0), kb * ybe);
-          fetch.pace(cb * kb * dw_tile_steps(bn, bc, bk));
-          for (std::int64_t i = 0; i < cb; ++i) {
-            for (std::int64_t j = 0; j < kb; ++j) {
-              dw_tiles(x.block(p, i), g + j * ybe, bn, bc, bk, pw + ws.block_offset(i, j), p != first, fetch);
-            }
-          }
-          continue;
-        }
-#endif
         const Brgemm& kernel = p == first ? sweep_.dw_start : sweep_.dw_accumulate;
         for (std::int64_t i = 0; i < cb; ++i) {
           for (std::int64_t j = 0; j < kb; ++j) {
