@@ -103,8 +103,8 @@ void stream_out(const float* src, std::int64_t floats, float* dst) {
 // dy(p, j) w^T(j, i) for one row block) as register tiles of 64 output columns (four zmm of a row of
 // x or w^T) by 6 output rows (broadcasts of dy): 24 accumulators, 4 operands and a broadcast of the
 // 32 registers. Each iteration (one step of the reduction) also fetches a line or a few of the
-// next row block into L2,
-// so the stream from memory runs at an even pace under the arithmetic. LIBXSMM's kernel fetches
+// next row block into L2, so the stream from memory runs at an even pace under the arithmetic.
+// LIBXSMM's kernel fetches
 // its next operand only while it computes the first column tile of a call, and the row block's
 // other inputs could only be fetched around the call: in bursts that stall the thread until most
 // of their hints have been issued, so memory and arithmetic took turns.
