@@ -51,20 +51,23 @@ void relu_mask_in_place(float* __restrict g, const float* __restrict mask, std::
 // of the input zero-padded by `left` columns on the left (and up to out_w + span on the right):
 // one BRGEMM over the taps per (sample, width block, channel block).
 //
-// Each task (sample, width block) first copies its input window, c rows of q block + span
-// floats with the zero padding filled in, into a per-thread tile, then runs every channel
-// block on it. Read in place, the window's rows lie a whole input row apart (a page each for
-// long inputs) and LIBXSMM re-reads them once per register tile of the output; packed they
-// are contiguous and L2-resident: at C = 256, S = 3 this measured ~30% faster (AVX2), and it
-// makes a padded copy of the whole input unnecessary. With at most kInPlaceRows input channels
-// a window that needs neither zero padding nor a mask is read where it lies instead: there the
-// copy cost more than the strided reads save.
+// A task is a group of consecutive width blocks of one sample: it first copies their input
+// window, c rows of group x q block + span floats with the zero padding filled in, into a
+// per-thread tile, then runs every channel block on it, each block's weights serving the whole
+// group. Read in place, the window's rows lie a whole input row apart (a page each for long
+// inputs) and LIBXSMM re-reads them once per register tile of the output; packed they are
+// contiguous and L2-resident: at C = 256, S = 3 this measured ~30% faster (AVX2), and it makes a
+// padded copy of the whole input unnecessary. Even at C = 64 the strided reads cost more than
+// the copy (AVX-512, W = 1000: the tap BRGEMM on cached operands ran at ~66% of the peak in place
+// against ~82% packed). The group makes the copied input rows and the written output rows
+// kGroupRowFloats long, so that the hardware prefetchers stream them, where a single block's
+// 64-float rows left each task waiting on L3 (N = 16, C = K = 64, W = 1000, S = 3: ~20% faster).
 //
 // When a channel block's weights (taps x bk x c floats) are megabytes, a task that streamed all
 // of them per width block would read them from L3 again for every block; there the weights are
-// stationary instead (TapConv::stationary_task): a task is a group of width blocks, and each
-// chunk of taps' weights serves the whole group from L2, accumulating into its output tiles
-// (C = K = 256, S = 51, d = 8, AVX-512, 1 thread: ~11% faster).
+// stationary instead: a task is a group of kStationaryGroup width blocks, and each chunk of taps'
+// weights serves the whole group from L2, accumulating into its output tiles (C = K = 256,
+// S = 51, d = 8, AVX-512, 1 thread: ~11% faster).
 //
 // The width block is preferred_m() (on AVX2 at C = 256: S = 3 88 GFLOP/s packed vs 67 at
 // m = 64; S = 9 82 vs 63), except with such megabytes of weights, where the desc's wider bq
@@ -89,23 +92,17 @@ class TapConv {
         q_{out_w, std::min(width_block(bq, std::min(bk, cout), cin, taps), out_w)},
         k_{cout, std::min(bk, cout)},
         stationary_(!weights_small(std::min(bk, cout), cin, taps)),
-        group_(stationary_ ? std::min(kStationaryGroup, q_.count()) : 1),
+        group_(std::min(stationary_ ? kStationaryGroup : streamed_group(cin, q_.block), q_.count())),
         chunk_(stationary_ ? std::min(kStationaryTaps, taps) : taps),
-        ld_(((group_ * q_.block + (chunk_ - 1) * dilation + 15) / 16 | 1) * 16),
-        in_place_(cin <= kInPlaceRows && !stationary_) {
+        ld_(((group_ * q_.block + (chunk_ - 1) * dilation + 15) / 16 | 1) * 16) {
     for (int mi = 0; mi < 2; ++mi) {
       for (int ni = 0; ni < 2; ++ni) {
         const std::int64_t m = mi == 0 ? q_.block : q_.len(q_.count() - 1);
         const std::int64_t nn = ni == 0 ? k_.block : k_.len(k_.count() - 1);
         if ((mi == 1 && !q_.ragged()) || (ni == 1 && !k_.ragged())) continue;
-        kern_[0][mi][ni] = Brgemm({m, nn, cin, ld_, cin, out_w, dilation, cout * cin, false,
-                                   Precision::fp32});
-        if (stationary_) {
-          kern_[1][mi][ni] = Brgemm({m, nn, cin, ld_, cin, out_w, dilation, cout * cin, true,
-                                     Precision::fp32});
-        } else if (in_place_ && m + span_ <= src_w) {  // else no window of this width lies inside
-          kern_[1][mi][ni] = Brgemm({m, nn, cin, src_w, cin, out_w, dilation, cout * cin, false,
-                                     Precision::fp32});
+        for (int beta = 0; beta < (chunk_ < taps ? 2 : 1); ++beta) {
+          kern_[beta][mi][ni] = Brgemm({m, nn, cin, ld_, cin, out_w, dilation, cout * cin,
+                                        beta == 1, Precision::fp32});
         }
       }
     }
@@ -121,7 +118,7 @@ class TapConv {
   void run(const float* in, const float* mask, const float* wt, float* out, const float* bias,
            bool relu, const float* out_mask, float* tiles) const {
     const std::int64_t groups = (q_.count() + group_ - 1) / group_;
-    // Dynamic for the same reason as BlockedGemm::run, in runs of consecutive width blocks:
+    // Dynamic for the same reason as BlockedGemm::run, in runs of consecutive groups:
     // neighbouring blocks share a cache line of each output row wherever a row is not a whole
     // number of lines long (out_w = 1000), and handed out one by one they went to different
     // threads at the same time, whose writes then bounced that line between the cores.
@@ -130,14 +127,10 @@ class TapConv {
 #pragma omp parallel for collapse(2) schedule(dynamic, run)
     for (std::int64_t s = 0; s < n_; ++s) {
       for (std::int64_t g = 0; g < groups; ++g) {
-        float* tile = tiles + omp_get_thread_num() * tile_elems();
         const std::int64_t at = s * cin_ * src_w_;
-        const Outputs o{out, s * cout_ * out_w_, bias, relu, out_mask};
-        if (stationary_) {
-          stationary_task(in + at, mask == nullptr ? nullptr : mask + at, wt, o, g, tile);
-        } else {
-          streamed_task(in + at, mask == nullptr ? nullptr : mask + at, wt, o, g, tile);
-        }
+        task(in + at, mask == nullptr ? nullptr : mask + at, wt,
+             {out, s * cout_ * out_w_, bias, relu, out_mask}, g,
+             tiles + omp_get_thread_num() * tile_elems());
       }
     }
   }
@@ -153,6 +146,14 @@ class TapConv {
     const float* out_mask;
   };
 
+  // Width blocks per task with the weights streamed: rows of at least kGroupRowFloats, as long as
+  // the window stays within kGroupWindowBytes.
+  static std::int64_t streamed_group(std::int64_t cin, std::int64_t q_block) {
+    const std::int64_t by_row = (kGroupRowFloats + q_block - 1) / q_block;
+    const std::int64_t by_window = kGroupWindowBytes / (cin * q_block * std::int64_t(sizeof(float)));
+    return std::max<std::int64_t>(1, std::min(by_row, by_window));
+  }
+
   void finish(const Outputs& o, std::int64_t j, std::int64_t q0, std::int64_t len) const {
     for (std::int64_t r = j * k_.block; r < j * k_.block + k_.len(j); ++r) {
       float* row = o.out + o.at + r * out_w_ + q0;
@@ -165,42 +166,24 @@ class TapConv {
     }
   }
 
-  // Width block i of one sample: a window of the input, then one BRGEMM over all taps per
-  // channel block.
-  void streamed_task(const float* in, const float* mask, const float* wt, const Outputs& o,
-                     std::int64_t i, float* tile) const {
-    const std::int64_t q0 = i * q_.block, p = q0 - left_;
-    const bool inside = in_place_ && mask == nullptr && p >= 0 && p + q_.len(i) + span_ <= src_w_;
-    const float* a = in + p;
-    if (!inside) {
-      pack_window(in, mask, q0, q_.len(i) + span_, tile);
-      a = tile;
-    }
-    const bool ragged_q = i == q_.count() - 1 && q_.ragged();
-    for (std::int64_t j = 0; j < k_.count(); ++j) {
-      const std::int64_t k0 = j * k_.block;
-      kern_[inside][ragged_q][j == k_.count() - 1 && k_.ragged()](
-          a, wt + k0 * cin_, o.out + o.at + k0 * out_w_ + q0, taps_);
-      finish(o, j, q0, q_.len(i));
-    }
-  }
-
-  // Width blocks [g * group_, ...) of one sample with the weights stationary: per channel block,
-  // the taps in chunks of chunk_, each chunk's weights used by every width block of the group
-  // while they are in L2, accumulating into the output tiles. Every output tile is the BRGEMM
-  // over all taps cut at fixed tap boundaries (beta = 1 from the second chunk on), the same
-  // sequence of operations for any thread count.
-  void stationary_task(const float* in, const float* mask, const float* wt, const Outputs& o,
-                       std::int64_t g, float* tile) const {
+  // Width blocks [g * group_, ...) of one sample. Per channel block, the taps in chunks of
+  // chunk_ (all of them when the weights are streamed, the window then packed once for every
+  // channel block), each chunk's weights used by every width block of the group while they are
+  // in L2. Every output tile is the BRGEMM over all taps, cut at fixed tap boundaries (beta = 1
+  // from the second chunk on): the same sequence of operations for any thread count.
+  void task(const float* in, const float* mask, const float* wt, const Outputs& o,
+            std::int64_t g, float* tile) const {
     const std::int64_t qb = q_.count();
     const std::int64_t i0 = g * group_, i1 = std::min(qb, i0 + group_);
     const std::int64_t q0 = i0 * q_.block, len = q_.len(i1 - 1) + (i1 - 1 - i0) * q_.block;
+    const bool whole = chunk_ == taps_;
+    if (whole) pack_window(in, mask, q0, len + span_, tile);
     for (std::int64_t j = 0; j < k_.count(); ++j) {
       const std::int64_t k0 = j * k_.block;
       const bool ragged_k = j == k_.count() - 1 && k_.ragged();
       for (std::int64_t t0 = 0; t0 < taps_; t0 += chunk_) {
         const std::int64_t nt = std::min(chunk_, taps_ - t0);
-        pack_window(in, mask, q0 + t0 * dil_, len + (nt - 1) * dil_, tile);
+        if (!whole) pack_window(in, mask, q0 + t0 * dil_, len + (nt - 1) * dil_, tile);
         for (std::int64_t i = i0; i < i1; ++i) {
           const Brgemm& kern = kern_[t0 > 0][i == qb - 1 && q_.ragged()][ragged_k];
           kern(tile + (i - i0) * q_.block, wt + (t0 * cout_ + k0) * cin_,
@@ -232,28 +215,30 @@ class TapConv {
 
   // Dynamic runs per thread: enough to even out a thread slowed by other work.
   static constexpr std::int64_t kRunsPerThread = 4;
+  // With the weights streamed: a task's rows of at least 256 floats (1 KiB, 4 AVX-512 width
+  // blocks), long enough for the prefetchers; a window of at most 128 KiB, which stays in L2 next
+  // to a channel block's weights and the next task's window (C = 64 and 128: 4 blocks, C = 256:
+  // 2, C >= 512: 1). N = 16, C = K = 64, W = 1000, S = 3, AVX-512: 1, 2, 4, 8 and 16 blocks per
+  // task ran at 94, 125, 133, 134 and 120 GFLOP/s (1 thread); C = K = 128, W = 10000, S = 3:
+  // 1, 2, 4, 8 blocks at 110, 117, 128, 125; at C = 256 (S = 3 and 9) 1, 2 and 4 within noise.
+  static constexpr std::int64_t kGroupRowFloats = 256;
+  static constexpr std::int64_t kGroupWindowBytes = 128 << 10;
   // With the weights stationary: width blocks per task and taps per chunk. At C = 256, bk = 64
   // a chunk's weights (256 KiB), the chunk's window (256 rows of 4 x 64 + 3 x dilation floats)
   // and the group's output tiles (64 KiB) stay in L2 together, each chunk's weights serve 4
   // width blocks, and the window copy is a few % of the chunk's arithmetic.
   static constexpr std::int64_t kStationaryGroup = 4;
   static constexpr std::int64_t kStationaryTaps = 4;
-  // Input channels up to which a window that needs neither padding nor a mask is read where it
-  // lies (lda = the input's width) instead of being packed: at 64 rows the copy cost more than
-  // the strided reads (N = 16, C = K = 64, W = 1000, S = 3, AVX-512, 2 threads: forward and
-  // backward-data ~15-35% faster), at C = 128..256 the strided reads cost more (~5-25% slower).
-  static constexpr std::int64_t kInPlaceRows = 64;
   std::int64_t n_, cin_, cout_, src_w_, left_, out_w_, taps_, dil_, span_;
   Split q_, k_;
   bool stationary_;
   std::int64_t group_;  // width blocks per task
   std::int64_t chunk_;  // taps per BRGEMM call
-  // Tile row length: a width block plus the receptive field, in an odd number of cache lines.
+  // Tile row length: a group's width plus the receptive field, in an odd number of cache lines.
   // A power-of-two row length (e.g. 64 + 24 * 8 = 256 floats) maps every row to the same few
   // L1 sets: C = 128, S = 25, d = 8 ran at 65 instead of 89 GFLOP/s.
   std::int64_t ld_;
-  bool in_place_;  // cin <= kInPlaceRows: inner windows without a mask are read in place
-  // [window read in place, or (stationary) accumulate][ragged width block][ragged channel block]
+  // [accumulate (beta = 1: a later chunk of taps)][ragged width block][ragged channel block]
   Brgemm kern_[2][2][2];
 };
 

@@ -97,9 +97,10 @@ void expect_close(const std::vector<float>& got, const Reference& want, std::siz
   }
 }
 
-// Ragged blocks, both paddings, both forward loop orders and every backward-weights decomposition
-// (see conv1d.cpp): small weights split into 2 or 8 parts; larger ones over taps and channel
-// blocks, alone or in 2 parts.
+// Ragged blocks, both paddings, both forward loop orders (tasks of width blocks grouped with
+// their window packed once, or weights stationary) and every backward-weights decomposition (see
+// conv1d.cpp): small weights split into 2 or 8 parts; larger ones over taps and channel blocks,
+// alone or in 2 parts.
 const Conv1dDesc kShapes[] = {
     {2, 5, 70, 37, 3, 2, Padding::same, true, 16, 64},   // ragged width and channel blocks
     {1, 16, 8, 300, 5, 3, Padding::valid, true, 64, 64},  // ragged backward-weights chunks
@@ -109,6 +110,9 @@ const Conv1dDesc kShapes[] = {
     {2, 64, 130, 50, 9, 3, Padding::same, true, 64, 64},  // weights past the in-task copy's limit
     {2, 400, 170, 300, 1, 1, Padding::valid, true, 64, 64},  // the same, reduction in 2 parts
     {2, 3, 5, 12, 3, 1, Padding::valid, true, 64, 64},  // dy narrower than backward-data's block
+    // Several groups of width blocks per sample, the last one short and ending in a ragged block,
+    // each group's window reaching into the padding or not, 3 channel blocks on one window.
+    {2, 64, 130, 700, 3, 2, Padding::same, true, 64, 64},
     // Over 2 MiB of weights per channel block in forward and backward-data: weights stationary,
     // taps in chunks (a ragged last one), groups of width blocks (a ragged last one).
     {1, 130, 130, 280, 33, 2, Padding::same, true, 64, 128},
