@@ -34,9 +34,9 @@ constexpr std::int64_t kWholeTransposeBytes = 256 << 10;
 
 // One block of dy (rows x cols, row-major) for the sweep, in one pass: masked by the ReLU's output y
 // (y > 0) into `out` when Mask, and row r added into sums[(r % 8) * cols + c] when Sums (eight
-// running sums per column, so consecutive rows never wait on each other's add). Unless next_dy is
-// null, the next row block's blocks of dy and y (next_dy, next_y) are fetched a line per line read,
-// interleaved with the work: a burst of hints stalls the thread until most of them have been issued.
+// running sums per column, so consecutive rows never wait on each other's add). The next row
+// block's blocks of dy and y (next_dy, next_y) are fetched a line per line read, interleaved with
+// the work: a burst of hints stalls the thread until most of them have been issued.
 template <bool Mask, bool Sums>
 void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64_t cols, float* out, float* sums,
                   const float* next_dy, const float* next_y) {
@@ -46,7 +46,7 @@ void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64
     std::int64_t c = 0;
     for (; c + kVectorFloats <= cols; c += kVectorFloats) {
       // One hint per 64-byte line, also where a vector is half a line.
-      const bool line = next_dy != nullptr && (kVectorFloats >= 16 || c % 16 == 0);
+      const bool line = kVectorFloats >= 16 || c % 16 == 0;
       FloatVector g;
       std::memcpy(&g, dy + row + c, sizeof g);
       if (line) __builtin_prefetch(next_dy + row + c, 0, 2);
@@ -98,109 +98,6 @@ void stream_out(const float* src, std::int64_t floats, float* dst) {
   }
 }
 
-#ifdef __AVX512F__
-// The sweep's products on AVX-512 (dw(i, j)^T (+)= dy(p, j)^T x(p, i) and dx(p, i) = sum_j
-// dy(p, j) w^T(j, i) for one row block) as register tiles of 64 output columns (four zmm of a row of
-// x or w^T) by 6 output rows (broadcasts of dy): 24 accumulators, 4 operands and a broadcast of the
-// 32 registers. Each iteration (one step of the reduction) also fetches a line or a few of the
-// next row block into L2, so the stream from memory runs at an even pace under the arithmetic.
-// LIBXSMM's kernel fetches
-// its next operand only while it computes the first column tile of a call, and the row block's
-// other inputs could only be fetched around the call: in bursts that stall the thread until most
-// of their hints have been issued, so memory and arithmetic took turns.
-constexpr std::int64_t kTileFloats = 64;
-constexpr std::int64_t kTileCols = 6;
-
-// The lines of up to three regions (the next row block's x, dy and y), fetched `per_step` per
-// step(), taken from the regions in turn so that each streams from memory all along.
-class Fetcher {
- public:
-  void add(const float* p, std::int64_t floats) {
-    const std::int64_t bytes = floats * std::int64_t(sizeof(float));
-    at_[regions_] = reinterpret_cast<const char*>(p);
-    end_[regions_] = at_[regions_] + bytes;
-    lines_ += (bytes + 63) / 64;
-    ++regions_;
-  }
-  // Spreads the lines over `steps` calls of step().
-  void pace(std::int64_t steps) { per_step_ = std::max<std::int64_t>(1, (lines_ + steps - 1) / steps); }
-  void step() {
-    for (std::int64_t u = 0; u < per_step_ && lines_ > 0; ++u) {
-      while (at_[turn_] >= end_[turn_]) turn_ = turn_ + 1 == regions_ ? 0 : turn_ + 1;
-      __builtin_prefetch(at_[turn_], 0, 2);
-      at_[turn_] += 64;
-      turn_ = turn_ + 1 == regions_ ? 0 : turn_ + 1;
-      --lines_;
-    }
-  }
-
- private:
-  const char* at_[3] = {};
-  const char* end_[3] = {};
-  std::int64_t regions_ = 0, turn_ = 0, lines_ = 0, per_step_ = 1;
-};
-
-// c (Cols rows of 64 floats, leading dimension ldc) (+)= sum over s < steps of the outer product of
-// g's column s (g[s * g_step + j * g_row], j < Cols) and row s of a (64 floats, leading dimension lda).
-template <int Cols>
-void tile(const float* a, std::int64_t lda, const float* g, std::int64_t g_step, std::int64_t g_row,
-          std::int64_t steps, float* c, std::int64_t ldc, bool accumulate, Fetcher& fetch) {
-  __m512 acc[Cols][4];
-  for (int j = 0; j < Cols; ++j) {
-    for (int v = 0; v < 4; ++v) acc[j][v] = accumulate ? _mm512_loadu_ps(c + j * ldc + v * 16) : _mm512_setzero_ps();
-  }
-  for (std::int64_t s = 0; s < steps; ++s) {
-    __m512 av[4];
-    for (int v = 0; v < 4; ++v) av[v] = _mm512_loadu_ps(a + s * lda + v * 16);
-    fetch.step();
-    for (int j = 0; j < Cols; ++j) {
-      const __m512 b = _mm512_set1_ps(g[s * g_step + j * g_row]);
-      for (int v = 0; v < 4; ++v) acc[j][v] = _mm512_fmadd_ps(av[v], b, acc[j][v]);
-    }
-  }
-  for (int j = 0; j < Cols; ++j) {
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(c + j * ldc + v * 16, acc[j][v]);
-  }
-}
-
-// c (rows x cols, row-major, cols a multiple of kTileFloats) (+)= G a over `steps`, with a
-// (steps x cols, row-major) and G(j, s) = g[s * g_step + j * g_row]: tiles of kTileCols rows of c
-// by kTileFloats columns.
-void tiles(const float* a, const float* g, std::int64_t g_step, std::int64_t g_row, std::int64_t steps,
-           std::int64_t rows, std::int64_t cols, float* c, bool accumulate, Fetcher& fetch) {
-  for (std::int64_t i = 0; i < cols; i += kTileFloats) {
-    for (std::int64_t j = 0; j < rows; j += kTileCols) {
-      const float* const gj = g + j * g_row;
-      float* const cj = c + j * cols + i;
-      switch (std::min(kTileCols, rows - j)) {
-        case 6: tile<6>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
-        case 5: tile<5>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
-        case 4: tile<4>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
-        case 3: tile<3>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
-        case 2: tile<2>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
-        default: tile<1>(a + i, cols, gj, g_step, g_row, steps, cj, cols, accumulate, fetch); break;
-      }
-    }
-  }
-}
-
-// Iterations (fetch steps) of one tiles() call.
-std::int64_t tile_steps(std::int64_t steps, std::int64_t rows, std::int64_t cols) {
-  return cols / kTileFloats * ((rows + kTileCols - 1) / kTileCols) * steps;
-}
-
-// Whether the sweep's products run as these tiles: whole tiles of x's and dx's columns, and rows of
-// x and dy that are one block each (C, K <= 64 with the default blocks), where the next row block's
-// lines are the whole of the sweep's reads from memory. With several blocks per row (C = K = 128,
-// 256) LIBXSMM's kernels ran faster (C = K = 256, backward_weights at 1 thread, loaded host, seven
-// alternating runs: 53-61% of the peak with the tiles against 62-69%).
-bool sweep_tiled(const BlockShape& x, const BlockShape& y) {
-  return x.bcol % kTileFloats == 0 && x.col_blocks() == 1 && y.col_blocks() == 1;
-}
-#else
-bool sweep_tiled(const BlockShape&, const BlockShape&) { return false; }
-#endif
-
 }  // namespace
 
 FcDesc fc_blocking(const FcDesc& d) {
@@ -239,14 +136,10 @@ Fc::Fc(const FcDesc& desc)
   // In LIBXSMM's column-major view (see BlockedGemm): dx(p, i)^T = sum_j w^T(j, i)^T dy(p, j)^T
   // over the k blocks, and the weight gradient is formed transposed, dw(i, j) += x(p, i)^T dy(p, j)
   // per row block with x read in place and dy as the transposed operand (so no pass transposes x or
-  // dy), one product per call. With AVX-512 on rows of one block (sweep_tiled) both products are the
-  // register tiles above, which fetch the next row block's x, dy and y at an even pace.
-  // Otherwise LIBXSMM's call fetches the next row block's x(p + 1, i) (the shape of its first
-  // operand) while it computes, and the pass that masks dy fetches the next dy and y. A chunk of
+  // dy), one product per call. The call fetches the next row block's x(p + 1, i) (the shape of its
+  // first operand) while it computes; the pass that masks dy fetches the next dy and y. A chunk of
   // row blocks per call, with the next blocks fetched in a burst of hints before it, leaves the
   // thread waiting on memory at large batches.
-  sweep_.tiled = sweep_tiled(x_, y_);
-  if (sweep_.tiled) return;
   BrgemmDesc dx;
   dx.m = d_.bc;
   dx.n = d_.bn;
@@ -400,7 +293,6 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
   const std::int64_t ybe = y_.block_elems();
   const std::int64_t segments = sweep_.segments, seg_blocks = sweep_.segment_blocks;
-  const bool tiled = sweep_.tiled;
   const std::int64_t bias_len = kb * bk, w_elems = w_.elems();
   // Per thread: the row block's dy masked by the ReLU (without one the GEMMs read dy in place), the
   // segment's eight interleaved bias sums per column, and the row block's dx, which is streamed out
@@ -443,45 +335,15 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
         for (std::int64_t j = 0; j < kb; ++j) {
           float* const sj = d_.bias ? sums + j * 8 * bk : nullptr;
           const float* const dyj = dy.block(p, j);
-          // The tiled products fetch the next row block themselves.
-          const float* const next_dy = tiled ? nullptr : dy.block(next, j);
-          const float* const next_y = tiled || y == nullptr ? nullptr : y->block(next, j);
           if (y == nullptr) {
-            if (d_.bias) mask_and_sum<false, true>(dyj, nullptr, bn, bk, nullptr, sj, next_dy, nullptr);
+            if (d_.bias) mask_and_sum<false, true>(dyj, nullptr, bn, bk, nullptr, sj, dy.block(next, j), nullptr);
           } else if (d_.bias) {
-            mask_and_sum<true, true>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, next_dy, next_y);
+            mask_and_sum<true, true>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, dy.block(next, j), y->block(next, j));
           } else {
-            mask_and_sum<true, false>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, next_dy, next_y);
+            mask_and_sum<true, false>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, dy.block(next, j), y->block(next, j));
           }
         }
         const float* const g = y != nullptr ? dyc : dy.block(p, 0);  // dy(p, j) at g + j * ybe
-#ifdef __AVX512F__
-        if (tiled) {
-          // dx(p, i) = sum_j dy(p, j) w^T(j, i), then dw(i, j)^T += dy(p, j)^T x(p, i); all their
-          // steps fetch the next row block.
-          Fetcher fetch;
-          fetch.add(x.block(next, 0), cb * x_.block_elems());
-          fetch.add(dy.block(next, 0), kb * ybe);
-          if (y != nullptr) fetch.add(y->block(next, 0), kb * ybe);
-          const std::int64_t dx_steps = dx != nullptr ? cb * kb * tile_steps(bk, bn, bc) : 0;
-          fetch.pace(dx_steps + cb * kb * tile_steps(bn, bk, bc));
-          if (dx != nullptr) {
-            for (std::int64_t i = 0; i < cb; ++i) {
-              float* const out = dx_floats > 0 ? dxc + i * x_.block_elems() : dx->block(p, i);
-              for (std::int64_t j = 0; j < kb; ++j) {
-                tiles(wt + wts.block_offset(j, i), g + j * ybe, 1, bk, bk, bn, bc, out, j > 0, fetch);
-              }
-            }
-            if (dx_floats > 0) stream_out(dxc, dx_floats, dx->block(p, 0));
-          }
-          for (std::int64_t i = 0; i < cb; ++i) {
-            for (std::int64_t j = 0; j < kb; ++j) {
-              tiles(x.block(p, i), g + j * ybe, bk, 1, bn, bk, bc, pw + ws.block_offset(i, j), p != first, fetch);
-            }
-          }
-          continue;
-        }
-#endif
         if (dx_floats > 0) {
           for (std::int64_t i = 0; i < cb; ++i) sweep_.dx(wt + wts.block_offset(0, i), g, dxc + i * x_.block_elems(), kb);
           stream_out(dxc, dx_floats, dx->block(p, 0));

@@ -107,7 +107,6 @@ class Fc {
   // The sweep's plan (segments == 0: not narrow, the three-pass path runs).
   struct Sweep {
     std::int64_t segments = 0, segment_blocks = 0;  // batch segments, row blocks per segment
-    bool tiled = false;  // dx and dw products as AVX-512 register tiles (fc.cpp), not LIBXSMM's
     Brgemm dx, dw_start, dw_accumulate;
   };
 
