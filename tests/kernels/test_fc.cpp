@@ -204,9 +204,22 @@ TEST_P(FcTest, Bf16PassesMatchReferenceOnBf16RoundedInputs) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, FcTest, ::testing::Values(1, 2), test::thread_name);
 
-// Hundreds of block rows: tasks go out in groups and each prefetches its next row panel.
+// The forward with bias and ReLU on n x c -> k with batch blocks of bn, against the naive loop.
+void expect_relu_forward_matches_naive(std::int64_t n, std::int64_t c, std::int64_t k, std::int64_t bn,
+                                       std::uint32_t seed) {
+  const FcData d(n, c, k, seed);
+  Fc fc({n, c, k, bn, 64, 64, true, Activation::relu, Precision::fp32});
+  BlockedMatrix y(fc.y_shape());
+  fc.forward(pack(d.x, fc.x_shape()), pack(d.w, fc.w_shape()), d.b, y);
+  Ref r = ref_forward(d, true);
+  for (double& v : r.val) v = std::max(v, 0.0);
+  expect_close(y, r, c);
+  expect_zero_padding(y);
+}
+
 class FcManyRowsTest : public test::ThreadsTest {};
 
+// Hundreds of block rows: tasks go out in groups and each prefetches its next row panel.
 TEST_P(FcManyRowsTest, ForwardAndBackwardDataOnHundredsOfBlockRowsMatchNaiveLoop) {
   const std::int64_t n = 1597, c = 24, k = 40;
   const FcData d(n, c, k, 60);
@@ -238,29 +251,13 @@ TEST_P(FcManyRowsTest, BackwardWeightsOverSeveralReductionChunksMatchesNaiveLoop
 // partial band (10 block columns keep the bands whole at up to 3 threads), over two reduction
 // chunks (18 blocks of 64 against chunks of 16).
 TEST_P(FcManyRowsTest, ForwardOverBandsOfBlockRowsMatchesNaiveLoop) {
-  const std::int64_t n = 380, c = 1100, k = 600;
-  const FcData d(n, c, k, 80);
-  Fc fc({n, c, k, 64, 64, 64, true, Activation::relu, Precision::fp32});
-  BlockedMatrix y(fc.y_shape());
-  fc.forward(pack(d.x, fc.x_shape()), pack(d.w, fc.w_shape()), d.b, y);
-  Ref r = ref_forward(d, true);
-  for (double& v : r.val) v = std::max(v, 0.0);
-  expect_close(y, r, c);
-  expect_zero_padding(y);
+  expect_relu_forward_matches_naive(380, 1100, 600, 64, 80);
 }
 
 // One block column of C: too few columns to share out, so the bands narrow (to 2 block rows at
 // 1 thread, 1 at 2 and 3) until every thread has tasks; 9 row blocks leave a partial band.
 TEST_P(FcManyRowsTest, ForwardOfOneBlockColumnOverNarrowedBandsMatchesNaiveLoop) {
-  const std::int64_t n = 1100, c = 1100, k = 40;
-  const FcData d(n, c, k, 90);
-  Fc fc({n, c, k, 128, 64, 64, true, Activation::relu, Precision::fp32});
-  BlockedMatrix y(fc.y_shape());
-  fc.forward(pack(d.x, fc.x_shape()), pack(d.w, fc.w_shape()), d.b, y);
-  Ref r = ref_forward(d, true);
-  for (double& v : r.val) v = std::max(v, 0.0);
-  expect_close(y, r, c);
-  expect_zero_padding(y);
+  expect_relu_forward_matches_naive(1100, 1100, 40, 128, 90);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, FcManyRowsTest, ::testing::Values(1, 2, 3), test::thread_name);
