@@ -208,11 +208,11 @@ void BlockedGemm::run_columns(const Blocked<T>& a, const BBlock& b_block, std::i
   // is walked in chunks: the band's chunks of the left operand's row panels stay in L2 while they
   // are reused for every C block of the task, and each right-operand chunk serves every row of
   // the band. Each C block still sees the same chunk sequence, whatever the thread count or split.
-  // A C too narrow to share out by columns (a 64-wide output layer has one block column) narrows
-  // its bands instead, down to single rows, while there are fewer than 4 tasks per thread: with
-  // bands of 4 such a layer over a 512-row batch is one task, and one thread does all of it.
+  // The bands narrow (band()), down to single rows, while C has too few blocks for 4 tasks per
+  // thread: with bands of 4 a 64-wide output layer (one block column) over a 512-row batch is one
+  // task, and one thread does all of it.
   const std::int64_t threads = omp_get_max_threads();
-  const std::int64_t band = std::clamp<std::int64_t>(rows * (col1 - col0) / (4 * threads), 1, band_);
+  const std::int64_t band = this->band(col1 - col0, threads);
   const Tasks t = tasks(band, threads, col1 - col0);
   const std::int64_t bands = t.bands, splits = t.splits, per_split = t.per_split;
   // Dynamic: a block's result does not depend on which thread computes it, and
@@ -260,7 +260,7 @@ void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatr
 
 std::int64_t BlockedGemm::panel_floats(Transposed operand) const {
   const std::int64_t blocks = std::min(chunk_, a_.col_blocks());
-  return operand == Transposed::left ? left_band(omp_get_max_threads()) * blocks * a_.block_elems()
+  return operand == Transposed::left ? band(1, omp_get_max_threads()) * blocks * a_.block_elems()
                                      : blocks * b_.block_elems();
 }
 
@@ -282,11 +282,8 @@ BlockedGemm::Tasks BlockedGemm::tasks(std::int64_t band, std::int64_t threads, s
   return {bands, splits, (cols + splits - 1) / splits};
 }
 
-std::int64_t BlockedGemm::left_band(std::int64_t threads) const {
-  // Splitting a band's columns into several tasks transposes its chunks once per task: the band
-  // narrows instead while there are fewer than 4 bands per thread, so the work is shared out by
-  // rows and small layers keep one panel per thread.
-  return std::clamp<std::int64_t>(c_.row_blocks() / (4 * threads), 1, band_);
+std::int64_t BlockedGemm::band(std::int64_t cols, std::int64_t threads) const {
+  return std::clamp<std::int64_t>(c_.row_blocks() * cols / (4 * threads), 1, band_);
 }
 
 std::int64_t BlockedGemm::transpose_scratch_floats(Transposed operand) const {
@@ -311,7 +308,10 @@ void BlockedGemm::run_left_transposed(const BlockedMatrix& at, const BlockedMatr
   const std::int64_t ae = a_.block_elems(), row_panel = std::min(chunk_, inner) * ae;
   // Tasks as in run_impl: bands of block rows of C, split into column groups when there are few.
   const std::int64_t threads = omp_get_max_threads();
-  const std::int64_t band = left_band(threads);
+  // Splitting a band's columns into several tasks transposes its chunks once per task: the band
+  // narrows as if C had one column, so the work is shared out by rows and small layers keep one
+  // panel per thread.
+  const std::int64_t band = this->band(1, threads);
   const Tasks t = tasks(band, threads, cols);
   const std::int64_t bands = t.bands, splits = t.splits, per_split = t.per_split;
 #pragma omp parallel

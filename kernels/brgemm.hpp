@@ -120,7 +120,9 @@ class BlockedGemm {
  private:
   void check_transposed_run(const BlockedMatrix& c, std::span<float> scratch, Transposed operand) const;
   std::int64_t panel_floats(Transposed operand) const;  // one thread's share
-  std::int64_t left_band(std::int64_t threads) const;  // run_left_transposed's rows per band
+  // Block rows per band: band_, narrowed (down to 1) while a C of `cols` shared columns per band
+  // would give a thread fewer than 4 tasks.
+  std::int64_t band(std::int64_t cols, std::int64_t threads) const;
   // How run() and run_left_transposed share out `cols` block columns of C (all, or a slab's):
   // bands of `band` block rows, each split into `splits` column groups of `per_split` blocks.
   struct Tasks {
