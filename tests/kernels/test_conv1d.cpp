@@ -106,7 +106,10 @@ const Conv1dDesc kShapes[] = {
     {1, 16, 8, 300, 5, 3, Padding::valid, true, 64, 64},  // ragged backward-weights chunks
     {3, 3, 4, 10, 4, 1, Padding::same, true, 64, 64},     // even taps: asymmetric padding
     {2, 7, 9, 21, 1, 1, Padding::valid, false, 8, 4},     // pointwise, no bias
-    {2, 128, 24, 300, 3, 2, Padding::same, true, 64, 64},  // channels split into m slices, 8 parts
+    {2, 128, 24, 1100, 3, 2, Padding::same, true, 64, 64},  // channels split into m slices, 8 parts
+    // m slices over taps and channel blocks in 2 parts, the second starting inside a sample, ragged
+    // chunks and channel blocks.
+    {3, 128, 104, 750, 5, 2, Padding::same, true, 64, 64},
     {2, 64, 130, 50, 9, 3, Padding::same, true, 64, 64},  // weights past the in-task copy's limit
     {2, 400, 170, 300, 1, 1, Padding::valid, true, 64, 64},  // the same, reduction in 2 parts
     {2, 3, 5, 12, 3, 1, Padding::valid, true, 64, 64},  // dy narrower than backward-data's block
