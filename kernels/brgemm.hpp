@@ -145,7 +145,8 @@ class BlockedGemm {
   // Block rows of C a task computes together (1 for narrow panels), each right-operand chunk
   // serving all of them.
   std::int64_t band_ = 1;
-  // Bytes of the next task's left row panel to prefetch into L1 (0: none; narrow panels only).
+  // Bytes of the next task's left row panel to prefetch into L1 (0: none; narrow panels on CPUs
+  // where that pays off only).
   std::int64_t prefetch_bytes_ = 0;
   Brgemm start_, accumulate_;  // beta = 0 for the first chunk, 1 for the rest
 };
