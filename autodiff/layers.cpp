@@ -48,6 +48,24 @@ std::span<float> values(Tensor& t) { return t.data.span(); }
 FcLayer::FcLayer(const kernels::FcDesc& desc, kernels::Allocator& parameters) : fc_(desc) {
   params_.emplace_back(fc_.w_shape(), false, parameters);
   if (desc.bias) params_.emplace_back(plain_shape(1, desc.k), false, parameters);
+  if (fc_.takes_transposed_weights()) {
+    // Written whole by every transpose before it is read.
+    wt_ = Tensor(kernels::transposed(fc_.w_shape()), false, parameters, kernels::Uninitialised{});
+  }
+}
+
+void FcLayer::set_parameters_fixed(bool fixed) {
+  fixed_ = fixed;
+  wt_current_ = false;
+}
+
+const Tensor* FcLayer::transposed_weights() {
+  if (!fixed_ || wt_.data.size() == 0) return nullptr;
+  if (!wt_current_) {
+    fc_.transpose_weights(params_[0], wt_);
+    wt_current_ = true;
+  }
+  return &wt_;
 }
 
 std::string FcLayer::name() const {
@@ -63,7 +81,8 @@ void FcLayer::forward(const Tensor& x, Tensor& y) {
 void FcLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                        std::span<Tensor> grads) {
   fc_.backward(x, y, dy, params_[0], dx, grads[0],
-               fc_.desc().bias ? values(grads[1]) : std::span<float>{});
+               fc_.desc().bias ? values(grads[1]) : std::span<float>{},
+               dx != nullptr ? transposed_weights() : nullptr);
 }
 
 Conv1dLayer::Conv1dLayer(const kernels::Conv1dDesc& desc, kernels::Allocator& parameters)
@@ -280,6 +299,10 @@ void ResidualLayer::initialize(std::uint64_t& stream) {
 
 void ResidualLayer::set_step(std::int64_t step) {
   for (auto& l : body_) l->set_step(step);
+}
+
+void ResidualLayer::set_parameters_fixed(bool fixed) {
+  for (auto& l : body_) l->set_parameters_fixed(fixed);
 }
 
 void ResidualLayer::set_scratch_allocator(kernels::Allocator* a) {

@@ -39,10 +39,18 @@ class FcLayer final : public Layer {
   std::vector<Tensor*> parameters() override { return pointers(params_); }
   std::int64_t fan_in() const override { return fc_.desc().c; }
   void set_scratch_allocator(kernels::Allocator* a) override { fc_.set_scratch_allocator(a); }
+  void set_parameters_fixed(bool fixed) override;
 
  private:
+  // w^T for the input gradient while the parameters are fixed (made on first use), else null.
+  const Tensor* transposed_weights();
+
   kernels::Fc fc_;
   std::vector<Tensor> params_;  // weight (c x k, column panels), then bias (1 x k) if any
+  // w^T, from the parameters' allocator (weight memory), where the kernel takes it
+  // (kernels::Fc::takes_transposed_weights); current only while fixed_ and made since.
+  Tensor wt_;
+  bool fixed_ = false, wt_current_ = false;
 };
 
 // 1D dilated convolution with bias and optional fused ReLU on NCW tensors (plain).
@@ -160,6 +168,7 @@ class ResidualLayer final : public Layer {
   void initialize(std::uint64_t& stream) override;
   void set_step(std::int64_t step) override;
   void set_scratch_allocator(kernels::Allocator* a) override;
+  void set_parameters_fixed(bool fixed) override;
 
  private:
   kernels::Allocator& scratch() const;

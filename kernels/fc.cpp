@@ -230,11 +230,33 @@ void Fc::activation_backward(const BlockedMatrix& y, BlockedMatrix& dy) const {
   if (d_.activation == Activation::relu) relu_backward(y.data.span(), dy.data.span(), dy.data.span());
 }
 
-void Fc::backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx) {
+bool Fc::takes_transposed_weights() const {
+  return d_.precision == Precision::fp32 && w_.elems() * std::int64_t(sizeof(float)) > kWholeTransposeBytes;
+}
+
+void Fc::transpose_weights(const BlockedMatrix& w, BlockedMatrix& wt) const {
+  require(w.shape == w_, "Fc::transpose_weights: w shape differs from w_shape()");
+  require(wt.shape == transposed(w_), "Fc::transpose_weights: wt shape differs from transposed(w_shape())");
+  transpose_into(w, wt);
+}
+
+void Fc::check_transposed_weights(const BlockedMatrix* wt, const char* pass) const {
+  if (wt == nullptr) return;
+  require(takes_transposed_weights(),
+          std::string("Fc::") + pass + ": w^T made ahead is taken only when takes_transposed_weights()");
+  require(wt->shape == transposed(w_), std::string("Fc::") + pass + ": wt shape differs from transposed(w_shape())");
+}
+
+void Fc::backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx,
+                       const BlockedMatrix* wt) {
   require(dy.shape == y_, "Fc::backward_data: dy shape differs from y_shape()");
   require(w.shape == w_, "Fc::backward_data: w shape differs from w_shape()");
   require(dx.shape == x_, "Fc::backward_data: dx shape differs from x_shape()");
-  if (d_.precision == Precision::fp32 && w_.elems() * std::int64_t(sizeof(float)) > kWholeTransposeBytes) {
+  check_transposed_weights(wt, "backward_data");
+  if (wt != nullptr) {
+    // run() makes each dx block with the calls run_right_transposed makes on its panels.
+    gemm(kBackwardData, dy, *wt, dx);
+  } else if (takes_transposed_weights()) {
     const OpScope scope(OpKind::gemm);
     gemm_[kBackwardData].run_right_transposed(dy, w, dx, panel_scratch(kBackwardData));
   } else {
@@ -251,7 +273,7 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
   require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
           "Fc::backward_weights: dbias must have k values when enabled and none otherwise");
   if (sweeps()) {
-    sweep(x, nullptr, dy, nullptr, nullptr, dw, dbias);
+    sweep(x, nullptr, dy, nullptr, nullptr, nullptr, dw, dbias);
     return;
   }
   if (d_.precision == Precision::fp32) {
@@ -266,29 +288,31 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
 
 void Fc::backward(const BlockedMatrix& x, const BlockedMatrix& y, BlockedMatrix& dy,
                   const BlockedMatrix& w, BlockedMatrix* dx, BlockedMatrix& dw,
-                  std::span<float> dbias) {
+                  std::span<float> dbias, const BlockedMatrix* wt) {
   if (!sweeps()) {
     activation_backward(y, dy);
-    if (dx != nullptr) backward_data(dy, w, *dx);
+    if (dx != nullptr) backward_data(dy, w, *dx, wt);
     backward_weights(x, dy, dw, dbias);
     return;
   }
   require(y.shape == y_, "Fc::backward: y shape differs from y_shape()");
   require(w.shape == w_, "Fc::backward: w shape differs from w_shape()");
   require(dx == nullptr || dx->shape == x_, "Fc::backward: dx shape differs from x_shape()");
-  sweep(x, d_.activation == Activation::relu ? &y : nullptr, dy, dx != nullptr ? &w : nullptr, dx, dw,
+  check_transposed_weights(wt, "backward");
+  sweep(x, d_.activation == Activation::relu ? &y : nullptr, dy, dx != nullptr ? &w : nullptr, wt, dx, dw,
         dbias);
 }
 
 void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatrix& dy,
-               const BlockedMatrix* w, BlockedMatrix* dx, BlockedMatrix& dw, std::span<float> dbias) {
+               const BlockedMatrix* w, const BlockedMatrix* wt_ahead, BlockedMatrix* dx, BlockedMatrix& dw,
+               std::span<float> dbias) {
   const OpScope scope(OpKind::gemm);
   require(x.shape == x_, "Fc::backward: x shape differs from x_shape()");
   require(dy.shape == y_, "Fc::backward: dy shape differs from y_shape()");
   require(dw.shape == w_, "Fc::backward: dw shape differs from w_shape()");
   require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
           "Fc::backward: dbias must have k values when enabled and none otherwise");
-  if (dx != nullptr) whole_transpose(*w, wt_);
+  const BlockedMatrix* const wtm = dx == nullptr ? nullptr : wt_ahead != nullptr ? wt_ahead : &whole_transpose(*w, wt_);
   const std::int64_t rows = y_.row_blocks(), kb = y_.col_blocks(), cb = x_.col_blocks();
   const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
   const std::int64_t ybe = y_.block_elems();
@@ -311,8 +335,8 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   float* const partial_w = partial.data();
   float* const partial_b = partial.data() + segments * w_elems;
   const BlockShape ws = w_;
-  const float* wt = wt_.data.data();
-  const BlockShape wts = wt_.shape;
+  const float* wt = wtm != nullptr ? wtm->data.data() : nullptr;
+  const BlockShape wts = transposed(w_);
   // Segments go out dynamically, each claimed by a thread while it runs the last row block of its
   // previous one, so that block fetches the claimed segment's first row block (an OpenMP loop hands
   // out the next segment only after this one, and the next in index order is usually another

@@ -5,7 +5,8 @@
 // Every pass is one BlockedGemm (BRGEMM calls per output block reducing over
 // the shared block index), after Georganas et al. 2019:
 //   forward         y  = x   * w     (+ bias and ReLU fused on each finished block)
-//   backward_data   dx = dy  * w^T   (each task transposes the chunk of w it reduces over)
+//   backward_data   dx = dy  * w^T   (each task transposes the chunk of w it reduces over, or
+//                                     reads w^T made ahead by transpose_weights)
 //   backward_weights dw = x^T * dy   (each task transposes its chunk of x; db = column sums of dy)
 // Backward passes take the gradient w.r.t. the pre-activation: with a fused
 // ReLU, call activation_backward(y, dy) first, or call backward() for all of it.
@@ -64,16 +65,29 @@ class Fc {
   void forward(const BlockedMatrix& x, const BlockedMatrix& w, std::span<const float> bias,
                BlockedMatrix& y);
   void activation_backward(const BlockedMatrix& y, BlockedMatrix& dy) const;
-  void backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx);
+  // wt: null, or w^T as transpose_weights(w, wt) wrote it from the w passed alongside (the
+  // caller keeps it while w does not change; only when takes_transposed_weights()). The pass
+  // then reads wt instead of transposing w: the same products in the same order, bitwise the
+  // same dx.
+  void backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx,
+                     const BlockedMatrix* wt = nullptr);
   // dbias: k values, or empty when desc().bias is false.
   void backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, BlockedMatrix& dw,
                         std::span<float> dbias);
   // The whole backward from the gradient w.r.t. the output y: the ReLU's backward (when fused;
   // its mask from y), the bias gradient, dx (unless null) and dw. dy is left unchanged on the
-  // narrow sweep and may be overwritten otherwise.
+  // narrow sweep and may be overwritten otherwise. wt as in backward_data.
   void backward(const BlockedMatrix& x, const BlockedMatrix& y, BlockedMatrix& dy,
                 const BlockedMatrix& w, BlockedMatrix* dx, BlockedMatrix& dw,
-                std::span<float> dbias);
+                std::span<float> dbias, const BlockedMatrix* wt = nullptr);
+  // Whether the input gradient's passes (backward-data, the narrow sweep's dx) take w^T made
+  // ahead: fp32 weights beyond 256 KiB, which they would otherwise transpose in every pass, a
+  // chunk per task (smaller weights are transposed whole per pass, at little cost). Depends on
+  // the weights' shape and precision only, not on the batch.
+  bool takes_transposed_weights() const;
+  // wt = w^T (shape transposed(w_shape())), in parallel, each block once: for a caller that
+  // runs several input-gradient passes with the same w (the branches sharing a layer).
+  void transpose_weights(const BlockedMatrix& w, BlockedMatrix& wt) const;
   // Whether backward() and backward_weights() take the one-sweep path (see above).
   bool sweeps() const { return sweep_.segments > 0; }
 
@@ -101,8 +115,11 @@ class Fc {
   void release_scratch();
   void end_pass();
   // The one-sweep backward; y and dx may be null (no ReLU mask, no input gradient).
+  // wt: w^T made ahead, or null (w transposed here when dx is wanted).
   void sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatrix& dy,
-             const BlockedMatrix* w, BlockedMatrix* dx, BlockedMatrix& dw, std::span<float> dbias);
+             const BlockedMatrix* w, const BlockedMatrix* wt, BlockedMatrix* dx, BlockedMatrix& dw,
+             std::span<float> dbias);
+  void check_transposed_weights(const BlockedMatrix* wt, const char* pass) const;
 
   // The sweep's plan (segments == 0: not narrow, the three-pass path runs).
   struct Sweep {
