@@ -45,10 +45,10 @@ std::span<const float> values(const Tensor& t) { return t.data.span(); }
 std::span<float> values(Tensor& t) { return t.data.span(); }
 }  // namespace
 
-FcLayer::FcLayer(const kernels::FcDesc& desc, kernels::Allocator& parameters) : fc_(desc) {
+FcLayer::FcLayer(const kernels::FcDesc& desc, kernels::Allocator& parameters, bool input_gradient) : fc_(desc) {
   params_.emplace_back(fc_.w_shape(), false, parameters);
   if (desc.bias) params_.emplace_back(plain_shape(1, desc.k), false, parameters);
-  if (fc_.takes_transposed_weights()) {
+  if (input_gradient && fc_.takes_transposed_weights()) {
     // Written whole by every transpose before it is read.
     wt_ = Tensor(kernels::transposed(fc_.w_shape()), false, parameters, kernels::Uninitialised{});
   }

@@ -28,7 +28,9 @@ class SameShapeLayer : public Layer {
 // Fully connected, x: n x c (blocked) -> n x k (blocked), bias and optional fused ReLU.
 class FcLayer final : public Layer {
  public:
-  FcLayer(const kernels::FcDesc& desc, kernels::Allocator& parameters);
+  // input_gradient false: the layer reads an encoder's input, whose gradient no step asks for,
+  // so it keeps no transposed weights (see set_parameters_fixed).
+  FcLayer(const kernels::FcDesc& desc, kernels::Allocator& parameters, bool input_gradient = true);
   std::string name() const override;
   const BlockShape& input_shape() const override { return fc_.x_shape(); }
   const BlockShape& output_shape() const override { return fc_.y_shape(); }

@@ -206,7 +206,7 @@ TEST_P(TransposedWeights, ExecutedGradientsAfterEveryWeightWriteAreAFreshModelsB
 
 INSTANTIATE_TEST_SUITE_P(Threads, TransposedWeights, ::testing::Values(1, 2), thread_name);
 
-TEST(TransposedWeightsMemory, IsCountedWithTheParametersOnlyForLayersThatTakeIt) {
+TEST(TransposedWeightsMemory, IsCountedWithTheParametersOnlyForLayersThatTakeItAndMakeAnInputGradient) {
   Arena params("parameters");
   const FcLayer large(kLarge, params);
   const std::size_t w = 320 * 320 * sizeof(float), bias = kernels::aligned_bytes(260, sizeof(float));
@@ -214,6 +214,9 @@ TEST(TransposedWeightsMemory, IsCountedWithTheParametersOnlyForLayersThatTakeIt)
   Arena small_params("parameters");
   const FcLayer small(fc_desc(256, 256, true), small_params);  // 256 KiB: transposed whole per pass
   EXPECT_EQ(small_params.in_use(), 256 * 256 * sizeof(float) + 256 * sizeof(float));
+  Arena input_params("parameters");
+  const FcLayer input(kLarge, input_params, false);  // an encoder's first layer: no input gradient
+  EXPECT_EQ(input_params.in_use(), w + bias);
 }
 
 }  // namespace
