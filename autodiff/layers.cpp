@@ -59,15 +59,6 @@ void FcLayer::set_parameters_fixed(bool fixed) {
   wt_current_ = false;
 }
 
-const Tensor* FcLayer::transposed_weights() {
-  if (!fixed_ || wt_.data.size() == 0) return nullptr;
-  if (!wt_current_) {
-    fc_.transpose_weights(params_[0], wt_);
-    wt_current_ = true;
-  }
-  return &wt_;
-}
-
 std::string FcLayer::name() const {
   const auto& d = fc_.desc();
   return "fc " + std::to_string(d.c) + "->" + std::to_string(d.k) +
@@ -80,9 +71,11 @@ void FcLayer::forward(const Tensor& x, Tensor& y) {
 
 void FcLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                        std::span<Tensor> grads) {
-  fc_.backward(x, y, dy, params_[0], dx, grads[0],
-               fc_.desc().bias ? values(grads[1]) : std::span<float>{},
-               dx != nullptr ? transposed_weights() : nullptr);
+  // While fixed, the first input-gradient pass writes w^T as it transposes w, the later ones read it.
+  const bool keep = dx != nullptr && fixed_ && wt_.data.size() > 0;
+  fc_.backward(x, y, dy, params_[0], dx, grads[0], fc_.desc().bias ? values(grads[1]) : std::span<float>{},
+               keep ? kernels::KeptTranspose{&wt_, wt_current_} : kernels::KeptTranspose{});
+  wt_current_ = wt_current_ || keep;
 }
 
 Conv1dLayer::Conv1dLayer(const kernels::Conv1dDesc& desc, kernels::Allocator& parameters)

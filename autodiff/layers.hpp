@@ -44,13 +44,11 @@ class FcLayer final : public Layer {
   void set_parameters_fixed(bool fixed) override;
 
  private:
-  // w^T for the input gradient while the parameters are fixed (made on first use), else null.
-  const Tensor* transposed_weights();
-
   kernels::Fc fc_;
   std::vector<Tensor> params_;  // weight (c x k, column panels), then bias (1 x k) if any
   // w^T, from the parameters' allocator (weight memory), where the kernel takes it
-  // (kernels::Fc::takes_transposed_weights); current only while fixed_ and made since.
+  // (kernels::Fc::takes_transposed_weights); current only while fixed_, once the first
+  // input-gradient pass since fixing wrote it.
   Tensor wt_;
   bool fixed_ = false, wt_current_ = false;
 };

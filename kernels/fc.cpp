@@ -240,25 +240,24 @@ void Fc::transpose_weights(const BlockedMatrix& w, BlockedMatrix& wt) const {
   transpose_into(w, wt);
 }
 
-void Fc::check_transposed_weights(const BlockedMatrix* wt, const char* pass) const {
-  if (wt == nullptr) return;
+void Fc::check_kept(KeptTranspose kept, const char* pass) const {
+  if (kept.wt == nullptr) return;
   require(takes_transposed_weights(),
-          std::string("Fc::") + pass + ": w^T made ahead is taken only when takes_transposed_weights()");
-  require(wt->shape == transposed(w_), std::string("Fc::") + pass + ": wt shape differs from transposed(w_shape())");
+          std::string("Fc::") + pass + ": a kept w^T is taken only when takes_transposed_weights()");
+  require(kept.wt->shape == transposed(w_), std::string("Fc::") + pass + ": wt shape differs from transposed(w_shape())");
 }
 
-void Fc::backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx,
-                       const BlockedMatrix* wt) {
+void Fc::backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx, KeptTranspose kept) {
   require(dy.shape == y_, "Fc::backward_data: dy shape differs from y_shape()");
   require(w.shape == w_, "Fc::backward_data: w shape differs from w_shape()");
   require(dx.shape == x_, "Fc::backward_data: dx shape differs from x_shape()");
-  check_transposed_weights(wt, "backward_data");
-  if (wt != nullptr) {
+  check_kept(kept, "backward_data");
+  if (kept.wt != nullptr && kept.current) {
     // run() makes each dx block with the calls run_right_transposed makes on its panels.
-    gemm(kBackwardData, dy, *wt, dx);
+    gemm(kBackwardData, dy, *kept.wt, dx);
   } else if (takes_transposed_weights()) {
     const OpScope scope(OpKind::gemm);
-    gemm_[kBackwardData].run_right_transposed(dy, w, dx, panel_scratch(kBackwardData));
+    gemm_[kBackwardData].run_right_transposed(dy, w, dx, panel_scratch(kBackwardData), kept.wt);
   } else {
     gemm(kBackwardData, dy, whole_transpose(w, wt_), dx);
   }
@@ -273,7 +272,7 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
   require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
           "Fc::backward_weights: dbias must have k values when enabled and none otherwise");
   if (sweeps()) {
-    sweep(x, nullptr, dy, nullptr, nullptr, nullptr, dw, dbias);
+    sweep(x, nullptr, dy, nullptr, {}, nullptr, dw, dbias);
     return;
   }
   if (d_.precision == Precision::fp32) {
@@ -288,23 +287,23 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
 
 void Fc::backward(const BlockedMatrix& x, const BlockedMatrix& y, BlockedMatrix& dy,
                   const BlockedMatrix& w, BlockedMatrix* dx, BlockedMatrix& dw,
-                  std::span<float> dbias, const BlockedMatrix* wt) {
+                  std::span<float> dbias, KeptTranspose kept) {
   if (!sweeps()) {
     activation_backward(y, dy);
-    if (dx != nullptr) backward_data(dy, w, *dx, wt);
+    if (dx != nullptr) backward_data(dy, w, *dx, kept);
     backward_weights(x, dy, dw, dbias);
     return;
   }
   require(y.shape == y_, "Fc::backward: y shape differs from y_shape()");
   require(w.shape == w_, "Fc::backward: w shape differs from w_shape()");
   require(dx == nullptr || dx->shape == x_, "Fc::backward: dx shape differs from x_shape()");
-  check_transposed_weights(wt, "backward");
-  sweep(x, d_.activation == Activation::relu ? &y : nullptr, dy, dx != nullptr ? &w : nullptr, wt, dx, dw,
+  check_kept(kept, "backward");
+  sweep(x, d_.activation == Activation::relu ? &y : nullptr, dy, dx != nullptr ? &w : nullptr, kept, dx, dw,
         dbias);
 }
 
 void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatrix& dy,
-               const BlockedMatrix* w, const BlockedMatrix* wt_ahead, BlockedMatrix* dx, BlockedMatrix& dw,
+               const BlockedMatrix* w, KeptTranspose kept, BlockedMatrix* dx, BlockedMatrix& dw,
                std::span<float> dbias) {
   const OpScope scope(OpKind::gemm);
   require(x.shape == x_, "Fc::backward: x shape differs from x_shape()");
@@ -312,7 +311,13 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   require(dw.shape == w_, "Fc::backward: dw shape differs from w_shape()");
   require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
           "Fc::backward: dbias must have k values when enabled and none otherwise");
-  const BlockedMatrix* const wtm = dx == nullptr ? nullptr : wt_ahead != nullptr ? wt_ahead : &whole_transpose(*w, wt_);
+  const BlockedMatrix* wtm = nullptr;
+  if (dx != nullptr && kept.wt != nullptr) {
+    if (!kept.current) transpose_into(*w, *kept.wt);
+    wtm = kept.wt;
+  } else if (dx != nullptr) {
+    wtm = &whole_transpose(*w, wt_);
+  }
   const std::int64_t rows = y_.row_blocks(), kb = y_.col_blocks(), cb = x_.col_blocks();
   const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
   const std::int64_t ybe = y_.block_elems();

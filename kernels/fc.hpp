@@ -6,7 +6,7 @@
 // the shared block index), after Georganas et al. 2019:
 //   forward         y  = x   * w     (+ bias and ReLU fused on each finished block)
 //   backward_data   dx = dy  * w^T   (each task transposes the chunk of w it reduces over, or
-//                                     reads w^T made ahead by transpose_weights)
+//                                     reads w^T kept by the caller, see KeptTranspose)
 //   backward_weights dw = x^T * dy   (each task transposes its chunk of x; db = column sums of dy)
 // Backward passes take the gradient w.r.t. the pre-activation: with a fused
 // ReLU, call activation_backward(y, dy) first, or call backward() for all of it.
@@ -34,6 +34,15 @@
 #include "kernels/tensor.hpp"
 
 namespace rematch::kernels {
+
+// w^T that a caller keeps across the input-gradient passes of one w (Fc::takes_transposed_weights):
+// `current` when wt holds w^T of the w passed alongside (the pass reads it instead of transposing
+// w); otherwise the pass writes it there as it transposes w anyway, each block once, and the
+// caller may count it current from then on.
+struct KeptTranspose {
+  BlockedMatrix* wt = nullptr;  // shape transposed(w_shape()), or null: w transposed per pass
+  bool current = false;
+};
 
 struct FcDesc {
   std::int64_t n = 0, c = 0, k = 0;        // batch, input and output features
@@ -65,28 +74,26 @@ class Fc {
   void forward(const BlockedMatrix& x, const BlockedMatrix& w, std::span<const float> bias,
                BlockedMatrix& y);
   void activation_backward(const BlockedMatrix& y, BlockedMatrix& dy) const;
-  // wt: null, or w^T as transpose_weights(w, wt) wrote it from the w passed alongside (the
-  // caller keeps it while w does not change; only when takes_transposed_weights()). The pass
-  // then reads wt instead of transposing w: the same products in the same order, bitwise the
-  // same dx.
+  // kept: see KeptTranspose. Reading w^T (current) runs the same products in the same order as
+  // transposing w, so dx is bitwise the same either way.
   void backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx,
-                     const BlockedMatrix* wt = nullptr);
+                     KeptTranspose kept = {});
   // dbias: k values, or empty when desc().bias is false.
   void backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, BlockedMatrix& dw,
                         std::span<float> dbias);
   // The whole backward from the gradient w.r.t. the output y: the ReLU's backward (when fused;
   // its mask from y), the bias gradient, dx (unless null) and dw. dy is left unchanged on the
-  // narrow sweep and may be overwritten otherwise. wt as in backward_data.
+  // narrow sweep and may be overwritten otherwise. kept as in backward_data (used only with dx).
   void backward(const BlockedMatrix& x, const BlockedMatrix& y, BlockedMatrix& dy,
                 const BlockedMatrix& w, BlockedMatrix* dx, BlockedMatrix& dw,
-                std::span<float> dbias, const BlockedMatrix* wt = nullptr);
-  // Whether the input gradient's passes (backward-data, the narrow sweep's dx) take w^T made
-  // ahead: fp32 weights beyond 256 KiB, which they would otherwise transpose in every pass, a
+                std::span<float> dbias, KeptTranspose kept = {});
+  // Whether the input gradient's passes (backward-data, the narrow sweep's dx) take a kept w^T:
+  // fp32 weights beyond 256 KiB, which they would otherwise transpose in every pass, a
   // chunk per task (smaller weights are transposed whole per pass, at little cost). Depends on
   // the weights' shape and precision only, not on the batch.
   bool takes_transposed_weights() const;
-  // wt = w^T (shape transposed(w_shape())), in parallel, each block once: for a caller that
-  // runs several input-gradient passes with the same w (the branches sharing a layer).
+  // wt = w^T (shape transposed(w_shape())), in parallel, each block once: a kept w^T made
+  // without a pass.
   void transpose_weights(const BlockedMatrix& w, BlockedMatrix& wt) const;
   // Whether backward() and backward_weights() take the one-sweep path (see above).
   bool sweeps() const { return sweep_.segments > 0; }
@@ -115,11 +122,10 @@ class Fc {
   void release_scratch();
   void end_pass();
   // The one-sweep backward; y and dx may be null (no ReLU mask, no input gradient).
-  // wt: w^T made ahead, or null (w transposed here when dx is wanted).
   void sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatrix& dy,
-             const BlockedMatrix* w, const BlockedMatrix* wt, BlockedMatrix* dx, BlockedMatrix& dw,
+             const BlockedMatrix* w, KeptTranspose kept, BlockedMatrix* dx, BlockedMatrix& dw,
              std::span<float> dbias);
-  void check_transposed_weights(const BlockedMatrix* wt, const char* pass) const;
+  void check_kept(KeptTranspose kept, const char* pass) const;
 
   // The sweep's plan (segments == 0: not narrow, the three-pass path runs).
   struct Sweep {

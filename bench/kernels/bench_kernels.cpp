@@ -191,7 +191,7 @@ struct Bench {
     if (wt.data.size() > 0) {
       Pass ahead = passes[1];
       ahead.name = "bwd_data_wt";
-      ahead.ours = [&] { layer.backward_data(dy, w, dx, &wt); };
+      ahead.ours = [&] { layer.backward_data(dy, w, dx, {&wt, true}); };
       passes.insert(passes.begin() + 2, ahead);
     }
     for (const Pass& p : passes) {

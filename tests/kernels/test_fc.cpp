@@ -372,9 +372,11 @@ TEST_P(FcScratchTest, BackwardScratchIsAtMostOneTransposedOperandOrABandOfChunks
 
 INSTANTIATE_TEST_SUITE_P(Threads, FcScratchTest, ::testing::Values(1, 2, 3), test::thread_name);
 
-// Weights beyond 256 KiB take w^T made ahead (transpose_weights) in their input-gradient passes:
-// dx is bitwise the dx of the per-task transposes of w (per-task panels, slabs of w^T beyond
-// 4 MiB of dy, the narrow sweep) and matches the naive loop.
+// Weights beyond 256 KiB take a kept w^T (KeptTranspose) in their input-gradient passes: a pass
+// that is not given it current writes it (bitwise transpose_weights' w^T, padding included) and a
+// pass that is reads it; dx is bitwise the dx of the per-task transposes of w (per-task panels in
+// one or several row groups, slabs of w^T beyond 4 MiB of dy, the narrow sweep) and matches the
+// naive loop.
 class FcTransposedWeightsTest : public test::ThreadsTest {};
 
 bool same_bits(const BlockedMatrix& a, const BlockedMatrix& b) {
@@ -382,40 +384,53 @@ bool same_bits(const BlockedMatrix& a, const BlockedMatrix& b) {
          std::memcmp(a.data.data(), b.data.data(), a.data.size() * sizeof(float)) == 0;
 }
 
-TEST_P(FcTransposedWeightsTest, InputGradientFromWeightsTransposedAheadIsBitwiseThePerPassOne) {
+TEST_P(FcTransposedWeightsTest, InputGradientWithAKeptTransposeIsBitwiseThePerPassOne) {
   struct Case { std::int64_t n, c, k; Activation act; bool sweeps; };
   // 400 KiB of weights (300 and 260 padded to 320): per-task panels, a partial reduction chunk;
-  // 1088 x 1088 (17 blocks, two chunks); 5.1 MiB of dy: slabs; a batch the narrow sweep takes.
+  // two row blocks over 5 block columns: row groups; 1088 x 1000 (17 blocks, two chunks); 5.1 MiB
+  // of dy: slabs; a batch the narrow sweep takes.
   const Case cases[] = {{130, 300, 260, Activation::relu, false},
+                        {128, 300, 300, Activation::none, false},
                         {200, 1088, 1000, Activation::none, false},
                         {4100, 300, 300, Activation::relu, false},
                         {8192, 300, 300, Activation::relu, true}};
   for (const Case& t : cases) {
     SCOPED_TRACE("n " + std::to_string(t.n) + " c " + std::to_string(t.c) + " k " + std::to_string(t.k));
     const FcData d(t.n, t.c, t.k, 70);
-    Fc fc({t.n, t.c, t.k, 128, 64, 64, true, t.act, Precision::fp32});
+    Fc fc({t.n, t.c, t.k, 64, 64, 64, true, t.act, Precision::fp32});
     ASSERT_TRUE(fc.takes_transposed_weights());
     ASSERT_EQ(fc.sweeps(), t.sweeps);
     const BlockedMatrix x = pack(d.x, fc.x_shape()), w = pack(d.w, fc.w_shape()), dy = pack(d.dy, fc.y_shape());
     BlockedMatrix y(fc.y_shape());
     fc.forward(x, w, d.b, y);
+    BlockedMatrix want_wt(transposed(fc.w_shape()));
+    fc.transpose_weights(w, want_wt);
     BlockedMatrix wt(transposed(fc.w_shape()));
-    fc.transpose_weights(w, wt);
     if (!t.sweeps) {
-      BlockedMatrix want(fc.x_shape()), got(fc.x_shape());
+      BlockedMatrix want(fc.x_shape()), written(fc.x_shape()), read(fc.x_shape());
       fc.backward_data(dy, w, want);
-      fc.backward_data(dy, w, got, &wt);
-      EXPECT_TRUE(same_bits(want, got));  // padding included
-      expect_close(got, ref_backward_data(d), t.k);
+      std::fill(wt.data.span().begin(), wt.data.span().end(), 1.0f);  // no stale value may survive
+      fc.backward_data(dy, w, written, {&wt, false});
+      EXPECT_TRUE(same_bits(wt, want_wt));
+      fc.backward_data(dy, w, read, {&wt, true});
+      EXPECT_TRUE(same_bits(want, written));  // padding included
+      EXPECT_TRUE(same_bits(want, read));
+      expect_close(read, ref_backward_data(d), t.k);
     }
-    BlockedMatrix dy_want = pack(d.dy, fc.y_shape()), dy_got = pack(d.dy, fc.y_shape());
-    BlockedMatrix dx_want(fc.x_shape()), dx_got(fc.x_shape()), dw_want(fc.w_shape()), dw_got(fc.w_shape());
-    std::vector<float> db_want(std::size_t(t.k)), db_got(std::size_t(t.k));
+    std::fill(wt.data.span().begin(), wt.data.span().end(), 1.0f);
+    BlockedMatrix dy_want = pack(d.dy, fc.y_shape());
+    BlockedMatrix dx_want(fc.x_shape()), dw_want(fc.w_shape());
+    std::vector<float> db_want(std::size_t(t.k));
     fc.backward(x, y, dy_want, w, &dx_want, dw_want, db_want);
-    fc.backward(x, y, dy_got, w, &dx_got, dw_got, db_got, &wt);
-    EXPECT_TRUE(same_bits(dx_want, dx_got));
-    EXPECT_TRUE(same_bits(dw_want, dw_got));
-    EXPECT_EQ(db_want, db_got);
+    for (const bool current : {false, true}) {
+      BlockedMatrix dy_got = pack(d.dy, fc.y_shape()), dx_got(fc.x_shape()), dw_got(fc.w_shape());
+      std::vector<float> db_got(std::size_t(t.k));
+      fc.backward(x, y, dy_got, w, &dx_got, dw_got, db_got, {&wt, current});
+      EXPECT_TRUE(same_bits(wt, want_wt)) << "current " << current;
+      EXPECT_TRUE(same_bits(dx_want, dx_got)) << "current " << current;
+      EXPECT_TRUE(same_bits(dw_want, dw_got)) << "current " << current;
+      EXPECT_EQ(db_want, db_got) << "current " << current;
+    }
   }
 }
 
@@ -436,17 +451,17 @@ TEST_P(FcTransposedWeightsTest, TransposeWeightsWritesTheTransposeWithZeroPaddin
 
 INSTANTIATE_TEST_SUITE_P(Threads, FcTransposedWeightsTest, ::testing::Values(1, 2), test::thread_name);
 
-TEST(Fc, WeightsTransposedAheadAreTakenOnlyBeyondTheWholeTransposeSize) {
+TEST(Fc, KeptTransposeIsTakenOnlyBeyondTheWholeTransposeSize) {
   Fc small({64, 256, 256, 128, 64, 64, false, Activation::none, Precision::fp32});  // 256 KiB: whole transposes
   EXPECT_FALSE(small.takes_transposed_weights());
   const BlockedMatrix w(small.w_shape()), dy(small.y_shape());
   BlockedMatrix wt(transposed(small.w_shape())), dx(small.x_shape());
-  EXPECT_THROW(small.backward_data(dy, w, dx, &wt), std::invalid_argument);
+  EXPECT_THROW(small.backward_data(dy, w, dx, {&wt, true}), std::invalid_argument);
   Fc large({64, 320, 256, 128, 64, 64, false, Activation::none, Precision::fp32});
   EXPECT_TRUE(large.takes_transposed_weights());
   const BlockedMatrix lw(large.w_shape()), ldy(large.y_shape());
   BlockedMatrix ldx(large.x_shape());
-  EXPECT_THROW(large.backward_data(ldy, lw, ldx, &wt), std::invalid_argument);  // wrong shape
+  EXPECT_THROW(large.backward_data(ldy, lw, ldx, {&wt, false}), std::invalid_argument);  // wrong shape
   EXPECT_THROW(large.transpose_weights(lw, wt), std::invalid_argument);
 }
 
