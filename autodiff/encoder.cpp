@@ -168,10 +168,6 @@ void Encoder::set_step(std::int64_t step) {
   for (auto& layer : layers_) layer->set_step(step);
 }
 
-void Encoder::set_parameters_fixed(bool fixed) {
-  for (auto& layer : layers_) layer->set_parameters_fixed(fixed);
-}
-
 void Encoder::set_scratch_allocator(kernels::Allocator* allocator) {
   scratch_ = allocator;
   for (auto& layer : layers_) layer->set_scratch_allocator(allocator);

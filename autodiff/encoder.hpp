@@ -78,8 +78,6 @@ class Encoder {
   void set_scratch_allocator(kernels::Allocator* allocator);
   // Layer::set_step on every layer.
   void set_step(std::int64_t step);
-  // Layer::set_parameters_fixed on every layer.
-  void set_parameters_fixed(bool fixed);
 
   double forward_flops(int stage) const;
   double backward_flops(int stage) const;  // data and weight gradients

@@ -91,7 +91,6 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
     items[j].x[0] = model_.encoder_of(j).store(std::move(inputs[j]), arena_);
   }
   model_.set_scratch_allocator(&arena_.transient());
-  const FixedParameters fixed(model_);  // the ops read the parameters, nothing writes them
   StepResult result;
   const auto start = std::chrono::steady_clock::now();
   result.op_seconds.reserve(schedule.size());

@@ -72,12 +72,6 @@ class Layer {
   virtual std::int64_t fan_in() const { return 0; }
   // Where the kernels take their per-pass scratch (see kernels::Fc::set_scratch_allocator).
   virtual void set_scratch_allocator(kernels::Allocator*) {}
-  // While fixed, nothing writes the parameters (a step's or the profiler's passes, see
-  // FixedParameters in model.hpp): a layer may then keep values derived from them across passes
-  // (an FC layer's transposed weights, made on first use and read by every branch's backward).
-  // Unfixing drops them, so whatever writes the parameters between steps (the optimizer, loading
-  // weights, initialisation, the caller) is seen by the next pass.
-  virtual void set_parameters_fixed(bool) {}
 };
 
 }  // namespace rematch::autodiff

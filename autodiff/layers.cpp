@@ -45,18 +45,9 @@ std::span<const float> values(const Tensor& t) { return t.data.span(); }
 std::span<float> values(Tensor& t) { return t.data.span(); }
 }  // namespace
 
-FcLayer::FcLayer(const kernels::FcDesc& desc, kernels::Allocator& parameters, bool input_gradient) : fc_(desc) {
+FcLayer::FcLayer(const kernels::FcDesc& desc, kernels::Allocator& parameters) : fc_(desc) {
   params_.emplace_back(fc_.w_shape(), false, parameters);
   if (desc.bias) params_.emplace_back(plain_shape(1, desc.k), false, parameters);
-  if (input_gradient && fc_.takes_transposed_weights()) {
-    // Written whole by every transpose before it is read.
-    wt_ = Tensor(kernels::transposed(fc_.w_shape()), false, parameters, kernels::Uninitialised{});
-  }
-}
-
-void FcLayer::set_parameters_fixed(bool fixed) {
-  fixed_ = fixed;
-  wt_current_ = false;
 }
 
 std::string FcLayer::name() const {
@@ -71,11 +62,8 @@ void FcLayer::forward(const Tensor& x, Tensor& y) {
 
 void FcLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx,
                        std::span<Tensor> grads) {
-  // While fixed, the first input-gradient pass writes w^T as it transposes w, the later ones read it.
-  const bool keep = dx != nullptr && fixed_ && wt_.data.size() > 0;
-  fc_.backward(x, y, dy, params_[0], dx, grads[0], fc_.desc().bias ? values(grads[1]) : std::span<float>{},
-               keep ? kernels::KeptTranspose{&wt_, wt_current_} : kernels::KeptTranspose{});
-  wt_current_ = wt_current_ || keep;
+  fc_.backward(x, y, dy, params_[0], dx, grads[0],
+               fc_.desc().bias ? values(grads[1]) : std::span<float>{});
 }
 
 Conv1dLayer::Conv1dLayer(const kernels::Conv1dDesc& desc, kernels::Allocator& parameters)
@@ -292,10 +280,6 @@ void ResidualLayer::initialize(std::uint64_t& stream) {
 
 void ResidualLayer::set_step(std::int64_t step) {
   for (auto& l : body_) l->set_step(step);
-}
-
-void ResidualLayer::set_parameters_fixed(bool fixed) {
-  for (auto& l : body_) l->set_parameters_fixed(fixed);
 }
 
 void ResidualLayer::set_scratch_allocator(kernels::Allocator* a) {

@@ -28,9 +28,7 @@ class SameShapeLayer : public Layer {
 // Fully connected, x: n x c (blocked) -> n x k (blocked), bias and optional fused ReLU.
 class FcLayer final : public Layer {
  public:
-  // input_gradient false: the layer reads an encoder's input, whose gradient no step asks for,
-  // so it keeps no transposed weights (see set_parameters_fixed).
-  FcLayer(const kernels::FcDesc& desc, kernels::Allocator& parameters, bool input_gradient = true);
+  FcLayer(const kernels::FcDesc& desc, kernels::Allocator& parameters);
   std::string name() const override;
   const BlockShape& input_shape() const override { return fc_.x_shape(); }
   const BlockShape& output_shape() const override { return fc_.y_shape(); }
@@ -41,16 +39,10 @@ class FcLayer final : public Layer {
   std::vector<Tensor*> parameters() override { return pointers(params_); }
   std::int64_t fan_in() const override { return fc_.desc().c; }
   void set_scratch_allocator(kernels::Allocator* a) override { fc_.set_scratch_allocator(a); }
-  void set_parameters_fixed(bool fixed) override;
 
  private:
   kernels::Fc fc_;
   std::vector<Tensor> params_;  // weight (c x k, column panels), then bias (1 x k) if any
-  // w^T, from the parameters' allocator (weight memory), where the kernel takes it
-  // (kernels::Fc::takes_transposed_weights); current only while fixed_, once the first
-  // input-gradient pass since fixing wrote it.
-  Tensor wt_;
-  bool fixed_ = false, wt_current_ = false;
 };
 
 // 1D dilated convolution with bias and optional fused ReLU on NCW tensors (plain).
@@ -168,7 +160,6 @@ class ResidualLayer final : public Layer {
   void initialize(std::uint64_t& stream) override;
   void set_step(std::int64_t step) override;
   void set_scratch_allocator(kernels::Allocator* a) override;
-  void set_parameters_fixed(bool fixed) override;
 
  private:
   kernels::Allocator& scratch() const;

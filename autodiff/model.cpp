@@ -69,8 +69,4 @@ void JoinModel::set_step(std::int64_t step) {
   for (auto& e : encoders_) e->set_step(step);
 }
 
-void JoinModel::set_parameters_fixed(bool fixed) {
-  for (auto& e : encoders_) e->set_parameters_fixed(fixed);
-}
-
 }  // namespace rematch::autodiff

@@ -40,8 +40,6 @@ class JoinModel {
   void set_scratch_allocator(kernels::Allocator* allocator);
   // Layer::set_step on every encoder's layers.
   void set_step(std::int64_t step);
-  // Layer::set_parameters_fixed on every encoder's layers (through FixedParameters).
-  void set_parameters_fixed(bool fixed);
   // Models of varying-length sequences (autodiff/sequence_mask.hpp): the per-branch lengths
   // their masking layers read. select_branch names the branch whose op runs next.
   void set_lengths(std::shared_ptr<SequenceLengths> lengths) { lengths_ = std::move(lengths); }
@@ -56,20 +54,6 @@ class JoinModel {
   std::vector<int> branch_encoder_;
   LossHead loss_;
   std::shared_ptr<SequenceLengths> lengths_;
-};
-
-// The model's parameters fixed (Layer::set_parameters_fixed) while the guard lives: around a
-// step's ops or the profiler's passes, which never write them. Unfixed on the way out, by an
-// exception too, so nothing derived from the parameters outlives those passes.
-class FixedParameters {
- public:
-  explicit FixedParameters(JoinModel& model) : model_(model) { model_.set_parameters_fixed(true); }
-  ~FixedParameters() { model_.set_parameters_fixed(false); }
-  FixedParameters(const FixedParameters&) = delete;
-  FixedParameters& operator=(const FixedParameters&) = delete;
-
- private:
-  JoinModel& model_;
 };
 
 }  // namespace rematch::autodiff

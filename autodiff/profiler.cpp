@@ -151,7 +151,6 @@ Graph profile(JoinModel& model, const ProfileOptions& options) {
   if (options.repeats < 1) throw std::invalid_argument("profile: repeats must be at least 1");
   Arena arena("profiler");
   model.set_scratch_allocator(&arena.transient());
-  const FixedParameters fixed(model);  // as in a step, whose passes it measures
   Graph graph;
   std::map<int, Branch> measured;  // by encoder index
   for (int j = 0; j < model.branches(); ++j) {

@@ -49,7 +49,6 @@ class MaskedLayer final : public Layer {
   void set_step(std::int64_t step) override { inner_->set_step(step); }
   std::int64_t fan_in() const override { return inner_->fan_in(); }
   void set_scratch_allocator(kernels::Allocator* a) override { inner_->set_scratch_allocator(a); }
-  void set_parameters_fixed(bool fixed) override { inner_->set_parameters_fixed(fixed); }
 
  private:
   void zero_padding(Tensor& t) const;

@@ -219,7 +219,7 @@ int train(const TrainArgs& args, const distributed::Communicator& comm) {
             << " s, recompute overhead " << overhead << " %)\n"
             << "memory     predicted peak " << format_bytes(plan.peak) << " of budget "
             << format_bytes(double(config.memory)) << " (store-all needs "
-            << format_bytes(session.store_all_peak()) << "); weights (with large FC layers' w^T), gradients and optimizer state "
+            << format_bytes(session.store_all_peak()) << "); weights, gradients and optimizer state "
             << format_bytes(double(session.parameter_bytes())) << "\n"
             << "activations " << autodiff::to_string(config.activations)
             << " between ops (layers compute in fp32)\n";

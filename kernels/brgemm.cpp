@@ -343,20 +343,18 @@ void BlockedGemm::run_left_transposed(const BlockedMatrix& at, const BlockedMatr
 }
 
 void BlockedGemm::run_right_transposed(const BlockedMatrix& a, const BlockedMatrix& bt, BlockedMatrix& c,
-                                       std::span<float> scratch, BlockedMatrix* b_out) const {
+                                       std::span<float> scratch) const {
   check_transposed_run(c, scratch, Transposed::right);
   require(a.shape == a_ && bt.shape == transposed(b_) && b_.column_panels,
           "BlockedGemm::run_right_transposed: operand shapes differ from the planned ones");
-  require(b_out == nullptr || b_out->shape == b_, "BlockedGemm::run_right_transposed: b_out shape differs from B's");
   const std::int64_t rows = c_.row_blocks(), cols = c_.col_blocks(), inner = a_.col_blocks();
   const std::int64_t be = b_.block_elems();
   if (const std::int64_t slab = slab_columns(); slab > 0) {
     // A beyond a share of L3: B is transposed a slab of column panels at a time, each block once,
     // and the slab's C columns computed as run() does (bands of block rows); see slab_columns().
+    float* const panels = scratch.data();
     for (std::int64_t j0 = 0; j0 < cols; j0 += slab) {
       const std::int64_t j1 = std::min(cols, j0 + slab);
-      // The slab's panels, consecutive as in B's column panels (B's own when it is kept).
-      float* const panels = b_out != nullptr ? b_out->block(0, j0) : scratch.data();
 #pragma omp parallel for collapse(2) schedule(static)
       for (std::int64_t j = j0; j < j1; ++j) {
         for (std::int64_t p = 0; p < inner; ++p) {
@@ -378,16 +376,14 @@ void BlockedGemm::run_right_transposed(const BlockedMatrix& a, const BlockedMatr
   const std::int64_t per_group = (rows + groups - 1) / groups;
 #pragma omp parallel
   {
-    float* const thread_panel = scratch.data() + omp_get_thread_num() * per_thread;
+    float* const panel = scratch.data() + omp_get_thread_num() * per_thread;
 #pragma omp for collapse(2) schedule(dynamic)
     for (std::int64_t g = 0; g < groups; ++g) {
       for (std::int64_t j = 0; j < cols; ++j) {
         const std::int64_t i0 = g * per_group, i1 = std::min(rows, i0 + per_group);
         for (std::int64_t p = 0; p < inner; p += chunk_) {
           const std::int64_t count = std::min(chunk_, inner - p);
-          // B(p + q, j) = B^T(j, p + q)^T, consecutive in the panel as in column panels (B's own
-          // column panel when it is kept: the first row group writes it).
-          float* const panel = b_out != nullptr && g == 0 ? b_out->block(p, j) : thread_panel;
+          // B(p + q, j) = B^T(j, p + q)^T, consecutive in the panel as in column panels.
           for (std::int64_t q = 0; q < count; ++q) transpose_block(bt.block(j, p + q), b_.bcol, b_.brow, panel + q * be);
           const Brgemm& kernel = p == 0 ? start_ : accumulate_;
           for (std::int64_t i = i0; i < i1; ++i) {

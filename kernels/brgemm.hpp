@@ -107,11 +107,8 @@ class BlockedGemm {
   //          column panels.
   void run_left_transposed(const BlockedMatrix& at, const BlockedMatrix& b, BlockedMatrix& c,
                            std::span<float> scratch) const;
-  // b_out (right only; B's planned shape, or null): also receives B, each block written by the one
-  // task or slab that transposes it first (a task of the first row group), which then computes
-  // from it instead of from its panel: a caller keeping B for later run()s gets it from this pass.
   void run_right_transposed(const BlockedMatrix& a, const BlockedMatrix& bt, BlockedMatrix& c,
-                            std::span<float> scratch, BlockedMatrix* b_out = nullptr) const;
+                            std::span<float> scratch) const;
   // Scratch run_left_transposed (left) or run_right_transposed needs at the current OpenMP
   // thread count: per thread, a chunk of the transposed operand's blocks for each row of a band
   // (left) or one chunk (right), never more blocks than the band's (or one) panels have (a small

@@ -230,34 +230,13 @@ void Fc::activation_backward(const BlockedMatrix& y, BlockedMatrix& dy) const {
   if (d_.activation == Activation::relu) relu_backward(y.data.span(), dy.data.span(), dy.data.span());
 }
 
-bool Fc::takes_transposed_weights() const {
-  return d_.precision == Precision::fp32 && w_.elems() * std::int64_t(sizeof(float)) > kWholeTransposeBytes;
-}
-
-void Fc::transpose_weights(const BlockedMatrix& w, BlockedMatrix& wt) const {
-  require(w.shape == w_, "Fc::transpose_weights: w shape differs from w_shape()");
-  require(wt.shape == transposed(w_), "Fc::transpose_weights: wt shape differs from transposed(w_shape())");
-  transpose_into(w, wt);
-}
-
-void Fc::check_kept(KeptTranspose kept, const char* pass) const {
-  if (kept.wt == nullptr) return;
-  require(takes_transposed_weights(),
-          std::string("Fc::") + pass + ": a kept w^T is taken only when takes_transposed_weights()");
-  require(kept.wt->shape == transposed(w_), std::string("Fc::") + pass + ": wt shape differs from transposed(w_shape())");
-}
-
-void Fc::backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx, KeptTranspose kept) {
+void Fc::backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx) {
   require(dy.shape == y_, "Fc::backward_data: dy shape differs from y_shape()");
   require(w.shape == w_, "Fc::backward_data: w shape differs from w_shape()");
   require(dx.shape == x_, "Fc::backward_data: dx shape differs from x_shape()");
-  check_kept(kept, "backward_data");
-  if (kept.wt != nullptr && kept.current) {
-    // run() makes each dx block with the calls run_right_transposed makes on its panels.
-    gemm(kBackwardData, dy, *kept.wt, dx);
-  } else if (takes_transposed_weights()) {
+  if (d_.precision == Precision::fp32 && w_.elems() * std::int64_t(sizeof(float)) > kWholeTransposeBytes) {
     const OpScope scope(OpKind::gemm);
-    gemm_[kBackwardData].run_right_transposed(dy, w, dx, panel_scratch(kBackwardData), kept.wt);
+    gemm_[kBackwardData].run_right_transposed(dy, w, dx, panel_scratch(kBackwardData));
   } else {
     gemm(kBackwardData, dy, whole_transpose(w, wt_), dx);
   }
@@ -272,7 +251,7 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
   require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
           "Fc::backward_weights: dbias must have k values when enabled and none otherwise");
   if (sweeps()) {
-    sweep(x, nullptr, dy, nullptr, {}, nullptr, dw, dbias);
+    sweep(x, nullptr, dy, nullptr, nullptr, dw, dbias);
     return;
   }
   if (d_.precision == Precision::fp32) {
@@ -287,37 +266,29 @@ void Fc::backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, Block
 
 void Fc::backward(const BlockedMatrix& x, const BlockedMatrix& y, BlockedMatrix& dy,
                   const BlockedMatrix& w, BlockedMatrix* dx, BlockedMatrix& dw,
-                  std::span<float> dbias, KeptTranspose kept) {
+                  std::span<float> dbias) {
   if (!sweeps()) {
     activation_backward(y, dy);
-    if (dx != nullptr) backward_data(dy, w, *dx, kept);
+    if (dx != nullptr) backward_data(dy, w, *dx);
     backward_weights(x, dy, dw, dbias);
     return;
   }
   require(y.shape == y_, "Fc::backward: y shape differs from y_shape()");
   require(w.shape == w_, "Fc::backward: w shape differs from w_shape()");
   require(dx == nullptr || dx->shape == x_, "Fc::backward: dx shape differs from x_shape()");
-  check_kept(kept, "backward");
-  sweep(x, d_.activation == Activation::relu ? &y : nullptr, dy, dx != nullptr ? &w : nullptr, kept, dx, dw,
+  sweep(x, d_.activation == Activation::relu ? &y : nullptr, dy, dx != nullptr ? &w : nullptr, dx, dw,
         dbias);
 }
 
 void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatrix& dy,
-               const BlockedMatrix* w, KeptTranspose kept, BlockedMatrix* dx, BlockedMatrix& dw,
-               std::span<float> dbias) {
+               const BlockedMatrix* w, BlockedMatrix* dx, BlockedMatrix& dw, std::span<float> dbias) {
   const OpScope scope(OpKind::gemm);
   require(x.shape == x_, "Fc::backward: x shape differs from x_shape()");
   require(dy.shape == y_, "Fc::backward: dy shape differs from y_shape()");
   require(dw.shape == w_, "Fc::backward: dw shape differs from w_shape()");
   require(dbias.size() == (d_.bias ? std::size_t(d_.k) : 0),
           "Fc::backward: dbias must have k values when enabled and none otherwise");
-  const BlockedMatrix* wtm = nullptr;
-  if (dx != nullptr && kept.wt != nullptr) {
-    if (!kept.current) transpose_into(*w, *kept.wt);
-    wtm = kept.wt;
-  } else if (dx != nullptr) {
-    wtm = &whole_transpose(*w, wt_);
-  }
+  if (dx != nullptr) whole_transpose(*w, wt_);
   const std::int64_t rows = y_.row_blocks(), kb = y_.col_blocks(), cb = x_.col_blocks();
   const std::int64_t bn = d_.bn, bc = d_.bc, bk = d_.bk;
   const std::int64_t ybe = y_.block_elems();
@@ -340,8 +311,8 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
   float* const partial_w = partial.data();
   float* const partial_b = partial.data() + segments * w_elems;
   const BlockShape ws = w_;
-  const float* wt = wtm != nullptr ? wtm->data.data() : nullptr;
-  const BlockShape wts = transposed(w_);
+  const float* wt = wt_.data.data();
+  const BlockShape wts = wt_.shape;
   // Segments go out dynamically, each claimed by a thread while it runs the last row block of its
   // previous one, so that block fetches the claimed segment's first row block (an OpenMP loop hands
   // out the next segment only after this one, and the next in index order is usually another

@@ -5,8 +5,7 @@
 // Every pass is one BlockedGemm (BRGEMM calls per output block reducing over
 // the shared block index), after Georganas et al. 2019:
 //   forward         y  = x   * w     (+ bias and ReLU fused on each finished block)
-//   backward_data   dx = dy  * w^T   (each task transposes the chunk of w it reduces over, or
-//                                     reads w^T kept by the caller, see KeptTranspose)
+//   backward_data   dx = dy  * w^T   (each task transposes the chunk of w it reduces over)
 //   backward_weights dw = x^T * dy   (each task transposes its chunk of x; db = column sums of dy)
 // Backward passes take the gradient w.r.t. the pre-activation: with a fused
 // ReLU, call activation_backward(y, dy) first, or call backward() for all of it.
@@ -34,15 +33,6 @@
 #include "kernels/tensor.hpp"
 
 namespace rematch::kernels {
-
-// w^T that a caller keeps across the input-gradient passes of one w (Fc::takes_transposed_weights):
-// `current` when wt holds w^T of the w passed alongside (the pass reads it instead of transposing
-// w); otherwise the pass writes it there as it transposes w anyway, each block once, and the
-// caller may count it current from then on.
-struct KeptTranspose {
-  BlockedMatrix* wt = nullptr;  // shape transposed(w_shape()), or null: w transposed per pass
-  bool current = false;
-};
 
 struct FcDesc {
   std::int64_t n = 0, c = 0, k = 0;        // batch, input and output features
@@ -74,27 +64,16 @@ class Fc {
   void forward(const BlockedMatrix& x, const BlockedMatrix& w, std::span<const float> bias,
                BlockedMatrix& y);
   void activation_backward(const BlockedMatrix& y, BlockedMatrix& dy) const;
-  // kept: see KeptTranspose. Reading w^T (current) runs the same products in the same order as
-  // transposing w, so dx is bitwise the same either way.
-  void backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx,
-                     KeptTranspose kept = {});
+  void backward_data(const BlockedMatrix& dy, const BlockedMatrix& w, BlockedMatrix& dx);
   // dbias: k values, or empty when desc().bias is false.
   void backward_weights(const BlockedMatrix& x, const BlockedMatrix& dy, BlockedMatrix& dw,
                         std::span<float> dbias);
   // The whole backward from the gradient w.r.t. the output y: the ReLU's backward (when fused;
   // its mask from y), the bias gradient, dx (unless null) and dw. dy is left unchanged on the
-  // narrow sweep and may be overwritten otherwise. kept as in backward_data (used only with dx).
+  // narrow sweep and may be overwritten otherwise.
   void backward(const BlockedMatrix& x, const BlockedMatrix& y, BlockedMatrix& dy,
                 const BlockedMatrix& w, BlockedMatrix* dx, BlockedMatrix& dw,
-                std::span<float> dbias, KeptTranspose kept = {});
-  // Whether the input gradient's passes (backward-data, the narrow sweep's dx) take a kept w^T:
-  // fp32 weights beyond 256 KiB, which they would otherwise transpose in every pass, a
-  // chunk per task (smaller weights are transposed whole per pass, at little cost). Depends on
-  // the weights' shape and precision only, not on the batch.
-  bool takes_transposed_weights() const;
-  // wt = w^T (shape transposed(w_shape())), in parallel, each block once: a kept w^T made
-  // without a pass.
-  void transpose_weights(const BlockedMatrix& w, BlockedMatrix& wt) const;
+                std::span<float> dbias);
   // Whether backward() and backward_weights() take the one-sweep path (see above).
   bool sweeps() const { return sweep_.segments > 0; }
 
@@ -123,9 +102,7 @@ class Fc {
   void end_pass();
   // The one-sweep backward; y and dx may be null (no ReLU mask, no input gradient).
   void sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatrix& dy,
-             const BlockedMatrix* w, KeptTranspose kept, BlockedMatrix* dx, BlockedMatrix& dw,
-             std::span<float> dbias);
-  void check_kept(KeptTranspose kept, const char* pass) const;
+             const BlockedMatrix* w, BlockedMatrix* dx, BlockedMatrix& dw, std::span<float> dbias);
 
   // The sweep's plan (segments == 0: not narrow, the three-pass path runs).
   struct Sweep {

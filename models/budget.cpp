@@ -168,13 +168,7 @@ BudgetChoice choose_budget(const TrainConfig& config, const Budget& budget, bool
   autodiff::Arena parameters("parameters");
   const auto model = build_model(config.model, parameters);
   if (budget.kind != Budget::Kind::bytes) {
-    // The parameters arena also holds w^T of the FC layers whose backward reads it
-    // (kernels::Fc::takes_transposed_weights): weight memory without gradient or optimizer state.
-    double weights = 0;
-    for (int e = 0; e < model->encoders(); ++e) {
-      for (const autodiff::Tensor* p : model->encoder(e).parameters()) weights += double(p->data.bytes());
-    }
-    const double transposed = double(parameters.in_use()) - weights;
+    const double weights = double(parameters.in_use());
     const double optimizer = optimizer_state_bytes(config.optimizer, weights);
     const double data = data_reader_bytes(config.data_dir);
     const double margin = std::max(margin_floor, margin_share * room.bytes);
@@ -182,7 +176,6 @@ BudgetChoice choose_budget(const TrainConfig& config, const Budget& budget, bool
     for (const BudgetTerm& t : room.limits)
       choice.lines.push_back(line(t.name, t.bytes, t.bytes == room.bytes ? "(lowest)" : ""));
     choice.lines.push_back(line("- weights", weights));
-    if (transposed > 0) choice.lines.push_back(line("- transposed weights", transposed, "(w^T of large FC layers)"));
     choice.lines.push_back(line("- gradients", weights));
     choice.lines.push_back(line("- optimizer state", optimizer, config.optimizer.kind == autodiff::OptimizerConfig::Kind::adam
                                                                     ? "(Adam: two moments)"
@@ -190,7 +183,7 @@ BudgetChoice choose_budget(const TrainConfig& config, const Budget& budget, bool
     choice.lines.push_back(line("- data reader buffers", data));
     choice.lines.push_back(line("- kernel scratch", 0, "(drawn from the activation arena: inside the budget)"));
     choice.lines.push_back(line("- margin", margin, "(the larger of 256 MiB and 5 % of the room)"));
-    const double left = room.bytes - 2 * weights - transposed - optimizer - data - margin;
+    const double left = room.bytes - 2 * weights - optimizer - data - margin;
     const double share = budget.kind == Budget::Kind::share ? budget.value : 1;
     cap = std::floor(std::max(0.0, left) * share);
     choice.lines.push_back(line(share < 1 ? "= activations (" + percent(100 * share) + " of what is left)" : "= activations",
@@ -198,7 +191,7 @@ BudgetChoice choose_budget(const TrainConfig& config, const Budget& budget, bool
     if (!(left > 0))
       throw NoRoom("no memory left for activations: the process may use " + format_bytes(room.bytes) +
                    ", the run needs " + format_bytes(room.bytes - left) +
-                   " besides them (weights and gradients " + format_bytes(2 * weights + transposed) + ", optimizer state " +
+                   " besides them (weights and gradients " + format_bytes(2 * weights) + ", optimizer state " +
                    format_bytes(optimizer) + ", data " + format_bytes(data) + ", margin " + format_bytes(margin) + ")");
   }
   choice.bytes = std::size_t(cap);

@@ -391,7 +391,7 @@ struct Builder {
         d.k = s.units;
         d.bias = s.bias;
         d.activation = s.relu ? kernels::Activation::relu : kernels::Activation::none;
-        return std::make_unique<autodiff::FcLayer>(reads_input ? input_layer_blocking(d) : d, parameters, !reads_input);
+        return std::make_unique<autodiff::FcLayer>(reads_input ? input_layer_blocking(d) : d, parameters);
       }
       case LayerKind::conv1d: {
         kernels::Conv1dDesc d;

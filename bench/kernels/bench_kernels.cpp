@@ -161,14 +161,7 @@ struct Bench {
     const std::string text = "N=" + std::to_string(n) + " C=" + std::to_string(c) + " K=" + std::to_string(k);
     const nlohmann::json shape = {{"N", n}, {"C", c}, {"K", k}};
 
-    // Layers whose input-gradient passes take w^T made ahead (as a training step runs them) also
-    // get that pass, `bwd_data_wt`; the transpose is made once per weights update, not timed.
-    rk::BlockedMatrix wt;
-    if (layer.takes_transposed_weights()) {
-      wt = rk::BlockedMatrix(rk::transposed(layer.w_shape()));
-      layer.transpose_weights(w, wt);
-    }
-    std::vector<Pass> passes = {
+    const Pass passes[] = {
         {"fwd", [&] { layer.forward(x, w, {}, y); },
          [&] {
            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, c, 1.0f, xp.data(), c,
@@ -188,12 +181,6 @@ struct Bench {
          },
          [&] { naive_gemm(c, k, n, xp.data(), 1, c, dyp.data(), k, 1, out.data()); }},
     };
-    if (wt.data.size() > 0) {
-      Pass ahead = passes[1];
-      ahead.name = "bwd_data_wt";
-      ahead.ours = [&] { layer.backward_data(dy, w, dx, {&wt, true}); };
-      passes.insert(passes.begin() + 2, ahead);
-    }
     for (const Pass& p : passes) {
       const double ours = flops / seconds_per_run(p.ours, min_seconds(), threads) * 1e-9;
       const double blas = flops / seconds_per_run(p.blas, min_seconds(), threads) * 1e-9;
