@@ -44,7 +44,9 @@ constexpr std::int64_t kBand = 4;
 // epilogues: there the burst stalls the thread while the hardware prefetchers keep up with the
 // panel stream on their own.
 bool next_panel_hints_pay() {
-  static const bool amd = __builtin_cpu_is("amd");
+  // __builtin_cpu_init first: a BlockedGemm built during static initialisation may run before
+  // the compiler's own CPU-model constructor.
+  static const bool amd = (__builtin_cpu_init(), __builtin_cpu_is("amd"));
   return amd;
 }
 

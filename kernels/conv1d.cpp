@@ -289,7 +289,7 @@ void channels_last_padded(const float* src, std::int64_t n, std::int64_t c, std:
 // GEMM per (tap, channel block, m slice) with the chunk as k accumulates into the dw tile. LIBXSMM streams a call's A operand
 // (the input chunk, channels-last) once per register tile of dw, so it must stay cached: one
 // chunk per call, in column slices of preferred_m() channels when c is a larger multiple of it.
-// A chunk is 256 positions (see chunk_positions()).
+// A chunk's length is chunk_positions().
 //
 // Parallel work and determinism. The chunk sequence is cut into `parts_` contiguous ranges, a
 // number fixed by the shape alone; each part accumulates its own copy of dw and db (part 0
