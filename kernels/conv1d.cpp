@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -110,6 +111,10 @@ class TapConv {
 
   // Floats of tile scratch run() needs per thread.
   std::int64_t tile_elems() const { return cin_ * ld_; }
+  // run()'s tasks per sample, and the output positions each covers (the last one may be shorter).
+  std::int64_t groups() const { return (q_.count() + group_ - 1) / group_; }
+  std::int64_t group_width() const { return group_ * q_.block; }
+  bool stationary() const { return stationary_; }
 
   // mask: null, or a tensor shaped like `in` whose non-positive entries zero the input (the
   // backward of a ReLU whose output it is). relu: max(0, .) after the bias. out_mask: null, or a
@@ -117,7 +122,7 @@ class TapConv {
   // tile while it is in cache.
   void run(const float* in, const float* mask, const float* wt, float* out, const float* bias,
            bool relu, const float* out_mask, float* tiles) const {
-    const std::int64_t groups = (q_.count() + group_ - 1) / group_;
+    const std::int64_t groups = this->groups();
     // Dynamic for the same reason as BlockedGemm::run, in runs of consecutive groups:
     // neighbouring blocks share a cache line of each output row wherever a row is not a whole
     // number of lines long (out_w = 1000), and handed out one by one they went to different
@@ -127,12 +132,17 @@ class TapConv {
 #pragma omp parallel for collapse(2) schedule(dynamic, run)
     for (std::int64_t s = 0; s < n_; ++s) {
       for (std::int64_t g = 0; g < groups; ++g) {
-        const std::int64_t at = s * cin_ * src_w_;
-        task(in + at, mask == nullptr ? nullptr : mask + at, wt,
-             {out, s * cout_ * out_w_, bias, relu, out_mask}, g,
-             tiles + omp_get_thread_num() * tile_elems());
+        run_task(in, mask, wt, out, bias, relu, out_mask, s, g, tiles + omp_get_thread_num() * tile_elems());
       }
     }
+  }
+
+  // One task of run(), group g of sample s, on a tile of tile_elems() floats.
+  void run_task(const float* in, const float* mask, const float* wt, float* out, const float* bias,
+                bool relu, const float* out_mask, std::int64_t s, std::int64_t g, float* tile) const {
+    const std::int64_t at = s * cin_ * src_w_;
+    task(in + at, mask == nullptr ? nullptr : mask + at, wt, {out, s * cout_ * out_w_, bias, relu, out_mask},
+         g, tile);
   }
 
  private:
@@ -358,11 +368,21 @@ class TapGrad {
   // decomposition), where over taps several tasks read the same chunk.
   bool masks_in_place() const { return masked_ && fused_; }
 
+  // Whether a task walks whole chunks of one sample (the fused decomposition), so that run() can
+  // call after_chunk; the chunks per sample and their width (the last one may be shorter).
+  bool chunk_tasks() const { return fused_; }
+  std::int64_t chunks_per_sample() const { return q_.count(); }
+  std::int64_t chunk_width() const { return q_.block; }
+
+  // Called by run() in the task that has just finished chunk i of sample s (chunk_tasks() only),
+  // while that chunk's x and dy are in its core's caches.
+  using ChunkHook = std::function<void(std::int64_t s, std::int64_t i)>;
+
   // mask: y, or null when dy needs no mask (no fused ReLU, or dy already masked). With
   // `in_place` (dy writable, masks_in_place()), each chunk of dy is masked where it lies and
   // read from there, so dy leaves the pass masked.
   void run(const float* x, const float* dy, const float* mask, float* dw, float* db,
-           float* scratch, float* in_place = nullptr) const {
+           float* scratch, float* in_place = nullptr, const ChunkHook* after_chunk = nullptr) const {
     const std::int64_t threads = omp_get_max_threads();
     const std::int64_t a_tile = fused_ ? (q_.block + span_) * cin_ : 0;
     float* tiles = scratch;
@@ -391,6 +411,7 @@ class TapGrad {
             gemms(a + tap * dil_ * cin_, b, part_dw(r) + tap * cout_ * cin_, i, 0, kb,
                   t == chunk_begin(r), direct);
           }
+          if (after_chunk != nullptr) (*after_chunk)(s, i);
         }
       }
     } else {
@@ -612,6 +633,16 @@ struct Conv1d::Plans {
   Scratch tiles, w_flip, grad;  // allocated on first use, regrown when a pass needs more
   Allocator* scratch_allocator = nullptr;
 
+  // Whether backward() can run backward-data inside backward-weights' tasks: each of their chunks
+  // of a sample is one of backward-data's groups (as many per sample, as wide, or both the whole
+  // sample), so the data task for the same positions follows the chunk's GEMMs while that chunk's
+  // dy and x (the rows of backward-data's window and of its dx mask) are still in the core's L2.
+  bool passes_together() const {
+    const std::int64_t chunks = bwd_weights.chunks_per_sample();
+    return bwd_weights.chunk_tasks() && !bwd_data.stationary() && bwd_data.groups() == chunks &&
+           (chunks == 1 || bwd_data.group_width() == bwd_weights.chunk_width());
+  }
+
   float* at_least(Scratch& buffer, std::int64_t elems) {
     return buffer.at_least(elems, scratch_allocator != nullptr ? *scratch_allocator : heap_allocator());
   }
@@ -698,6 +729,12 @@ void Conv1d::backward_data(std::span<const float> dy, std::span<const float> w,
 
 void Conv1d::data_pass(const float* dy, std::span<const float> w, std::span<float> dx,
                        const float* mask, const float* dx_mask) {
+  p_->bwd_data.run(dy, mask, flipped_weights(w), dx.data(), nullptr, false, dx_mask,
+                   p_->at_least(p_->tiles, omp_get_max_threads() * p_->bwd_data.tile_elems()));
+  p_->end_pass();
+}
+
+const float* Conv1d::flipped_weights(std::span<const float> w) {
   float* wf = p_->at_least(p_->w_flip, d_.taps * d_.c * d_.k);
   // Per tap, w_s transposed (k x c -> c x k), taps reversed; 8 x 8 tiles through registers.
 #pragma omp parallel for collapse(2) schedule(static)
@@ -716,9 +753,7 @@ void Conv1d::data_pass(const float* dy, std::span<const float> w, std::span<floa
       }
     }
   }
-  p_->bwd_data.run(dy, mask, wf, dx.data(), nullptr, false, dx_mask,
-                   p_->at_least(p_->tiles, omp_get_max_threads() * p_->bwd_data.tile_elems()));
-  p_->end_pass();
+  return wf;
 }
 
 void Conv1d::backward_weights(std::span<const float> x, std::span<const float> dy,
@@ -748,6 +783,10 @@ void Conv1d::backward(std::span<const float> x, std::span<const float> y, std::s
   if (!dx.empty()) check_data_sizes(dy, w, dx);
   check_weights_sizes(x, dy, dw, dbias);
   const float* dx_mask = links.mask_dx ? x.data() : nullptr;
+  if (!dx.empty() && p_->passes_together()) {
+    both_passes(x.data(), dy.data(), mask, w, dx, dw, dbias, dx_mask);
+    return;
+  }
   if (mask != nullptr && p_->bwd_weights.masks_in_place()) {
     // Backward-weights first: it leaves dy masked, so backward-data packs it without the mask.
     weights_pass(x.data(), dy.data(), mask, dw, dbias, dy.data());
@@ -756,6 +795,25 @@ void Conv1d::backward(std::span<const float> x, std::span<const float> y, std::s
   }
   if (!dx.empty()) data_pass(dy.data(), w, dx, mask, dx_mask);
   weights_pass(x.data(), dy.data(), mask, dw, dbias, nullptr);
+}
+
+void Conv1d::both_passes(const float* x, const float* dy, const float* mask, std::span<const float> w,
+                         std::span<float> dx, std::span<float> dw, std::span<float> dbias,
+                         const float* dx_mask) {
+  const float* wf = flipped_weights(w);
+  const std::int64_t threads = omp_get_max_threads();
+  const TapConv& data = p_->bwd_data;
+  float* tiles = p_->at_least(p_->tiles, threads * data.tile_elems());
+  // dy is read, never masked in place: a data task's window reaches into the neighbouring
+  // chunks, which other tasks may be masking at the same time.
+  const TapGrad::ChunkHook data_group = [&](std::int64_t s, std::int64_t i) {
+    data.run_task(dy, mask, wf, dx.data(), nullptr, false, dx_mask, s, i,
+                  tiles + omp_get_thread_num() * data.tile_elems());
+  };
+  p_->bwd_weights.run(x, dy, mask, dw.data(), d_.bias ? dbias.data() : nullptr,
+                      p_->at_least(p_->grad, p_->bwd_weights.scratch_elems(threads)), nullptr,
+                      &data_group);
+  p_->end_pass();
 }
 
 LayerCost Conv1d::cost() const {

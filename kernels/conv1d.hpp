@@ -89,9 +89,12 @@ class Conv1d {
   // Both backward passes from dy, the gradient w.r.t. the output y (y empty without a fused
   // ReLU, or with links.dy_masked), bitwise as backward_data (skipped when dx is empty: the input
   // gradient is not needed) and backward_weights give them, followed by the mask of
-  // links.mask_dx on dx. dy may be overwritten: with a fused ReLU, y and weights of at most
-  // 256 KiB, backward-weights masks each chunk of dy in place, once, and backward-data packs the
-  // masked dy without reading y.
+  // links.mask_dx on dx. With weights of at most 256 KiB and backward-weights' chunks as wide as
+  // backward-data's tasks, both run in one pass: each task computes dx for the positions of the
+  // chunk whose weight gradient it has just added, while that chunk of dy and x is in cache, so
+  // dy and x are read from memory once. Otherwise dy may be overwritten: with a fused ReLU, y
+  // and such weights, backward-weights masks each chunk of dy in place, once, and backward-data
+  // packs the masked dy without reading y.
   void backward(std::span<const float> x, std::span<const float> y, std::span<float> dy,
                 std::span<const float> w, std::span<float> dx, std::span<float> dw,
                 std::span<float> dbias, ReluLinks links = {});
@@ -116,6 +119,13 @@ class Conv1d {
                  const float* dx_mask = nullptr);
   void weights_pass(const float* x, const float* dy, const float* mask, std::span<float> dw,
                     std::span<float> dbias, float* in_place);
+  // Both passes in one (backward-data's tasks run inside backward-weights', see Plans), with the
+  // masks of data_pass and weights_pass; dy is not written.
+  void both_passes(const float* x, const float* dy, const float* mask, std::span<const float> w,
+                   std::span<float> dx, std::span<float> dw, std::span<float> dbias,
+                   const float* dx_mask);
+  // w flipped and transposed per tap for backward-data, in scratch.
+  const float* flipped_weights(std::span<const float> w);
   Conv1dDesc d_;
   std::unique_ptr<Plans> p_;
 };

@@ -116,6 +116,9 @@ const Conv1dDesc kShapes[] = {
     // Several groups of width blocks per sample, the last one short and ending in a ragged block,
     // each group's window reaching into the padding or not, 3 channel blocks on one window.
     {2, 64, 130, 700, 3, 2, Padding::same, true, 64, 64},
+    // Conv1d::backward running backward-data inside backward-weights' tasks on either ISA: 4
+    // chunks of 256 positions per sample, each one of backward-data's groups, 8 parts.
+    {2, 24, 40, 900, 3, 2, Padding::same, true, 64, 64},
     // Over 2 MiB of weights per channel block in forward and backward-data: weights stationary,
     // taps in chunks (a ragged last one), groups of width blocks (a ragged last one).
     {1, 130, 130, 280, 33, 2, Padding::same, true, 64, 128},
@@ -189,8 +192,9 @@ TEST_P(Conv1dTest, FusedReluIsReluOfNaiveForwardAndMasksBothGradients) {
   }
 }
 
-// Conv1d::backward may mask dy in place (fused ReLU, small weights) and read it from there; its
-// results must be those of the two separate passes, bit for bit, and so the naive ones.
+// Conv1d::backward may mask dy in place (fused ReLU, small weights) and read it from there, or
+// run backward-data's tasks inside backward-weights' ones; its results must be those of the two
+// separate passes, bit for bit, and so the naive ones.
 TEST_P(Conv1dTest, BackwardEqualsBothPassesBitwiseAndMayOnlyMaskDy) {
   for (const Conv1dDesc& plain : kShapes) {
     for (const Conv1dDesc& d : {plain, with_relu(plain)}) {

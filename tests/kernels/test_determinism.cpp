@@ -79,7 +79,8 @@ TEST(Determinism, Conv1dPassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
   // Every backward-weights decomposition (see conv1d.cpp), plain and with a fused ReLU: 128 input
   // channels in preferred_m() slices, over taps and channel blocks; small weights in 8 parts with
   // the in-task copy; a reduction over taps and channel blocks in 2 parts. The last shape runs
-  // forward and backward-data with the weights stationary (taps in chunks, beta = 1).
+  // forward and backward-data with the weights stationary (taps in chunks, beta = 1). Small
+  // weights also run Conv1d::backward's two passes in one (AVX-512: the second shape).
   const Conv1dDesc shapes[] = {{3, 128, 150, 500, 5, 3, Padding::same, true, 64, 64},
                                {3, 64, 64, 700, 3, 1, Padding::same, true, 64, 64},
                                {2, 400, 170, 300, 1, 1, Padding::valid, true, 64, 64},
@@ -109,6 +110,13 @@ TEST(Determinism, Conv1dPassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
         conv.backward_weights(x, dy, dw, db, mask);
         dw.insert(dw.end(), db.begin(), db.end());
         return dw;
+      });
+      expect_bitwise_stable([&] {
+        std::vector<float> g = dy, dx(x.size()), dw(w.size()), db(d.k);
+        conv.backward(x, mask, g, w, dx, dw, db);
+        dx.insert(dx.end(), dw.begin(), dw.end());
+        dx.insert(dx.end(), db.begin(), db.end());
+        return dx;
       });
     }
   }
