@@ -21,8 +21,8 @@
 // passes alone, at the same moment. A shared host changes speed by a third from one minute to the
 // next, and cache- and memory-bound passes lose more than the register-only peak loop, so a step's
 // share of the peak alone does not tell a loss in the step's context (in-step rates below the
-// alone ones) from a slow host (all low), nor operands read from memory (as from-memory) from
-// other losses (below it).
+// alone ones) from a slow host (all low); the evicted rates show what reading the operands from
+// memory costs.
 // --cpu-time times steps and the peak by the process's CPU time per thread instead of the wall
 // clock (as bench_kernels --cpu-time): on a machine shared with other work a step then costs only
 // what it ran, but threads waiting at a barrier count as busy.
