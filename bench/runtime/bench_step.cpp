@@ -15,6 +15,14 @@
 // shared gradients and the SGD update (`rematch train` reports the same step without the update).
 // Useful FLOPs are the model's forward and backward FLOPs without recomputation. The step time is
 // the median of --steps steps after one warm-up; the breakdown comes from one more step.
+// Each timed step is followed by the passes of one hidden stage alone (its forward and backward on
+// buffers of their own, reused from run to run), once as they are left in cache and once with the
+// caches evicted before each pass: the rates of that stage's ops inside the step next to the same
+// passes alone, at the same moment. A shared host changes speed by a third from one minute to the
+// next, and cache- and memory-bound passes lose more than the register-only peak loop, so a step's
+// share of the peak alone does not tell a loss in the step's context (in-step rates below the
+// alone ones) from a slow host (all low); the evicted rates show what reading the operands from
+// memory costs.
 // --cpu-time times steps and the peak by the process's CPU time per thread instead of the wall
 // clock (as bench_kernels --cpu-time): on a machine shared with other work a step then costs only
 // what it ran, but threads waiting at a barrier count as busy.
@@ -23,11 +31,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "autodiff/trainer.hpp"
@@ -62,6 +72,74 @@ double median(std::vector<double> v) {
 struct Measured {
   double step = 0, executor = 0, flops = 0;
   std::map<std::string, double> breakdown;  // seconds by kind, "other" the rest of the step
+  int hidden_stage = 0;
+  // GFLOP/s of the hidden stage's forward and backward ops inside the steps (every stage of
+  // that shape, both branches) and of the same passes alone, cached and from memory; medians over
+  // the timed steps.
+  struct Rates {
+    double forward = 0, backward = 0;
+  };
+  Rates in_step, cached, from_memory;
+};
+
+// A blocked tensor of `shape` with uniform values in [lo, hi) (zero padding kept).
+autodiff::Tensor random_tensor(const kernels::BlockShape& shape, kernels::Allocator& allocator, std::uint32_t seed,
+                               float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> value(lo, hi);
+  std::vector<float> plain(std::size_t(shape.rows * shape.cols));
+  for (float& v : plain) v = value(rng);
+  autodiff::Tensor t(shape, false, allocator);
+  kernels::pack_into(plain, t);
+  return t;
+}
+
+// One stage of branch 0's encoder run alone: its taped forward, then its backward, as a store-all
+// step runs them, on an input and an output gradient of its own in an arena of its own (kernel
+// scratch from it too, as in a step). With `evict`, a write over a buffer several times the size
+// of a last-level cache precedes each pass, so the pass reads its operands from memory.
+class StageAlone {
+ public:
+  StageAlone(autodiff::JoinModel& model, int stage)
+      : model_(model), encoder_(model.encoder_of(0)), stage_(stage), grads_(encoder_.make_gradients(arena_)) {
+    // Inputs of a hidden stage are ReLU outputs: non-negative.
+    x_ = encoder_.store(random_tensor(encoder_.input_shape(stage), arena_, 11, 0.0f, 1.0f), arena_);
+    dy_ = random_tensor(encoder_.output_shape(stage), arena_, 13, -1.0f, 1.0f);
+  }
+  // Seconds of the forward and of the backward.
+  std::pair<double, double> run(bool evict) {
+    autodiff::Tensor dy(dy_.shape, false, arena_, kernels::Uninitialised{});
+    std::copy(dy_.data.span().begin(), dy_.data.span().end(), dy.data.span().begin());
+    autodiff::Stored stored_dy = encoder_.store(std::move(dy), arena_);
+    model_.set_scratch_allocator(&arena_.transient());
+    model_.select_branch(0);
+    if (evict) evict_caches();
+    const double start = clock_now();
+    autodiff::Saved xbar = encoder_.forward_taped(stage_, x_, arena_);
+    const double forward_end = clock_now();
+    if (evict) evict_caches();
+    const double backward_start = clock_now();
+    const autodiff::Stored dx = encoder_.backward(stage_, x_, std::move(xbar), std::move(stored_dy), true, arena_, grads_);
+    const double end = clock_now();
+    model_.set_scratch_allocator(nullptr);
+    return {forward_end - start, end - backward_start};
+  }
+
+ private:
+  autodiff::JoinModel& model_;
+  autodiff::Encoder& encoder_;
+  int stage_;
+  autodiff::Arena arena_{"stage alone"};
+  autodiff::Gradients grads_;
+  autodiff::Stored x_;
+  autodiff::Tensor dy_;
+  // 256 MiB: more than the last-level cache of any CPU the benches run on.
+  std::vector<unsigned char> eviction_ = std::vector<unsigned char>(std::size_t{256} << 20);
+  unsigned char fill_ = 0;
+
+  void evict_caches() {
+    std::memset(eviction_.data(), ++fill_, eviction_.size());
+  }
 };
 
 Measured run_shape(const Shape& s, int steps) {
@@ -96,23 +174,65 @@ Measured run_shape(const Shape& s, int steps) {
   }
   for (int r = 0; r < s.batch; ++r) batch.targets.push_back(float(r % 2));
 
+  // The hidden stage compared alone and in the step, and the ops of the plan that run a stage of
+  // its shape (every hidden stage of an MLP but the first and the last).
+  const autodiff::Encoder& encoder = model->encoder_of(0);
+  m.hidden_stage = encoder.stages() / 2;
+  const double stage_forward_flops = encoder.forward_flops(m.hidden_stage);
+  const double stage_backward_flops = encoder.backward_flops(m.hidden_stage);
+  auto like_hidden = [&](const Op& op) {
+    const autodiff::Encoder& e = model->encoder_of(op.branch);
+    return op.kind != OpKind::loss && op.kind != OpKind::drop && &e == &encoder &&
+           e.input_shape(op.stage) == encoder.input_shape(m.hidden_stage) &&
+           e.output_shape(op.stage) == encoder.output_shape(m.hidden_stage) &&
+           e.forward_flops(op.stage) == stage_forward_flops;
+  };
+  StageAlone alone(*model, m.hidden_stage);
+
+  std::vector<double> forward_in_step, backward_in_step;
   auto timed_step = [&](double* executor) {
     autodiff::Batch b = autodiff::copy_of(batch);  // the step consumes its batch; the copy is not timed
     const double start = clock_now();
     const autodiff::StepResult r = trainer.step(std::move(b));
     const double seconds = clock_now() - start;
-    if (executor != nullptr) *executor = r.seconds;
+    if (executor != nullptr) {
+      *executor = r.seconds;
+      double forward = 0, backward = 0, forward_flops = 0, backward_flops = 0;
+      const Schedule& ops = trainer.plan().ops;
+      for (std::size_t i = 0; i < ops.size(); ++i) {
+        if (!like_hidden(ops[i])) continue;
+        if (ops[i].kind == OpKind::B) {
+          backward += r.op_seconds[i];
+          backward_flops += stage_backward_flops;
+        } else {
+          forward += r.op_seconds[i];
+          forward_flops += stage_forward_flops;
+        }
+      }
+      forward_in_step.push_back(forward_flops / forward * 1e-9);
+      backward_in_step.push_back(backward_flops / backward * 1e-9);
+    }
     return seconds;
   };
   timed_step(nullptr);  // warm-up: JIT, first touches of the arena
-  std::vector<double> wall, exec;
+  alone.run(true);
+  std::vector<double> wall, exec, forward_cached, backward_cached, forward_memory, backward_memory;
   for (int i = 0; i < steps; ++i) {
     double e = 0;
     wall.push_back(timed_step(&e));
     exec.push_back(e);
+    auto [forward, backward] = alone.run(false);
+    forward_cached.push_back(stage_forward_flops / forward * 1e-9);
+    backward_cached.push_back(stage_backward_flops / backward * 1e-9);
+    std::tie(forward, backward) = alone.run(true);
+    forward_memory.push_back(stage_forward_flops / forward * 1e-9);
+    backward_memory.push_back(stage_backward_flops / backward * 1e-9);
   }
   m.step = median(wall);
   m.executor = median(exec);
+  m.in_step = {median(forward_in_step), median(backward_in_step)};
+  m.cached = {median(forward_cached), median(backward_cached)};
+  m.from_memory = {median(forward_memory), median(backward_memory)};
 
   kernels::reset_op_times();
   kernels::enable_op_timing(true, g_cpu_time);
@@ -215,15 +335,18 @@ int main(int argc, char** argv) {
     peaks[std::to_string(t)] = peak;
     std::printf("\n%d thread(s): fp32 FMA peak %.1f GFLOP/s (register-only %s FMA loop, best before / after)\n", t,
                 peak, bench::kPeakVecName);
-    std::printf("%-12s %-22s %9s %9s %8s %7s |", "shape", "model", "step_s", "exec_s", "GFLOP/s", "%peak");
+    std::printf("%-12s %-22s %9s %9s %8s %7s | %5s %-19s %-19s |", "shape", "model", "step_s", "exec_s", "GFLOP/s",
+                "%peak", "stage", "fwd step/cache/mem", "bwd step/cache/mem");
     for (const char* k : kinds) std::printf(" %9s", k);
     std::printf("\n");
     for (const auto& [s, m] : rows) {
       char model[64];
       std::snprintf(model, sizeof model, "%d x %d, batch %d", s.depth, s.width, s.batch);
       const double gflops = m.flops / m.step * 1e-9;
-      std::printf("%-12s %-22s %9.4f %9.4f %8.1f %6.1f%% |", s.name.c_str(), model, m.step, m.executor, gflops,
-                  100 * gflops / peak);
+      std::printf("%-12s %-22s %9.4f %9.4f %8.1f %6.1f%% | %5d %4.1f/%4.1f/%4.1f%%     %4.1f/%4.1f/%4.1f%%     |",
+                  s.name.c_str(), model, m.step, m.executor, gflops, 100 * gflops / peak, m.hidden_stage,
+                  100 * m.in_step.forward / peak, 100 * m.cached.forward / peak, 100 * m.from_memory.forward / peak,
+                  100 * m.in_step.backward / peak, 100 * m.cached.backward / peak, 100 * m.from_memory.backward / peak);
       nlohmann::json parts = nlohmann::json::object();
       for (const char* k : kinds) {
         std::printf(" %8.1f%%", 100 * m.breakdown.at(k) / m.step);
@@ -234,10 +357,21 @@ int main(int argc, char** argv) {
                          {"batch", s.batch}, {"layers_per_stage", s.layers_per_stage}, {"threads", t},
                          {"step_seconds", m.step}, {"executor_seconds", m.executor}, {"step_flops", m.flops},
                          {"gflops", gflops}, {"pct_peak", 100 * gflops / peak}, {"peak_gflops", peak},
-                         {"breakdown_seconds", parts}});
+                         {"breakdown_seconds", parts},
+                         {"hidden_stage", {{"stage", m.hidden_stage},
+                                           {"forward_gflops_in_step", m.in_step.forward},
+                                           {"forward_gflops_cached", m.cached.forward},
+                                           {"forward_gflops_from_memory", m.from_memory.forward},
+                                           {"backward_gflops_in_step", m.in_step.backward},
+                                           {"backward_gflops_cached", m.cached.backward},
+                                           {"backward_gflops_from_memory", m.from_memory.backward}}}});
     }
   }
-  std::printf("\n  breakdown: share of the step in GEMM passes (with their fused epilogues and the narrow\n"
+  std::printf("\n  stage: a hidden stage of branch 0; fwd / bwd step/cache/mem: its forward and backward as %% of the\n"
+              "  peak inside the steps (every stage of its shape, both branches), then alone on buffers of their own\n"
+              "  right after each step, as left in cache and with the caches evicted first (medians); all low together:\n"
+              "  the host was slower, not the step\n");
+  std::printf("  breakdown: share of the step in GEMM passes (with their fused epilogues and the narrow\n"
               "  layers' one-sweep backward), element-wise kernels, layout copies (pack, transposes), zero-fill of\n"
               "  fresh buffers, loss, optimizer, and other (executor, arena, branch sums of shared gradients)\n");
   if (!json_path.empty()) {
