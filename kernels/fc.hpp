@@ -107,7 +107,11 @@ class Fc {
   // The sweep's plan (segments == 0: not narrow, the three-pass path runs).
   struct Sweep {
     std::int64_t segments = 0, segment_blocks = 0;  // batch segments, row blocks per segment
-    Brgemm dx, dw_start, dw_accumulate;
+    // A row block's dw products run in two parts of its rows, [0, dw_split) and [dw_split, bn)
+    // (the second empty when bn is 1): dw_start for the first part of a segment's first row block,
+    // dw_accumulate[part] for the others.
+    std::int64_t dw_split = 0;
+    Brgemm dx, dw_start, dw_accumulate[2];
   };
 
   FcDesc d_;

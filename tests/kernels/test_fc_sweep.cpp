@@ -25,8 +25,10 @@ struct Case {
 // (scalar only) take every path of the masking pass; with and without ReLU and bias (none of
 // either: no masking pass at all). Row blocks of dx that are whole vectors are streamed out from
 // per-thread scratch, the others written in place: 2 x 3 blocks (a 6-float row block) take that
-// path on every ISA, 40 x 21 blocks (840 floats) with 16-float vectors.
+// path on every ISA, 40 x 21 blocks (840 floats) with 16-float vectors. The dw products take a row
+// block in two parts of its rows: 16 rows as 8 + 8, 5 as 2 + 3, and single rows in one part.
 const Case kCases[] = {{1000, 45, 70, 16, Activation::relu, true},
+                       {41, 3, 5, 1, Activation::relu, true},
                        {1001, 3, 40, 5, Activation::relu, true},
                        {777, 130, 33, 32, Activation::relu, true},
                        {517, 64, 64, 64, Activation::none, true},
