@@ -764,10 +764,11 @@ void Conv1d::backward_weights(std::span<const float> x, std::span<const float> d
 }
 
 void Conv1d::weights_pass(const float* x, const float* dy, const float* mask, std::span<float> dw,
-                          std::span<float> dbias, float* in_place) {
+                          std::span<float> dbias, float* in_place,
+                          const std::function<void(std::int64_t, std::int64_t)>* after_chunk) {
   p_->bwd_weights.run(x, dy, mask, dw.data(), d_.bias ? dbias.data() : nullptr,
                       p_->at_least(p_->grad, p_->bwd_weights.scratch_elems(omp_get_max_threads())),
-                      in_place);
+                      in_place, after_chunk);
   p_->end_pass();
 }
 
@@ -801,19 +802,15 @@ void Conv1d::both_passes(const float* x, const float* dy, const float* mask, std
                          std::span<float> dx, std::span<float> dw, std::span<float> dbias,
                          const float* dx_mask) {
   const float* wf = flipped_weights(w);
-  const std::int64_t threads = omp_get_max_threads();
   const TapConv& data = p_->bwd_data;
-  float* tiles = p_->at_least(p_->tiles, threads * data.tile_elems());
-  // dy is read, never masked in place: a data task's window reaches into the neighbouring
-  // chunks, which other tasks may be masking at the same time.
+  float* tiles = p_->at_least(p_->tiles, omp_get_max_threads() * data.tile_elems());
   const TapGrad::ChunkHook data_group = [&](std::int64_t s, std::int64_t i) {
     data.run_task(dy, mask, wf, dx.data(), nullptr, false, dx_mask, s, i,
                   tiles + omp_get_thread_num() * data.tile_elems());
   };
-  p_->bwd_weights.run(x, dy, mask, dw.data(), d_.bias ? dbias.data() : nullptr,
-                      p_->at_least(p_->grad, p_->bwd_weights.scratch_elems(threads)), nullptr,
-                      &data_group);
-  p_->end_pass();
+  // dy is read, never masked in place: a data task's window reaches into the neighbouring
+  // chunks, which other tasks may be masking at the same time.
+  weights_pass(x, dy, mask, dw, dbias, nullptr, &data_group);
 }
 
 LayerCost Conv1d::cost() const {

@@ -28,6 +28,7 @@
 //
 // A Conv1d object owns padding/transposition scratch: one pass at a time per object.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 
@@ -113,12 +114,14 @@ class Conv1d {
   void check_data_sizes(std::span<const float> dy, std::span<const float> w, std::span<float> dx) const;
   void check_weights_sizes(std::span<const float> x, std::span<const float> dy, std::span<float> dw,
                            std::span<float> dbias) const;
-  // The passes after their checks; weights_pass masks dy in place when `in_place` is dy.
-  // data_pass masks dx by dx_mask > 0 when dx_mask is given.
+  // The passes after their checks; weights_pass masks dy in place when `in_place` is dy, and calls
+  // after_chunk(sample, chunk) in the task that has just finished that chunk (fused decomposition
+  // only, see Plans). data_pass masks dx by dx_mask > 0 when dx_mask is given.
   void data_pass(const float* dy, std::span<const float> w, std::span<float> dx, const float* mask,
                  const float* dx_mask = nullptr);
   void weights_pass(const float* x, const float* dy, const float* mask, std::span<float> dw,
-                    std::span<float> dbias, float* in_place);
+                    std::span<float> dbias, float* in_place,
+                    const std::function<void(std::int64_t, std::int64_t)>* after_chunk = nullptr);
   // Both passes in one (backward-data's tasks run inside backward-weights', see Plans), with the
   // masks of data_pass and weights_pass; dy is not written.
   void both_passes(const float* x, const float* dy, const float* mask, std::span<const float> w,

@@ -37,7 +37,6 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "autodiff/trainer.hpp"
@@ -101,13 +100,14 @@ autodiff::Tensor random_tensor(const kernels::BlockShape& shape, kernels::Alloca
 class StageAlone {
  public:
   StageAlone(autodiff::JoinModel& model, int stage)
-      : model_(model), encoder_(model.encoder_of(0)), stage_(stage), grads_(encoder_.make_gradients(arena_)) {
+      : model_(model), encoder_(model.encoder_of(0)), stage_(stage), grads_(encoder_.make_gradients(arena_)),
+        forward_flops_(encoder_.forward_flops(stage)), backward_flops_(encoder_.backward_flops(stage)) {
     // Inputs of a hidden stage are ReLU outputs: non-negative.
     x_ = encoder_.store(random_tensor(encoder_.input_shape(stage), arena_, 11, 0.0f, 1.0f), arena_);
     dy_ = random_tensor(encoder_.output_shape(stage), arena_, 13, -1.0f, 1.0f);
   }
-  // Seconds of the forward and of the backward.
-  std::pair<double, double> run(bool evict) {
+  // GFLOP/s of the forward and of the backward.
+  Measured::Rates run(bool evict) {
     autodiff::Tensor dy(dy_.shape, false, arena_, kernels::Uninitialised{});
     std::copy(dy_.data.span().begin(), dy_.data.span().end(), dy.data.span().begin());
     autodiff::Stored stored_dy = encoder_.store(std::move(dy), arena_);
@@ -122,7 +122,7 @@ class StageAlone {
     const autodiff::Stored dx = encoder_.backward(stage_, x_, std::move(xbar), std::move(stored_dy), true, arena_, grads_);
     const double end = clock_now();
     model_.set_scratch_allocator(nullptr);
-    return {forward_end - start, end - backward_start};
+    return {forward_flops_ / (forward_end - start) * 1e-9, backward_flops_ / (end - backward_start) * 1e-9};
   }
 
  private:
@@ -133,6 +133,7 @@ class StageAlone {
   autodiff::Gradients grads_;
   autodiff::Stored x_;
   autodiff::Tensor dy_;
+  double forward_flops_, backward_flops_;
   // 256 MiB: more than the last-level cache of any CPU the benches run on.
   std::vector<unsigned char> eviction_ = std::vector<unsigned char>(std::size_t{256} << 20);
   unsigned char fill_ = 0;
@@ -221,12 +222,11 @@ Measured run_shape(const Shape& s, int steps) {
     double e = 0;
     wall.push_back(timed_step(&e));
     exec.push_back(e);
-    auto [forward, backward] = alone.run(false);
-    forward_cached.push_back(stage_forward_flops / forward * 1e-9);
-    backward_cached.push_back(stage_backward_flops / backward * 1e-9);
-    std::tie(forward, backward) = alone.run(true);
-    forward_memory.push_back(stage_forward_flops / forward * 1e-9);
-    backward_memory.push_back(stage_backward_flops / backward * 1e-9);
+    const Measured::Rates cached = alone.run(false), from_memory = alone.run(true);
+    forward_cached.push_back(cached.forward);
+    backward_cached.push_back(cached.backward);
+    forward_memory.push_back(from_memory.forward);
+    backward_memory.push_back(from_memory.backward);
   }
   m.step = median(wall);
   m.executor = median(exec);
