@@ -91,7 +91,8 @@ std::int64_t sweep_segments(const FcDesc& d) {
 // plain store fetches each line before writing it, a fifth of a C = K = 64 sweep's traffic).
 // Meanwhile the fetch_floats values at `fetch` are brought into L2, their lines spread evenly over
 // the lines streamed: the masking pass, which fetches the next dy, then does not also fetch the
-// next y (with both it stalls on its hints; C = K = 64, 1 thread: the fused backward ~5-13% faster).
+// next y (a hint holds a fill buffer until its line arrives, and with both the pass stalls on its
+// hints; C = K = 64, 1 thread: the fused backward ~5% faster).
 void stream_out(const float* src, std::int64_t floats, float* dst, const float* fetch, std::int64_t fetch_floats) {
   constexpr std::int64_t kLineFloats = 16;
   const std::int64_t lines = (floats + kLineFloats - 1) / kLineFloats;
@@ -148,9 +149,9 @@ Fc::Fc(const FcDesc& desc)
   // over the k blocks, and the weight gradient is formed transposed, dw(i, j) += x(p, i)^T dy(p, j)
   // per row block with x read in place and dy as the transposed operand (so no pass transposes x or
   // dy), one product per call. The call fetches the next row block's x(p + 1, i) (the shape of its
-  // first operand) while it computes; the pass that masks dy fetches the next dy and y. A chunk of
-  // row blocks per call, with the next blocks fetched in a burst of hints before it, leaves the
-  // thread waiting on memory at large batches.
+  // first operand) while it computes; the pass that masks dy fetches the next dy, the stream of dx the
+  // next y. A chunk of row blocks per call, with the next blocks fetched in a burst of hints before
+  // it, leaves the thread waiting on memory at large batches.
   BrgemmDesc dx;
   dx.m = d_.bc;
   dx.n = d_.bn;
