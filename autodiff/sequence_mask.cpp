@@ -44,6 +44,26 @@ void MaskedLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor*
   inner_->backward(x, y, dy, dx, grads);
 }
 
+namespace {
+
+// sum_q line[q] in a fixed order that vectorises: 16 interleaved partial sums, then those in
+// order. A single running sum is one dependent add (~4 cycles) per element, which made the
+// average of a 4 MiB conv1d output take several times its read from memory.
+float interleaved_sum(const float* line, std::int64_t len) {
+  constexpr int kLanes = 16;
+  float lanes[kLanes] = {};
+  std::int64_t q = 0;
+  for (; q + kLanes <= len; q += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] += line[q + l];
+  }
+  for (int l = 0; q < len; ++q, ++l) lanes[l] += line[q];
+  float sum = 0.0f;
+  for (float l : lanes) sum += l;
+  return sum;
+}
+
+}  // namespace
+
 GlobalPoolLayer::GlobalPoolLayer(GlobalPoolKind kind, const BlockShape& out, std::int64_t width,
                                  std::shared_ptr<const SequenceLengths> lengths)
     : kind_(kind),
@@ -79,9 +99,7 @@ void GlobalPoolLayer::forward(const Tensor& x, Tensor& y) {
       if (kind_ == GlobalPoolKind::max) {
         yv[at(r, c)] = *std::max_element(line, line + real);
       } else {
-        float sum = 0;
-        for (std::int64_t q = 0; q < real; ++q) sum += line[q];
-        yv[at(r, c)] = sum / float(real);
+        yv[at(r, c)] = interleaved_sum(line, real) / float(real);
       }
     }
   }
@@ -100,14 +118,14 @@ void GlobalPoolLayer::backward(const Tensor& x, const Tensor&, Tensor& dy, Tenso
     const std::int64_t real = lengths_->length(r, width_);
     for (std::int64_t c = 0; c < channels_; ++c) {
       float* line = d + r * in_.cols + c * width_;
-      std::fill(line, line + width_, 0.0f);
       const float gc = g[at(r, c)];
       if (kind_ == GlobalPoolKind::max) {
+        std::fill(line, line + width_, 0.0f);
         const float* xl = xv + r * in_.cols + c * width_;
         line[std::max_element(xl, xl + real) - xl] = gc;
       } else {
-        const float share = gc / float(real);
-        std::fill(line, line + real, share);
+        std::fill(line, line + real, gc / float(real));
+        std::fill(line + real, line + width_, 0.0f);
       }
     }
   }

@@ -122,6 +122,10 @@ const Conv1dDesc kShapes[] = {
     // Over 2 MiB of weights per channel block in forward and backward-data: weights stationary,
     // taps in chunks (a ragged last one), groups of width blocks (a ragged last one).
     {1, 130, 130, 280, 33, 2, Padding::same, true, 64, 128},
+    // Input channels in slices of 64 per BRGEMM call: 4 slices with the weights stationary (taps
+    // in chunks, a ragged last one) in forward, 2 with them streamed in backward-data. (The
+    // 128-channel shapes above slice the forward with the weights streamed.)
+    {1, 256, 128, 120, 33, 2, Padding::same, true, 64, 64},
 };
 
 Conv1dDesc with_relu(Conv1dDesc d) {

@@ -79,11 +79,14 @@ TEST(Determinism, Conv1dPassesAreBitwiseIdenticalAcrossRunsAndThreadCounts) {
   // Every backward-weights decomposition (see conv1d.cpp), plain and with a fused ReLU: 128 input
   // channels in preferred_m() slices, over taps and channel blocks; small weights in 8 parts with
   // the in-task copy; a reduction over taps and channel blocks in 2 parts. The last shape runs
-  // forward and backward-data with the weights stationary (taps in chunks, beta = 1). Small
-  // weights also run Conv1d::backward's two passes in one (AVX-512: the second shape).
+  // forward and backward-data with the weights stationary (taps in chunks, beta = 1); the one
+  // before it its forward stationary and backward-data streamed, both in slices of 64 input
+  // channels (the first shape's forward: streamed, in slices). Small weights also run
+  // Conv1d::backward's two passes in one (AVX-512: the second shape).
   const Conv1dDesc shapes[] = {{3, 128, 150, 500, 5, 3, Padding::same, true, 64, 64},
                                {3, 64, 64, 700, 3, 1, Padding::same, true, 64, 64},
                                {2, 400, 170, 300, 1, 1, Padding::valid, true, 64, 64},
+                               {2, 256, 128, 300, 33, 2, Padding::same, true, 64, 64},
                                {2, 130, 130, 600, 33, 2, Padding::same, true, 64, 128}};
   for (const Conv1dDesc& plain : shapes) {
     for (const Activation act : {Activation::none, Activation::relu}) {
