@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "kernels/eltwise.hpp"
+
 namespace rematch::autodiff {
 
 std::int64_t SequenceLengths::length(std::int64_t row, std::int64_t width) const {
@@ -44,26 +46,6 @@ void MaskedLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor*
   inner_->backward(x, y, dy, dx, grads);
 }
 
-namespace {
-
-// sum_q line[q] in a fixed order that vectorises: 16 interleaved partial sums, then those in
-// order. A single running sum is one dependent add (~4 cycles) per element, which made the
-// average of a 4 MiB conv1d output take several times its read from memory.
-float interleaved_sum(const float* line, std::int64_t len) {
-  constexpr int kLanes = 16;
-  float lanes[kLanes] = {};
-  std::int64_t q = 0;
-  for (; q + kLanes <= len; q += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lanes[l] += line[q + l];
-  }
-  for (int l = 0; q < len; ++q, ++l) lanes[l] += line[q];
-  float sum = 0.0f;
-  for (float l : lanes) sum += l;
-  return sum;
-}
-
-}  // namespace
-
 GlobalPoolLayer::GlobalPoolLayer(GlobalPoolKind kind, const BlockShape& out, std::int64_t width,
                                  std::shared_ptr<const SequenceLengths> lengths)
     : kind_(kind),
@@ -99,7 +81,7 @@ void GlobalPoolLayer::forward(const Tensor& x, Tensor& y) {
       if (kind_ == GlobalPoolKind::max) {
         yv[at(r, c)] = *std::max_element(line, line + real);
       } else {
-        yv[at(r, c)] = interleaved_sum(line, real) / float(real);
+        yv[at(r, c)] = kernels::row_sum(line, real) / float(real);
       }
     }
   }

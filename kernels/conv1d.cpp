@@ -545,21 +545,6 @@ class TapGrad {
     return dy + at;
   }
 
-  // sum_q row[q] in a fixed order that vectorises: 16 interleaved partial sums, then those in
-  // order (a single running sum is one dependent add, ~4 cycles, per element).
-  static float row_sum(const float* row, std::int64_t len) {
-    constexpr int kLanes = 16;
-    float lanes[kLanes] = {};
-    std::int64_t q = 0;
-    for (; q + kLanes <= len; q += kLanes) {
-      for (int l = 0; l < kLanes; ++l) lanes[l] += row[q + l];
-    }
-    for (int l = 0; q < len; ++q, ++l) lanes[l] += row[q];
-    float sum = 0.0f;
-    for (float l : lanes) sum += l;
-    return sum;
-  }
-
   // dw_tap[o][i] (+)= sum_q b[o][q] * a[q][i] for the channel blocks j0 <= j < j1 of chunk i;
   // b's rows are ldb_ apart, or out_w_ (in_place: dy itself, with a fused ReLU).
   void gemms(const float* a, const float* b, float* dw_tap, std::int64_t chunk, std::int64_t j0,
