@@ -97,16 +97,19 @@ void stream_out(const float* src, std::int64_t floats, float* dst, const float* 
   constexpr std::int64_t kLineFloats = 16;
   const std::int64_t lines = (floats + kLineFloats - 1) / kLineFloats;
   const std::int64_t fetch_lines = (fetch_floats + kLineFloats - 1) / kLineFloats;
-  std::int64_t fetched = 0;
+  // By the end of line l, (l + 1) * fetch_lines / lines hints are issued (all of them after the
+  // last line): each line earns fetch_lines, each hint costs lines, so no division per line.
+  std::int64_t fetched = 0, earned = 0;
   for (std::int64_t e = 0; e < floats; e += kVectorFloats) {
 #ifdef __AVX512F__
     _mm512_stream_ps(dst + e, _mm512_load_ps(src + e));
 #else
     _mm256_stream_ps(dst + e, _mm256_load_ps(src + e));
 #endif
-    // Hints up to line e's share of fetch_lines (the last line streamed issues the rest).
-    const std::int64_t due = (e / kLineFloats + 1) * fetch_lines / lines;
-    for (; fetched < due; ++fetched) __builtin_prefetch(fetch + fetched * kLineFloats, 0, 2);
+    if (e % kLineFloats != 0) continue;
+    for (earned += fetch_lines; earned >= lines; earned -= lines) {
+      __builtin_prefetch(fetch + fetched++ * kLineFloats, 0, 2);
+    }
   }
 }
 
