@@ -130,7 +130,6 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
                                      i > 0, arena_, grads[op.branch]);
         if (i > 0) b.y[i] = std::move(dx);
         b.x[i] = {};
-        if (after_backward) after_backward(index);
         break;
       }
       case OpKind::drop:
@@ -140,6 +139,7 @@ StepResult Executor::run(const Schedule& schedule, std::vector<Tensor> inputs,
     }
     result.op_seconds.push_back(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - op_start).count());
+    if (op.kind == OpKind::B && after_backward) after_backward(index);
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.arena_peak = arena_.high_water();

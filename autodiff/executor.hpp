@@ -29,7 +29,7 @@ struct StepResult {
   float loss = 0;
   double seconds = 0;          // wall time of the schedule's ops
   std::size_t arena_peak = 0;  // the arena's high-water mark during the step, bytes
-  std::vector<double> op_seconds;  // wall time of each op of the schedule
+  std::vector<double> op_seconds;  // wall time of each op of the schedule (not of the hook after it)
   double exposed_communication = 0;  // seconds of `seconds` spent waiting for other processes
 };
 
@@ -58,7 +58,8 @@ class Executor {
   // inputs[j] = x^j_0, allocated from the arena (kept in the encoder's precision from the first
   // op on); grads[j]: branch j's parameter gradients.
   // Checks the schedule first: an invalid one throws before any op runs. after_backward(i) runs
-  // right after op i when it is a B.
+  // right after op i when it is a B; its time counts in `seconds`, not in op i's op_seconds (the
+  // op times are the stage times a plan is calibrated with).
   StepResult run(const Schedule& schedule, std::vector<Tensor> inputs,
                  std::vector<Gradients>& grads,
                  const std::function<void(std::size_t)>& after_backward = {});

@@ -34,49 +34,66 @@ void Optimizer::step(std::span<const Tensor* const> grads) {
 }
 
 void Optimizer::step(std::span<const std::vector<const Tensor*>> grads) {
-  const kernels::OpScope scope(kernels::OpKind::optimizer);
   if (grads.size() != parameters_.size()) {
     throw std::invalid_argument("optimizer: one gradient per parameter");
+  }
+  check(0, grads);
+  begin_step();
+  apply(0, grads);
+}
+
+void Optimizer::update(std::size_t first, std::span<const std::vector<const Tensor*>> grads) {
+  if (steps_ == 0) throw std::logic_error("optimizer: update before begin_step");
+  check(first, grads);
+  apply(first, grads);
+}
+
+void Optimizer::check(std::size_t first, std::span<const std::vector<const Tensor*>> grads) const {
+  if (first > parameters_.size() || grads.size() > parameters_.size() - first) {
+    throw std::invalid_argument("optimizer: gradients beyond the last parameter");
   }
   for (std::size_t p = 0; p < grads.size(); ++p) {
     if (grads[p].empty()) throw std::invalid_argument("optimizer: a parameter without a gradient");
     for (const Tensor* g : grads[p]) {
-      if (g->data.size() != parameters_[p]->data.size()) {
+      if (g->data.size() != parameters_[first + p]->data.size()) {
         throw std::invalid_argument("optimizer: a gradient's size differs from its parameter's");
       }
     }
   }
-  ++steps_;
+}
+
+void Optimizer::apply(std::size_t first, std::span<const std::vector<const Tensor*>> grads) {
+  const kernels::OpScope scope(kernels::OpKind::optimizer);
   const OptimizerConfig c = config_;
   const float c1 = 1.0f - std::pow(c.beta1, float(steps_)), c2 = 1.0f - std::pow(c.beta2, float(steps_));
-  // One parallel region for every parameter (a small model's update is mostly region start-ups
-  // otherwise), in chunks whose summed gradient stays in L1; each element is updated by one
+  // One parallel region for every parameter of the call (a small model's update is mostly region
+  // start-ups otherwise), in chunks whose summed gradient stays in L1; each element is updated by one
   // thread, so the result is thread-count independent.
   constexpr std::int64_t kChunk = 1024;
 #pragma omp parallel
   {
     alignas(64) float g[kChunk];
-    for (std::size_t p = 0; p < parameters_.size(); ++p) {
+    for (std::size_t p = 0; p < grads.size(); ++p) {
       const std::vector<const Tensor*>& parts = grads[p];
-      const auto n = static_cast<std::int64_t>(parameters_[p]->data.size());
+      const auto n = static_cast<std::int64_t>(parameters_[first + p]->data.size());
 #pragma omp for schedule(static) nowait
       for (std::int64_t c0 = 0; c0 < n; c0 += kChunk) {
         const std::int64_t len = std::min(kChunk, n - c0);
-        const float* first = parts[0]->data.data() + c0;
-        std::copy(first, first + len, g);
+        const float* head = parts[0]->data.data() + c0;
+        std::copy(head, head + len, g);
         for (std::size_t b = 1; b < parts.size(); ++b) {
           const float* add = parts[b]->data.data() + c0;
           for (std::int64_t i = 0; i < len; ++i) g[i] += add[i];
         }
-        float* w = parameters_[p]->data.data() + c0;
-        float* m = first_[p].data.data() + c0;
+        float* w = parameters_[first + p]->data.data() + c0;
+        float* m = first_[first + p].data.data() + c0;
         if (c.kind == OptimizerConfig::Kind::sgd) {
           for (std::int64_t i = 0; i < len; ++i) {
             m[i] = c.momentum * m[i] + g[i];
             w[i] -= c.lr * m[i];
           }
         } else {
-          float* v = second_[p].data.data() + c0;
+          float* v = second_[first + p].data.data() + c0;
           for (std::int64_t i = 0; i < len; ++i) {
             m[i] = c.beta1 * m[i] + (1 - c.beta1) * g[i];
             v[i] = c.beta2 * v[i] + (1 - c.beta2) * g[i] * g[i];

@@ -38,7 +38,17 @@ class Optimizer {
   void step(std::span<const std::vector<const Tensor*>> grads);
   std::int64_t steps() const { return steps_; }
 
+  // A step in parts, for a caller that updates each group of parameters as soon as its gradients
+  // are final: begin_step() starts the step (Adam's bias correction counts it), then
+  // update(first, grads) updates parameters [first, first + grads.size()) as step() would. Every
+  // parameter is to be updated once per step; the parts give bitwise step()'s result.
+  void begin_step() { ++steps_; }
+  void update(std::size_t first, std::span<const std::vector<const Tensor*>> grads);
+
  private:
+  void check(std::size_t first, std::span<const std::vector<const Tensor*>> grads) const;
+  void apply(std::size_t first, std::span<const std::vector<const Tensor*>> grads);
+
   OptimizerConfig config_;
   std::vector<Tensor*> parameters_;
   std::vector<Tensor> first_, second_;  // momentum / Adam moments

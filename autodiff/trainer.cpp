@@ -187,16 +187,47 @@ std::vector<std::span<float>> Trainer::stage_gradients(int encoder, int stage) {
   return out;
 }
 
+void Trainer::update_stage(int encoder, int stage, bool branch_summed) {
+  const auto [begin, end] = stage_layer_range(model_.encoder(encoder), stage);
+  const int first = first_branch(model_, encoder);
+  std::size_t offset = 0;  // the stage's first parameter in the encoder's parameters() order
+  for (int l = 0; l < begin; ++l) offset += grads_[first][l].size();
+  // Per parameter, its gradient of every branch running the encoder in branch order, or the first
+  // branch's alone where it already holds their sum.
+  std::vector<std::vector<const Tensor*>> parts;
+  for (int l = begin; l < end; ++l) {
+    for (std::size_t p = 0; p < grads_[first][l].size(); ++p) {
+      parts.push_back({&grads_[first][l][p]});
+      for (int j = first + 1; j < model_.branches() && !branch_summed; ++j) {
+        if (model_.encoder_index(j) == encoder) parts.back().push_back(&grads_[j][l][p]);
+      }
+    }
+  }
+  optimizers_[encoder].update(offset, parts);
+}
+
 StepResult Trainer::step(Batch batch) {
   model_.loss().set_targets(std::move(batch.targets));
   model_.set_step(steps_++);
   const auto finalizing = finalizing_ops(plan_.ops, model_);
+  for (Optimizer& optimizer : optimizers_) optimizer.begin_step();
+  if (exchange_ == nullptr) {
+    // Each stage is updated right after the backward that completes its gradients: the last
+    // branch's gradient is then as fresh in cache as it gets, and no later op of the step reads
+    // the stage's weights (every forward of a stage precedes its backward on the same branch).
+    auto update_final = [&](std::size_t index) {
+      const Op& op = plan_.ops[index];
+      const int e = model_.encoder_index(op.branch);
+      if (finalizing[e][op.stage] == index) update_stage(e, op.stage, false);
+    };
+    return executor_.run(plan_.ops, load_inputs(batch), grads_, update_final);
+  }
   std::vector<std::vector<bool>> final(finalizing.size());
   for (std::size_t e = 0; e < finalizing.size(); ++e) final[e].assign(finalizing[e].size(), false);
   // The exchange takes the stages in a fixed order (encoders in order, stages last to first),
   // whatever order this process's schedule finalizes them in.
   int next_encoder = 0, next_stage = static_cast<int>(final[0].size()) - 1;
-  // The exchange sends branch-summed stages; without one the optimizer adds the branches.
+  // The exchange sends branch-summed stages.
   auto on_backward = [&](std::size_t index) {
     const Op& op = plan_.ops[index];
     const int e = model_.encoder_index(op.branch);
@@ -212,28 +243,14 @@ StepResult Trainer::step(Batch batch) {
     }
     exchange_->progress();
   };
-  StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_,
-                                    exchange_ != nullptr ? on_backward : std::function<void(std::size_t)>{});
-  if (exchange_ != nullptr) {
-    const auto wait_start = std::chrono::steady_clock::now();
-    result.loss = exchange_->mean(result.loss);
-    result.exposed_communication = exchange_->finish();
-    result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
-  }
+  StepResult result = executor_.run(plan_.ops, load_inputs(batch), grads_, on_backward);
+  const auto wait_start = std::chrono::steady_clock::now();
+  result.loss = exchange_->mean(result.loss);
+  result.exposed_communication = exchange_->finish();
+  result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
+  // The update waits for the exchanged sums, all of which finish() delivers at once.
   for (int e = 0; e < model_.encoders(); ++e) {
-    // Per parameter, its gradient of every branch running the encoder (with an exchange, the
-    // first branch's already holds their sum).
-    std::vector<std::vector<const Tensor*>> parts;
-    const Gradients& first = grads_[first_branch(model_, e)];
-    for (std::size_t l = 0; l < first.size(); ++l) {
-      for (std::size_t p = 0; p < first[l].size(); ++p) {
-        parts.push_back({&first[l][p]});
-        for (int j = first_branch(model_, e) + 1; j < model_.branches() && exchange_ == nullptr; ++j) {
-          if (model_.encoder_index(j) == e) parts.back().push_back(&grads_[j][l][p]);
-        }
-      }
-    }
-    optimizers_[e].step(parts);
+    for (int stage = 0; stage < model_.encoder(e).stages(); ++stage) update_stage(e, stage, true);
   }
   return result;
 }

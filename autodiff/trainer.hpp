@@ -78,12 +78,16 @@ class Trainer {
   std::size_t exchange_bytes() const { return exchange_buffer_.bytes(); }
   Arena& parameters() { return parameters_; }
 
-  // Forward, loss and backward by the plan, then the optimizer update. The batch's inputs count
+  // Forward, loss and backward by the plan, and the optimizer update. The batch's inputs count
   // against the activation budget from the step's start, taken as they are or released once
-  // copied into the arena, so they do not sit beside the step's peak uncounted. Gradients of the
-  // branches sharing an encoder are added in branch order: by the optimizer as it reads them,
-  // or, with an exchange, for each stage as soon as its last backward ran, and handed over then. With an exchange, the loss is the mean over
-  // the processes and `seconds` includes the wait for the last exchanges.
+  // copied into the arena, so they do not sit beside the step's peak uncounted. Without an
+  // exchange each stage's parameters are updated right after the backward that completes their
+  // gradients (the stage's last backward over the branches sharing its encoder), the optimizer
+  // adding the branches' gradients in branch order as it reads them; the result is bitwise that
+  // of one update after the whole backward, and `seconds` includes the updates. With an exchange,
+  // each stage's branch sum is formed as soon as its last backward ran and handed over then, the
+  // update follows the exchange's finish(), the loss is the mean over the processes and `seconds`
+  // includes the wait for the last exchanges (not the update).
   StepResult step(Batch batch);
   // Branch `branch`'s encoder on a batch of inputs (no tape, no gradients): plain output rows.
   std::vector<float> embed(int branch, std::span<const float> inputs);
@@ -94,6 +98,9 @@ class Trainer {
   // The branch sum of encoder e's stage gradients, into the first branch running e.
   void sum_branches(int encoder, int stage);
   std::vector<std::span<float>> stage_gradients(int encoder, int stage);
+  // The optimizer update of encoder e's stage parameters from their gradients of every branch
+  // running e, or (branch_summed) from the first branch's, which holds their sum.
+  void update_stage(int encoder, int stage, bool branch_summed);
 
   JoinModel& model_;
   Arena& parameters_;

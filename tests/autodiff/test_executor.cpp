@@ -3,15 +3,18 @@
 #include "autodiff/executor.hpp"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <map>
 #include <random>
 #include <tuple>
 
 #include "autodiff/layers.hpp"
+#include "autodiff/optimizer.hpp"
 #include "autodiff/profiler.hpp"
 #include "autodiff/trainer.hpp"
 #include "scheduler/simulator.hpp"
@@ -432,6 +435,120 @@ TEST(GradientExchangeHook, EachStageIsHandedOverOnceInTheFixedOrderWithItsBranch
     EXPECT_LE(step.arena_peak, options.activation_budget);
     EXPECT_EQ(exchange.handed, expected);
   }
+}
+
+// An exchange as two processes with this process's gradients would make it: finish() writes each
+// handed-over tensor's sum over the processes (twice its value, exact in floating point).
+class DoublingExchange final : public GradientExchange {
+ public:
+  int processes() const override { return 2; }
+  std::size_t buffer_floats(std::size_t gradient_floats) const override { return gradient_floats; }
+  void attach(std::span<float>) override {}
+  void stage_final(std::span<const std::span<float>> tensors) override {
+    handed.insert(handed.end(), tensors.begin(), tensors.end());
+  }
+  void progress() override {}
+  float mean(float local) override { return local; }
+  double finish() override {
+    for (const auto& t : handed) {
+      for (float& v : t) v *= 2;
+    }
+    handed.clear();
+    return 0;
+  }
+
+ private:
+  std::vector<std::span<float>> handed;
+};
+
+// Every parameter's bits, encoder by encoder.
+std::vector<std::vector<std::uint32_t>> weights(JoinModel& model) {
+  std::vector<std::vector<std::uint32_t>> out;
+  for (int e = 0; e < model.encoders(); ++e) {
+    for (const Tensor* p : model.encoder(e).parameters()) {
+      out.emplace_back();
+      for (const float v : p->data.span()) out.back().push_back(std::bit_cast<std::uint32_t>(v));
+    }
+  }
+  return out;
+}
+
+// The unfused update: store-all gradients of every branch (scaled by `exchanged`, a power of two,
+// as the exchange's sum), summed over the branches of each encoder in branch order, then one
+// optimizer step over all parameters; the weights after `steps` steps.
+std::vector<std::vector<std::uint32_t>> updated_after_whole_backward(Family family, OptimizerConfig config, int steps,
+                                                             float exchanged) {
+  auto s = make(family);
+  std::vector<Optimizer> optimizers;
+  for (int e = 0; e < s->model->encoders(); ++e) {
+    optimizers.emplace_back(config, s->model->encoder(e).parameters(), s->params);
+  }
+  const Schedule store_all = solve(s->graph, 1e300, {.solver = "store-all"}).ops;
+  for (int r = 0; r < steps; ++r) {
+    s->model->set_step(r);
+    Executed run = execute(*s, store_all, Arena::kUnlimited);
+    for (Gradients& branch : run.grads) {
+      for (auto& layer : branch) {
+        for (Tensor& g : layer) {
+          for (float& v : g.data.span()) v *= exchanged;
+        }
+      }
+    }
+    const auto summed = sum_shared_gradients(*s->model, run.grads);
+    for (int e = 0; e < s->model->encoders(); ++e) optimizers[e].step(summed[e]);
+  }
+  return weights(*s->model);
+}
+
+// Without an exchange the trainer updates each stage right after the backward that completes its
+// gradients; with one, after the exchange's finish(). Either way, under store-all and under a
+// plan that recomputes, at 1 and 2 threads, the weights after several steps are bitwise those of
+// the update after the whole backward.
+TEST(StageUpdates, WeightsAfterSeveralStepsAreBitwiseThoseOfOneUpdateAfterTheWholeBackward) {
+  constexpr int kSteps = 3;
+  const int threads = omp_get_max_threads();
+  for (Family f : {Family::chain, Family::siamese, Family::cross_modal}) {
+    for (const auto kind : {OptimizerConfig::Kind::sgd, OptimizerConfig::Kind::adam}) {
+      const OptimizerConfig config{.kind = kind, .lr = 0.05f};
+      omp_set_num_threads(1);
+      const auto reference = updated_after_whole_backward(f, config, kSteps, 1.0f);
+      const auto reference_exchanged = updated_after_whole_backward(f, config, kSteps, 2.0f);
+      for (const bool least : {false, true}) {
+        for (const bool exchange : {false, true}) {
+          for (const int t : {1, 2}) {
+            SCOPED_TRACE(std::string(kind == OptimizerConfig::Kind::sgd ? "sgd" : "adam") +
+                         (least ? " at the least budget" : " store-all") + (exchange ? " with an exchange" : "") +
+                         ", threads " + std::to_string(t) + ", family " + std::to_string(int(f)));
+            omp_set_num_threads(t);
+            auto s = make(f);
+            DoublingExchange doubling;
+            TrainerOptions options;
+            options.calibrate = false;
+            options.profile.repeats = 1;
+            options.optimizer = config;
+            options.exchange = exchange ? &doubling : nullptr;
+            std::size_t floats = 0;
+            for (int e = 0; e < s->model->encoders(); ++e) {
+              for (const Tensor* p : s->model->encoder(e).parameters()) floats += p->data.size();
+            }
+            const std::size_t reserved = exchange ? kernels::aligned_bytes(floats, sizeof(float)) : 0;
+            const double store_all_peak = solve(s->graph, 1e300, {.solver = "store-all"}).peak;
+            options.activation_budget =
+                std::size_t(least ? min_feasible_memory(s->graph) : store_all_peak) + reserved;
+            if (!least) options.solve.solver = "store-all";
+            Trainer trainer(*s->model, s->params, options);
+            const Schedule store_all = solve(s->graph, 1e300, {.solver = "store-all"}).ops;
+            if (least) {
+              EXPECT_GT(executed_flops(*s->model, trainer.plan().ops), executed_flops(*s->model, store_all));
+            }
+            for (int r = 0; r < kSteps; ++r) trainer.step(copy_of(s->batch));
+            EXPECT_EQ(weights(*s->model), exchange ? reference_exchanged : reference);
+          }
+        }
+      }
+    }
+  }
+  omp_set_num_threads(threads);
 }
 
 // Every tensor kept between ops is half the size in bf16 (up to the whole cache line each

@@ -101,7 +101,39 @@ TEST(BranchGradients, AddedAsTheUpdateReadsThemGiveBitwiseTheUpdateOfTheirSum) {
   }
 }
 
-TEST(OptimizerErrors, RejectsABadLearningRateAnUnknownNameAndAMismatchedGradientList) {
+// A step in parts (each group of parameters updated once its gradients are final) updates
+// bitwise as one step over all parameters, whichever order the groups come in.
+TEST(StepInParts, UpdatingGroupsOfParametersInAnyOrderGivesBitwiseOneStep) {
+  const BlockShape shape{19, 70, 8, 16, false};
+  for (const auto kind : {OptimizerConfig::Kind::sgd, OptimizerConfig::Kind::adam}) {
+    std::vector<Tensor> grads, whole, parts;
+    std::uint32_t state = 777;
+    for (int p = 0; p < 3; ++p) {
+      grads.emplace_back(shape);
+      for (float& x : grads.back().data.span()) {
+        state = state * 1664525u + 1013904223u;
+        x = float(state >> 8) * 0x1.0p-24f - 0.5f;
+      }
+      whole.emplace_back(shape);
+      parts.emplace_back(shape);
+    }
+    Optimizer a({.kind = kind, .lr = 0.05f}, {&whole[0], &whole[1], &whole[2]}, kernels::heap_allocator());
+    Optimizer b({.kind = kind, .lr = 0.05f}, {&parts[0], &parts[1], &parts[2]}, kernels::heap_allocator());
+    const std::vector<std::vector<const Tensor*>> all = {{&grads[0]}, {&grads[1]}, {&grads[2]}};
+    for (int step = 0; step < 3; ++step) {
+      a.step(all);
+      b.begin_step();
+      b.update(2, std::span(all).subspan(2));
+      b.update(0, std::span(all).first(2));
+    }
+    EXPECT_EQ(b.steps(), 3);
+    for (int p = 0; p < 3; ++p) {
+      EXPECT_EQ(0, std::memcmp(whole[p].data.data(), parts[p].data.data(), whole[p].data.size() * sizeof(float)));
+    }
+  }
+}
+
+TEST(OptimizerErrors, RejectsABadLearningRateAnUnknownNameAMismatchedGradientListAndAnUpdateOutsideAStep) {
   Tensor w = tensor({1, 2, 3, 4, 5, 6});
   EXPECT_THROW(Optimizer({.lr = 0}, {&w}, kernels::heap_allocator()), std::invalid_argument);
   EXPECT_THROW(Optimizer({.lr = NAN}, {&w}, kernels::heap_allocator()), std::invalid_argument);
@@ -110,6 +142,13 @@ TEST(OptimizerErrors, RejectsABadLearningRateAnUnknownNameAndAMismatchedGradient
   EXPECT_THROW(opt.step(std::span<const Tensor* const>{}), std::invalid_argument);
   const Tensor short_gradient(BlockShape{1, 2, 1, 2, false});
   EXPECT_THROW(opt.step(std::vector<std::vector<const Tensor*>>{{&short_gradient}}), std::invalid_argument);
+  EXPECT_EQ(opt.steps(), 0) << "a refused step does not count";
+  const Tensor g = tensor({1, 1, 1, 1, 1, 1});
+  const std::vector<std::vector<const Tensor*>> one = {{&g}};
+  EXPECT_THROW(opt.update(0, one), std::logic_error) << "an update before begin_step";
+  opt.begin_step();
+  EXPECT_THROW(opt.update(1, one), std::invalid_argument);
+  opt.update(0, one);
 }
 
 }  // namespace
