@@ -12,7 +12,8 @@
 //   narrow       depth 4, width 128, batch 32768
 //   narrow-huge  depth 4, width 128, batch 262144, 2 layers per stage (the beyond-RAM layers)
 // A step is Trainer::step on a store-all plan: forward, loss, backward, the branch sum of the
-// shared gradients and the SGD update (`rematch train` reports the same step without the update).
+// shared gradients and the SGD update, each stage's right after its last backward (the step
+// `rematch train` reports).
 // Useful FLOPs are the model's forward and backward FLOPs without recomputation. The step time is
 // the median of --steps steps after one warm-up; the breakdown comes from one more step.
 // Each timed step is followed by the passes of one hidden stage alone (its forward and backward on
