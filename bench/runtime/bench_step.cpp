@@ -374,7 +374,8 @@ int main(int argc, char** argv) {
               "  the host was slower, not the step\n");
   std::printf("  breakdown: share of the step in GEMM passes (with their fused epilogues and the narrow\n"
               "  layers' one-sweep backward), element-wise kernels, layout copies (pack, transposes), zero-fill of\n"
-              "  fresh buffers, loss, optimizer, and other (executor, arena, branch sums of shared gradients)\n");
+              "  fresh buffers, loss, optimizer (which also adds the branches' gradients of a shared encoder)\n"
+              "  and other (executor, arena)\n");
   if (!json_path.empty()) {
     const nlohmann::json doc = {{"cpu", cpu}, {"isa", isa}, {"clock", g_cpu_time ? "cpu" : "wall"},
                                 {"peak_gflops_by_threads", peaks}, {"results", results}};
