@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -23,6 +24,16 @@ std::vector<float> plain(const Tensor& t) {
   std::vector<float> out(6);
   kernels::unpack(t, out);
   return out;
+}
+
+// A tensor of `shape` holding values in [-0.5, 0.5) from a linear congruential sequence.
+Tensor random_tensor(const BlockShape& shape, std::uint32_t& state) {
+  Tensor t(shape);
+  for (float& x : t.data.span()) {
+    state = state * 1664525u + 1013904223u;
+    x = float(state >> 8) * 0x1.0p-24f - 0.5f;
+  }
+  return t;
 }
 
 TEST(Sgd, MomentumUpdateMatchesTheReferenceRecurrence) {
@@ -75,13 +86,7 @@ TEST(BranchGradients, AddedAsTheUpdateReadsThemGiveBitwiseTheUpdateOfTheirSum) {
   for (const auto kind : {OptimizerConfig::Kind::sgd, OptimizerConfig::Kind::adam}) {
     std::vector<Tensor> parts;
     std::uint32_t state = 12345;
-    for (int b = 0; b < 3; ++b) {
-      parts.emplace_back(shape);
-      for (float& x : parts.back().data.span()) {
-        state = state * 1664525u + 1013904223u;
-        x = float(state >> 8) * 0x1.0p-24f - 0.5f;
-      }
-    }
+    for (int b = 0; b < 3; ++b) parts.push_back(random_tensor(shape, state));
     Tensor summed(shape);
     for (std::size_t i = 0; i < summed.data.size(); ++i) {
       summed.data.data()[i] = parts[0].data.data()[i];
@@ -109,11 +114,7 @@ TEST(StepInParts, UpdatingGroupsOfParametersInAnyOrderGivesBitwiseOneStep) {
     std::vector<Tensor> grads, whole, parts;
     std::uint32_t state = 777;
     for (int p = 0; p < 3; ++p) {
-      grads.emplace_back(shape);
-      for (float& x : grads.back().data.span()) {
-        state = state * 1664525u + 1013904223u;
-        x = float(state >> 8) * 0x1.0p-24f - 0.5f;
-      }
+      grads.push_back(random_tensor(shape, state));
       whole.emplace_back(shape);
       parts.emplace_back(shape);
     }
