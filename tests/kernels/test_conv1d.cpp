@@ -100,7 +100,10 @@ void expect_close(const std::vector<float>& got, const Reference& want, std::siz
 // Ragged blocks, both paddings, both forward loop orders (tasks of width blocks grouped with
 // their window packed once, or weights stationary) and every backward-weights decomposition (see
 // conv1d.cpp): small weights split into 2 or 8 parts; larger ones over taps and channel blocks,
-// alone or in 2 parts.
+// alone or in 2 parts. In AVX-512 builds the full 64-position blocks of forward and backward-data
+// go through the tap register tile: the channel counts of the shapes at least 64 wide (a block
+// of 64 = 6 x 10 + 4, 8 = 6 + 2, 130 = 64 + 64 + 2, 67 = 64 + 2 + 1, 7 = 6 + 1) give it every
+// group size, from zero and accumulating (slices, chunks of taps).
 const Conv1dDesc kShapes[] = {
     {2, 5, 70, 37, 3, 2, Padding::same, true, 16, 64},   // ragged width and channel blocks
     {1, 16, 8, 300, 5, 3, Padding::valid, true, 64, 64},  // ragged backward-weights chunks
@@ -126,6 +129,8 @@ const Conv1dDesc kShapes[] = {
     // in chunks, a ragged last one) in forward, 2 with them streamed in backward-data. (The
     // 128-channel shapes above slice the forward with the weights streamed.)
     {1, 256, 128, 120, 33, 2, Padding::same, true, 64, 64},
+    // Output channels that leave single-channel groups in the tap register tile, both passes.
+    {1, 7, 67, 130, 3, 1, Padding::same, true, 64, 64},
 };
 
 Conv1dDesc with_relu(Conv1dDesc d) {
