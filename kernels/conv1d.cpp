@@ -49,32 +49,6 @@ void relu_mask_in_place(float* __restrict g, const float* __restrict mask, std::
   }
 }
 
-// out[n][o][q] = sum_s sum_i wt[s][o][i] * in_pad[n][i][q + s*dilation], a valid correlation
-// of the input zero-padded by `left` columns on the left (and up to out_w + span on the right):
-// one BRGEMM over the taps per (sample, width block, channel block).
-//
-// A task is a group of consecutive width blocks of one sample: it first copies their input
-// window, c rows of group x q block + span floats with the zero padding filled in, into a
-// per-thread tile, then runs every channel block on it, each block's weights serving the whole
-// group. Read in place, the window's rows lie a whole input row apart (a page each for long
-// inputs) and LIBXSMM re-reads them once per register tile of the output; packed they are
-// contiguous and L2-resident: at C = 256, S = 3 this measured ~30% faster (AVX2), and it makes a
-// padded copy of the whole input unnecessary. Even at C = 64 the strided reads cost more than
-// the copy (AVX-512, W = 1000: the tap BRGEMM on cached operands ran at ~66% of the peak in place
-// against ~82% packed). The group makes the copied input rows and the written output rows
-// kGroupRowFloats long, so that the hardware prefetchers stream them, where a single block's
-// 64-float rows left each task waiting on L3 (N = 16, C = K = 64, W = 1000, S = 3: ~20% faster).
-//
-// When a channel block's weights (taps x bk x c floats) are megabytes, a task that streamed all
-// of them per width block would read them from L3 again for every block; there the weights are
-// stationary instead: a task is a group of kStationaryGroup width blocks, and each chunk of taps'
-// weights serves the whole group from L2, accumulating into its output tiles (C = K = 256,
-// S = 51, d = 8, AVX-512, 1 thread: ~11% faster).
-//
-// The width block is preferred_m() (on AVX2 at C = 256: S = 3 88 GFLOP/s packed vs 67 at
-// m = 64; S = 9 82 vs 63), except with such megabytes of weights, where the desc's wider bq
-// halves the weight traffic (measured streamed, before the stationary order: C = 256, S = 51,
-// 3.3 MiB: 46 vs 38 GFLOP/s; at 0.6-0.8 MiB m = 32 was as fast or faster).
 // The tap BRGEMM of a full 64-position block, out[o][q] (+)= sum_s sum_i wt[s][o][i] *
 // win[i][q + s * dilation] for q < 64, written for AVX-512 registers: per group of 6 output
 // channels, 4 x 6 accumulators over every tap and input channel, each weight broadcast into a
@@ -142,9 +116,38 @@ void tap_tiles(const float* win, std::int64_t ld_win, std::int64_t dilation, con
 }
 #else
 constexpr bool kTapTiles = false;
+// Never called: TapConv's tap_tiles_ is false without AVX-512.
 void tap_tiles(const float*, std::int64_t, std::int64_t, const float*, std::int64_t, std::int64_t,
                std::int64_t, std::int64_t, float*, std::int64_t, std::int64_t, bool) {}
 #endif
+
+// out[n][o][q] = sum_s sum_i wt[s][o][i] * in_pad[n][i][q + s*dilation], a valid correlation
+// of the input zero-padded by `left` columns on the left (and up to out_w + span on the right):
+// one BRGEMM over the taps per (sample, width block, channel block), through tap_tiles() for
+// full 64-position blocks in AVX-512 builds.
+//
+// A task is a group of consecutive width blocks of one sample: it first copies their input
+// window, c rows of group x q block + span floats with the zero padding filled in, into a
+// per-thread tile, then runs every channel block on it, each block's weights serving the whole
+// group. Read in place, the window's rows lie a whole input row apart (a page each for long
+// inputs) and LIBXSMM re-reads them once per register tile of the output; packed they are
+// contiguous and L2-resident: at C = 256, S = 3 this measured ~30% faster (AVX2), and it makes a
+// padded copy of the whole input unnecessary. Even at C = 64 the strided reads cost more than
+// the copy (AVX-512, W = 1000: the tap BRGEMM on cached operands ran at ~66% of the peak in place
+// against ~82% packed). The group makes the copied input rows and the written output rows
+// kGroupRowFloats long, so that the hardware prefetchers stream them, where a single block's
+// 64-float rows left each task waiting on L3 (N = 16, C = K = 64, W = 1000, S = 3: ~20% faster).
+//
+// When a channel block's weights (taps x bk x c floats) are megabytes, a task that streamed all
+// of them per width block would read them from L3 again for every block; there the weights are
+// stationary instead: a task is a group of kStationaryGroup width blocks, and each chunk of taps'
+// weights serves the whole group from L2, accumulating into its output tiles (C = K = 256,
+// S = 51, d = 8, AVX-512, 1 thread: ~11% faster).
+//
+// The width block is preferred_m() (on AVX2 at C = 256: S = 3 88 GFLOP/s packed vs 67 at
+// m = 64; S = 9 82 vs 63), except with such megabytes of weights, where the desc's wider bq
+// halves the weight traffic (measured streamed, before the stationary order: C = 256, S = 51,
+// 3.3 MiB: 46 vs 38 GFLOP/s; at 0.6-0.8 MiB m = 32 was as fast or faster).
 
 bool weights_small(std::int64_t bk, std::int64_t cin, std::int64_t taps) {
   constexpr std::int64_t kStreamedWeightBytes = 2 << 20;
