@@ -148,7 +148,6 @@ void tap_tiles(const float*, std::int64_t, std::int64_t, const float*, std::int6
 // m = 64; S = 9 82 vs 63), except with such megabytes of weights, where the desc's wider bq
 // halves the weight traffic (measured streamed, before the stationary order: C = 256, S = 51,
 // 3.3 MiB: 46 vs 38 GFLOP/s; at 0.6-0.8 MiB m = 32 was as fast or faster).
-
 bool weights_small(std::int64_t bk, std::int64_t cin, std::int64_t taps) {
   constexpr std::int64_t kStreamedWeightBytes = 2 << 20;
   return taps * bk * cin * std::int64_t(sizeof(float)) <= kStreamedWeightBytes;
@@ -276,14 +275,14 @@ class TapConv {
           for (std::int64_t c0 = 0; c0 < cin_; c0 += slice_) {
             const bool ragged_q = i == qb - 1 && q_.ragged();
             float* const c = o.out + o.at + k0 * out_w_ + i * q_.block;
+            const float* const a = tile + c0 * ld_ + (i - i0) * q_.block;
+            const float* const b = wt + (t0 * cout_ + k0) * cin_ + c0;
+            const bool accumulate = t0 > 0 || c0 > 0;
             if (tap_tiles_ && !ragged_q) {
-              tap_tiles(tile + c0 * ld_ + (i - i0) * q_.block, ld_, dil_,
-                        wt + (t0 * cout_ + k0) * cin_ + c0, cin_, cout_ * cin_, nt, slice_, c,
-                        out_w_, k_.len(j), t0 > 0 || c0 > 0);
-              continue;
+              tap_tiles(a, ld_, dil_, b, cin_, cout_ * cin_, nt, slice_, c, out_w_, k_.len(j), accumulate);
+            } else {
+              kern_[accumulate][ragged_q][ragged_k](a, b, c, nt);
             }
-            const Brgemm& kern = kern_[t0 > 0 || c0 > 0][ragged_q][ragged_k];
-            kern(tile + c0 * ld_ + (i - i0) * q_.block, wt + (t0 * cout_ + k0) * cin_ + c0, c, nt);
           }
         }
       }
