@@ -1,6 +1,5 @@
 #include "kernels/conv1d.hpp"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include "kernels/brgemm.hpp"
 #include "kernels/eltwise.hpp"
 #include "kernels/error.hpp"
+#include "kernels/tile.hpp"
 
 namespace rematch::kernels {
 namespace {
@@ -49,81 +49,9 @@ void relu_mask_in_place(float* __restrict g, const float* __restrict mask, std::
   }
 }
 
-// The tap BRGEMM of a full 64-position block, out[o][q] (+)= sum_s sum_i wt[s][o][i] *
-// win[i][q + s * dilation] for q < 64, written for AVX-512 registers: per group of 6 output
-// channels, 4 x 6 accumulators over every tap and input channel, each weight broadcast into a
-// register once for its 4 FMAs. LIBXSMM 1.17's kernel for this shape (m = n = k = 64, 3 taps)
-// ran at ~140 GFLOP/s on cached operands on an Ice Lake Xeon (~78% of its peak; 132-141 with
-// m = 32 or 48, n = 32, 6 or 9 taps, a contiguous output or aligned taps) and this one at ~152,
-// with bitwise the same results: each output is the same FMA chain, taps outer, channels in
-// order, from zero or from the output (accumulate).
-#ifdef __AVX512F__
-constexpr bool kTapTiles = true;
-
-template <int N>
-void tap_tile(const float* win, std::int64_t ld_win, std::int64_t dilation, const float* wt,
-              std::int64_t ld_wt, std::int64_t tap_stride, std::int64_t taps, std::int64_t cin,
-              float* out, std::int64_t ld_out, bool accumulate) {
-  __m512 acc[N][4];
-  for (int j = 0; j < N; ++j) {
-    for (int v = 0; v < 4; ++v) {
-      acc[j][v] = accumulate ? _mm512_loadu_ps(out + j * ld_out + 16 * v) : _mm512_setzero_ps();
-    }
-  }
-  for (std::int64_t s = 0; s < taps; ++s) {
-    const float* a = win + s * dilation;
-    const float* b = wt + s * tap_stride;
-    for (std::int64_t i = 0; i < cin; ++i) {
-      const float* row = a + i * ld_win;
-      const __m512 a0 = _mm512_loadu_ps(row), a1 = _mm512_loadu_ps(row + 16);
-      const __m512 a2 = _mm512_loadu_ps(row + 32), a3 = _mm512_loadu_ps(row + 48);
-      for (int j = 0; j < N; ++j) {
-        const __m512 w = _mm512_set1_ps(b[j * ld_wt + i]);
-        acc[j][0] = _mm512_fmadd_ps(a0, w, acc[j][0]);
-        acc[j][1] = _mm512_fmadd_ps(a1, w, acc[j][1]);
-        acc[j][2] = _mm512_fmadd_ps(a2, w, acc[j][2]);
-        acc[j][3] = _mm512_fmadd_ps(a3, w, acc[j][3]);
-      }
-    }
-  }
-  for (int j = 0; j < N; ++j) {
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(out + j * ld_out + 16 * v, acc[j][v]);
-  }
-}
-
-// tap_tile over `cout` output channels (rows of out and wt), 6 at a time, then 4, 2, 1.
-void tap_tiles(const float* win, std::int64_t ld_win, std::int64_t dilation, const float* wt,
-               std::int64_t ld_wt, std::int64_t tap_stride, std::int64_t taps, std::int64_t cin,
-               float* out, std::int64_t ld_out, std::int64_t cout, bool accumulate) {
-  std::int64_t o = 0;
-  for (; o + 6 <= cout; o += 6) {
-    tap_tile<6>(win, ld_win, dilation, wt + o * ld_wt, ld_wt, tap_stride, taps, cin, out + o * ld_out,
-                ld_out, accumulate);
-  }
-  if (o + 4 <= cout) {
-    tap_tile<4>(win, ld_win, dilation, wt + o * ld_wt, ld_wt, tap_stride, taps, cin, out + o * ld_out,
-                ld_out, accumulate);
-    o += 4;
-  }
-  for (; o + 2 <= cout; o += 2) {
-    tap_tile<2>(win, ld_win, dilation, wt + o * ld_wt, ld_wt, tap_stride, taps, cin, out + o * ld_out,
-                ld_out, accumulate);
-  }
-  if (o < cout) {
-    tap_tile<1>(win, ld_win, dilation, wt + o * ld_wt, ld_wt, tap_stride, taps, cin, out + o * ld_out,
-                ld_out, accumulate);
-  }
-}
-#else
-constexpr bool kTapTiles = false;
-// Never called: TapConv's tap_tiles_ is false without AVX-512.
-void tap_tiles(const float*, std::int64_t, std::int64_t, const float*, std::int64_t, std::int64_t,
-               std::int64_t, std::int64_t, float*, std::int64_t, std::int64_t, bool) {}
-#endif
-
 // out[n][o][q] = sum_s sum_i wt[s][o][i] * in_pad[n][i][q + s*dilation], a valid correlation
 // of the input zero-padded by `left` columns on the left (and up to out_w + span on the right):
-// one BRGEMM over the taps per (sample, width block, channel block), through tap_tiles() for
+// one BRGEMM over the taps per (sample, width block, channel block), through tile_gemm() for
 // full 64-position blocks in AVX-512 builds.
 //
 // A task is a group of consecutive width blocks of one sample: it first copies their input
@@ -170,7 +98,7 @@ class TapConv {
         group_(std::min(stationary_ ? kStationaryGroup : streamed_group(cin, q_.block), q_.count())),
         chunk_(stationary_ ? std::min(kStationaryTaps, taps) : taps),
         slice_(cin > kSliceChannels && cin % kSliceChannels == 0 ? kSliceChannels : cin),
-        tap_tiles_(kTapTiles && q_.block == kTapTileWidth),
+        tap_tiles_(kTileGemm && q_.block == kTileWidth),
         ld_(((group_ * q_.block + (chunk_ - 1) * dilation + 15) / 16 | 1) * 16) {
     for (int mi = 0; mi < 2; ++mi) {
       for (int ni = 0; ni < 2; ++ni) {
@@ -279,7 +207,11 @@ class TapConv {
             const float* const b = wt + (t0 * cout_ + k0) * cin_ + c0;
             const bool accumulate = t0 > 0 || c0 > 0;
             if (tap_tiles_ && !ragged_q) {
-              tap_tiles(a, ld_, dil_, b, cin_, cout_ * cin_, nt, slice_, c, out_w_, k_.len(j), accumulate);
+              TileGemmDesc d;
+              d.rows = k_.len(j), d.k = slice_, d.batch = nt;
+              d.a_row = cin_, d.a_col = 1, d.a_step = cout_ * cin_;
+              d.ldb = ld_, d.b_step = dil_, d.ldo = out_w_, d.accumulate = accumulate;
+              tile_gemm(d, b, a, c);
             } else {
               kern_[accumulate][ragged_q][ragged_k](a, b, c, nt);
             }
@@ -341,9 +273,11 @@ class TapConv {
   // Input channels per BRGEMM call (its k): kSliceChannels when they divide more channels, else
   // all of them.
   std::int64_t slice_;
-  // Full width blocks go through tap_tiles() instead of LIBXSMM (AVX-512 builds, 64-position
-  // blocks); the ragged last block keeps its JIT kernel.
-  static constexpr std::int64_t kTapTileWidth = 64;
+  // Full width blocks go through tile_gemm() instead of LIBXSMM (AVX-512 builds, 64-position
+  // blocks); the ragged last block keeps its JIT kernel. LIBXSMM 1.17's kernel for this shape
+  // (m = n = k = 64, 3 taps) ran at ~140 GFLOP/s on cached operands on an Ice Lake Xeon (~78% of
+  // its peak; 132-141 with m = 32 or 48, n = 32, 6 or 9 taps, a contiguous output or aligned
+  // taps), the register tile at ~152, with bitwise the same results.
   bool tap_tiles_;
   // Tile row length: a group's width plus the receptive field, in an odd number of cache lines.
   // A power-of-two row length (e.g. 64 + 24 * 8 = 256 floats) maps every row to the same few
