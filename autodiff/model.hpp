@@ -27,6 +27,7 @@ class JoinModel {
   int encoder_index(int branch) const { return branch_encoder_[branch]; }
   int encoders() const { return static_cast<int>(encoders_.size()); }
   Encoder& encoder(int e) { return *encoders_[e]; }
+  const Encoder& encoder(int e) const { return *encoders_[e]; }
   LossHead& loss() { return loss_; }
   const LossHead& loss() const { return loss_; }
 

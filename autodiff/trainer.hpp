@@ -59,12 +59,6 @@ struct Batch {
 // A copy of b, for a caller that steps on the same batch more than once (a step consumes its own).
 Batch copy_of(const Batch& b);
 
-// Shared encoders: adds the gradients of every branch running encoder e into those of its
-// first branch, in branch order (fixed, so results do not depend on the schedule). Returns, per
-// encoder, its parameters' gradients in parameters() order.
-std::vector<std::vector<const Tensor*>> sum_shared_gradients(const JoinModel& model,
-                                                             std::vector<Gradients>& grads);
-
 class Trainer {
  public:
   // Throws InfeasibleBudget (with the least feasible budget in bytes) when the model cannot
@@ -95,13 +89,6 @@ class Trainer {
  private:
   std::vector<Tensor> load_inputs(Batch& batch);
   void calibrate_plan(const TrainerOptions& options);
-  // The branch sum of encoder e's stage gradients, into the first branch running e.
-  void sum_branches(int encoder, int stage);
-  std::vector<std::span<float>> stage_gradients(int encoder, int stage);
-  // The optimizer update of encoder e's stage parameters from their gradients of every branch
-  // running e, or (branch_summed) from the first branch's, which holds their sum.
-  void update_stage(int encoder, int stage, bool branch_summed);
-
   JoinModel& model_;
   Arena& parameters_;
   GradientExchange* exchange_;

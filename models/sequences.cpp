@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 
+#include "autodiff/stage_updates.hpp"
 #include "autodiff/trainer.hpp"
 #include "kernels/tensor.hpp"
 #include "scheduler/simulator.hpp"
@@ -298,6 +300,10 @@ SequenceTrainer::SequenceTrainer(const nlohmann::json& document, const std::stri
 }
 
 autodiff::StepResult SequenceTrainer::compute(int b, SequenceBatch batch, const Schedule* schedule) {
+  return run(b, std::move(batch), schedule, false);
+}
+
+autodiff::StepResult SequenceTrainer::run(int b, SequenceBatch batch, const Schedule* schedule, bool update) {
   if (b < 0 || b >= buckets()) throw std::invalid_argument("no bucket " + std::to_string(b));
   autodiff::JoinModel& m = *models_[std::size_t(b)];
   const std::int64_t length = plans_[std::size_t(b)].length;
@@ -326,15 +332,16 @@ autodiff::StepResult SequenceTrainer::compute(int b, SequenceBatch batch, const 
   m.loss().set_targets(std::move(batch.targets));
   m.set_step(steps_);
   const Schedule& ops = schedule != nullptr ? *schedule : plans_[std::size_t(b)].plan.ops;
-  autodiff::StepResult result = executors_[std::size_t(b)]->run(ops, std::move(inputs), grads_);
+  autodiff::StepResult result =
+      executors_[std::size_t(b)]->run(ops, std::move(inputs), grads_,
+                                      update ? autodiff::stage_updates(ops, m, grads_, optimizers_)
+                                             : std::function<void(std::size_t)>{});
   lengths_->rows.clear();
   return result;
 }
 
 autodiff::StepResult SequenceTrainer::step(int b, SequenceBatch batch) {
-  autodiff::StepResult result = compute(b, std::move(batch));
-  const auto flat = autodiff::sum_shared_gradients(*models_.front(), grads_);
-  for (std::size_t e = 0; e < optimizers_.size(); ++e) optimizers_[e].step(flat[e]);
+  autodiff::StepResult result = run(b, std::move(batch), nullptr, true);
   ++steps_;
   return result;
 }

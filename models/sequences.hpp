@@ -116,10 +116,10 @@ class SequenceTrainer {
   autodiff::Arena& parameters() { return parameters_; }
 
   // Forward, loss and backward of bucket b's batch by `schedule` (its plan unless given);
-  // gradients() then holds, per branch, the parameter gradients (shared encoders: summed into
-  // their first branch). No update.
+  // gradients() then holds, per branch, the parameter gradients. No update.
   autodiff::StepResult compute(int b, SequenceBatch batch, const Schedule* schedule = nullptr);
-  // compute by the plan, then the optimizer update.
+  // compute by the plan with the optimizer update, each stage's parameters updated right after
+  // the backward that completes their gradients (autodiff/stage_updates.hpp), as Trainer::step.
   autodiff::StepResult step(int b, SequenceBatch batch);
   std::vector<autodiff::Gradients>& gradients() { return grads_; }
   // Branch `branch`'s embeddings of bucket b's batch (rows of the inputs with their lengths).
@@ -128,6 +128,7 @@ class SequenceTrainer {
 
  private:
   class SharedParameters;
+  autodiff::StepResult run(int b, SequenceBatch batch, const Schedule* schedule, bool update);
   ModelDescription description_;
   std::int64_t batch_;
   autodiff::Arena parameters_{"parameters"};

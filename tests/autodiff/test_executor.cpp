@@ -16,6 +16,7 @@
 #include "autodiff/layers.hpp"
 #include "autodiff/optimizer.hpp"
 #include "autodiff/profiler.hpp"
+#include "autodiff/stage_updates.hpp"
 #include "autodiff/trainer.hpp"
 #include "scheduler/simulator.hpp"
 #include "scheduler/solver.hpp"

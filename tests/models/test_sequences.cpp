@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "autodiff/stage_updates.hpp"
 #include "models/data/ragged.hpp"
 #include "models/data/synthetic_sequences.hpp"
 #include "models/sequence_data.hpp"
@@ -211,6 +212,55 @@ TEST(BucketSchedules, GradientsBitwiseEqualStoreAllUnderEveryBucketsSchedule) {
     EXPECT_EQ(0, std::memcmp(planned.data(), reference.data(), planned.size() * sizeof(float))) << "bucket " << L;
   }
 }
+
+// step() updates each stage during the backward (autodiff/stage_updates.hpp); the reference runs
+// compute(), sums the shared encoder's gradients over the branches and takes one optimizer step
+// after the whole backward. Under a budget whose longest bucket recomputes, over steps on every
+// bucket, the weights stay bitwise equal.
+class SequenceSteps : public ::testing::TestWithParam<autodiff::OptimizerConfig::Kind> {};
+
+TEST_P(SequenceSteps, UpdateStagesBitwiseAsOneUpdateAfterTheBackward) {
+  const std::vector<std::int64_t> buckets = {16, 48};
+  SequenceTrainerOptions o = options(std::size_t(1) << 30);
+  o.optimizer.kind = GetParam();
+  o.optimizer.lr = 0.05f;
+  std::size_t least = 0;
+  try {
+    SequenceTrainerOptions tiny = o;
+    tiny.activation_budget = 1;
+    SequenceTrainer probe(siamese(), "test", buckets, 4, 5, tiny);
+  } catch (const InfeasibleBudget& e) {
+    least = std::size_t(std::ceil(e.min_memory));
+  }
+  o.activation_budget = least;
+  SequenceTrainer staged(siamese(), "test", buckets, 4, 5, o);
+  SequenceTrainer reference(siamese(), "test", buckets, 4, 5, o);
+  EXPECT_GT(staged.bucket(1).plan.makespan, staged.bucket(1).graph.store_all_time() * (1 + 1e-12));
+  autodiff::Optimizer after(o.optimizer, reference.model(0).encoder(0).parameters(), kernels::heap_allocator());
+  for (int step = 0; step < 3; ++step) {
+    const int b = step % 2;
+    const std::int64_t L = buckets[std::size_t(b)];
+    SequenceBatch batch = padded({{L, L / 2, 3, L - 1}, {L / 3 + 1, L, L, 2}}, L, std::uint64_t(step) + 3);
+    batch.targets = {1, 0, 1, 0};
+    staged.step(b, batch);
+    reference.compute(b, batch);
+    after.step(autodiff::sum_shared_gradients(reference.model(b), reference.gradients())[0]);
+  }
+  const auto got = staged.model(0).encoder(0).parameters();
+  const auto want = reference.model(0).encoder(0).parameters();
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t p = 0; p < got.size(); ++p) {
+    ASSERT_EQ(got[p]->data.size(), want[p]->data.size());
+    EXPECT_EQ(0, std::memcmp(got[p]->data.data(), want[p]->data.data(), got[p]->data.size() * sizeof(float)))
+        << "parameter " << p;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Optimizers, SequenceSteps,
+                         ::testing::Values(autodiff::OptimizerConfig::Kind::sgd, autodiff::OptimizerConfig::Kind::adam),
+                         [](const auto& info) {
+                           return std::string(info.param == autodiff::OptimizerConfig::Kind::sgd ? "SGD" : "Adam");
+                         });
 
 struct SyntheticFiles {
   std::string values, offsets, labels;
