@@ -38,6 +38,9 @@ struct TileGemmDesc {
   // software hints holds the line fill buffers until its lines arrive and stalls the arithmetic.
   const void* prefetch = nullptr;
   std::int64_t prefetch_bytes = 0;
+  // A region in pieces (e.g. a chunk of blocks of a row-ordered matrix): prefetch_pieces runs of
+  // prefetch_bytes bytes each, the next starting prefetch_stride bytes after the previous one.
+  std::int64_t prefetch_pieces = 1, prefetch_stride = 0;
 };
 
 // Runs the product above. Without AVX-512 (kTileGemm false) it must not be called.
