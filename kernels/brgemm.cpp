@@ -223,19 +223,19 @@ BlockedGemm::BlockedGemm(const BlockShape& a, const BlockShape& b, Precision pre
 }
 
 template <class T>
-void BlockedGemm::product(const T* b, const T* a, const Left& left, float* c, std::int64_t count, bool first,
-                          const T* fetch, std::int64_t fetch_blocks) const {
+void BlockedGemm::product(const T* b, const T* a, float* c, std::int64_t count, bool first, const T* fetch,
+                          std::int64_t fetch_blocks) const {
   if constexpr (std::is_same_v<T, float>) {
     if (tile_) {
       // LIBXSMM's column-major C^T = sum B^T A^T is, row-major, C = sum A B: C's rows are the
-      // tile's output rows, A its left operand, B's rows its right operand.
+      // tile's output rows, A (row-major blocks) its left operand, B's rows its right operand.
       TileGemmDesc d;
       d.rows = a_.brow;
       d.k = a_.bcol;
       d.batch = count;
-      d.a_row = left.row;
-      d.a_col = left.col;
-      d.a_step = left.step;
+      d.a_row = a_.bcol;
+      d.a_col = 1;
+      d.a_step = a_.right_step();
       d.ldb = b_.bcol;
       d.b_step = b_.down_step();
       d.ldo = b_.bcol;
@@ -251,10 +251,9 @@ void BlockedGemm::product(const T* b, const T* a, const Left& left, float* c, st
   (first ? start_ : accumulate_)(b, a, c, count);
 }
 
-template <class ABlock, class BBlock>
-void BlockedGemm::run_columns(const ABlock& a_block, const Left& left, const BBlock& b_block, std::int64_t col0,
-                              std::int64_t col1, BlockedMatrix& c, const Epilogue& epilogue) const {
-  using T = std::remove_cv_t<std::remove_pointer_t<decltype(b_block(0, 0))>>;
+template <class T, class BBlock>
+void BlockedGemm::run_columns(const Blocked<T>& a, const BBlock& b_block, std::int64_t col0, std::int64_t col1,
+                              BlockedMatrix& c, const Epilogue& epilogue) const {
   const std::int64_t rows = c_.row_blocks(), inner = a_.col_blocks();
   // A task is a band of block rows of C (band_ of them, see the constructor), or a share of its
   // columns when there are too few bands to keep every thread busy. Within a task the reduction
@@ -279,9 +278,9 @@ void BlockedGemm::run_columns(const ABlock& a_block, const Left& left, const BBl
     for (std::int64_t g = 0; g < bands; ++g) {
       const std::int64_t j0 = col0 + s * per_split, j1 = std::min(col1, j0 + per_split);
       const std::int64_t i0 = g * band, i1 = std::min(rows, i0 + band);
-      // (Narrow panels only, whose bands are single rows, of a row-major A.)
-      if (prefetch_bytes_ > 0 && left.col == 1 && (s * bands + g + 1) % group != 0 && i1 < rows) {
-        prefetch_l1(a_block(i1, 0), prefetch_bytes_);
+      // (Narrow panels only, whose bands are single rows.)
+      if (prefetch_bytes_ > 0 && (s * bands + g + 1) % group != 0 && i1 < rows) {
+        prefetch_l1(a.block(i1, 0), prefetch_bytes_);
       }
       for (std::int64_t p = 0; p < inner; p += column_chunk_) {
         const std::int64_t count = std::min(column_chunk_, inner - p);
@@ -298,7 +297,7 @@ void BlockedGemm::run_columns(const ABlock& a_block, const Left& left, const BBl
             float* out = c.block(i, j);
             for (std::int64_t m0 = 0; m0 < b_.bcol; m0 += sub_m_, ++part) {
               const std::int64_t q0 = next_count * part / parts, q1 = next_count * (part + 1) / parts;
-              product(b_block(p, j) + m0, a_block(i, p), left, out + m0, count, p == 0,
+              product(b_block(p, j) + m0, a.block(i, p), out + m0, count, p == 0,
                       next != nullptr ? next + q0 * b_.down_step() : nullptr, q1 - q0);
             }
             if (epilogue && p + count == inner) epilogue(out, i, j);
@@ -317,8 +316,7 @@ void BlockedGemm::run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatr
   require(!a.vnni, "BlockedGemm::run: the left operand must not be VNNI-packed");
   require(b.vnni == (start_.desc().precision == Precision::bf16),
           "BlockedGemm::run: the right operand must be VNNI-packed exactly for bf16");
-  run_columns([&a](std::int64_t i, std::int64_t p) { return a.block(i, p); }, row_major_left(),
-              [&b](std::int64_t p, std::int64_t j) { return b.block(p, j); }, 0, c_.col_blocks(), c, epilogue);
+  run_columns(a, [&b](std::int64_t p, std::int64_t j) { return b.block(p, j); }, 0, c_.col_blocks(), c, epilogue);
 }
 
 std::int64_t BlockedGemm::panel_floats(Transposed operand) const {
@@ -350,7 +348,6 @@ std::int64_t BlockedGemm::band(std::int64_t cols, std::int64_t threads) const {
 }
 
 std::int64_t BlockedGemm::transpose_scratch_floats(Transposed operand) const {
-  if (operand == Transposed::left && tile_) return 0;  // read in place
   if (operand == Transposed::right && slab_columns() > 0) return slab_columns() * b_.row_blocks() * b_.block_elems();
   return omp_get_max_threads() * panel_floats(operand);
 }
@@ -367,13 +364,6 @@ void BlockedGemm::run_left_transposed(const BlockedMatrix& at, const BlockedMatr
   check_transposed_run(c, scratch, Transposed::left);
   require(at.shape == transposed(a_) && b.shape == b_ && !a_.column_panels,
           "BlockedGemm::run_left_transposed: operand shapes differ from the planned ones");
-  if (tile_) {
-    // The register tile reads A(i, p) = A^T(p, i)^T in place: run()'s tasks without transposes.
-    run_columns([&at](std::int64_t i, std::int64_t p) { return at.block(p, i); },
-                Left{1, a_.brow, at.shape.down_step()}, [&b](std::int64_t p, std::int64_t j) { return b.block(p, j); },
-                0, c_.col_blocks(), c, {});
-    return;
-  }
   const std::int64_t rows = c_.row_blocks(), cols = c_.col_blocks(), inner = a_.col_blocks();
   const std::int64_t per_thread = panel_floats(Transposed::left);
   const std::int64_t ae = a_.block_elems(), row_panel = std::min(chunk_, inner) * ae;
@@ -432,8 +422,7 @@ void BlockedGemm::run_right_transposed(const BlockedMatrix& a, const BlockedMatr
           transpose_block(bt.block(j, p), b_.bcol, b_.brow, panels + ((j - j0) * inner + p) * be);
         }
       }
-      run_columns([&a](std::int64_t i, std::int64_t p) { return a.block(i, p); }, row_major_left(),
-                  [=](std::int64_t p, std::int64_t j) -> const float* { return panels + ((j - j0) * inner + p) * be; },
+      run_columns(a, [=](std::int64_t p, std::int64_t j) -> const float* { return panels + ((j - j0) * inner + p) * be; },
                   j0, j1, c, {});
     }
     return;

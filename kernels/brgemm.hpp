@@ -96,9 +96,7 @@ class BlockedGemm {
   // planned one), without a transposed copy of the whole operand: each task transposes the blocks
   // it reduces over, one chunk at a time, into its thread's share of `scratch`
   // (transpose_scratch_floats(...) values) and uses them while they are in cache. The results are
-  // bitwise those of run() on the transposed operand. With the register tile (fp32 64-wide slices
-  // in AVX-512 builds) `left` reads A^T's blocks in place instead, as run() does A's, and needs no
-  // scratch.
+  // bitwise those of run() on the transposed operand.
   //   left:  C = A * B from A^T; a task is a band of block rows of C (as in run()), which
   //          transposes its chunks of A's row panels once for all its C blocks. A must be in row
   //          order.
@@ -133,25 +131,17 @@ class BlockedGemm {
   Tasks tasks(std::int64_t band, std::int64_t threads, std::int64_t cols) const;
   // run_right_transposed's slab width in block columns of C (0: per-task panels instead).
   std::int64_t slab_columns() const;
-  // Where the register tile reads A's blocks: A(i, p + q)'s element (r, c) at
-  // a + q * step + r * row + c * col (LIBXSMM's kernels read row-major blocks, a_.right_step() apart).
-  struct Left {
-    std::int64_t row, col, step;
-  };
-  // Row-major blocks of A in place, the only layout LIBXSMM's kernels read.
-  Left row_major_left() const { return {a_.bcol, 1, a_.right_step()}; }
-  // One BRGEMM call of run_columns(): c (+)= sum_{q < count} A(i, p + q) B(p + q, j) over a slice of
-  // B's columns (b and c offset to it); `first` overwrites c. With the register tile (tile_) the call
-  // also fetches `fetch_blocks` blocks of B from `fetch` on (B's block steps apart) into L2, spread
-  // evenly over its arithmetic.
+  // One BRGEMM call of run_columns(): c (+)= sum_{q < count} A_q B_q over a slice of B's columns
+  // (b and c offset to it), a and b each advancing by their block steps; `first` overwrites c.
+  // With the register tile (tile_) the call also fetches `fetch_blocks` blocks of B from `fetch`
+  // on (B's block steps apart) into L2, spread evenly over its arithmetic.
   template <class T>
-  void product(const T* b, const T* a, const Left& left, float* c, std::int64_t count, bool first,
-               const T* fetch, std::int64_t fetch_blocks) const;
-  // run()'s tasks over the block columns [col0, col1) of C, A's block (i, p) at a_block(i, p) laid
-  // out as `left`, B's block (p, j) at b_block(p, j).
-  template <class ABlock, class BBlock>
-  void run_columns(const ABlock& a_block, const Left& left, const BBlock& b_block, std::int64_t col0,
-                   std::int64_t col1, BlockedMatrix& c, const Epilogue& epilogue) const;
+  void product(const T* b, const T* a, float* c, std::int64_t count, bool first, const T* fetch,
+               std::int64_t fetch_blocks) const;
+  // run()'s tasks over the block columns [col0, col1) of C, B's block (p, j) at b_block(p, j).
+  template <class T, class BBlock>
+  void run_columns(const Blocked<T>& a, const BBlock& b_block, std::int64_t col0, std::int64_t col1,
+                   BlockedMatrix& c, const Epilogue& epilogue) const;
   template <class T>
   void run_impl(const Blocked<T>& a, const Blocked<T>& b, BlockedMatrix& c,
                 const Epilogue& epilogue) const;
@@ -161,9 +151,8 @@ class BlockedGemm {
   std::int64_t sub_m_ = 0, chunk_ = 0;
   // fp32 products of 64-wide slices in AVX-512 builds run on tile_gemm (tile.hpp) in run_columns(),
   // bitwise LIBXSMM's results: it overlaps the fetch of the next right-operand chunk, which
-  // LIBXSMM's calls leave to each chunk's first products, with the band's arithmetic, and reads a
-  // transposed left operand in place (run_left_transposed). Its chunks are column_chunk_ blocks
-  // (see the constructor).
+  // LIBXSMM's calls leave to each chunk's first products, with the band's arithmetic. Its chunks
+  // are column_chunk_ blocks (see the constructor).
   bool tile_ = false;
   std::int64_t column_chunk_ = 0;
   // Block rows of C a task computes together (1 for narrow panels), each right-operand chunk
