@@ -6,8 +6,7 @@
 // the shared block index), after Georganas et al. 2019:
 //   forward         y  = x   * w     (+ bias and ReLU fused on each finished block)
 //   backward_data   dx = dy  * w^T   (each task transposes the chunk of w it reduces over)
-//   backward_weights dw = x^T * dy   (each task transposes its chunk of x, or reads it in place on
-//                                     the AVX-512 register tile; db = column sums of dy)
+//   backward_weights dw = x^T * dy   (each task transposes its chunk of x; db = column sums of dy)
 // Backward passes take the gradient w.r.t. the pre-activation: with a fused
 // ReLU, call activation_backward(y, dy) first, or call backward() for all of it.
 //
