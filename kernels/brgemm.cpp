@@ -7,8 +7,10 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <type_traits>
 
 #include "kernels/error.hpp"
+#include "kernels/tile.hpp"
 
 namespace rematch::kernels {
 namespace {
@@ -189,6 +191,12 @@ BlockedGemm::BlockedGemm(const BlockShape& a, const BlockShape& b, Precision pre
   // 1 thread: forward ~145 -> ~175 GFLOP/s, backward-data ~153 -> ~175). Wider panels are reused
   // long enough for the hardware prefetchers (no gain measured at 128 KiB and C = 64, 256), and
   // would not fit L1 next to the running task's data.
+  // The register tile fetches the next right-operand chunk into L2 while a band computes on the
+  // current one, so the band's left chunks, the current chunk and the next one must fit together:
+  // with 64 x 64 blocks 4 x 128 + 128 + 128 KiB in a 1.25 MiB L2 (chunks of 16 blocks overflowed
+  // it and slowed the products that reuse the band's chunks by a third).
+  tile_ = kTileGemm && precision == Precision::fp32 && sub_m_ == kTileWidth;
+  column_chunk_ = tile_ ? std::max<std::int64_t>(1, chunk_ / 2) : chunk_;
   const std::int64_t panel = a.brow * a.bcol * std::min(chunk_, a.col_blocks()) *
                              std::int64_t(precision == Precision::fp32 ? sizeof(float) : sizeof(bfloat16));
   const bool narrow = !a.column_panels && panel <= kPrefetchPanelBytes;
@@ -212,6 +220,35 @@ BlockedGemm::BlockedGemm(const BlockShape& a, const BlockShape& b, Precision pre
   start_ = Brgemm(d);
   d.accumulate = true;
   accumulate_ = Brgemm(d);
+}
+
+template <class T>
+void BlockedGemm::product(const T* b, const T* a, float* c, std::int64_t count, bool first, const T* fetch,
+                          std::int64_t fetch_blocks) const {
+  if constexpr (std::is_same_v<T, float>) {
+    if (tile_) {
+      // LIBXSMM's column-major C^T = sum B^T A^T is, row-major, C = sum A B: C's rows are the
+      // tile's output rows, A (row-major blocks) its left operand, B's rows its right operand.
+      TileGemmDesc d;
+      d.rows = a_.brow;
+      d.k = a_.bcol;
+      d.batch = count;
+      d.a_row = a_.bcol;
+      d.a_col = 1;
+      d.a_step = a_.right_step();
+      d.ldb = b_.bcol;
+      d.b_step = b_.down_step();
+      d.ldo = b_.bcol;
+      d.accumulate = !first;
+      d.prefetch = fetch;
+      d.prefetch_bytes = fetch_blocks > 0 ? b_.block_elems() * std::int64_t(sizeof(float)) : 0;
+      d.prefetch_pieces = fetch_blocks;
+      d.prefetch_stride = b_.down_step() * std::int64_t(sizeof(float));
+      tile_gemm(d, a, b, c);
+      return;
+    }
+  }
+  (first ? start_ : accumulate_)(b, a, c, count);
 }
 
 template <class T, class BBlock>
@@ -245,14 +282,23 @@ void BlockedGemm::run_columns(const Blocked<T>& a, const BBlock& b_block, std::i
       if (prefetch_bytes_ > 0 && (s * bands + g + 1) % group != 0 && i1 < rows) {
         prefetch_l1(a.block(i1, 0), prefetch_bytes_);
       }
-      for (std::int64_t p = 0; p < inner; p += chunk_) {
-        const std::int64_t count = std::min(chunk_, inner - p);
-        const Brgemm& kernel = p == 0 ? start_ : accumulate_;
+      for (std::int64_t p = 0; p < inner; p += column_chunk_) {
+        const std::int64_t count = std::min(column_chunk_, inner - p);
         for (std::int64_t j = j0; j < j1; ++j) {
+          // The right-operand chunk the task reads next for the first time (the next column's, or
+          // the first column's next chunk), fetched by this column's products, each a share.
+          const bool last = j + 1 == j1;
+          const std::int64_t next_p = last ? p + count : p;
+          const std::int64_t next_count = std::max<std::int64_t>(0, std::min(column_chunk_, inner - next_p));
+          const T* const next = next_count > 0 ? b_block(next_p, last ? j0 : j + 1) : nullptr;
+          const std::int64_t parts = (i1 - i0) * (b_.bcol / sub_m_);
+          std::int64_t part = 0;
           for (std::int64_t i = i0; i < i1; ++i) {
             float* out = c.block(i, j);
-            for (std::int64_t m0 = 0; m0 < b_.bcol; m0 += sub_m_) {
-              kernel(b_block(p, j) + m0, a.block(i, p), out + m0, count);
+            for (std::int64_t m0 = 0; m0 < b_.bcol; m0 += sub_m_, ++part) {
+              const std::int64_t q0 = next_count * part / parts, q1 = next_count * (part + 1) / parts;
+              product(b_block(p, j) + m0, a.block(i, p), out + m0, count, p == 0,
+                      next != nullptr ? next + q0 * b_.down_step() : nullptr, q1 - q0);
             }
             if (epilogue && p + count == inner) epilogue(out, i, j);
           }

@@ -131,6 +131,13 @@ class BlockedGemm {
   Tasks tasks(std::int64_t band, std::int64_t threads, std::int64_t cols) const;
   // run_right_transposed's slab width in block columns of C (0: per-task panels instead).
   std::int64_t slab_columns() const;
+  // One BRGEMM call of run_columns(): c (+)= sum_{q < count} A_q B_q over a slice of B's columns
+  // (b and c offset to it), a and b each advancing by their block steps; `first` overwrites c.
+  // With the register tile (tile_) the call also fetches `fetch_blocks` blocks of B from `fetch`
+  // on (B's block steps apart) into L2, spread evenly over its arithmetic.
+  template <class T>
+  void product(const T* b, const T* a, float* c, std::int64_t count, bool first, const T* fetch,
+               std::int64_t fetch_blocks) const;
   // run()'s tasks over the block columns [col0, col1) of C, B's block (p, j) at b_block(p, j).
   template <class T, class BBlock>
   void run_columns(const Blocked<T>& a, const BBlock& b_block, std::int64_t col0, std::int64_t col1,
@@ -142,6 +149,12 @@ class BlockedGemm {
   // Each C block is computed as column slices of sub_m_ (b_.bcol, or preferred_m() when that
   // divides it; fp32 only), each reducing `chunk_` blocks per BRGEMM call.
   std::int64_t sub_m_ = 0, chunk_ = 0;
+  // fp32 products of 64-wide slices in AVX-512 builds run on tile_gemm (tile.hpp) in run_columns(),
+  // bitwise LIBXSMM's results: it overlaps the fetch of the next right-operand chunk, which
+  // LIBXSMM's calls leave to each chunk's first products, with the band's arithmetic. Its chunks
+  // are column_chunk_ blocks (see the constructor).
+  bool tile_ = false;
+  std::int64_t column_chunk_ = 0;
   // Block rows of C a task computes together (1 for narrow panels), each right-operand chunk
   // serving all of them.
   std::int64_t band_ = 1;

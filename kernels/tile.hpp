@@ -34,10 +34,13 @@ struct TileGemmDesc {
   std::int64_t ldo = 0;                           // output: per row
   bool accumulate = false;                        // add to out instead of overwriting it
   // Bytes from `prefetch` on to bring into L2 during the call (e.g. the next call's operand),
-  // one cache line at a time spread evenly over the reduction steps of all row groups: a burst of
+  // a cache line or a few every 16 reduction steps, spread evenly over all row groups: a burst of
   // software hints holds the line fill buffers until its lines arrive and stalls the arithmetic.
   const void* prefetch = nullptr;
   std::int64_t prefetch_bytes = 0;
+  // A region in pieces (e.g. a chunk of blocks of a row-ordered matrix): prefetch_pieces runs of
+  // prefetch_bytes bytes each, the next starting prefetch_stride bytes after the previous one.
+  std::int64_t prefetch_pieces = 1, prefetch_stride = 0;
 };
 
 // Runs the product above. Without AVX-512 (kTileGemm false) it must not be called.

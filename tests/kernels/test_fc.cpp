@@ -319,6 +319,39 @@ TEST_P(BlockedGemmTransposedTest, LeftOperandFromItsTransposeEqualsRunOnTheTrans
   }
 }
 
+// run() against one LIBXSMM batch-reduce call per C block over the whole reduction: each C
+// element is the same FMA chain however run() cuts the reduction into chunks and whichever kernel
+// computes them (the register tile on 64-wide slices in AVX-512 builds, LIBXSMM otherwise), so the
+// two agree bitwise. Odd block row counts, 64- and 128-wide blocks (two slices), B in column
+// panels and in row order, several reduction chunks.
+class BlockedGemmRunTest : public test::ThreadsTest {};
+
+TEST_P(BlockedGemmRunTest, EqualsOneLibxsmmCallPerBlockBitwise) {
+  struct Case { BlockShape a, b; };
+  const Case cases[] = {{{70, 1100, 13, 64}, {1100, 130, 64, 64, true}},
+                        {{300, 640, 64, 64}, {640, 256, 64, 128, true}},
+                        {{130, 700, 7, 64}, {700, 200, 64, 64, false}},
+                        {{9, 31, 5, 12}, {31, 47, 12, 20, true}}};
+  for (const Case& t : cases) {
+    const BlockedGemm gemm(t.a, t.b);
+    const BlockedMatrix a = random_blocked(t.a, 1), b = random_blocked(t.b, 2);
+    BlockedMatrix want(gemm.c_shape()), got(gemm.c_shape());
+    BrgemmDesc d;
+    d.m = t.b.bcol, d.n = t.a.brow, d.k = t.a.bcol;
+    d.lda = t.b.bcol, d.ldb = t.a.bcol, d.ldc = t.b.bcol;
+    d.stride_a = t.b.down_step(), d.stride_b = t.a.right_step();
+    const Brgemm whole(d);
+    for (std::int64_t i = 0; i < want.shape.row_blocks(); ++i) {
+      for (std::int64_t j = 0; j < want.shape.col_blocks(); ++j) whole(b.block(0, j), a.block(i, 0), want.block(i, j), t.a.col_blocks());
+    }
+    gemm.run(a, b, got);
+    ASSERT_EQ(0, std::memcmp(want.data.data(), got.data.data(), want.data.size() * sizeof(float)))
+        << "a " << t.a.rows << " x " << t.a.cols << ", b " << t.b.rows << " x " << t.b.cols;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, BlockedGemmRunTest, ::testing::Values(1, 2, 3), test::thread_name);
+
 TEST(BlockedGemmTransposed, WrongShapesAndShortScratchThrowNamedErrors) {
   const BlockShape as{64, 64, 32, 32}, bs{64, 96, 32, 32, true};
   const BlockedGemm gemm(as, bs);

@@ -36,6 +36,7 @@ struct Case {
   bool transposed_a;  // a read as the transpose of a row-major k x rows block
   bool accumulate;
   std::int64_t prefetch_bytes;  // of a separate buffer; must not change any result
+  std::int64_t prefetch_pieces = 1;  // runs of prefetch_bytes, 2 * prefetch_bytes apart
 };
 
 class TileGemmMatchesFmaChain : public ::testing::TestWithParam<Case> {};
@@ -54,8 +55,9 @@ TEST_P(TileGemmMatchesFmaChain, Bitwise) {
   const auto a = test::random_vector(static_cast<std::size_t>(c.batch * d.a_step), 1);
   const auto b = test::random_vector(static_cast<std::size_t>(c.batch * d.b_step), 2);
   const auto init = test::random_vector(static_cast<std::size_t>(c.rows * d.ldo), 3);
-  const std::vector<char> next(static_cast<std::size_t>(c.prefetch_bytes) + 1);
+  const std::vector<char> next(static_cast<std::size_t>(2 * c.prefetch_bytes * c.prefetch_pieces) + 1);
   d.prefetch = next.data(), d.prefetch_bytes = c.prefetch_bytes;
+  d.prefetch_pieces = c.prefetch_pieces, d.prefetch_stride = 2 * c.prefetch_bytes;
   auto out = init;
   tile_gemm(d, a.data(), b.data(), out.data());
   const auto want = naive(d, a.data(), b.data(), init);
@@ -75,12 +77,14 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{64, 64, 1, false, true, 16384}, Case{64, 64, 3, false, true, 100},
                       Case{13, 7, 2, false, false, 1 << 20}, Case{11, 33, 4, true, true, 64},
                       Case{64, 64, 1, true, false, 32768}, Case{3, 128, 1, true, true, 0},
-                      Case{5, 5, 5, false, true, 999}, Case{0, 8, 1, false, false, 4096}),
+                      Case{5, 5, 5, false, true, 999}, Case{0, 8, 1, false, false, 4096},
+                      Case{64, 64, 16, false, true, 16384, 8}, Case{13, 64, 4, true, false, 4096, 3}),
     [](const ::testing::TestParamInfo<Case>& info) {
       const Case& c = info.param;
       return "rows" + std::to_string(c.rows) + "_k" + std::to_string(c.k) + "_batch" +
              std::to_string(c.batch) + (c.transposed_a ? "_transposedA" : "") +
-             (c.accumulate ? "_accumulate" : "") + "_prefetch" + std::to_string(c.prefetch_bytes);
+             (c.accumulate ? "_accumulate" : "") + "_prefetch" + std::to_string(c.prefetch_bytes) +
+             (c.prefetch_pieces > 1 ? "x" + std::to_string(c.prefetch_pieces) : "");
     });
 
 }  // namespace
