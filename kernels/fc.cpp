@@ -11,6 +11,7 @@
 #include "kernels/op_timing.hpp"
 #include "kernels/simd.hpp"
 #include "kernels/error.hpp"
+#include "kernels/tile.hpp"
 
 namespace rematch::kernels {
 namespace {
@@ -113,6 +114,18 @@ void stream_out(const float* src, std::int64_t floats, float* dst, const float* 
   }
 }
 
+// Whether the sweep's dw products run on the register tile (AVX-512 builds, input blocks as wide
+// as the tile's rows): only where the weight gradient is a single block (C and K within one block
+// each), the layer with the least arithmetic per byte of x and dy streamed in. There the tile's
+// fetch of the next row block's x, one line every few reduction steps over the whole product,
+// overlaps the arithmetic, where LIBXSMM's prefetching kernel fetches during its first column tile
+// only (C = K = 64, the products timed alone on operands from memory, 1 thread: ~130 against
+// ~100-115 GFLOP/s). On wider layers LIBXSMM's kernels are faster on operands in cache (C = K =
+// 128: ~155 against ~140 GFLOP/s) and as fast from memory, so they keep them.
+bool sweep_tiles_dw(const FcDesc& d) {
+  return kTileGemm && d.bc == kTileWidth && padded(d.c, d.bc) == d.bc && padded(d.k, d.bk) == d.bk;
+}
+
 }  // namespace
 
 FcDesc fc_blocking(const FcDesc& d) {
@@ -175,6 +188,8 @@ Fc::Fc(const FcDesc& desc)
   // next row block. The parts accumulate in row order, so each dw element sees the same sequence
   // of additions as one product over the block.
   sweep_.dw_split = std::max<std::int64_t>(1, d_.bn / 2);
+  sweep_.tile_dw = sweep_tiles_dw(d_);
+  if (sweep_.tile_dw) return;
   BrgemmDesc dw;
   dw.m = d_.bc;
   dw.n = d_.bk;
@@ -387,9 +402,22 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
             for (int part = 0; part < 2; ++part) {
               const std::int64_t r0 = part == 0 ? 0 : sweep_.dw_split;
               if (r0 == bn) break;
-              const Brgemm& kernel = part == 0 && p == first ? sweep_.dw_start : sweep_.dw_accumulate[part];
-              kernel(x.block(p, i) + r0 * bc, g + j * ybe + r0 * bk, pw + ws.block_offset(i, j), x.block(next, i) + r0 * bc,
-                     dy.block(next, j) + r0 * bk);
+              const bool start = part == 0 && p == first;
+              if (sweep_.tile_dw) {
+                // dw(i, j)^T += dy^T x over the part's rows: dy read in place as the transposed left
+                // operand, x's rows as the right one. The tile fetches the same part of the next row
+                // block's x (the masking pass fetches the next dy).
+                TileGemmDesc t;
+                t.rows = bk, t.k = (part == 0 ? sweep_.dw_split : bn) - r0;
+                t.a_row = 1, t.a_col = bk, t.ldb = bc, t.ldo = bc;
+                t.accumulate = !start;
+                t.prefetch = x.block(next, i) + r0 * bc, t.prefetch_bytes = t.k * bc * std::int64_t(sizeof(float));
+                tile_gemm(t, g + j * ybe + r0 * bk, x.block(p, i) + r0 * bc, pw + ws.block_offset(i, j));
+              } else {
+                const Brgemm& kernel = start ? sweep_.dw_start : sweep_.dw_accumulate[part];
+                kernel(x.block(p, i) + r0 * bc, g + j * ybe + r0 * bk, pw + ws.block_offset(i, j),
+                       x.block(next, i) + r0 * bc, dy.block(next, j) + r0 * bk);
+              }
             }
           }
         }

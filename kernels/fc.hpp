@@ -111,6 +111,8 @@ class Fc {
     // (the second empty when bn is 1): dw_start for the first part of a segment's first row block,
     // dw_accumulate[part] for the others.
     std::int64_t dw_split = 0;
+    // The dw products on the register tile (tile.hpp) instead of LIBXSMM: see sweep_tiles_dw().
+    bool tile_dw = false;
     Brgemm dx, dw_start, dw_accumulate[2];
   };
 

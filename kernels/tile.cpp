@@ -30,24 +30,29 @@ class PrefetchStream {
 
 #ifdef __AVX512F__
 template <int N>
-void tile(const TileGemmDesc& d, const float* a, const float* b, float* out, PrefetchStream& pf) {
+void tile(const TileGemmDesc& d, const float* a, const float* b, float* out, PrefetchStream& stream) {
+  // The descriptor's fields and the prefetch state as locals, kept in registers: through the
+  // references the compiler reloads them every step (the state's store and reload a chain
+  // between steps), and the tile ran at ~75% of LIBXSMM's rate on operands in L1.
+  const std::int64_t k = d.k, a_row = d.a_row, a_col = d.a_col, ldb = d.ldb, ldo = d.ldo;
+  PrefetchStream pf = stream;
   __m512 acc[N][4];
   for (int j = 0; j < N; ++j) {
     for (int v = 0; v < 4; ++v) {
-      acc[j][v] = d.accumulate ? _mm512_loadu_ps(out + j * d.ldo + 16 * v) : _mm512_setzero_ps();
+      acc[j][v] = d.accumulate ? _mm512_loadu_ps(out + j * ldo + 16 * v) : _mm512_setzero_ps();
     }
   }
   for (std::int64_t s = 0; s < d.batch; ++s) {
     const float* as = a + s * d.a_step;
     const float* bs = b + s * d.b_step;
-    for (std::int64_t p = 0; p < d.k; ++p) {
+    for (std::int64_t p = 0; p < k; ++p) {
       pf.step();
-      const float* row = bs + p * d.ldb;
+      const float* row = bs + p * ldb;
       const __m512 b0 = _mm512_loadu_ps(row), b1 = _mm512_loadu_ps(row + 16);
       const __m512 b2 = _mm512_loadu_ps(row + 32), b3 = _mm512_loadu_ps(row + 48);
-      const float* ap = as + p * d.a_col;
+      const float* ap = as + p * a_col;
       for (int j = 0; j < N; ++j) {
-        const __m512 w = _mm512_set1_ps(ap[j * d.a_row]);
+        const __m512 w = _mm512_set1_ps(ap[j * a_row]);
         acc[j][0] = _mm512_fmadd_ps(b0, w, acc[j][0]);
         acc[j][1] = _mm512_fmadd_ps(b1, w, acc[j][1]);
         acc[j][2] = _mm512_fmadd_ps(b2, w, acc[j][2]);
@@ -55,8 +60,9 @@ void tile(const TileGemmDesc& d, const float* a, const float* b, float* out, Pre
       }
     }
   }
+  stream = pf;
   for (int j = 0; j < N; ++j) {
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(out + j * d.ldo + 16 * v, acc[j][v]);
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(out + j * ldo + 16 * v, acc[j][v]);
   }
 }
 #endif
