@@ -15,7 +15,8 @@
 // (a function of the shape only), and per row block of a segment one pass masks dy by the ReLU
 // into small per-thread scratch and sums it for the bias gradient, dx = dy w^T is written and x^T dy
 // accumulated into the segment's weight gradient with x read in place (no transposed copy of x or
-// dy), while the next row block is fetched. The segments' gradients are then summed in segment
+// dy; on AVX-512 builds a layer whose weight gradient is one 64-input block takes these products on
+// the register tile of tile.hpp, bitwise the same), while the next row block is fetched. The segments' gradients are then summed in segment
 // order, so the results are the same for any thread count. backward_weights() alone takes the same
 // sweep.
 //
