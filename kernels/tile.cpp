@@ -32,8 +32,8 @@ class PrefetchStream {
 template <int N>
 void tile(const TileGemmDesc& d, const float* a, const float* b, float* out, PrefetchStream& stream) {
   // The descriptor's fields and the prefetch state as locals, kept in registers: through the
-  // references the compiler reloads them every step (the state's store and reload a chain
-  // between steps), and the tile ran at ~75% of LIBXSMM's rate on operands in L1.
+  // references the compiler reloads them every step and chains the state's store and reload
+  // from one step to the next.
   const std::int64_t k = d.k, a_row = d.a_row, a_col = d.a_col, ldb = d.ldb, ldo = d.ldo;
   PrefetchStream pf = stream;
   __m512 acc[N][4];
