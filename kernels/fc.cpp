@@ -11,6 +11,7 @@
 #include "kernels/op_timing.hpp"
 #include "kernels/simd.hpp"
 #include "kernels/error.hpp"
+#include "kernels/tile.hpp"
 
 namespace rematch::kernels {
 namespace {
@@ -35,9 +36,9 @@ constexpr std::int64_t kWholeTransposeBytes = 256 << 10;
 // One block of dy (rows x cols, row-major) for the sweep, in one pass: masked by the ReLU's output y
 // (y > 0) into `out` when Mask, and row r added into sums[(r % 8) * cols + c] when Sums (eight
 // running sums per column, so consecutive rows never wait on each other's add). The next row
-// block's blocks of dy and y (next_dy, and next_y unless it is null: the stream of dx fetches it
-// then) are fetched a line per line read, interleaved with the work: a burst of hints stalls the
-// thread until most of them have been issued.
+// block's blocks of dy and y (each unless it is null: the dw products on the register tile fetch
+// the next dy, the stream of dx the next y) are fetched a line per line read, interleaved with the
+// work: a burst of hints stalls the thread until most of them have been issued.
 template <bool Mask, bool Sums>
 void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64_t cols, float* out, float* sums,
                   const float* next_dy, const float* next_y) {
@@ -50,7 +51,7 @@ void mask_and_sum(const float* dy, const float* y, std::int64_t rows, std::int64
       const bool line = kVectorFloats >= 16 || c % 16 == 0;
       FloatVector g;
       std::memcpy(&g, dy + row + c, sizeof g);
-      if (line) __builtin_prefetch(next_dy + row + c, 0, 2);
+      if (line && next_dy != nullptr) __builtin_prefetch(next_dy + row + c, 0, 2);
       if (Mask) {
         // Read unconditionally and select by bits: a conditional read of dy compiled to
         // merge-masked loads chained through a stack spill (~18% of a C = K = 64 sweep).
@@ -111,6 +112,19 @@ void stream_out(const float* src, std::int64_t floats, float* dst, const float* 
       __builtin_prefetch(fetch + fetched++ * kLineFloats, 0, 2);
     }
   }
+}
+
+// Whether the sweep's dw products run on the register tile (AVX-512 builds, input blocks as wide
+// as the tile's rows): only where the weight gradient is a single block (C and K within one block
+// each), the layer with the least arithmetic per byte of x and dy streamed in. There the tiles
+// fetch the whole next row block of x and dy, one line every few reduction steps, and the fetch
+// overlaps the arithmetic: LIBXSMM's prefetching kernel fetches during its first column tile only,
+// so the masking pass had to fetch dy, in a burst that stalled it (C = K = 64, the products timed
+// alone on operands from memory, 1 thread: ~120-130 against ~100-115 GFLOP/s). On wider layers
+// LIBXSMM's kernels are faster on operands in cache (C = K = 128..512: ~140-165 against ~115-140
+// GFLOP/s) and about as fast from memory, so they keep them.
+bool sweep_tiles_dw(const FcDesc& d) {
+  return kTileGemm && d.bc == kTileWidth && padded(d.c, d.bc) == d.bc && padded(d.k, d.bk) == d.bk;
 }
 
 }  // namespace
@@ -175,6 +189,8 @@ Fc::Fc(const FcDesc& desc)
   // next row block. The parts accumulate in row order, so each dw element sees the same sequence
   // of additions as one product over the block.
   sweep_.dw_split = std::max<std::int64_t>(1, d_.bn / 2);
+  sweep_.tile_dw = sweep_tiles_dw(d_);
+  if (sweep_.tile_dw) return;
   BrgemmDesc dw;
   dw.m = d_.bc;
   dw.n = d_.bk;
@@ -361,17 +377,19 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
         if (p + 1 == last) following = unclaimed.fetch_add(1, std::memory_order_relaxed);
         // The row block fetched meanwhile (none after the last segment: p itself, in cache).
         const std::int64_t next = p + 1 < last ? p + 1 : following < segments ? following * seg_blocks : p;
-        // The next y is fetched by the stream of dx when there is one, else by the masking pass.
+        // The next y is fetched by the stream of dx when there is one, else by the masking pass; the
+        // next dy by the dw products when they are tiles, else by the masking pass.
         auto next_y = [&](std::int64_t j) { return dx_floats > 0 ? nullptr : y->block(next, j); };
+        auto next_dy = [&](std::int64_t j) { return sweep_.tile_dw ? nullptr : dy.block(next, j); };
         for (std::int64_t j = 0; j < kb; ++j) {
           float* const sj = d_.bias ? sums + j * 8 * bk : nullptr;
           const float* const dyj = dy.block(p, j);
           if (y == nullptr) {
-            if (d_.bias) mask_and_sum<false, true>(dyj, nullptr, bn, bk, nullptr, sj, dy.block(next, j), nullptr);
+            if (d_.bias) mask_and_sum<false, true>(dyj, nullptr, bn, bk, nullptr, sj, next_dy(j), nullptr);
           } else if (d_.bias) {
-            mask_and_sum<true, true>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, dy.block(next, j), next_y(j));
+            mask_and_sum<true, true>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, next_dy(j), next_y(j));
           } else {
-            mask_and_sum<true, false>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, dy.block(next, j), next_y(j));
+            mask_and_sum<true, false>(dyj, y->block(p, j), bn, bk, dyc + j * ybe, sj, next_dy(j), next_y(j));
           }
         }
         const float* const g = y != nullptr ? dyc : dy.block(p, 0);  // dy(p, j) at g + j * ybe
@@ -387,9 +405,23 @@ void Fc::sweep(const BlockedMatrix& x, const BlockedMatrix* y, const BlockedMatr
             for (int part = 0; part < 2; ++part) {
               const std::int64_t r0 = part == 0 ? 0 : sweep_.dw_split;
               if (r0 == bn) break;
-              const Brgemm& kernel = part == 0 && p == first ? sweep_.dw_start : sweep_.dw_accumulate[part];
-              kernel(x.block(p, i) + r0 * bc, g + j * ybe + r0 * bk, pw + ws.block_offset(i, j), x.block(next, i) + r0 * bc,
-                     dy.block(next, j) + r0 * bk);
+              const bool start = part == 0 && p == first;
+              if (sweep_.tile_dw) {
+                // dw^T += dy^T x over the part's rows (one block each: i = j = 0): dy read in place as
+                // the transposed left operand, x's rows as the right one. The first part fetches the
+                // next row block's x, the second its dy (a single part, of one row, only x).
+                TileGemmDesc t;
+                t.rows = bk, t.k = (part == 0 ? sweep_.dw_split : bn) - r0;
+                t.a_row = 1, t.a_col = bk, t.ldb = bc, t.ldo = bc;
+                t.accumulate = !start;
+                t.prefetch = part == 0 ? x.block(next, 0) : dy.block(next, 0);
+                t.prefetch_bytes = bn * (part == 0 ? bc : bk) * std::int64_t(sizeof(float));
+                tile_gemm(t, g + j * ybe + r0 * bk, x.block(p, i) + r0 * bc, pw + ws.block_offset(i, j));
+              } else {
+                const Brgemm& kernel = start ? sweep_.dw_start : sweep_.dw_accumulate[part];
+                kernel(x.block(p, i) + r0 * bc, g + j * ybe + r0 * bk, pw + ws.block_offset(i, j),
+                       x.block(next, i) + r0 * bc, dy.block(next, j) + r0 * bk);
+              }
             }
           }
         }

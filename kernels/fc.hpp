@@ -15,7 +15,8 @@
 // (a function of the shape only), and per row block of a segment one pass masks dy by the ReLU
 // into small per-thread scratch and sums it for the bias gradient, dx = dy w^T is written and x^T dy
 // accumulated into the segment's weight gradient with x read in place (no transposed copy of x or
-// dy), while the next row block is fetched. The segments' gradients are then summed in segment
+// dy; on AVX-512 builds a layer whose weight gradient is one 64-input block takes these products on
+// the register tile of tile.hpp, bitwise the same), while the next row block is fetched. The segments' gradients are then summed in segment
 // order, so the results are the same for any thread count. backward_weights() alone takes the same
 // sweep.
 //
@@ -111,6 +112,8 @@ class Fc {
     // (the second empty when bn is 1): dw_start for the first part of a segment's first row block,
     // dw_accumulate[part] for the others.
     std::int64_t dw_split = 0;
+    // The dw products on the register tile (tile.hpp) instead of LIBXSMM: see sweep_tiles_dw().
+    bool tile_dw = false;
     Brgemm dx, dw_start, dw_accumulate[2];
   };
 

@@ -19,6 +19,7 @@ struct Case {
   std::int64_t n, c, k, block;
   Activation act;
   bool bias;
+  std::int64_t bn = 0;  // batch block when not `block`
 };
 // Odd sizes that pad every block dimension; at least 4 row blocks each, so they sweep. Output
 // blocks of 16, 32, 64, 80 (five 16-column vectors), 24 (a vector and a scalar tail) and 10 columns
@@ -26,7 +27,10 @@ struct Case {
 // either: no masking pass at all). Row blocks of dx that are whole vectors are streamed out from
 // per-thread scratch, the others written in place: 2 x 3 blocks (a 6-float row block) take that
 // path on every ISA, 40 x 21 blocks (840 floats) with 16-float vectors. The dw products take a row
-// block in two parts of its rows: 16 rows as 8 + 8, 5 as 2 + 3, and single rows in one part.
+// block in two parts of its rows: 16 rows as 8 + 8, 5 as 2 + 3, and single rows in one part. Layers
+// whose weight gradient is one block 64 inputs wide take them on the register tile (AVX-512 builds):
+// 64, 33 (every row-group size) and 1 output rows, row blocks of 64 (a partial last one) and 45
+// (parts of 22 + 23 rows).
 const Case kCases[] = {{1000, 45, 70, 16, Activation::relu, true},
                        {41, 3, 5, 1, Activation::relu, true},
                        {1001, 3, 40, 5, Activation::relu, true},
@@ -35,7 +39,10 @@ const Case kCases[] = {{1000, 45, 70, 16, Activation::relu, true},
                        {300, 7, 129, 16, Activation::relu, false},
                        {403, 21, 150, 80, Activation::relu, true},
                        {333, 19, 10, 64, Activation::relu, true},
-                       {450, 24, 40, 24, Activation::none, false}};
+                       {450, 24, 40, 24, Activation::none, false},
+                       {1001, 64, 33, 64, Activation::relu, true},
+                       {2250, 64, 64, 64, Activation::relu, false, 45},
+                       {600, 64, 1, 64, Activation::none, true}};
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
@@ -52,7 +59,7 @@ struct Problem {
   std::vector<float> xp, wp, bias, dyp, yp;
   explicit Problem(const Case& c)
       : cs(c),
-        fc({c.n, c.c, c.k, c.block, c.block, c.block, c.bias, c.act, Precision::fp32}),
+        fc({c.n, c.c, c.k, c.bn > 0 ? c.bn : c.block, c.block, c.block, c.bias, c.act, Precision::fp32}),
         xp(random_vector(c.n * c.c, 1)),
         wp(random_vector(c.c * c.k, 2)),
         bias(random_vector(c.bias ? c.k : 0, 3)),
