@@ -16,9 +16,9 @@
 // into small per-thread scratch and sums it for the bias gradient, dx = dy w^T is written and x^T dy
 // accumulated into the segment's weight gradient with x read in place (no transposed copy of x or
 // dy; on AVX-512 builds a layer whose weight gradient is one 64-input block takes these products on
-// the register tile of tile.hpp, bitwise the same), while the next row block is fetched. The segments' gradients are then summed in segment
-// order, so the results are the same for any thread count. backward_weights() alone takes the same
-// sweep.
+// the register tile of tile.hpp, bitwise the same), while the next row block is fetched. The
+// segments' gradients are then summed in segment order, so the results are the same for any
+// thread count. backward_weights() alone takes the same sweep.
 //
 // With Precision::bf16 the operands are rounded to bf16 (right operand VNNI-packed)
 // right before each GEMM; accumulation and outputs stay fp32.
