@@ -38,6 +38,12 @@ constexpr std::int64_t kLeftInL3Bytes = 4 << 20;
 constexpr std::int64_t kSlabBytes = 8 << 20;
 // Block rows of C per task of BlockedGemm on wide panels (see the constructor).
 constexpr std::int64_t kBand = 4;
+// Right operands from this size on take the register tile in run_columns(). Its gain is the fetch
+// of the next right-operand chunk during the band's arithmetic, which pays where that operand
+// streams from memory on every reuse (2048- and 4096-wide layers: 16 and 64 MiB of weights); on
+// operands that stay in cache its arithmetic is slower than LIBXSMM's (Ice Lake server, narrow
+// layers, C = K = 64..256, alternating runs: forward and backward-data 10-30 points lower).
+constexpr std::int64_t kTileRightBytes = 8 << 20;
 
 // Whether a narrow task's hints for the next row panel pay off on this CPU. On an AMD EPYC Zen 5
 // they made the narrow forward 15-50% faster (C = K = 128, N = 262,144, 1 thread). On an Intel Xeon
@@ -195,7 +201,8 @@ BlockedGemm::BlockedGemm(const BlockShape& a, const BlockShape& b, Precision pre
   // current one, so the band's left chunks, the current chunk and the next one must fit together:
   // with 64 x 64 blocks 4 x 128 + 128 + 128 KiB in a 1.25 MiB L2 (chunks of 16 blocks overflowed
   // it and slowed the products that reuse the band's chunks by a third).
-  tile_ = kTileGemm && precision == Precision::fp32 && sub_m_ == kTileWidth;
+  tile_ = kTileGemm && precision == Precision::fp32 && sub_m_ == kTileWidth &&
+          b.rows * b.cols * std::int64_t(sizeof(float)) >= kTileRightBytes;
   column_chunk_ = tile_ ? std::max<std::int64_t>(1, chunk_ / 2) : chunk_;
   const std::int64_t panel = a.brow * a.bcol * std::min(chunk_, a.col_blocks()) *
                              std::int64_t(precision == Precision::fp32 ? sizeof(float) : sizeof(bfloat16));

@@ -149,7 +149,8 @@ class BlockedGemm {
   // Each C block is computed as column slices of sub_m_ (b_.bcol, or preferred_m() when that
   // divides it; fp32 only), each reducing `chunk_` blocks per BRGEMM call.
   std::int64_t sub_m_ = 0, chunk_ = 0;
-  // fp32 products of 64-wide slices in AVX-512 builds run on tile_gemm (tile.hpp) in run_columns(),
+  // fp32 products of 64-wide slices in AVX-512 builds, on right operands of 8 MiB or more, run on
+  // tile_gemm (tile.hpp) in run_columns(),
   // bitwise LIBXSMM's results: it overlaps the fetch of the next right-operand chunk, which
   // LIBXSMM's calls leave to each chunk's first products, with the band's arithmetic. Its chunks
   // are column_chunk_ blocks (see the constructor).

@@ -321,7 +321,8 @@ TEST_P(BlockedGemmTransposedTest, LeftOperandFromItsTransposeEqualsRunOnTheTrans
 
 // run() against one LIBXSMM batch-reduce call per C block over the whole reduction: each C
 // element is the same FMA chain however run() cuts the reduction into chunks and whichever kernel
-// computes them (the register tile on 64-wide slices in AVX-512 builds, LIBXSMM otherwise), so the
+// computes them (the register tile on 64-wide slices of large right operands in AVX-512 builds,
+// LIBXSMM otherwise), so the
 // two agree bitwise. Odd block row counts, 64- and 128-wide blocks (two slices), B in column
 // panels and in row order, several reduction chunks.
 class BlockedGemmRunTest : public test::ThreadsTest {};
@@ -331,7 +332,9 @@ TEST_P(BlockedGemmRunTest, EqualsOneLibxsmmCallPerBlockBitwise) {
   const Case cases[] = {{{70, 1100, 13, 64}, {1100, 130, 64, 64, true}},
                         {{300, 640, 64, 64}, {640, 256, 64, 128, true}},
                         {{130, 700, 7, 64}, {700, 200, 64, 64, false}},
-                        {{9, 31, 5, 12}, {31, 47, 12, 20, true}}};
+                        {{9, 31, 5, 12}, {31, 47, 12, 20, true}},
+                        // 8 MiB of right operand: the register tile's size in AVX-512 builds.
+                        {{70, 2048, 13, 64}, {2048, 1024, 64, 64, true}}};
   for (const Case& t : cases) {
     const BlockedGemm gemm(t.a, t.b);
     const BlockedMatrix a = random_blocked(t.a, 1), b = random_blocked(t.b, 2);
