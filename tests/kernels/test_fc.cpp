@@ -322,9 +322,8 @@ TEST_P(BlockedGemmTransposedTest, LeftOperandFromItsTransposeEqualsRunOnTheTrans
 // run() against one LIBXSMM batch-reduce call per C block over the whole reduction: each C
 // element is the same FMA chain however run() cuts the reduction into chunks and whichever kernel
 // computes them (the register tile on 64-wide slices of large right operands in AVX-512 builds,
-// LIBXSMM otherwise), so the
-// two agree bitwise. Odd block row counts, 64- and 128-wide blocks (two slices), B in column
-// panels and in row order, several reduction chunks.
+// LIBXSMM otherwise), so the two agree bitwise. Odd block row counts, 64- and 128-wide blocks (two
+// slices), B in column panels and in row order, several reduction chunks.
 class BlockedGemmRunTest : public test::ThreadsTest {};
 
 TEST_P(BlockedGemmRunTest, EqualsOneLibxsmmCallPerBlockBitwise) {
